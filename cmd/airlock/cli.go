@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+)
+
+// Exit statuses of airlock itself. A tool's own exit status passes through
+// unchanged; these are the ones airlock adds (docs/exit-status.md).
+const (
+	ExitTrap        = 121 // the tool crashed (a WebAssembly trap)
+	ExitMemoryLimit = 122 // the tool failed at its memory limit
+	ExitTimeout     = 124 // the wall-time limit stopped the tool
+	ExitUsage       = 125 // airlock's own error: bad flags, bad policy, I/O
+	ExitDenied      = 126 // a capability was denied and --fail-on-deny was given
+	ExitNoModule    = 127 // the module could not be found, built, compiled or instantiated
+	ExitInterrupted = 130 // airlock was interrupted (SIGINT, SIGTERM)
+)
+
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f any) bool {
+	if fd, ok := f.(interface{ Fd() uintptr }); ok {
+		return term.IsTerminal(int(fd.Fd()))
+	}
+	return false
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, io stdio) int
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run a tool in a sandbox: airlock run MODULE|TOOLDIR [flags] [-- args…]", runCmd},
+		{"policy", "check or explain a policy: airlock policy check FILE | explain [FILE]", policyCmd},
+		{"version", "print airlock's version", versionCmd},
+	}
+}
+
+// Main runs the airlock CLI and returns its exit status.
+func Main(args []string, io stdio) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(io.out)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], io)
+		}
+	}
+	fmt.Fprintf(io.err, "airlock: unknown command %q (see airlock help)\n", args[0])
+	return ExitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "airlock runs agent tools compiled to WebAssembly inside a policy-bounded sandbox.")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'airlock COMMAND -h' for a command's flags.")
+}
+
+func versionCmd(ctx context.Context, args []string, io stdio) int {
+	fmt.Fprintln(io.out, "airlock", version())
+	return 0
+}
+
+// newFlags returns a flag set that reports errors to w in one line.
+func newFlags(name string, w io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	return fs
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// optFile is a flag that is a boolean on its own (--json) or takes a file
+// (--json=report.json).
+type optFile struct {
+	on   bool
+	path string
+}
+
+func (o *optFile) String() string   { return o.path }
+func (o *optFile) IsBoolFlag() bool { return true }
+func (o *optFile) Set(v string) error {
+	switch v {
+	case "true":
+		o.on = true
+	case "false":
+		o.on = false
+	default:
+		o.on, o.path = true, v
+	}
+	return nil
+}
+
+// errorf prints one line "airlock: …" and returns code.
+func errorf(w io.Writer, code int, format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
+	fmt.Fprintln(w, "airlock: "+msg)
+	return code
+}
+
+var errHelp = flag.ErrHelp
+
+func isHelp(err error) bool { return errors.Is(err, errHelp) }

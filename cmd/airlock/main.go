@@ -1,0 +1,13 @@
+// Command airlock runs agent tools compiled to WebAssembly (WASI preview 1)
+// inside a sandbox bounded by an HCL policy.
+//
+// See `airlock help` and the README for the commands and exit statuses.
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	os.Exit(Main(os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
+}

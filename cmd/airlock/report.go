@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+
+	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/runtime"
+)
+
+// report is the machine-readable account of one run (--json). Its fields
+// are documented in docs/report.md; add fields, never rename them.
+type report struct {
+	Tool       string               `json:"tool"`
+	Module     string               `json:"module"`
+	Digest     string               `json:"digest"`
+	Args       []string             `json:"args"`
+	Policy     string               `json:"policy"`
+	ExitCode   uint32               `json:"exit_code"`
+	Reason     runtime.Reason       `json:"reason"`
+	Error      string               `json:"error,omitempty"`
+	DurationMS float64              `json:"duration_ms"`
+	MemoryB    uint64               `json:"memory_bytes"`
+	Stdout     runtime.Stream       `json:"stdout"`
+	Stderr     runtime.Stream       `json:"stderr"`
+	Denied     int                  `json:"denied"`
+	Decisions  []hostfuncs.Decision `json:"decisions"`
+}
+
+func newReport(m *runtime.Module, args []string, policySource string, res *runtime.Result) *report {
+	r := &report{
+		Tool: m.Name, Module: m.Path, Digest: m.Digest, Args: args, Policy: policySource,
+		ExitCode: res.ExitCode, Reason: res.Reason,
+		DurationMS: float64(res.Duration.Microseconds()) / 1000,
+		MemoryB:    res.Memory, Stdout: res.Stdout, Stderr: res.Stderr,
+		Decisions: res.Decisions,
+	}
+	if r.Args == nil {
+		r.Args = []string{}
+	}
+	if r.Decisions == nil {
+		r.Decisions = []hostfuncs.Decision{}
+	}
+	if res.Err != nil {
+		r.Error = firstLine(res.Err)
+	}
+	for _, d := range res.Decisions {
+		if !d.Allowed {
+			r.Denied++
+		}
+	}
+	return r
+}
+
+// writeReport writes r as one JSON object to path, or to stderr if path is empty.
+func writeReport(stderr io.Writer, path string, r *report) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "" {
+		_, err = stderr.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/runtime"
+)
+
+type runFlags struct {
+	policy     string
+	mounts     listFlag
+	protect    listFlag
+	hide       listFlag
+	env        listFlag
+	timeout    time.Duration
+	memory     string
+	output     string
+	headless   bool
+	json       optFile
+	failOnDeny bool
+	quiet      bool
+	interrupt  string
+}
+
+func runCmd(ctx context.Context, args []string, io stdio) int {
+	var f runFlags
+	fs := newFlags("run", io.err)
+	fs.StringVar(&f.policy, "policy", "", "policy `FILE` (default: .airlock/policy.hcl if present, else the built-in default)")
+	fs.Var(&f.mounts, "mount", "add a mount `HOST:GUEST[:ro]` (repeatable)")
+	fs.Var(&f.protect, "protect", "keep `GUESTPATH` or pattern read-only (repeatable)")
+	fs.Var(&f.hide, "hide", "make `GUESTPATH` or pattern unreadable (repeatable)")
+	fs.Var(&f.env, "env", "set `KEY=VALUE`, or pass KEY from the host (repeatable)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "wall-time limit (default from the policy)")
+	fs.StringVar(&f.memory, "memory", "", "memory limit, e.g. 512MiB (default from the policy)")
+	fs.StringVar(&f.output, "output", "", "output limit per stream, e.g. 1MiB (default from the policy)")
+	fs.BoolVar(&f.headless, "headless", false, "never prompt; what the policy leaves open is answered by its headless rule")
+	fs.Var(&f.json, "json", "write a JSON report of the run to stderr, or to `FILE` with --json=FILE")
+	fs.BoolVar(&f.failOnDeny, "fail-on-deny", false, fmt.Sprintf("exit %d if any capability was denied and the tool did not fail otherwise", ExitDenied))
+	fs.BoolVar(&f.quiet, "quiet", false, "print no summary of denials")
+	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "usage: airlock run MODULE|TOOLDIR [flags] [-- args…]")
+		fs.PrintDefaults()
+	}
+
+	module, toolArgs, code := parseInterspersed(fs, args, io.err)
+	if code >= 0 {
+		return code
+	}
+	if module == "" {
+		fs.Usage()
+		return ExitUsage
+	}
+
+	cwd, err := os.Getwd()
+	if err != nil {
+		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
+	}
+	pol, source, code := loadPolicy(f.policy, cwd, io.err)
+	if code >= 0 {
+		return code
+	}
+	pol, diags := pol.With(policy.Overrides{
+		Mounts: f.mounts, Protect: f.protect, Hide: f.hide, Env: f.env,
+		Timeout: f.timeout, Memory: f.memory, Output: f.output,
+	}, cwd)
+	if diags.HasErrors() {
+		policy.WriteDiagnostics(io.err, nil, diags)
+		return ExitUsage
+	}
+
+	interrupt := runtime.InterruptAbandon
+	switch f.interrupt {
+	case "exit":
+	case "instrument":
+		interrupt = runtime.InterruptInstrument
+	default:
+		return errorf(io.err, ExitUsage, "--interrupt must be exit or instrument, not %q", f.interrupt)
+	}
+
+	eng, err := runtime.New(ctx, runtime.Config{OnCompile: compileProgress(io.err)})
+	if err != nil {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
+	defer eng.Close(context.Background())
+
+	mod, err := eng.Load(ctx, module)
+	if err != nil {
+		return errorf(io.err, ExitNoModule, "%v", err)
+	}
+	res, err := eng.Run(ctx, runtime.Spec{
+		Module: mod, Args: toolArgs,
+		Stdin: io.in, Stdout: io.out, Stderr: io.err,
+		Policy: pol, Interrupt: interrupt,
+	})
+	if err != nil {
+		return errorf(io.err, ExitNoModule, "%v", err)
+	}
+
+	rep := newReport(mod, toolArgs, source, res)
+	if !f.quiet {
+		summarize(io.err, res, pol)
+	}
+	if f.json.on {
+		if err := writeReport(io.err, f.json.path, rep); err != nil {
+			return errorf(io.err, ExitUsage, "writing the report: %v", err)
+		}
+	}
+	return exitStatus(res, f.failOnDeny)
+}
+
+// parseInterspersed parses flags before and after the module argument, up
+// to "--"; everything after "--" belongs to the tool. It returns code >= 0
+// when parsing ended the command.
+func parseInterspersed(fs interface {
+	Parse([]string) error
+	Args() []string
+}, args []string, stderr io.Writer) (module string, toolArgs []string, code int) {
+	for i, a := range args {
+		if a == "--" {
+			args, toolArgs = args[:i], append([]string{}, args[i+1:]...)
+			break
+		}
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if isHelp(err) {
+				return "", nil, 0
+			}
+			fmt.Fprintln(stderr, "airlock: tool arguments go after --, e.g. airlock run ./tools/grep -- -n TODO /work")
+			return "", nil, ExitUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return module, toolArgs, -1
+		}
+		if module != "" {
+			fmt.Fprintf(stderr, "airlock: unexpected argument %q: tool arguments go after --, e.g. airlock run %s -- %s\n", rest[0], module, strings.Join(rest, " "))
+			return "", nil, ExitUsage
+		}
+		module, args = rest[0], rest[1:]
+	}
+}
+
+// loadPolicy loads the named policy, or the project's .airlock/policy.hcl,
+// or the built-in default; source says which for reports.
+func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source string, code int) {
+	base := ""
+	if name == "" {
+		if proj := filepath.Join(cwd, ".airlock", "policy.hcl"); exists(proj) {
+			name, base = proj, cwd
+		}
+	}
+	if name == "" {
+		return policy.Default(cwd), "builtin default", -1
+	}
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return nil, "", errorf(stderr, ExitUsage, "reading policy: %v", err)
+	}
+	if base == "" {
+		base = filepath.Dir(name)
+	}
+	p, diags := policy.Parse(src, name, policy.LayerProject, base)
+	if diags.HasErrors() {
+		policy.WriteDiagnostics(stderr, nil, diags)
+		return nil, "", ExitUsage
+	}
+	return p, name, -1
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// compileProgress shows a line while a module compiles for the first time,
+// when stderr is a terminal.
+func compileProgress(stderr io.Writer) func(string, int) func() {
+	if !isTerminal(stderr) {
+		return nil
+	}
+	return func(name string, size int) func() {
+		start := time.Now()
+		fmt.Fprintf(stderr, "airlock: compiling %s (%.1f MB) for this machine, once…", name, float64(size)/1e6)
+		return func() { fmt.Fprintf(stderr, " %.1fs\n", time.Since(start).Seconds()) }
+	}
+}
+
+// summarize tells a person what the run was refused and why it ended, in a
+// few lines on stderr.
+func summarize(w io.Writer, res *runtime.Result, pol *policy.Policy) {
+	for _, d := range res.Decisions {
+		if d.Allowed {
+			continue
+		}
+		where := d.Origin
+		if where == "" {
+			where = string(d.Source)
+		}
+		fmt.Fprintf(w, "airlock: denied %s %s %s: %s (%s)\n", d.Kind, d.Op, d.Target, d.Rule, where)
+	}
+	if res.Stdout.Truncated {
+		fmt.Fprintf(w, "airlock: stdout was cut at %s (limits.output)\n", sizeString(pol.Limits.Output))
+	}
+	if res.Stderr.Truncated {
+		fmt.Fprintf(w, "airlock: stderr was cut at %s (limits.output)\n", sizeString(pol.Limits.Output))
+	}
+	switch res.Reason {
+	case runtime.Timeout:
+		fmt.Fprintf(w, "airlock: stopped the tool after %s (limits.timeout)\n", pol.Limits.Timeout)
+	case runtime.MemoryLimit:
+		fmt.Fprintf(w, "airlock: the tool ran out of memory at its limit of %s (limits.memory)\n", sizeString(int64(pol.Limits.Memory)))
+	case runtime.Trapped:
+		fmt.Fprintf(w, "airlock: the tool crashed: %s\n", firstLine(res.Err))
+	case runtime.Canceled:
+		fmt.Fprintln(w, "airlock: interrupted")
+	}
+}
+
+func exitStatus(res *runtime.Result, failOnDeny bool) int {
+	switch res.Reason {
+	case runtime.Timeout:
+		return ExitTimeout
+	case runtime.MemoryLimit:
+		return ExitMemoryLimit
+	case runtime.Trapped:
+		return ExitTrap
+	case runtime.Canceled:
+		return ExitInterrupted
+	}
+	if failOnDeny && res.ExitCode == 0 {
+		for _, d := range res.Decisions {
+			if !d.Allowed {
+				return ExitDenied
+			}
+		}
+	}
+	return int(res.ExitCode & 0xff)
+}
+
+func firstLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

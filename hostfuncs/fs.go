@@ -1,0 +1,1129 @@
+//go:build linux
+
+package hostfuncs
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/airlockhq/airlock/policy"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	sysapi "github.com/tetratelabs/wazero/sys"
+	"golang.org/x/sys/unix"
+)
+
+// FS is airlock's policy filesystem for one mount: a wazero
+// experimental/sys.FS that keeps the guest beneath the mount's host
+// directory and applies the mount's access, protect and hide rules.
+//
+// Every path is resolved beneath the mount root with os.Root, so symlinks
+// (planted on the host or made by the guest, absolute or relative) and ".."
+// never lead out. Every rule is checked against where the object really is:
+// the object, or for operations that create, rename, link or remove, its
+// parent directory, is first pinned by a file descriptor, its real location
+// is read from /proc/self/fd/N, and only then does the operation act,
+// relative to that descriptor. A path component swapped for a symlink in
+// between cannot redirect a pinned descriptor. See docs/filesystem.md.
+//
+// FS works on Linux only (it needs /proc/self/fd and the *at system calls).
+// It is safe for concurrent use.
+type FS struct {
+	// ReadOnlyVerdict is what a write into a read-only mount gets: by default
+	// policy.Deny. Set it to policy.Ask before the FS is mounted to let the
+	// gate's Asker decide such writes one by one. Hidden and protected paths
+	// are always denied, whatever this says.
+	ReadOnlyVerdict policy.Verdict
+
+	mount    policy.Mount
+	guest    string // mount.Guest without a trailing "/" ("" for "/")
+	gate     *Gate
+	limit    *OpenFileLimit
+	writable bool
+	protect  []policy.Pattern
+	hide     []policy.Pattern
+
+	root     *os.Root
+	rootDir  *os.File // the root, pinned, for the *at calls
+	rootFd   int
+	realRoot atomic.Pointer[string] // where rootFd really is
+
+	roRule, edgeRule string
+
+	linksOnce sync.Once
+	links     *linkSet
+}
+
+var _ experimentalsys.FS = (*FS)(nil)
+
+// NewFS opens the mount's host directory and returns its policy filesystem.
+// The runtime mounts it with
+//
+//	wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(fsys, m.Guest)
+//
+// gate receives every denial; openFiles (shared by all mounts of a run, nil
+// for no limit) bounds the files open at once. When ".git" is protected and
+// the mount root's ".git" is a file ("gitdir: <path>") or a symlink, the git
+// directory it names is protected too, if it lies inside the mount.
+//
+// Call Close when the run is over.
+func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
+	if gate == nil {
+		return nil, fmt.Errorf("policy filesystem for %s: no gate", m.Guest)
+	}
+	if m.Host == "" {
+		return nil, fmt.Errorf("policy filesystem for %s: no host directory", m.Guest)
+	}
+	f := &FS{
+		mount:    m,
+		guest:    strings.TrimSuffix(path.Clean("/"+m.Guest), "/"),
+		gate:     gate,
+		limit:    openFiles,
+		writable: m.Access == policy.Write,
+	}
+	var err error
+	if f.protect, err = compiled(m.Protect); err != nil {
+		return nil, fmt.Errorf("policy filesystem for %s: protect: %w", m.Guest, err)
+	}
+	if f.hide, err = compiled(m.Hide); err != nil {
+		return nil, fmt.Errorf("policy filesystem for %s: hide: %w", m.Guest, err)
+	}
+	guestName := m.Guest
+	if guestName == "" {
+		guestName = "/"
+	}
+	f.roRule = "mount " + strconv.Quote(guestName) + ` access = "read"`
+	f.edgeRule = "mount " + strconv.Quote(guestName) + " boundary"
+
+	if f.root, err = os.OpenRoot(m.Host); err != nil {
+		return nil, fmt.Errorf("policy filesystem for %s: opening %s: %w", m.Guest, m.Host, err)
+	}
+	if f.rootDir, err = f.root.OpenFile(".", unix.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
+		f.root.Close()
+		return nil, fmt.Errorf("policy filesystem for %s: opening %s: %w", m.Guest, m.Host, err)
+	}
+	f.rootFd = int(f.rootDir.Fd())
+	real, err := f.readRoot()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("policy filesystem for %s: finding where %s really is through /proc/self/fd (Linux with /proc is required): %w", m.Guest, m.Host, err)
+	}
+	f.realRoot.Store(&real)
+	if err := f.protectGitDir(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
+	}
+	return f, nil
+}
+
+// Close releases the mount root. Files already opened stay usable until
+// they are closed.
+func (f *FS) Close() error {
+	if f.rootDir != nil {
+		f.rootDir.Close()
+	}
+	return f.root.Close()
+}
+
+// Mount returns the mount this filesystem serves, with the patterns it
+// added (a gitdir target) in Protect.
+func (f *FS) Mount() policy.Mount {
+	m := f.mount
+	m.Protect = append([]policy.Pattern(nil), f.protect...)
+	m.Hide = append([]policy.Pattern(nil), f.hide...)
+	return m
+}
+
+// compiled returns ps made by policy.NewPattern, so that matching them on
+// every call does not compile them again.
+func compiled(ps []policy.Pattern) ([]policy.Pattern, error) {
+	out := make([]policy.Pattern, 0, len(ps))
+	for _, p := range ps {
+		c, err := policy.NewPattern(p.Text, p.Origin)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// readRoot reads where the pinned mount root really is.
+func (f *FS) readRoot() (string, error) {
+	var buf [unix.PathMax]byte
+	n, err := readlinkFd(f.rootFd, buf[:])
+	if err != nil {
+		return "", err
+	}
+	p := bytes.TrimSuffix(buf[:n], []byte(deletedSuffix))
+	if len(p) == 0 || p[0] != '/' {
+		return "", fmt.Errorf("unexpected /proc/self/fd answer %q", p)
+	}
+	return string(p), nil
+}
+
+// realRel returns where the object pinned by fd really is, relative to the
+// mount root. An object that is not beneath the root (which os.Root should
+// make impossible) is an escape.
+func (f *FS) realRel(fd int) (string, experimentalsys.Errno) {
+	var buf [unix.PathMax]byte
+	n, err := readlinkFd(fd, buf[:])
+	if err != nil {
+		return "", errno(err)
+	}
+	p := bytes.TrimSuffix(buf[:n], []byte(deletedSuffix))
+	if rel, ok := relUnder(p, *f.realRoot.Load()); ok {
+		return rel, 0
+	}
+	// The mount root itself may have been moved on the host: look again.
+	if real, err := f.readRoot(); err == nil && real != *f.realRoot.Load() {
+		f.realRoot.Store(&real)
+		if rel, ok := relUnder(p, real); ok {
+			return rel, 0
+		}
+	}
+	return "", experimentalsys.EPERM
+}
+
+// target is the guest path of rel, for decision records.
+func (f *FS) target(rel string) string {
+	if rel == "." || rel == "" {
+		if f.guest == "" {
+			return "/"
+		}
+		return f.guest
+	}
+	return f.guest + "/" + rel
+}
+
+// cleanRel turns a path wazero hands over into a clean path relative to the
+// mount root, and says whether it ended in "/".
+func cleanRel(p string) (rel string, slash bool) {
+	slash = len(p) > 1 && p[len(p)-1] == '/'
+	rel = path.Clean(p)
+	for len(rel) > 0 && rel[0] == '/' {
+		rel = rel[1:]
+	}
+	if rel == "" {
+		rel = "."
+	}
+	return rel, slash
+}
+
+// escapes reports whether a clean relative path climbs above the root.
+func escapes(rel string) bool {
+	return rel == ".." || strings.HasPrefix(rel, "../")
+}
+
+// splitRel returns the parent of rel and its last name.
+func splitRel(rel string) (dir, name string) {
+	i := strings.LastIndexByte(rel, '/')
+	if i < 0 {
+		return ".", rel
+	}
+	return rel[:i], rel[i+1:]
+}
+
+func joinRel(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// ---- decisions ----
+
+func (f *FS) deny(kind, op, target, rule string, origin policy.Origin, e experimentalsys.Errno) experimentalsys.Errno {
+	f.gate.Decide(Request{Kind: kind, Op: op, Target: target, Policy: policy.Deny, Rule: rule, Origin: origin}, errnoName(e))
+	return e
+}
+
+func (f *FS) denyHidden(kind, op, rel string, p policy.Pattern, e experimentalsys.Errno) experimentalsys.Errno {
+	return f.deny(kind, op, f.target(rel), "hide "+strconv.Quote(p.Text), p.Origin, e)
+}
+
+func (f *FS) denyProtected(op, rel string, p policy.Pattern, how string) experimentalsys.Errno {
+	return f.deny("fs.write", op, f.target(rel), "protect "+strconv.Quote(p.Text)+how, p.Origin, experimentalsys.EACCES)
+}
+
+// escape records an attempt to leave the mount and returns EPERM.
+func (f *FS) escape(kind, op, target string) experimentalsys.Errno {
+	return f.deny(kind, op, target, f.edgeRule, f.mount.Origin, experimentalsys.EPERM)
+}
+
+// readOnly asks the gate about a write into a read-only mount. It returns
+// zero when the gate allows the write.
+func (f *FS) readOnly(op, target string) experimentalsys.Errno {
+	if f.gate.Decide(Request{Kind: "fs.write", Op: op, Target: target, Policy: f.ReadOnlyVerdict,
+		Rule: f.roRule, Origin: f.mount.Origin}, "EROFS") {
+		return 0
+	}
+	return experimentalsys.EROFS
+}
+
+// rootErr maps an error from os.Root, recording escapes.
+func (f *FS) rootErr(kind, op, target string, err error) experimentalsys.Errno {
+	if isEscape(err) {
+		return f.escape(kind, op, target)
+	}
+	return errno(err)
+}
+
+// ---- rules ----
+
+func (f *FS) hidden(rel string) (policy.Pattern, bool) {
+	if len(f.hide) == 0 {
+		return policy.Pattern{}, false
+	}
+	return policy.MatchAny(f.hide, rel)
+}
+
+func (f *FS) protected(rel string) (policy.Pattern, bool) {
+	if len(f.protect) == 0 {
+		return policy.Pattern{}, false
+	}
+	return policy.MatchAny(f.protect, rel)
+}
+
+// mayLook checks that an existing object at rel (its real location) may be
+// seen at all: hidden paths, and files hard-linked to a hidden file, are
+// not there for the guest.
+func (f *FS) mayLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
+	if p, ok := f.hidden(rel); ok {
+		return f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
+	}
+	if st != nil && st.Nlink > 1 && isReg(st) && len(f.hide) > 0 {
+		if p, ok := f.linkedTo(st, true); ok {
+			return f.deny("fs.read", op, f.target(rel), "hide "+strconv.Quote(p.Text)+" (hard link)", p.Origin, experimentalsys.ENOENT)
+		}
+	}
+	return 0
+}
+
+// mayChange checks that an existing object at rel (its real location) may
+// be changed: not protected, and not a file hard-linked to a protected file.
+// The read-only mount check is made once per operation by the caller.
+func (f *FS) mayChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
+	if p, ok := f.protected(rel); ok {
+		return f.denyProtected(op, rel, p, "")
+	}
+	if st != nil && st.Nlink > 1 && isReg(st) && len(f.protect) > 0 {
+		if p, ok := f.linkedTo(st, false); ok {
+			return f.denyProtected(op, rel, p, " (hard link)")
+		}
+	}
+	return 0
+}
+
+// mayCreate checks that the name rel (real parent + new name) may be made.
+func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
+	if p, ok := f.hidden(rel); ok {
+		return f.denyHidden("fs.write", op, rel, p, experimentalsys.EACCES)
+	}
+	if p, ok := f.protected(rel); ok {
+		return f.denyProtected(op, rel, p, "")
+	}
+	return 0
+}
+
+// mayMoveAway checks that the directory (or file) at rel may be renamed or
+// removed without taking with it a path that an anchored pattern covers
+// because of where it is.
+func (f *FS) mayMoveAway(op, rel string) experimentalsys.Errno {
+	for i := range f.protect {
+		if policy.CouldMatchBelow(f.protect[i:i+1], rel) {
+			return f.denyProtected(op, rel, f.protect[i], " (below)")
+		}
+	}
+	for i := range f.hide {
+		if policy.CouldMatchBelow(f.hide[i:i+1], rel) {
+			return f.deny("fs.write", op, f.target(rel), "hide "+strconv.Quote(f.hide[i].Text)+" (below)", f.hide[i].Origin, experimentalsys.EACCES)
+		}
+	}
+	return 0
+}
+
+// mayMoveInto checks that something may be renamed to rel without a
+// protected path appearing below it.
+func (f *FS) mayMoveInto(op, rel string) experimentalsys.Errno {
+	for i := range f.protect {
+		if policy.CouldMatchBelow(f.protect[i:i+1], rel) {
+			return f.denyProtected(op, rel, f.protect[i], " (below)")
+		}
+	}
+	return 0
+}
+
+// ---- pinning ----
+
+// pin is an object (or parent directory) held by a descriptor, with where
+// it really is.
+type pin struct {
+	f   *os.File // nil for the mount root, which stays open
+	fd  int
+	rel string
+}
+
+func (p pin) close() {
+	if p.f != nil {
+		p.f.Close()
+	}
+}
+
+// pinDir pins directory rel beneath the root (following symlinks inside
+// the root) and learns where it really is.
+func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
+	if rel == "." {
+		return pin{fd: f.rootFd, rel: "."}, 0
+	}
+	file, err := f.root.OpenFile(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return pin{}, f.rootErr(kind, op, f.target(rel), err)
+	}
+	p := pin{f: file, fd: int(file.Fd())}
+	var e experimentalsys.Errno
+	if p.rel, e = f.realRel(p.fd); e != 0 {
+		p.close()
+		if e == experimentalsys.EPERM {
+			e = f.escape(kind, op, f.target(rel))
+		}
+		return pin{}, e
+	}
+	return p, 0
+}
+
+// pinNoFollow pins the object at rel itself (a final symlink is not
+// followed; symlinks before it are, inside the root).
+func (f *FS) pinNoFollow(kind, op, rel string, st *unix.Stat_t) (pin, experimentalsys.Errno) {
+	var file *os.File
+	var fd int
+	if rel == "." {
+		fd = f.rootFd
+	} else {
+		var err error
+		if file, err = f.root.OpenFile(rel, unix.O_PATH, 0); err != nil {
+			return pin{}, f.rootErr(kind, op, f.target(rel), err)
+		}
+		fd = int(file.Fd())
+	}
+	p := pin{f: file, fd: fd}
+	if err := unix.Fstat(fd, st); err != nil {
+		p.close()
+		return pin{}, errno(err)
+	}
+	var e experimentalsys.Errno
+	if p.rel, e = f.realRel(fd); e != 0 {
+		p.close()
+		if e == experimentalsys.EPERM {
+			e = f.escape(kind, op, f.target(rel))
+		}
+		return pin{}, e
+	}
+	return p, 0
+}
+
+// maxSymlinks bounds how many symlinks one lookup follows, as Linux does.
+const maxSymlinks = 40
+
+// pinFollow pins the object rel names, following a final symlink, each hop
+// resolved beneath the root from where the link really is.
+func (f *FS) pinFollow(kind, op, rel string, st *unix.Stat_t) (pin, experimentalsys.Errno) {
+	for hops := 0; ; hops++ {
+		p, e := f.pinNoFollow(kind, op, rel, st)
+		if e != 0 || !isLink(st) {
+			return p, e
+		}
+		var buf [unix.PathMax]byte
+		n, err := unix.Readlinkat(p.fd, "", buf[:])
+		linkRel := p.rel
+		p.close()
+		switch {
+		case err != nil:
+			return pin{}, errno(err)
+		case hops >= maxSymlinks:
+			return pin{}, experimentalsys.ELOOP
+		}
+		link := string(buf[:n])
+		if path.IsAbs(link) {
+			return pin{}, f.escape(kind, op, f.target(linkRel))
+		}
+		if rel = path.Join(path.Dir(linkRel), link); escapes(rel) {
+			return pin{}, f.escape(kind, op, f.target(linkRel))
+		}
+	}
+}
+
+// ---- experimentalsys.FS ----
+
+// preopen reports whether an open is wazero opening the mount root for its
+// pre-opened descriptor (lazily, with perm 0; guests always pass 0o600). It
+// is not counted against the open-file limit, and wazero panics on any
+// error but ENOENT from it.
+func preopen(p string, flag experimentalsys.Oflag, perm fs.FileMode) bool {
+	return p == "." && flag == experimentalsys.O_RDONLY && perm == 0
+}
+
+// OpenFile implements experimentalsys.FS.
+func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	pre := preopen(p, flag, perm)
+	if f.gate.Revoked() {
+		if pre {
+			return nil, experimentalsys.ENOENT
+		}
+		return nil, experimentalsys.EBADF
+	}
+	rel, slash := cleanRel(p)
+	if slash {
+		flag |= experimentalsys.O_DIRECTORY
+	}
+	write := flag&(experimentalsys.O_RDWR|experimentalsys.O_WRONLY|experimentalsys.O_TRUNC|experimentalsys.O_CREAT) != 0
+	kind := "fs.read"
+	if write {
+		kind = "fs.write"
+	}
+	if escapes(rel) {
+		return nil, f.escape(kind, "open", f.target(rel))
+	}
+	if !pre && !f.limit.acquire() {
+		f.deny(kind, "open", f.target(rel), f.limit.rule(), f.limit.Origin, experimentalsys.EIO)
+		// wazero has no EMFILE; the decision says what happened.
+		return nil, experimentalsys.EIO
+	}
+	file, e := f.open(kind, rel, flag, perm, write)
+	if e != 0 {
+		if !pre {
+			f.limit.release()
+		}
+		return nil, e
+	}
+	file.counted = !pre
+	return file, 0
+}
+
+func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode, write bool) (*File, experimentalsys.Errno) {
+	creat := flag&experimentalsys.O_CREAT != 0
+	// The path as asked: refusals here only add to those below, which are
+	// made on the real location.
+	if p, ok := f.hidden(rel); ok {
+		if creat {
+			return nil, f.denyHidden("fs.write", "open", rel, p, experimentalsys.EACCES)
+		}
+		return nil, f.denyHidden("fs.read", "open", rel, p, experimentalsys.ENOENT)
+	}
+	if write {
+		if !f.writable {
+			if e := f.readOnly("open", f.target(rel)); e != 0 {
+				return nil, e
+			}
+		}
+		if p, ok := f.protected(rel); ok {
+			return nil, f.denyProtected("open", rel, p, "")
+		}
+	}
+
+	oflag := unixFlags(flag)
+	var file *os.File
+	fd := -1
+	switch {
+	case flag&experimentalsys.O_NOFOLLOW != 0 || (creat && flag&experimentalsys.O_EXCL != 0):
+		// The final name itself, through its pinned parent.
+		var e experimentalsys.Errno
+		if fd, e = f.openInParent(kind, rel, oflag, flag, false, perm); e != 0 {
+			return nil, e
+		}
+	case creat:
+		for try := 0; ; try++ {
+			var err error
+			if file, err = f.root.OpenFile(rel, oflag, 0); err == nil {
+				break
+			} else if !os.IsNotExist(err) || try > 0 {
+				return nil, f.rootErr(kind, "open", f.target(rel), err)
+			}
+			// Not there: create it, never through a symlink.
+			var e experimentalsys.Errno
+			fd, e = f.openInParent(kind, rel, oflag, flag|experimentalsys.O_EXCL, true, perm)
+			if e == 0 {
+				break
+			} else if e != experimentalsys.EEXIST {
+				return nil, e
+			}
+			// Made by someone else meanwhile: open it as existing.
+		}
+	default:
+		var err error
+		if file, err = f.root.OpenFile(rel, oflag, 0); err != nil {
+			return nil, f.rootErr(kind, "open", f.target(rel), err)
+		}
+	}
+	if file != nil {
+		fd = int(file.Fd()) // Fd makes the descriptor blocking
+		if flag&experimentalsys.O_NONBLOCK != 0 {
+			unix.SetNonblock(fd, true)
+		}
+	}
+	closeIt := func() {
+		if file != nil {
+			file.Close()
+		} else {
+			unix.Close(fd)
+		}
+	}
+
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		closeIt()
+		return nil, errno(err)
+	}
+	real, e := f.realRel(fd)
+	if e == experimentalsys.EPERM {
+		e = f.escape(kind, "open", f.target(rel))
+	}
+	if e == 0 {
+		e = f.mayLook("open", real, &st)
+	}
+	if e == 0 && write {
+		e = f.mayChange("open", real, &st)
+	}
+	if e == 0 && flag&experimentalsys.O_TRUNC != 0 && isReg(&st) && st.Size > 0 {
+		if flag&(experimentalsys.O_RDWR|experimentalsys.O_WRONLY) != 0 {
+			e = errno(retry(func() error { return unix.Ftruncate(fd, 0) }))
+		} else {
+			e = errno(unix.Truncate(procPath(fd), 0))
+		}
+	}
+	if e != 0 {
+		closeIt()
+		return nil, e
+	}
+	return &File{
+		fs:       f,
+		f:        file,
+		fd:       fd,
+		rel:      real,
+		flag:     flag &^ (experimentalsys.O_CREAT | experimentalsys.O_EXCL | experimentalsys.O_TRUNC),
+		writable: flag&(experimentalsys.O_RDWR|experimentalsys.O_WRONLY) != 0,
+		isDir:    isDir(&st),
+		dev:      uint64(st.Dev),
+		ino:      st.Ino,
+		nonblock: flag&experimentalsys.O_NONBLOCK != 0,
+	}, 0
+}
+
+// openInParent opens the final name of rel with openat(O_NOFOLLOW) on its
+// pinned parent. With O_CREAT in flag, the new name is checked first. When
+// refuseLink is set and a symlink sits where the file would be made (a
+// dangling one, since the caller found nothing to open), it returns ELOOP
+// rather than create whatever the link names.
+func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Oflag, refuseLink bool, perm fs.FileMode) (int, experimentalsys.Errno) {
+	oflag |= unix.O_NOFOLLOW
+	dir, name := splitRel(rel)
+	parent, e := f.pinDir(kind, "open", dir)
+	if e != 0 {
+		return -1, e
+	}
+	defer parent.close()
+	creat := flag&experimentalsys.O_CREAT != 0
+	if creat {
+		if e := f.mayCreate("open", joinRel(parent.rel, name)); e != 0 {
+			return -1, e
+		}
+		oflag |= unix.O_CREAT
+		if flag&experimentalsys.O_EXCL != 0 {
+			oflag |= unix.O_EXCL
+		}
+	}
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(parent.fd, name, oflag, unixMode(perm))
+		return err
+	})
+	if err == unix.EEXIST && refuseLink {
+		var st unix.Stat_t
+		if unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && isLink(&st) {
+			return -1, experimentalsys.ELOOP
+		}
+	}
+	if err != nil {
+		return -1, errno(err)
+	}
+	return fd, 0
+}
+
+// Lstat implements experimentalsys.FS.
+func (f *FS) Lstat(p string) (sysapi.Stat_t, experimentalsys.Errno) {
+	rel, slash := cleanRel(p)
+	if slash {
+		return f.Stat(p) // "link/" names what link points to
+	}
+	return f.stat("lstat", rel, false)
+}
+
+// Stat implements experimentalsys.FS.
+func (f *FS) Stat(p string) (sysapi.Stat_t, experimentalsys.Errno) {
+	rel, slash := cleanRel(p)
+	st, e := f.stat("stat", rel, true)
+	if e == 0 && slash && st.Mode&fs.ModeDir == 0 {
+		return sysapi.Stat_t{}, experimentalsys.ENOTDIR
+	}
+	return st, e
+}
+
+func (f *FS) stat(op, rel string, follow bool) (sysapi.Stat_t, experimentalsys.Errno) {
+	if f.gate.Revoked() {
+		return sysapi.Stat_t{}, experimentalsys.EACCES
+	}
+	if escapes(rel) {
+		return sysapi.Stat_t{}, f.escape("fs.read", op, f.target(rel))
+	}
+	if p, ok := f.hidden(rel); ok {
+		return sysapi.Stat_t{}, f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
+	}
+	var st unix.Stat_t
+	var p pin
+	var e experimentalsys.Errno
+	if follow {
+		p, e = f.pinFollow("fs.read", op, rel, &st)
+	} else {
+		p, e = f.pinNoFollow("fs.read", op, rel, &st)
+	}
+	if e != 0 {
+		return sysapi.Stat_t{}, e
+	}
+	defer p.close()
+	if e := f.mayLook(op, p.rel, &st); e != 0 {
+		return sysapi.Stat_t{}, e
+	}
+	return toStat(&st), 0
+}
+
+// Readlink implements experimentalsys.FS.
+func (f *FS) Readlink(p string) (string, experimentalsys.Errno) {
+	if f.gate.Revoked() {
+		return "", experimentalsys.EACCES
+	}
+	rel, _ := cleanRel(p)
+	if escapes(rel) {
+		return "", f.escape("fs.read", "readlink", f.target(rel))
+	}
+	if pat, ok := f.hidden(rel); ok {
+		return "", f.denyHidden("fs.read", "readlink", rel, pat, experimentalsys.ENOENT)
+	}
+	var st unix.Stat_t
+	pn, e := f.pinNoFollow("fs.read", "readlink", rel, &st)
+	if e != 0 {
+		return "", e
+	}
+	defer pn.close()
+	if e := f.mayLook("readlink", pn.rel, &st); e != 0 {
+		return "", e
+	}
+	if !isLink(&st) {
+		return "", experimentalsys.EINVAL
+	}
+	var buf [unix.PathMax]byte
+	n, err := unix.Readlinkat(pn.fd, "", buf[:])
+	if err != nil {
+		return "", errno(err)
+	}
+	return string(buf[:n]), 0
+}
+
+// Mkdir implements experimentalsys.FS.
+func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
+	const op = "mkdir"
+	rel, _ := cleanRel(p)
+	parent, name, e := f.beginCreate(op, rel)
+	if e != 0 {
+		return e
+	}
+	defer parent.close()
+	return errno(retry(func() error { return unix.Mkdirat(parent.fd, name, unixMode(perm)) }))
+}
+
+// Symlink implements experimentalsys.FS. The link text is kept as given,
+// but a link that would point outside the mount (absolute, or climbing
+// above the root from where the link is) is refused with EPERM: nothing in
+// the sandbox could follow it, and a tool run later on the host would.
+func (f *FS) Symlink(oldPath, linkName string) experimentalsys.Errno {
+	const op = "symlink"
+	rel, _ := cleanRel(linkName)
+	parent, name, e := f.beginCreate(op, rel)
+	if e != 0 {
+		return e
+	}
+	defer parent.close()
+	if path.IsAbs(oldPath) || escapes(path.Join(parent.rel, oldPath)) {
+		return f.escape("fs.write", op, f.target(joinRel(parent.rel, name))+" -> "+oldPath)
+	}
+	return errno(retry(func() error { return unix.Symlinkat(oldPath, parent.fd, name) }))
+}
+
+// beginCreate makes the checks shared by operations that create the name
+// rel, and pins its parent.
+func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
+	if f.gate.Revoked() {
+		return pin{}, "", experimentalsys.EACCES
+	}
+	if escapes(rel) {
+		return pin{}, "", f.escape("fs.write", op, f.target(rel))
+	}
+	if rel == "." {
+		return pin{}, "", experimentalsys.EEXIST
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(rel)); e != 0 {
+			return pin{}, "", e
+		}
+	}
+	if e := f.mayCreate(op, rel); e != 0 {
+		return pin{}, "", e
+	}
+	dir, name := splitRel(rel)
+	parent, e := f.pinDir("fs.write", op, dir)
+	if e != 0 {
+		return pin{}, "", e
+	}
+	if e := f.mayCreate(op, joinRel(parent.rel, name)); e != 0 {
+		parent.close()
+		return pin{}, "", e
+	}
+	return parent, name, 0
+}
+
+// Chmod implements experimentalsys.FS.
+func (f *FS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
+	return f.changeAttr("chmod", p, func(proc string) error {
+		return unix.Fchmodat(unix.AT_FDCWD, proc, unixMode(perm), 0)
+	})
+}
+
+// Utimens implements experimentalsys.FS.
+func (f *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
+	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
+		_, e := f.Stat(p) // nothing to change; the path must still be there
+		return e
+	}
+	ts := timespecs(atim, mtim)
+	return f.changeAttr("utimens", p, func(proc string) error {
+		return unix.UtimesNanoAt(unix.AT_FDCWD, proc, ts[:], 0)
+	})
+}
+
+// changeAttr pins the object p names (following symlinks), checks it, and
+// changes it through /proc/self/fd/N, which names the pinned object.
+func (f *FS) changeAttr(op, p string, change func(proc string) error) experimentalsys.Errno {
+	if f.gate.Revoked() {
+		return experimentalsys.EACCES
+	}
+	rel, _ := cleanRel(p)
+	if escapes(rel) {
+		return f.escape("fs.write", op, f.target(rel))
+	}
+	if pat, ok := f.hidden(rel); ok {
+		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(rel)); e != 0 {
+			return e
+		}
+	}
+	if pat, ok := f.protected(rel); ok {
+		return f.denyProtected(op, rel, pat, "")
+	}
+	var st unix.Stat_t
+	pn, e := f.pinFollow("fs.write", op, rel, &st)
+	if e != 0 {
+		return e
+	}
+	defer pn.close()
+	if e := f.mayLook(op, pn.rel, &st); e != 0 {
+		return e
+	}
+	if e := f.mayChange(op, pn.rel, &st); e != 0 {
+		return e
+	}
+	return errno(retry(func() error { return change(procPath(pn.fd)) }))
+}
+
+// Rename implements experimentalsys.FS.
+func (f *FS) Rename(from, to string) experimentalsys.Errno {
+	const op = "rename"
+	if f.gate.Revoked() {
+		return experimentalsys.EACCES
+	}
+	frel, fslash := cleanRel(from)
+	trel, tslash := cleanRel(to)
+	what := func(a, b string) string { return f.target(a) + " -> " + f.target(b) }
+	if escapes(frel) || escapes(trel) {
+		return f.escape("fs.write", op, what(frel, trel))
+	}
+	if frel == "." || trel == "." {
+		return experimentalsys.EINVAL
+	}
+	if !f.writable {
+		if e := f.readOnly(op, what(frel, trel)); e != 0 {
+			return e
+		}
+	}
+	// As asked, then again on the real locations.
+	check := func(frel, trel string) experimentalsys.Errno {
+		if p, ok := f.hidden(frel); ok {
+			return f.denyHidden("fs.read", op, frel, p, experimentalsys.ENOENT)
+		}
+		if p, ok := f.protected(frel); ok {
+			return f.denyProtected(op, frel, p, "")
+		}
+		if e := f.mayMoveAway(op, frel); e != 0 {
+			return e
+		}
+		if e := f.mayCreate(op, trel); e != 0 {
+			return e
+		}
+		return f.mayMoveInto(op, trel)
+	}
+	if e := check(frel, trel); e != 0 {
+		return e
+	}
+	fdir, fname := splitRel(frel)
+	tdir, tname := splitRel(trel)
+	fp, e := f.pinDir("fs.write", op, fdir)
+	if e != 0 {
+		return e
+	}
+	defer fp.close()
+	tp, e := f.pinDir("fs.write", op, tdir)
+	if e != 0 {
+		return e
+	}
+	defer tp.close()
+	if e := check(joinRel(fp.rel, fname), joinRel(tp.rel, tname)); e != 0 {
+		return e
+	}
+	if fslash || tslash {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fp.fd, fname, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return errno(err)
+		} else if !isDir(&st) {
+			return experimentalsys.ENOTDIR
+		}
+	}
+	return errno(retry(func() error { return unix.Renameat(fp.fd, fname, tp.fd, tname) }))
+}
+
+// Rmdir implements experimentalsys.FS.
+func (f *FS) Rmdir(p string) experimentalsys.Errno {
+	return f.remove("rmdir", p, unix.AT_REMOVEDIR)
+}
+
+// Unlink implements experimentalsys.FS.
+func (f *FS) Unlink(p string) experimentalsys.Errno {
+	return f.remove("unlink", p, 0)
+}
+
+func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
+	if f.gate.Revoked() {
+		return experimentalsys.EACCES
+	}
+	rel, slash := cleanRel(p)
+	if escapes(rel) {
+		return f.escape("fs.write", op, f.target(rel))
+	}
+	if rel == "." {
+		if flags == 0 {
+			return experimentalsys.EISDIR
+		}
+		return experimentalsys.EINVAL
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(rel)); e != 0 {
+			return e
+		}
+	}
+	check := func(rel string) experimentalsys.Errno {
+		if p, ok := f.hidden(rel); ok {
+			return f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
+		}
+		if p, ok := f.protected(rel); ok {
+			return f.denyProtected(op, rel, p, "")
+		}
+		return f.mayMoveAway(op, rel)
+	}
+	if e := check(rel); e != 0 {
+		return e
+	}
+	dir, name := splitRel(rel)
+	parent, e := f.pinDir("fs.write", op, dir)
+	if e != 0 {
+		return e
+	}
+	defer parent.close()
+	if e := check(joinRel(parent.rel, name)); e != 0 {
+		return e
+	}
+	if slash && flags == 0 {
+		var st unix.Stat_t
+		if err := unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return errno(err)
+		} else if isDir(&st) {
+			return experimentalsys.EISDIR
+		}
+		return experimentalsys.ENOTDIR
+	}
+	return errno(retry(func() error { return unix.Unlinkat(parent.fd, name, flags) }))
+}
+
+// Link implements experimentalsys.FS. The new name is a second name for the
+// same file, so a protected or hidden file cannot be linked at all.
+func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
+	const op = "link"
+	if f.gate.Revoked() {
+		return experimentalsys.EACCES
+	}
+	orel, _ := cleanRel(oldPath)
+	nrel, _ := cleanRel(newPath)
+	what := f.target(orel) + " -> " + f.target(nrel)
+	if escapes(orel) || escapes(nrel) {
+		return f.escape("fs.write", op, what)
+	}
+	if !f.writable {
+		if e := f.readOnly(op, what); e != 0 {
+			return e
+		}
+	}
+	check := func(orel, nrel string) experimentalsys.Errno {
+		if p, ok := f.hidden(orel); ok {
+			return f.denyHidden("fs.read", op, orel, p, experimentalsys.ENOENT)
+		}
+		if p, ok := f.protected(orel); ok {
+			return f.denyProtected(op, orel, p, "")
+		}
+		return f.mayCreate(op, nrel)
+	}
+	if e := check(orel, nrel); e != 0 {
+		return e
+	}
+	odir, oname := splitRel(orel)
+	ndir, nname := splitRel(nrel)
+	op1, e := f.pinDir("fs.write", op, odir)
+	if e != 0 {
+		return e
+	}
+	defer op1.close()
+	np, e := f.pinDir("fs.write", op, ndir)
+	if e != 0 {
+		return e
+	}
+	defer np.close()
+	if e := check(joinRel(op1.rel, oname), joinRel(np.rel, nname)); e != 0 {
+		return e
+	}
+	// The source is the entry itself (no AT_SYMLINK_FOLLOW): a symlink is
+	// linked as a symlink, never as what it points to.
+	return errno(retry(func() error { return unix.Linkat(op1.fd, oname, np.fd, nname, 0) }))
+}
+
+// ---- .git files ----
+
+// maxGitFile bounds how much of a ".git" file is read.
+const maxGitFile = 4096
+
+// protectGitDir protects the git directory a ".git" file or symlink at the
+// mount root names, when ".git" is protected and that directory (and the
+// common directory of a worktree) lies inside the mount.
+func (f *FS) protectGitDir() error {
+	if _, ok := f.protected(".git"); !ok {
+		return nil
+	}
+	real := *f.realRoot.Load()
+	fi, err := f.root.Lstat(".git")
+	if err != nil {
+		return nil // no .git yet: the name itself is protected
+	}
+	var gitDir string
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		if gitDir, err = filepath.EvalSymlinks(filepath.Join(real, ".git")); err != nil {
+			return nil
+		}
+	case fi.Mode().IsRegular():
+		file, err := f.root.Open(".git")
+		if err != nil {
+			return fmt.Errorf("reading .git: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(file, maxGitFile))
+		file.Close()
+		if err != nil {
+			return fmt.Errorf("reading .git: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		dir, ok := strings.CutPrefix(strings.TrimSpace(line), "gitdir:")
+		if !ok {
+			return nil
+		}
+		gitDir = resolveHost(real, strings.TrimSpace(dir))
+	default:
+		return nil
+	}
+	if err := f.protectInside(real, gitDir); err != nil {
+		return err
+	}
+	// A worktree's gitdir names its common directory in "commondir".
+	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil && len(b) < maxGitFile {
+		common := strings.TrimSpace(string(b))
+		if !filepath.IsAbs(common) {
+			common = filepath.Join(gitDir, common)
+		}
+		return f.protectInside(real, resolveHost(real, common))
+	}
+	return nil
+}
+
+// resolveHost makes p absolute (relative to dir) and resolves symlinks in
+// it as far as it exists.
+func resolveHost(dir, p string) string {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+// protectInside adds an anchored protect pattern for host path p when it is
+// inside the mount root real.
+func (f *FS) protectInside(real, p string) error {
+	rel, err := filepath.Rel(real, p)
+	if err != nil || rel == "." || escapes(filepath.ToSlash(rel)) {
+		return nil
+	}
+	if _, ok := f.protected(rel); ok {
+		return nil
+	}
+	pat, err := policy.NewPattern("./"+globEscape(filepath.ToSlash(rel)), policy.Origin{Layer: policy.LayerBuiltin})
+	if err != nil {
+		return fmt.Errorf("protecting git directory %s: %w", rel, err)
+	}
+	f.protect = append(f.protect, pat)
+	return nil
+}
+
+// globEscape quotes the characters path.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,26 @@
+//go:build !linux
+
+package hostfuncs
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/airlockhq/airlock/policy"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+)
+
+// FS is airlock's policy filesystem. It needs Linux (/proc/self/fd and the
+// *at system calls); elsewhere NewFS returns an error.
+type FS struct {
+	experimentalsys.UnimplementedFS
+	ReadOnlyVerdict policy.Verdict
+}
+
+// NewFS returns an error: the policy filesystem works on Linux only.
+func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
+	return nil, fmt.Errorf("policy filesystem for %s: not supported on %s (Linux only)", m.Guest, runtime.GOOS)
+}
+
+// Close does nothing.
+func (f *FS) Close() error { return nil }

@@ -1,0 +1,99 @@
+package policy_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airlockhq/airlock/policy"
+)
+
+func explain(t *testing.T, p *policy.Policy) string {
+	t.Helper()
+	var b strings.Builder
+	if err := policy.Explain(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestDefault(t *testing.T) {
+	cwd := t.TempDir()
+	p := policy.Default(cwd)
+	if len(p.Mounts) != 1 {
+		t.Fatalf("%d mounts", len(p.Mounts))
+	}
+	m := p.Mounts[0]
+	if m.Guest != "/work" || m.Host != cwd || m.Access != policy.Write || m.Origin.Layer != policy.LayerBuiltin {
+		t.Errorf("mount = %+v", m)
+	}
+	if m.Origin.Range.Filename != policy.DefaultFilename {
+		t.Errorf("origin file = %q", m.Origin.Range.Filename)
+	}
+	want := `/work is the host directory ` + cwd + `; the tool may read and write there (built-in).
+In /work, these stay read-only (built-in): .git, .airlock, .envrc, .bashrc, .bash_profile, .zshrc, .zprofile, .profile, .gitconfig.
+In /work, these cannot be read or listed (built-in): .env, .env.*, *.pem, .netrc, id_rsa, id_ecdsa, id_ed25519.
+No other host path exists for the tool.
+Environment: no host variable passes in.
+Limits: memory 256 MiB (built-in), wall time 2m (built-in), output 16 MiB per stream (built-in), open files 256 (built-in).
+Network: none.
+`
+	if got := explain(t, p); got != want {
+		t.Errorf("Explain(Default):\n%s\nwant:\n%s", got, want)
+	}
+	// A relative cwd becomes absolute; a missing one is not checked here.
+	if p := policy.Default("does/not/exist"); !filepath.IsAbs(p.Mounts[0].Host) {
+		t.Errorf("host %q is not absolute", p.Mounts[0].Host)
+	}
+}
+
+func TestDefaultListsAreCopies(t *testing.T) {
+	policy.DefaultProtect()[0] = "changed"
+	policy.DefaultHide()[0] = "changed"
+	if policy.DefaultProtect()[0] != ".git" || policy.DefaultHide()[0] != ".env" {
+		t.Error("changing a returned list changed the defaults")
+	}
+}
+
+func TestExplainFull(t *testing.T) {
+	p := loadFull(t)
+	dir := mustAbs(t, "testdata/policies")
+	want := `/work is the host directory ` + dir + `; the tool may read and write there (testdata/policies/full.hcl:2:1).
+In /work, these stay read-only (built-in): .git, .airlock, .envrc, .bashrc, .bash_profile, .zshrc, .zprofile, .profile, .gitconfig.
+In /work, these stay read-only (testdata/policies/full.hcl:5:14): build/out, *.lock.
+In /work, these cannot be read or listed (built-in): .env, .env.*, *.pem, .netrc, id_rsa, id_ecdsa, id_ed25519.
+In /work, these cannot be read or listed (testdata/policies/full.hcl:6:14): secrets/**.
+/ref is the host directory ` + filepath.Dir(dir) + `; the tool may read there and change nothing (testdata/policies/full.hcl:9:1).
+In /ref, these cannot be read or listed (built-in): .env, .env.*, *.pem, .netrc, id_rsa, id_ecdsa, id_ed25519.
+No other host path exists for the tool.
+Environment: passed in from the host (testdata/policies/full.hcl:14:11): LANG, TZ.
+Environment: FOO is set to "bar" (testdata/policies/full.hcl:15:12).
+Limits: memory 1 GiB (testdata/policies/full.hcl:19:3), wall time 30s (testdata/policies/full.hcl:20:3), output 1000000 bytes per stream (testdata/policies/full.hcl:21:3), open files 64 (testdata/policies/full.hcl:22:3).
+Network: none.
+`
+	if got := explain(t, p); got != want {
+		t.Errorf("Explain:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestExplainEdges(t *testing.T) {
+	p, diags := policy.Load("testdata/policies/unprotected.hcl", policy.LayerProject)
+	if diags.HasErrors() {
+		t.Fatal(diagLines(t, diags))
+	}
+	p.Mounts[0].Protect = nil
+	p.Mounts[0].Hide = nil
+	got := explain(t, p)
+	for _, want := range []string{
+		"In /work, nothing is protected: the tool may change every file it can see.\n",
+		"In /work, nothing is hidden.\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Explain lacks %q:\n%s", want, got)
+		}
+	}
+	got = explain(t, &policy.Policy{Limits: p.Limits})
+	if !strings.HasPrefix(got, "No host path exists for the tool.\n") {
+		t.Errorf("no mounts:\n%s", got)
+	}
+}

@@ -1,0 +1,2 @@
+# One read-only mount; everything else is the default.
+mount "/src" {}

@@ -1,0 +1,5 @@
+mount "/work" {
+  access           = "write"
+  protect_defaults = false
+  protect          = [".git"]
+}

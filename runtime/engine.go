@@ -1,0 +1,265 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// wasmPage is the size of one page of WebAssembly linear memory.
+const wasmPage = 64 << 10
+
+// Interrupt says how a run is stopped when its wall time or context ends.
+type Interrupt int
+
+const (
+	// InterruptAbandon revokes every capability of the run and returns at
+	// once, leaving the guest's goroutine to spin with no host access until
+	// the process exits. It costs nothing while the guest runs. Only a
+	// process that exits soon after a timeout may use it (airlock run).
+	InterruptAbandon Interrupt = iota
+	// InterruptInstrument compiles the module with wazero's
+	// WithCloseOnContextDone, which checks for cancellation on every loop
+	// and call. It stops the guest for real, at a cost on tight loops. Long
+	// lived hosts (the MCP server, tests) use it.
+	InterruptInstrument
+)
+
+// Config configures an Engine.
+type Config struct {
+	// CacheDir holds compiled modules and built Go tools. Empty means
+	// DefaultCacheDir(). "-" disables the disk cache (memory only).
+	CacheDir string
+	// OnCompile, if set, is called before a module is compiled for the
+	// first time on this machine (nothing in the disk cache). The returned
+	// func is called when compilation ends. The CLI shows progress with it.
+	OnCompile func(name string, size int) (done func())
+	// GoTool is the go command used to build tools from source; "go" if empty.
+	GoTool string
+}
+
+// DefaultCacheDir is $AIRLOCK_CACHE_DIR, or "airlock" in the user's cache dir.
+func DefaultCacheDir() string {
+	if d := os.Getenv("AIRLOCK_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "airlock")
+	}
+	return filepath.Join(os.TempDir(), "airlock-cache")
+}
+
+// Engine compiles and runs modules. It is safe for concurrent use; one
+// Engine serves any number of runs and keeps one compiled copy of each
+// module per runtime configuration.
+type Engine struct {
+	cfg      Config
+	cacheDir string
+	cache    wazero.CompilationCache
+
+	mu       sync.Mutex
+	runtimes map[rtKey]*rtEntry
+}
+
+type rtKey struct {
+	memPages  uint32
+	interrupt Interrupt
+}
+
+type rtEntry struct {
+	rt       wazero.Runtime
+	mu       sync.Mutex
+	compiled map[string]*compileOnce
+}
+
+type compileOnce struct {
+	once sync.Once
+	mod  wazero.CompiledModule
+	err  error
+}
+
+// New returns an Engine with its compile cache opened.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
+	e.cacheDir = cfg.CacheDir
+	if e.cacheDir == "" {
+		e.cacheDir = DefaultCacheDir()
+	}
+	if e.cacheDir == "-" {
+		e.cacheDir = ""
+		e.cache = wazero.NewCompilationCache()
+		return e, nil
+	}
+	c, err := wazero.NewCompilationCacheWithDir(filepath.Join(e.cacheDir, "compiled"))
+	if err != nil {
+		return nil, fmt.Errorf("opening compile cache in %s: %w", e.cacheDir, err)
+	}
+	e.cache = c
+	return e, nil
+}
+
+// Close releases every runtime and compiled module.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for k, r := range e.runtimes {
+		errs = append(errs, r.rt.Close(ctx))
+		delete(e.runtimes, k)
+	}
+	errs = append(errs, e.cache.Close(ctx))
+	return errors.Join(errs...)
+}
+
+// Module is a loaded WebAssembly module, identified by the SHA-256 digest of
+// its bytes.
+type Module struct {
+	Name   string // a short name for people: the file or folder name
+	Path   string // where it was loaded from, if anywhere
+	Digest string // "sha256:" + hex
+	Bytes  []byte
+	// Built is true when the module was built from Go source; BuildTime is
+	// then how long the build took (zero when it came from the cache).
+	Built     bool
+	BuildTime time.Duration
+}
+
+// ShortDigest is the first 12 hex digits of the digest, for prompts and logs.
+func (m *Module) ShortDigest() string {
+	const p = len("sha256:")
+	if len(m.Digest) < p+12 {
+		return m.Digest
+	}
+	return m.Digest[p : p+12]
+}
+
+// NewModule wraps module bytes already in memory.
+func NewModule(name string, b []byte) *Module {
+	sum := sha256.Sum256(b)
+	return &Module{Name: name, Digest: "sha256:" + hex.EncodeToString(sum[:]), Bytes: b}
+}
+
+// runtimeFor returns the wazero runtime for a configuration, creating it once.
+func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.runtimes[k]; ok {
+		return r, nil
+	}
+	cfg := wazero.NewRuntimeConfig().WithCompilationCache(e.cache).WithMemoryLimitPages(k.memPages)
+	if k.interrupt == InterruptInstrument {
+		cfg = cfg.WithCloseOnContextDone(true)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiating WASI: %w", err)
+	}
+	r := &rtEntry{rt: rt, compiled: map[string]*compileOnce{}}
+	e.runtimes[k] = r
+	return r, nil
+}
+
+// compile returns m compiled for r, compiling at most once per runtime.
+func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (wazero.CompiledModule, error) {
+	r.mu.Lock()
+	c, ok := r.compiled[m.Digest]
+	if !ok {
+		c = &compileOnce{}
+		r.compiled[m.Digest] = c
+	}
+	r.mu.Unlock()
+	c.once.Do(func() {
+		marker := ""
+		if e.cacheDir != "" {
+			marker = filepath.Join(e.cacheDir, "compiled", "seen", fmt.Sprintf("%s-%d-%d", m.Digest[len("sha256:"):], k.memPages, k.interrupt))
+		}
+		var done func()
+		if e.cfg.OnCompile != nil && (marker == "" || !exists(marker)) {
+			done = e.cfg.OnCompile(m.Name, len(m.Bytes))
+		}
+		c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
+		if done != nil {
+			done()
+		}
+		if c.err != nil {
+			c.err = &ModuleError{Name: m.Name, Err: c.err}
+			return
+		}
+		if marker != "" {
+			_ = os.MkdirAll(filepath.Dir(marker), 0o755)
+			_ = os.WriteFile(marker, nil, 0o644)
+		}
+	})
+	if c.err != nil {
+		// A failed compile is not remembered: the next call may succeed
+		// (for example after a cancelled context).
+		r.mu.Lock()
+		if r.compiled[m.Digest] == c {
+			delete(r.compiled, m.Digest)
+		}
+		r.mu.Unlock()
+	}
+	return c.mod, c.err
+}
+
+// Precompile compiles m for the given limits ahead of a run, so that the
+// first run pays no compile cost (the MCP server does this at start).
+func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
+	k := rtKey{memPages: pagesFor(memory), interrupt: in}
+	r, err := e.runtimeFor(ctx, k)
+	if err != nil {
+		return err
+	}
+	_, err = e.compile(ctx, r, k, m)
+	return err
+}
+
+// Imports lists what m imports, for `airlock inspect` and for clear errors.
+func (e *Engine) Imports(ctx context.Context, m *Module) ([]api.FunctionDefinition, error) {
+	r, err := e.runtimeFor(ctx, rtKey{memPages: pagesFor(0)})
+	if err != nil {
+		return nil, err
+	}
+	cm, err := e.compile(ctx, r, rtKey{memPages: pagesFor(0)}, m)
+	if err != nil {
+		return nil, err
+	}
+	return cm.ImportedFunctions(), nil
+}
+
+func pagesFor(bytes uint64) uint32 {
+	if bytes == 0 {
+		return 65536 // 4 GiB, wazero's maximum
+	}
+	p := (bytes + wasmPage - 1) / wasmPage
+	if p > 65536 {
+		p = 65536
+	}
+	return uint32(p)
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// ModuleError says a module could not be compiled or instantiated: it is
+// malformed, or imports what airlock does not provide.
+type ModuleError struct {
+	Name string
+	Err  error
+}
+
+func (e *ModuleError) Error() string { return fmt.Sprintf("module %s: %v", e.Name, e.Err) }
+func (e *ModuleError) Unwrap() error { return e.Err }

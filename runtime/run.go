@@ -1,0 +1,312 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/policy"
+)
+
+// Spec is one tool run.
+type Spec struct {
+	Module *Module
+	Args   []string // argv[1:]; argv[0] is the module's name
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Policy *policy.Policy
+	// LookupEnv reads the host environment for the policy's pass list;
+	// os.LookupEnv if nil.
+	LookupEnv func(string) (string, bool)
+	// Asker answers what the policy leaves open; nil denies.
+	Asker hostfuncs.Asker
+	// Record receives every decision as it is made (audit log, telemetry).
+	Record hostfuncs.Recorder
+	// Interrupt is how a timeout or cancellation stops the guest.
+	Interrupt Interrupt
+}
+
+// Reason says why a run ended.
+type Reason string
+
+const (
+	Exited      Reason = "exited"       // the tool returned or called proc_exit
+	Timeout     Reason = "timeout"      // the wall-time limit passed
+	Canceled    Reason = "canceled"     // the caller's context ended
+	Trapped     Reason = "trapped"      // the module trapped (crash, unreachable, bad memory access)
+	MemoryLimit Reason = "memory-limit" // the tool failed at the memory limit
+)
+
+// Stream counts what a tool wrote to one output stream.
+type Stream struct {
+	Bytes     int64 `json:"bytes"`
+	Truncated bool  `json:"truncated"`
+}
+
+// Result is what a run did.
+type Result struct {
+	ExitCode  uint32
+	Reason    Reason
+	Err       error // the trap or failure, when Reason is not Exited
+	Duration  time.Duration
+	Stdout    Stream
+	Stderr    Stream
+	Memory    uint64 // bytes of linear memory at the end
+	Decisions []hostfuncs.Decision
+}
+
+// Run runs spec's module once in a fresh sandbox built from spec's policy.
+// The error is non-nil only when the run could not start (bad policy mount,
+// malformed module, missing import); what the tool itself did is in Result.
+func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
+	p := spec.Policy
+	if p == nil {
+		return nil, errors.New("runtime: Spec.Policy is nil")
+	}
+	k := rtKey{memPages: pagesFor(p.Limits.Memory), interrupt: spec.Interrupt}
+	r, err := e.runtimeFor(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := e.compile(ctx, r, k, spec.Module)
+	if err != nil {
+		return nil, err
+	}
+
+	runCtx := ctx
+	var cancel context.CancelFunc = func() {}
+	if p.Limits.Timeout > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, p.Limits.Timeout)
+	}
+	defer cancel()
+
+	gate := hostfuncs.NewGate(runCtx, spec.Asker, spec.Record)
+	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
+	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	var fsConfig wazero.FSConfig = fsc.(wazero.FSConfig)
+	for _, m := range p.Mounts {
+		fs, err := hostfuncs.NewFS(m, gate, limit)
+		if err != nil {
+			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
+		}
+		closers = append(closers, fs)
+		fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(fs, m.Guest)
+	}
+
+	stdout := newCapped(orDiscard(spec.Stdout), p.Limits.Output)
+	stderr := newCapped(orDiscard(spec.Stderr), p.Limits.Output)
+	stdin := spec.Stdin
+	if stdin == nil {
+		stdin = eofReader{}
+	}
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs(append([]string{spec.Module.Name}, spec.Args...)...).
+		WithStdin(stdin).WithStdout(stdout).WithStderr(stderr).
+		WithFSConfig(fsConfig).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	for _, kv := range environ(p, spec.LookupEnv) {
+		cfg = cfg.WithEnv(kv[0], kv[1])
+	}
+
+	res := &Result{}
+	start := time.Now()
+	type outcome struct {
+		mem uint64
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		// Instantiate without start functions, then call _start ourselves,
+		// so the module's memory can still be measured when it exits.
+		mod, err := r.rt.InstantiateModule(runCtx, cm, cfg.WithStartFunctions())
+		if err != nil {
+			done <- outcome{err: &startError{err}}
+			return
+		}
+		if start := mod.ExportedFunction("_start"); start != nil {
+			_, err = start.Call(runCtx)
+		}
+		done <- outcome{memorySize(mod), err}
+		mod.Close(context.Background())
+	}()
+
+	var out outcome
+	select {
+	case out = <-done:
+	case <-runCtx.Done():
+		if spec.Interrupt == InterruptAbandon {
+			// Take every capability away first, then stop waiting: the
+			// guest may spin on, but can no longer touch anything.
+			gate.Revoke()
+			stdout.close()
+			stderr.close()
+			out.err = runCtx.Err()
+		} else {
+			out = <-done
+		}
+	}
+	res.Duration = time.Since(start)
+	res.Memory = out.mem
+	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
+	gate.Revoke()
+	res.Decisions = gate.Decisions()
+
+	var se *startError
+	if errors.As(out.err, &se) {
+		return nil, &ModuleError{Name: spec.Module.Name, Err: se.err}
+	}
+	classify(res, out.err, ctx, runCtx, p.Limits.Memory)
+	return res, nil
+}
+
+// classify fills in the exit code and reason from what instantiation returned.
+func classify(res *Result, err error, parent, runCtx context.Context, memLimit uint64) {
+	var ee *sys.ExitError
+	switch {
+	case err == nil:
+		res.Reason = Exited
+	case errors.As(err, &ee) && ee.ExitCode() != sys.ExitCodeDeadlineExceeded && ee.ExitCode() != sys.ExitCodeContextCanceled:
+		res.Reason, res.ExitCode = Exited, ee.ExitCode()
+	case parent.Err() != nil:
+		res.Reason, res.Err = Canceled, parent.Err()
+	case runCtx.Err() != nil:
+		res.Reason, res.Err = Timeout, context.DeadlineExceeded
+	default:
+		res.Reason, res.Err = Trapped, err
+	}
+	// A Go guest that cannot grow its heap prints "out of memory" and exits
+	// with status 2; any guest that fails with its memory within one Go heap
+	// arena (4 MiB) of the limit is reported as having hit the limit.
+	if memLimit > 0 && (res.Reason == Trapped || (res.Reason == Exited && res.ExitCode != 0)) &&
+		res.Memory+4<<20 >= memLimit {
+		res.Reason = MemoryLimit
+		if res.Err == nil {
+			res.Err = fmt.Errorf("exit status %d", res.ExitCode)
+		}
+	}
+}
+
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+
+// memorySize is the size of a module's memory, 0 if it has none.
+func memorySize(mod api.Module) uint64 {
+	for name := range mod.ExportedMemoryDefinitions() {
+		if m := mod.ExportedMemory(name); m != nil {
+			return uint64(m.Size())
+		}
+	}
+	return 0
+}
+
+// environ returns the tool's environment, sorted by name: PWD (the first
+// mount, so relative paths mean the same whatever the mount order), host
+// variables named in the pass list (only when set), then fixed values,
+// which win.
+func environ(p *policy.Policy, lookup func(string) (string, bool)) [][2]string {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	env := p.Env
+	vals := map[string]string{}
+	if len(p.Mounts) > 0 {
+		vals["PWD"] = p.Mounts[0].Guest
+	}
+	for _, k := range env.Pass {
+		if v, ok := lookup(k); ok {
+			vals[k] = v
+		}
+	}
+	for k, v := range env.Set {
+		vals[k] = v
+	}
+	out := make([][2]string, 0, len(vals))
+	for k, v := range vals {
+		out = append(out, [2]string{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// ErrOutputLimit is what a tool's write gets once its stream reached the
+// output limit. The guest sees an I/O error.
+var ErrOutputLimit = errors.New("output limit reached")
+
+// capped passes writes through until max bytes, then refuses them. It holds
+// no buffer: host memory stays flat whatever the tool prints.
+type capped struct {
+	mu     sync.Mutex
+	w      io.Writer
+	max    int64
+	n      int64
+	cut    bool
+	closed bool
+}
+
+func newCapped(w io.Writer, max int64) *capped { return &capped{w: w, max: max} }
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, experimentalsys.EBADF
+	}
+	if c.max > 0 && c.n+int64(len(p)) > c.max {
+		room := c.max - c.n
+		if room > 0 {
+			n, _ := c.w.Write(p[:room])
+			c.n += int64(n)
+		}
+		c.cut = true
+		return 0, ErrOutputLimit
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *capped) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+func (c *capped) stats() Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stream{Bytes: c.n, Truncated: c.cut}
+}
