@@ -13,7 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/airlockhq/airlock/hostfuncs"
 )
 
 // wasmPage is the size of one page of WebAssembly linear memory.
@@ -46,6 +47,15 @@ type Config struct {
 	OnCompile func(name string, size int) (done func())
 	// GoTool is the go command used to build tools from source; "go" if empty.
 	GoTool string
+	// Wrap decorates every host function once, when a runtime's host
+	// modules are built (telemetry). Nil costs nothing.
+	Wrap hostfuncs.Wrap
+	// HostFuncs are airlock's own host functions (network, ...), added to
+	// every runtime beside WASI.
+	HostFuncs []hostfuncs.Func
+	// PrepareRun, if set, is called for every run to add per-run state
+	// (network policy, spans) to the run's host state and context.
+	PrepareRun func(ctx context.Context, spec *Spec, run *hostfuncs.Run) (context.Context, func(*Result))
 }
 
 // DefaultCacheDir is $AIRLOCK_CACHE_DIR, or "airlock" in the user's cache dir.
@@ -161,9 +171,9 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 		cfg = cfg.WithCloseOnContextDone(true)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := hostfuncs.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
 		rt.Close(ctx)
-		return nil, fmt.Errorf("instantiating WASI: %w", err)
+		return nil, err
 	}
 	r := &rtEntry{rt: rt, compiled: map[string]*compileOnce{}}
 	e.runtimes[k] = r

@@ -130,6 +130,22 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
 
+	lookup := spec.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	hr := &hostfuncs.Run{Gate: gate, Policy: p, LookupEnv: lookup,
+		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
+	callCtx := hostfuncs.WithRun(runCtx, hr)
+	finish := func(*Result) {}
+	if e.cfg.PrepareRun != nil {
+		var f func(*Result)
+		callCtx, f = e.cfg.PrepareRun(callCtx, &spec, hr)
+		if f != nil {
+			finish = f
+		}
+	}
+
 	res := &Result{}
 	start := time.Now()
 	type outcome struct {
@@ -140,13 +156,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
 		// so the module's memory can still be measured when it exits.
-		mod, err := r.rt.InstantiateModule(runCtx, cm, cfg.WithStartFunctions())
+		mod, err := r.rt.InstantiateModule(callCtx, cm, cfg.WithStartFunctions())
 		if err != nil {
 			done <- outcome{err: &startError{err}}
 			return
 		}
 		if start := mod.ExportedFunction("_start"); start != nil {
-			_, err = start.Call(runCtx)
+			_, err = start.Call(callCtx)
 		}
 		done <- outcome{memorySize(mod), err}
 		mod.Close(context.Background())
@@ -178,6 +194,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, &ModuleError{Name: spec.Module.Name, Err: se.err}
 	}
 	classify(res, out.err, ctx, runCtx, p.Limits.Memory)
+	finish(res)
 	return res, nil
 }
 

@@ -1,6 +1,7 @@
 package otelcoltest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,7 +57,7 @@ func binary(ctx context.Context, t testing.TB) string {
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		cannotBuild(t, path, fmt.Errorf("running %s: %w\n%s", script, err, out))
+		cannotBuild(t, path, fmt.Errorf("running %s: %w\n%s", script, err, bytes.TrimSpace(out)))
 	}
 	if !isExecutable(path) {
 		cannotBuild(t, path, fmt.Errorf("%s succeeded but left no executable\n%s", script, out))

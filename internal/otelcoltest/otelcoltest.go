@@ -118,7 +118,17 @@ func start(ctx context.Context, bin, dir string) (*Collector, error) {
 		c.waitErr = c.cmd.Wait()
 		close(c.exited)
 	}()
-	if err := c.waitReady(ctx); err != nil {
+	err = c.waitReady(ctx)
+	if err == nil {
+		// Both ports answered; make sure it was the collector and not
+		// another process that took a port first (the collector then exits).
+		select {
+		case <-c.exited:
+			err = fmt.Errorf("the collector exited after start: %v", c.waitErr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err != nil {
 		c.Stop()
 		out := c.Stderr()
 		if strings.Contains(out, "address already in use") {

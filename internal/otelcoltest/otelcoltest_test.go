@@ -267,6 +267,20 @@ func (o *outcomeTB) Fatal(args ...any) {
 	o.failed = fmt.Sprint(args...)
 	runtime.Goexit()
 }
+func (o *outcomeTB) Fatalf(format string, args ...any) {
+	o.failed = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// run calls f with o on its own goroutine, as Skip and Fatal end it.
+func (o *outcomeTB) run(f func(testing.TB)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(o)
+	}()
+	<-done
+}
 
 // TestCannotBuildSkipsOnlyOutsideCI: a collector that cannot be built skips
 // a developer's test but fails it under CI.
@@ -278,12 +292,7 @@ func TestCannotBuildSkipsOnlyOutsideCI(t *testing.T) {
 		t.Run("CI="+tc.ci, func(t *testing.T) {
 			t.Setenv("CI", tc.ci)
 			o := &outcomeTB{TB: t}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				cannotBuild(o, "/nowhere/otelcol", fmt.Errorf("no go command"))
-			}()
-			<-done
+			o.run(func(tb testing.TB) { cannotBuild(tb, "/nowhere/otelcol", fmt.Errorf("no go command")) })
 			got := o.skipped
 			if !tc.wantSkip {
 				got = o.failed
@@ -295,5 +304,30 @@ func TestCannotBuildSkipsOnlyOutsideCI(t *testing.T) {
 				t.Errorf("message %q does not say why and how to fix it", got)
 			}
 		})
+	}
+}
+
+// TestStartReportsTheCollectorsStderr: a collector that dies at start fails
+// the test at once, with what it printed.
+func TestStartReportsTheCollectorsStderr(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "otelcol")
+	script := "#!/bin/sh\necho 'error decoding config: boom' >&2\nexit 3\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvBinary, bin) // newer than the sources, so used as is
+	o := &outcomeTB{TB: t}
+	start := time.Now()
+	o.run(func(tb testing.TB) { Start(t.Context(), tb) })
+	if o.failed == "" || o.skipped != "" {
+		t.Fatalf("Start of a dying collector: failed %q, skipped %q; want a failure", o.failed, o.skipped)
+	}
+	for _, want := range []string{"exited before listening", "exit status 3", "error decoding config: boom"} {
+		if !strings.Contains(o.failed, want) {
+			t.Errorf("failure %q does not contain %q", o.failed, want)
+		}
+	}
+	if d := time.Since(start); d > readyTimeout/2 {
+		t.Errorf("Start took %v to notice the collector died", d)
 	}
 }

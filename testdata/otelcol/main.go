@@ -6,9 +6,16 @@
 // dependency tree is large; internal/otelcoltest builds it (through
 // .ci/otelcol.sh) and starts it on loopback ports.
 //
-// Build it with:
+// Build it with .ci/otelcol.sh (or: cd testdata/otelcol && go build .).
+// After changing the imports, update go.mod and go.sum with
+// `go mod tidy -e`: plain tidy fails because a test-only dependency of the
+// file exporter (otlpencodingextension) is not served by the module proxy.
 //
-//	cd testdata/otelcol && go build -o otelcol .
+// The configuration must come from a file (--config file:PATH); only the
+// file provider is registered. The collector opens no connection of its
+// own when its telemetry is configured off (service::telemetry::metrics
+// level none, as internal/otelcoltest does; otherwise it serves Prometheus
+// metrics on localhost:8888).
 package main
 
 import (
@@ -47,6 +54,8 @@ func doMain(args []string) int {
 		},
 	})
 	cmd.SetArgs(args)
+	cmd.SilenceErrors = true // printed once below
+
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "otelcol: %v\n", err)
 		return 1

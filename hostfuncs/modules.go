@@ -1,0 +1,123 @@
+package hostfuncs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/airlockhq/airlock/policy"
+)
+
+// WASIModule is the name of the WASI preview 1 host module.
+const WASIModule = wasi_snapshot_preview1.ModuleName
+
+// Func is one host function airlock exports to guests.
+type Func struct {
+	Module     string // import module name, e.g. "airlock_net_v1"
+	Name       string
+	Params     []api.ValueType
+	ParamNames []string
+	Results    []api.ValueType
+	Fn         api.GoModuleFunction
+}
+
+// Wrap decorates a host function once, when the host modules are built
+// (never per call). Telemetry uses it to put a span around every call; nil
+// means no decoration and no cost.
+type Wrap func(module, name string, fn api.GoModuleFunction) api.GoModuleFunction
+
+// Instantiate builds and instantiates airlock's host modules in r:
+// wazero's wasi_snapshot_preview1 with every function passed through wrap,
+// plus extra, grouped by module (extra functions named like a WASI function
+// replace it). Per-run state reaches the functions through the context (see
+// WithRun), so one instantiation serves every run of the runtime.
+func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func) error {
+	byModule := map[string][]Func{}
+	for _, f := range extra {
+		byModule[f.Module] = append(byModule[f.Module], f)
+	}
+
+	// Compile wazero's WASI once, only to read its function definitions.
+	stock := r.NewHostModuleBuilder(WASIModule)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(stock)
+	cm, err := stock.Compile(ctx)
+	if err != nil {
+		return fmt.Errorf("compiling WASI: %w", err)
+	}
+	defer cm.Close(ctx)
+	replaced := map[string]bool{}
+	for _, f := range byModule[WASIModule] {
+		replaced[f.Name] = true
+	}
+	var wasi []Func
+	for name, def := range cm.ExportedFunctions() {
+		if replaced[name] {
+			continue
+		}
+		fn, ok := def.GoFunction().(api.GoModuleFunction)
+		if !ok {
+			return fmt.Errorf("WASI function %s is not a Go module function", name)
+		}
+		wasi = append(wasi, Func{Module: WASIModule, Name: name, Params: def.ParamTypes(),
+			ParamNames: def.ParamNames(), Results: def.ResultTypes(), Fn: fn})
+	}
+	byModule[WASIModule] = append(wasi, byModule[WASIModule]...)
+
+	names := make([]string, 0, len(byModule))
+	for m := range byModule {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		b := r.NewHostModuleBuilder(m)
+		for _, f := range byModule[m] {
+			fn := f.Fn
+			if wrap != nil {
+				fn = wrap(m, f.Name, fn)
+			}
+			fb := b.NewFunctionBuilder().WithGoModuleFunction(fn, f.Params, f.Results)
+			if len(f.ParamNames) == len(f.Params) {
+				fb = fb.WithParameterNames(f.ParamNames...)
+			}
+			fb.Export(f.Name)
+		}
+		if _, err := b.Instantiate(ctx); err != nil {
+			return fmt.Errorf("instantiating host module %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// Run is the per-run state that host functions reach through the context
+// of the guest's call: the gate, and whatever else a host function family
+// needs (network state, the run's span). The runtime puts it in the
+// context before calling the guest's _start.
+type Run struct {
+	Gate   *Gate
+	Policy *policy.Policy
+	// LookupEnv reads the host environment (credentials); never the guest's.
+	LookupEnv func(string) (string, bool)
+	// Tool and Digest identify the module that runs (for prompts, records).
+	Tool, Digest string
+	// Values holds per-run state of host function families, keyed by a
+	// type of the family's own (like context keys), so this package need
+	// not know every family.
+	Values map[any]any
+}
+
+type runKey struct{}
+
+// WithRun returns ctx carrying r.
+func WithRun(ctx context.Context, r *Run) context.Context {
+	return context.WithValue(ctx, runKey{}, r)
+}
+
+// RunFrom returns the Run in ctx, or nil outside a run.
+func RunFrom(ctx context.Context) *Run {
+	r, _ := ctx.Value(runKey{}).(*Run)
+	return r
+}
