@@ -28,7 +28,7 @@ import (
 
 type benchBins struct {
 	computeWasm, computeNative, probeNative, airlock string
-	err                                             error
+	err                                              error
 }
 
 var bins = sync.OnceValue(func() *benchBins {
