@@ -367,23 +367,60 @@ func (f *FS) mayMoveInto(op, rel string) experimentalsys.Errno {
 // pin is an object (or parent directory) held by a descriptor, with where
 // it really is.
 type pin struct {
-	f   *os.File // nil for the mount root, which stays open
+	f   *os.File // owns fd when set
 	fd  int
+	own bool // fd is a raw descriptor to close
 	rel string
 }
 
 func (p pin) close() {
 	if p.f != nil {
 		p.f.Close()
+	} else if p.own {
+		unix.Close(p.fd)
 	}
 }
 
-// pinDir pins directory rel beneath the root (following symlinks inside
-// the root) and learns where it really is.
+// pinDir pins directory rel beneath the root, following symlinks inside the
+// root, and learns where it really is.
+//
+// It walks rel one name at a time, each opened with O_NOFOLLOW from the
+// descriptor of the one before, starting at the pinned root: when that
+// succeeds, no symlink was crossed and the directory really is at rel (the
+// walk itself tracks where it is). When a name on the way is a symlink (or
+// not a directory), os.Root resolves the whole path instead and
+// /proc/self/fd says where the directory really is.
 func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
 	if rel == "." {
 		return pin{fd: f.rootFd, rel: "."}, 0
 	}
+	fd := f.rootFd
+	for rest := rel; ; {
+		name, tail, more := strings.Cut(rest, "/")
+		var next int
+		err := retry(func() (err error) {
+			next, err = unix.Openat(fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			return err
+		})
+		if fd != f.rootFd {
+			unix.Close(fd)
+		}
+		switch err {
+		case nil:
+		case unix.ENOTDIR, unix.ELOOP:
+			return f.pinDirRoot(kind, op, rel)
+		default:
+			return pin{}, errno(err)
+		}
+		if fd = next; !more {
+			return pin{fd: fd, own: true, rel: rel}, 0
+		}
+		rest = tail
+	}
+}
+
+// pinDirRoot is pinDir through os.Root, for paths with symlinks in them.
+func (f *FS) pinDirRoot(kind, op, rel string) (pin, experimentalsys.Errno) {
 	file, err := f.root.OpenFile(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return pin{}, f.rootErr(kind, op, f.target(rel), err)
@@ -400,32 +437,31 @@ func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
 	return p, 0
 }
 
-// pinNoFollow pins the object at rel itself (a final symlink is not
-// followed; symlinks before it are, inside the root).
+// pinNoFollow pins the object at rel itself: its parent is pinned, and the
+// final name opened from it with O_PATH|O_NOFOLLOW, so a final symlink is
+// the symlink, and the object really is at the parent's place plus name.
 func (f *FS) pinNoFollow(kind, op, rel string, st *unix.Stat_t) (pin, experimentalsys.Errno) {
-	var file *os.File
-	var fd int
-	if rel == "." {
-		fd = f.rootFd
-	} else {
-		var err error
-		if file, err = f.root.OpenFile(rel, unix.O_PATH, 0); err != nil {
-			return pin{}, f.rootErr(kind, op, f.target(rel), err)
+	p := pin{fd: f.rootFd, rel: "."}
+	if rel != "." {
+		dir, name := splitRel(rel)
+		parent, e := f.pinDir(kind, op, dir)
+		if e != 0 {
+			return pin{}, e
 		}
-		fd = int(file.Fd())
+		var fd int
+		err := retry(func() (err error) {
+			fd, err = unix.Openat(parent.fd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			return err
+		})
+		parent.close()
+		if err != nil {
+			return pin{}, errno(err)
+		}
+		p = pin{fd: fd, own: true, rel: joinRel(parent.rel, name)}
 	}
-	p := pin{f: file, fd: fd}
-	if err := unix.Fstat(fd, st); err != nil {
+	if err := unix.Fstat(p.fd, st); err != nil {
 		p.close()
 		return pin{}, errno(err)
-	}
-	var e experimentalsys.Errno
-	if p.rel, e = f.realRel(fd); e != 0 {
-		p.close()
-		if e == experimentalsys.EPERM {
-			e = f.escape(kind, op, f.target(rel))
-		}
-		return pin{}, e
 	}
 	return p, 0
 }
@@ -530,48 +566,33 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 	}
 
 	oflag := unixFlags(flag)
-	var file *os.File
-	fd := -1
+	var o opened
+	var e experimentalsys.Errno
 	switch {
 	case flag&experimentalsys.O_NOFOLLOW != 0 || (creat && flag&experimentalsys.O_EXCL != 0):
 		// The final name itself, through its pinned parent.
-		var e experimentalsys.Errno
-		if fd, e = f.openInParent(kind, rel, oflag, flag, false, perm); e != 0 {
-			return nil, e
-		}
+		o, e = f.openInParent(kind, rel, oflag, flag, false, perm)
 	case creat:
 		for try := 0; ; try++ {
-			var err error
-			if file, err = f.root.OpenFile(rel, oflag, 0); err == nil {
+			if o, e = f.openExisting(kind, rel, oflag); e != experimentalsys.ENOENT || try > 0 {
 				break
-			} else if !os.IsNotExist(err) || try > 0 {
-				return nil, f.rootErr(kind, "open", f.target(rel), err)
 			}
 			// Not there: create it, never through a symlink.
-			var e experimentalsys.Errno
-			fd, e = f.openInParent(kind, rel, oflag, flag|experimentalsys.O_EXCL, true, perm)
-			if e == 0 {
+			if o, e = f.openInParent(kind, rel, oflag, flag|experimentalsys.O_EXCL, true, perm); e != experimentalsys.EEXIST {
 				break
-			} else if e != experimentalsys.EEXIST {
-				return nil, e
 			}
 			// Made by someone else meanwhile: open it as existing.
 		}
 	default:
-		var err error
-		if file, err = f.root.OpenFile(rel, oflag, 0); err != nil {
-			return nil, f.rootErr(kind, "open", f.target(rel), err)
-		}
+		o, e = f.openExisting(kind, rel, oflag)
 	}
-	if file != nil {
-		fd = int(file.Fd()) // Fd makes the descriptor blocking
-		if flag&experimentalsys.O_NONBLOCK != 0 {
-			unix.SetNonblock(fd, true)
-		}
+	if e != 0 {
+		return nil, e
 	}
+	fd, real := o.fd, o.real
 	closeIt := func() {
-		if file != nil {
-			file.Close()
+		if o.file != nil {
+			o.file.Close()
 		} else {
 			unix.Close(fd)
 		}
@@ -582,13 +603,7 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 		closeIt()
 		return nil, errno(err)
 	}
-	real, e := f.realRel(fd)
-	if e == experimentalsys.EPERM {
-		e = f.escape(kind, "open", f.target(rel))
-	}
-	if e == 0 {
-		e = f.mayLook("open", real, &st)
-	}
+	e = f.mayLook("open", real, &st)
 	if e == 0 && write {
 		e = f.mayChange("open", real, &st)
 	}
@@ -605,7 +620,7 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 	}
 	return &File{
 		fs:       f,
-		f:        file,
+		f:        o.file,
 		fd:       fd,
 		rel:      real,
 		flag:     flag &^ (experimentalsys.O_CREAT | experimentalsys.O_EXCL | experimentalsys.O_TRUNC),
@@ -617,23 +632,73 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 	}, 0
 }
 
+// opened is a descriptor just opened for the guest and where it really is.
+type opened struct {
+	fd   int
+	file *os.File // owns fd when set
+	real string
+}
+
+// openExisting opens the object rel names. The parent is pinned beneath the
+// root and the final name opened from it with O_NOFOLLOW, so the object
+// really is the parent's real location plus that name. Only when the final
+// name is a symlink is it followed, by os.Root, and then where the object
+// really is comes from /proc/self/fd.
+func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.Errno) {
+	dir, name := splitRel(rel)
+	parent, e := f.pinDir(kind, "open", dir)
+	if e != 0 {
+		return opened{}, e
+	}
+	defer parent.close()
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(parent.fd, name, oflag|unix.O_NOFOLLOW, 0)
+		return err
+	})
+	if err == nil {
+		return opened{fd: fd, real: joinRel(parent.rel, name)}, 0
+	}
+	var st unix.Stat_t
+	if (err != unix.ELOOP && err != unix.ENOTDIR) || unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || !isLink(&st) {
+		return opened{}, errno(err)
+	}
+	file, err := f.root.OpenFile(rel, oflag, 0)
+	if err != nil {
+		return opened{}, f.rootErr(kind, "open", f.target(rel), err)
+	}
+	o := opened{fd: int(file.Fd()), file: file} // Fd makes the descriptor blocking
+	if oflag&unix.O_NONBLOCK != 0 {
+		unix.SetNonblock(o.fd, true)
+	}
+	if o.real, e = f.realRel(o.fd); e != 0 {
+		file.Close()
+		if e == experimentalsys.EPERM {
+			e = f.escape(kind, "open", f.target(rel))
+		}
+		return opened{}, e
+	}
+	return o, 0
+}
+
 // openInParent opens the final name of rel with openat(O_NOFOLLOW) on its
 // pinned parent. With O_CREAT in flag, the new name is checked first. When
 // refuseLink is set and a symlink sits where the file would be made (a
 // dangling one, since the caller found nothing to open), it returns ELOOP
 // rather than create whatever the link names.
-func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Oflag, refuseLink bool, perm fs.FileMode) (int, experimentalsys.Errno) {
+func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Oflag, refuseLink bool, perm fs.FileMode) (opened, experimentalsys.Errno) {
 	oflag |= unix.O_NOFOLLOW
 	dir, name := splitRel(rel)
 	parent, e := f.pinDir(kind, "open", dir)
 	if e != 0 {
-		return -1, e
+		return opened{}, e
 	}
 	defer parent.close()
+	real := joinRel(parent.rel, name)
 	creat := flag&experimentalsys.O_CREAT != 0
 	if creat {
-		if e := f.mayCreate("open", joinRel(parent.rel, name)); e != 0 {
-			return -1, e
+		if e := f.mayCreate("open", real); e != 0 {
+			return opened{}, e
 		}
 		oflag |= unix.O_CREAT
 		if flag&experimentalsys.O_EXCL != 0 {
@@ -648,13 +713,13 @@ func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Ofla
 	if err == unix.EEXIST && refuseLink {
 		var st unix.Stat_t
 		if unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && isLink(&st) {
-			return -1, experimentalsys.ELOOP
+			return opened{}, experimentalsys.ELOOP
 		}
 	}
 	if err != nil {
-		return -1, errno(err)
+		return opened{}, errno(err)
 	}
-	return fd, 0
+	return opened{fd: fd, real: real}, 0
 }
 
 // Lstat implements experimentalsys.FS.

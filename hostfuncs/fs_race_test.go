@@ -55,7 +55,7 @@ func TestSwapRace(t *testing.T) {
 					refused++
 				}
 			}
-			const rounds = 1500
+			const rounds = 400
 			for i := 0; i < rounds; i++ {
 				count(writeFile(f, "d/secret.txt", experimentalsys.O_WRONLY|experimentalsys.O_TRUNC, "written"))
 				count(writeFile(f, "d/new.txt", experimentalsys.O_WRONLY|experimentalsys.O_CREAT|experimentalsys.O_TRUNC, "new"))

@@ -326,10 +326,10 @@ func TestHostSymlinksOutOfMount(t *testing.T) {
 	w := newWorld(t)
 	secret := filepath.Join(w.outside, "secret.txt")
 	w.file("inside.txt", "inside")
-	w.symlink(secret, "abs")                        // absolute, to a file
-	w.symlink("../outside/secret.txt", "rel")       // relative, to a file
-	w.symlink(w.outside, "absdir")                  // absolute, to a directory
-	w.symlink("../outside", "reldir")               // relative, to a directory
+	w.symlink(secret, "abs")                                                // absolute, to a file
+	w.symlink("../outside/secret.txt", "rel")                               // relative, to a file
+	w.symlink(w.outside, "absdir")                                          // absolute, to a directory
+	w.symlink("../outside", "reldir")                                       // relative, to a directory
 	w.symlink("../../"+filepath.Base(w.base)+"/outside/secret.txt", "deep") // climbing further
 	f, g := w.fs(defaultOpts())
 
@@ -1097,4 +1097,3 @@ func TestFileOperations(t *testing.T) {
 	_, e = d.Read(buf)
 	wantErrno(t, "read dir", e, experimentalsys.EISDIR)
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -107,6 +108,36 @@ type Run struct {
 	// type of the family's own (like context keys), so this package need
 	// not know every family.
 	Values map[any]any
+
+	closeMu sync.Mutex
+	closers []func()
+	closed  bool
+}
+
+// OnClose registers f to run when the run ends (see Close). A host
+// function family that opens something for a run (connections, say)
+// closes it there. Registered after Close, f runs at once.
+func (r *Run) OnClose(f func()) {
+	r.closeMu.Lock()
+	if !r.closed {
+		r.closers = append(r.closers, f)
+		r.closeMu.Unlock()
+		return
+	}
+	r.closeMu.Unlock()
+	f()
+}
+
+// Close runs the functions registered with OnClose, newest first, once.
+// The runtime calls it when the guest has returned or was abandoned.
+func (r *Run) Close() {
+	r.closeMu.Lock()
+	fs := r.closers
+	r.closers, r.closed = nil, true
+	r.closeMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 type runKey struct{}

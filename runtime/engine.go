@@ -54,7 +54,9 @@ type Config struct {
 	// every runtime beside WASI.
 	HostFuncs []hostfuncs.Func
 	// PrepareRun, if set, is called for every run to add per-run state
-	// (network policy, spans) to the run's host state and context.
+	// (network policy, spans) to the run's host state and context. It may
+	// replace spec.Record (the gate reads it at each decision). The returned
+	// func gets the Result, or nil when the module could not start.
 	PrepareRun func(ctx context.Context, spec *Spec, run *hostfuncs.Run) (context.Context, func(*Result))
 }
 

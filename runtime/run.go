@@ -94,7 +94,12 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	defer cancel()
 
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, spec.Record)
+	// spec.Record is read at each decision, so PrepareRun may wrap it.
+	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) {
+		if spec.Record != nil {
+			spec.Record(d)
+		}
+	})
 	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
 	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
 	var closers []io.Closer
@@ -187,10 +192,12 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	res.Memory = out.mem
 	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
 	gate.Revoke()
+	hr.Close() // what host functions opened for the run (connections)
 	res.Decisions = gate.Decisions()
 
 	var se *startError
 	if errors.As(out.err, &se) {
+		finish(nil) // the run never started: PrepareRun's finish gets nil
 		return nil, &ModuleError{Name: spec.Module.Name, Err: se.err}
 	}
 	classify(res, out.err, ctx, runCtx, p.Limits.Memory)

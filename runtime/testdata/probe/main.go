@@ -109,6 +109,10 @@ func main() {
 		time.Sleep(d)
 		err := os.WriteFile(arg(2), []byte("late"), 0o644)
 		fmt.Println("write after sleep:", err)
+	case "trywrite":
+		// Try a write, report the error, and exit 0 either way.
+		err := os.WriteFile(arg(1), []byte(arg(2)), 0o644)
+		fmt.Println("write:", err)
 	case "read":
 		b, err := os.ReadFile(arg(1))
 		if err != nil {
