@@ -707,7 +707,7 @@ func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Ofla
 	}
 	var fd int
 	err := retry(func() (err error) {
-		fd, err = unix.Openat(parent.fd, name, oflag, unixMode(perm))
+		fd, err = unix.Openat(parent.fd, name, oflag, createMode(perm, 0o666))
 		return err
 	})
 	if err == unix.EEXIST && refuseLink {
@@ -810,7 +810,20 @@ func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 		return e
 	}
 	defer parent.close()
-	return errno(retry(func() error { return unix.Mkdirat(parent.fd, name, unixMode(perm)) }))
+	return errno(retry(func() error { return unix.Mkdirat(parent.fd, name, createMode(perm, 0o777)) }))
+}
+
+// createMode is the mode a new file or directory gets. WASI preview 1 has
+// no permission bits, and wazero asks for 0o600 files and 0o700 folders
+// whatever the guest wanted, which leaves files in a shared repository
+// unreadable by others; so airlock creates them as any program would,
+// 0o666 or 0o777 narrowed by the process umask. A guest-chosen mode that is
+// narrower (perm 0 aside) is kept.
+func createMode(perm fs.FileMode, ordinary uint32) uint32 {
+	if m := unixMode(perm); m != 0 && m != 0o600 && m != 0o700 {
+		return m
+	}
+	return ordinary
 }
 
 // Symlink implements experimentalsys.FS. The link text is kept as given,
@@ -980,7 +993,31 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 			return experimentalsys.ENOTDIR
 		}
 	}
+	keepMode(fp.fd, fname, tp.fd, tname)
 	return errno(retry(func() error { return unix.Renameat(fp.fd, fname, tp.fd, tname) }))
+}
+
+// keepMode gives a regular file that is about to replace another regular
+// file the permission bits of the one it replaces. Guests cannot set
+// permission bits (WASI preview 1 has no chmod), so without this an editor
+// or tool that writes a temporary file and renames it over the original
+// (the usual atomic write) would drop an executable bit on every edit.
+func keepMode(fromDir int, from string, toDir int, to string) {
+	var src, dst unix.Stat_t
+	if unix.Fstatat(fromDir, from, &src, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		unix.Fstatat(toDir, to, &dst, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return
+	}
+	if src.Nlink != 1 || src.Mode&unix.S_IFMT != unix.S_IFREG || dst.Mode&unix.S_IFMT != unix.S_IFREG || src.Mode&0o7777 == dst.Mode&0o7777 {
+		return
+	}
+	// O_NOFOLLOW|O_PATH pins the very entry that was checked.
+	fd, err := unix.Openat(fromDir, from, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	_ = unix.Fchmodat(unix.AT_FDCWD, procPath(fd), dst.Mode&0o777, 0)
 }
 
 // Rmdir implements experimentalsys.FS.
