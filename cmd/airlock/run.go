@@ -91,7 +91,9 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	defer eng.Close(context.Background())
 
+	stopProgress := slowProgress(io.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
 	mod, err := eng.Load(ctx, module)
+	stopProgress()
 	if err != nil {
 		return errorf(io.err, ExitNoModule, "%v", err)
 	}
@@ -191,6 +193,26 @@ func compileProgress(stderr io.Writer) func(string, int) func() {
 		start := time.Now()
 		fmt.Fprintf(stderr, "airlock: compiling %s (%.1f MB) for this machine, once…", name, float64(size)/1e6)
 		return func() { fmt.Fprintf(stderr, " %.1fs\n", time.Since(start).Seconds()) }
+	}
+}
+
+// slowProgress prints msg on a terminal if the work it brackets takes
+// longer than after, and the time it took when it ends.
+func slowProgress(stderr io.Writer, after time.Duration, msg string) (stop func()) {
+	if !isTerminal(stderr) {
+		return func() {}
+	}
+	start := time.Now()
+	shown := make(chan bool, 1)
+	t := time.AfterFunc(after, func() {
+		fmt.Fprint(stderr, msg)
+		shown <- true
+	})
+	return func() {
+		if !t.Stop() {
+			<-shown
+			fmt.Fprintf(stderr, " %.1fs\n", time.Since(start).Seconds())
+		}
 	}
 }
 
