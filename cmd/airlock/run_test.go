@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,13 +110,15 @@ func TestRunMemoryLimit(t *testing.T) {
 func TestRunInterruptedBySIGINT(t *testing.T) {
 	dir, _ := project(t)
 	cmd := exec.Command(airlockBin, "run", probeWasm, "--", "loop")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)
-	out := &strings.Builder{}
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cmd.Process.Kill() })
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "looping") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -221,4 +225,22 @@ func TestPolicyCheckAndExplain(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Policy: builtin default") || !strings.Contains(r.stdout, "/work") || !strings.Contains(r.stdout, ".git") {
 		t.Fatalf("explain: %d %s %s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
