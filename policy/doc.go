@@ -10,7 +10,9 @@
 // The language is documented in docs/policy.md. Each top-level block type has
 // a file of its own (mount.go, env.go, limits.go) with its schema and decoder;
 // load.go holds the table of block types. Patterns (pattern.go) are compiled
-// when they are made, so matching a path allocates nothing.
+// when they are made, so matching a path allocates nothing; so are network
+// rules (network.go), whose hosts and addresses are normalized by
+// netaddr.go, so that Network.Check allocates nothing.
 package policy
 
 import "strconv"

@@ -70,7 +70,8 @@ func Explain(w io.Writer, p *Policy) error {
 		formatDuration(l.Timeout), originText(l.TimeoutOrigin),
 		formatSize(uint64(l.Output)), originText(l.OutputOrigin),
 		l.OpenFiles, originText(l.OpenFilesOrigin))
-	line("Network: none.")
+	explainNetwork(line, &p.Network)
+	explainCredentials(line, p.Credentials)
 
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("explaining the policy: %w", err)

@@ -159,6 +159,10 @@ var blockKinds = []blockKind{
 	{Type: "mount", Labels: []string{"guest path"}, Decode: decodeMount, Finish: finishMounts},
 	{Type: "env", Once: true, Decode: decodeEnv, Finish: finishEnv},
 	{Type: "limits", Once: true, Decode: decodeLimits, Finish: finishLimits},
+	{Type: "network", Once: true, Decode: decodeNetwork, Finish: finishNetwork},
+	{Type: "credential", Labels: []string{"name"}, Decode: decodeCredential, Finish: finishCredentials},
+	{Type: "telemetry", Once: true, Decode: decodeTelemetry, Finish: finishTelemetry},
+	{Type: "approvals", Once: true, Decode: decodeApprovals, Finish: finishApprovals},
 }
 
 var rootSchema = func() *hcl.BodySchema {

@@ -32,6 +32,10 @@ type Overrides struct {
 	Timeout time.Duration
 	Memory  string
 	Output  string
+	// NetAllow and NetDeny are network rules (the syntax of a network
+	// block's allow and deny lists) added after the policy's own. Deny
+	// still wins: an allow flag cannot open what a deny rule closes.
+	NetAllow, NetDeny []string
 }
 
 // With returns a new Policy: p with o applied. p is not changed. Every rule o
@@ -149,6 +153,27 @@ func (p *Policy) With(o Overrides, cwd string) (*Policy, hcl.Diagnostics) {
 		}
 	}
 
+	for _, list := range []struct {
+		flag  string
+		specs []string
+		rules *[]NetRule
+	}{{"--deny-net", o.NetDeny, &q.Network.Deny}, {"--allow-net", o.NetAllow, &q.Network.Allow}} {
+		for _, spec := range list.specs {
+			r, err := NewNetRule(spec, flag)
+			if err != nil {
+				fail(fmt.Sprintf("Invalid %s %q", list.flag, spec), sentence(err.Error()))
+				continue
+			}
+			*list.rules = append(*list.rules, r)
+		}
+	}
+
+	// A flag may not hand a credential's secret to the tool (--env of its
+	// variable, --mount of its file's directory).
+	for _, l := range credentialLeaks(q) {
+		fail("Secret reachable by the tool", l.detail)
+	}
+
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -235,5 +260,8 @@ func (p *Policy) clone() *Policy {
 	if q.Env.Origins == nil {
 		q.Env.Origins = map[string]Origin{}
 	}
+	q.Network.Allow = slices.Clone(p.Network.Allow)
+	q.Network.Deny = slices.Clone(p.Network.Deny)
+	q.Credentials = slices.Clone(p.Credentials)
 	return &q
 }

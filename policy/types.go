@@ -73,9 +73,16 @@ func (o Origin) String() string {
 // Policy is a parsed, validated policy. It holds no open resources; the
 // hostfuncs package turns mounts into filesystems.
 type Policy struct {
-	Mounts []Mount
-	Env    Env
-	Limits Limits
+	Mounts      []Mount
+	Env         Env
+	Limits      Limits
+	Network     Network      // outbound connections (network.go)
+	Credentials []Credential // secrets the host adds to HTTP requests (credential.go)
+	Telemetry   Telemetry    // where spans, log records and metrics go (telemetry.go)
+	Approvals   Approvals    // who answers "ask", and when (approvals.go)
+	// ManagedNetwork holds the network blocks of the managed ceiling
+	// (ceiling.go): CheckNetwork consults them before Network.
+	ManagedNetwork []Network
 }
 
 // Mount exposes one host directory to the tool at Guest.

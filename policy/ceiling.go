@@ -1,0 +1,595 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// The managed layer: an administrator's policy that bounds every other
+// layer (docs/approvals.md, "Managed ceiling").
+const (
+	// ManagedPolicyPath is the system-wide managed policy. When it exists
+	// it always applies.
+	ManagedPolicyPath = "/etc/airlock/policy.hcl"
+	// ManagedPolicyEnv names an environment variable holding the path of a
+	// further managed policy (for CI runners and containers, whose
+	// environment the administrator controls). It adds a ceiling; it never
+	// removes the system one.
+	ManagedPolicyEnv = "AIRLOCK_MANAGED_POLICY"
+	// ManagedFilePrefix starts the filename of a managed policy in origins
+	// and diagnostics, so that every decision it makes names its layer:
+	// "managed:/etc/airlock/policy.hcl:4:3".
+	ManagedFilePrefix = "managed:"
+)
+
+// Ceiling is the managed layer: zero or more administrator policies. Each
+// bounds everything below it (project policy, flags, remembered grants,
+// prompt answers), which can only narrow what it allows:
+//
+//   - a mount must lie inside one of the managed policy's mounts (when it
+//     has any), and is read-only where that one is;
+//   - every protect and hide pattern of the managed policy's mounts applies
+//     to every mount;
+//   - each limit the managed policy sets is a maximum;
+//   - when the managed policy has an env block, only the host variables it
+//     passes may pass, and what it sets wins;
+//   - when it has a network block, anything its network would deny is
+//     denied, and what it would ask about is at most asked about
+//     (Policy.CheckNetwork);
+//   - what its approvals block sets wins (a headless "deny" always wins).
+//
+// The zero Ceiling bounds nothing.
+type Ceiling []*Policy
+
+// ManagedPaths returns the managed policy files that apply: ManagedPolicyPath
+// when it exists (or cannot be checked, so that loading reports why), then
+// the file named by $AIRLOCK_MANAGED_POLICY when that is set.
+func ManagedPaths(lookupEnv func(string) (string, bool)) []string {
+	var paths []string
+	if _, err := os.Stat(ManagedPolicyPath); !errors.Is(err, fs.ErrNotExist) {
+		paths = append(paths, ManagedPolicyPath)
+	}
+	if lookupEnv != nil {
+		if p, ok := lookupEnv(ManagedPolicyEnv); ok && p != "" {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
+// LoadCeiling loads each managed policy file in paths (see ManagedPaths) as
+// a policy of LayerManaged, named ManagedFilePrefix+path. A file that cannot
+// be read is an error: a ceiling that silently vanished would bound nothing.
+func (l *Loader) LoadCeiling(paths []string) (Ceiling, hcl.Diagnostics) {
+	var c Ceiling
+	var diags hcl.Diagnostics
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read the managed policy " + path,
+				Detail:   err.Error() + ". airlock does not run without its administrator's policy.",
+			})
+			continue
+		}
+		p, pdiags := l.parse(src, ManagedFilePrefix+path, LayerManaged, filepath.Dir(path), true)
+		diags = append(diags, pdiags...)
+		if p != nil {
+			c = append(c, p)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return c, diags
+}
+
+// Apply returns p bounded by every policy of c, in turn. p is not changed.
+func (c Ceiling) Apply(p *Policy) (*Policy, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	for _, m := range c {
+		q, d := ApplyCeiling(m, p)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			return nil, diags
+		}
+		p = q
+	}
+	return p, diags
+}
+
+// ApplyCeiling returns p bounded by the managed policy (see Ceiling). p is
+// not changed. Every value the ceiling changes takes the managed origin, so
+// that explanations and decisions name the managed layer. A mount that lies
+// outside every managed mount is an error.
+func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
+	q := p.clone()
+	if managed == nil {
+		return q, nil
+	}
+	var diags hcl.Diagnostics
+
+	// Mounts: containment and access, then every managed pattern.
+	var protect, hide []Pattern
+	for _, mm := range managed.Mounts {
+		protect = appendManagedPatterns(protect, mm.Protect, mm.Origin)
+		hide = appendManagedPatterns(hide, mm.Hide, mm.Origin)
+	}
+	for i := range q.Mounts {
+		m := &q.Mounts[i]
+		if len(managed.Mounts) > 0 {
+			mm, ok := containingMount(managed.Mounts, m.Host)
+			if !ok {
+				d := &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Mount outside the managed policy",
+					Detail: fmt.Sprintf("%s is the host directory %s (%s), which no mount of the managed policy %s contains; the administrator's policy allows only %s.",
+						m.Guest, m.Host, originText(m.Origin), managedName(managed), mountHosts(managed.Mounts)),
+				}
+				if m.Origin.Range.Filename != "" {
+					d.Subject = m.Origin.Range.Ptr()
+				}
+				diags = append(diags, d)
+				continue
+			}
+			if mm.Access == Read && m.Access == Write {
+				m.Access, m.Origin = Read, mm.Origin
+			}
+		}
+		m.Protect = appendMissing(m.Protect, protect)
+		m.Hide = appendMissing(m.Hide, hide)
+	}
+
+	// Environment.
+	if managed.Env.Origin.Layer == LayerManaged {
+		q.Env.Pass = slices.DeleteFunc(q.Env.Pass, func(name string) bool {
+			if slices.Contains(managed.Env.Pass, name) {
+				return false
+			}
+			delete(q.Env.Origins, name)
+			return true
+		})
+		for name, v := range managed.Env.Set {
+			q.Env.Pass = slices.DeleteFunc(q.Env.Pass, func(s string) bool { return s == name })
+			q.Env.Set[name] = v
+			q.Env.Origins[name] = managed.Env.Origins[name]
+		}
+	}
+
+	// Limits: each one the managed policy sets is a maximum.
+	ml, l := managed.Limits, &q.Limits
+	if ml.MemoryOrigin.Layer == LayerManaged && ml.Memory < l.Memory {
+		l.Memory, l.MemoryOrigin = ml.Memory, ml.MemoryOrigin
+	}
+	if ml.TimeoutOrigin.Layer == LayerManaged && ml.Timeout < l.Timeout {
+		l.Timeout, l.TimeoutOrigin = ml.Timeout, ml.TimeoutOrigin
+	}
+	if ml.OutputOrigin.Layer == LayerManaged && ml.Output < l.Output {
+		l.Output, l.OutputOrigin = ml.Output, ml.OutputOrigin
+	}
+	if ml.OpenFilesOrigin.Layer == LayerManaged && ml.OpenFiles < l.OpenFiles {
+		l.OpenFiles, l.OpenFilesOrigin = ml.OpenFiles, ml.OpenFilesOrigin
+	}
+
+	// Network: consulted first by CheckNetwork.
+	q.ManagedNetwork = slices.Clone(q.ManagedNetwork)
+	if managed.Network.Origin.Layer == LayerManaged {
+		n := managed.Network
+		if n.DefaultOrigin.Layer != LayerManaged {
+			n.DefaultOrigin = n.Origin // "default deny" of the managed block, not of the built-in layer
+		}
+		q.ManagedNetwork = append(q.ManagedNetwork, n)
+	}
+	q.ManagedNetwork = append(q.ManagedNetwork, managed.ManagedNetwork...)
+
+	// Approvals.
+	ma, a := managed.Approvals, &q.Approvals
+	if ma.ModeOrigin.Layer == LayerManaged {
+		a.Mode, a.ModeOrigin = ma.Mode, ma.ModeOrigin
+	}
+	if ma.HeadlessOrigin.Layer == LayerManaged && ma.Headless == Deny {
+		a.Headless, a.HeadlessOrigin = Deny, ma.HeadlessOrigin
+	}
+	if ma.TimeoutOrigin.Layer == LayerManaged {
+		a.Timeout, a.TimeoutOrigin = ma.Timeout, ma.TimeoutOrigin
+	}
+	if ma.AuditOrigin.Layer == LayerManaged {
+		a.Audit, a.AuditOrigin = ma.Audit, ma.AuditOrigin
+	}
+
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return q, diags
+}
+
+// CheckNetwork decides whether the host may make the connection d: the
+// managed network ceilings first (a deny there is final; an ask there turns
+// the policy's allow into an ask), then p.Network. Network host functions
+// call this, never p.Network.Check directly, so that no layer below the
+// managed one can open what it closes.
+func (p *Policy) CheckNetwork(d Dest) NetDecision { return p.checkNetwork(d, true) }
+
+func (p *Policy) checkNetwork(d Dest, ipKnown bool) NetDecision {
+	dec := p.Network.decide(d, ipKnown)
+	for i := range p.ManagedNetwork {
+		n := &p.ManagedNetwork[i]
+		m := n.decide(d, ipKnown)
+		if m.Origin.Layer != LayerManaged {
+			m.Origin = n.Origin // a built-in rule of the managed block decided
+		}
+		switch {
+		case m.Verdict == Deny:
+			return m
+		case m.Verdict == Ask && dec.Verdict == Allow:
+			dec = m
+		}
+	}
+	return dec
+}
+
+// ExplainCeiling writes what the managed layer adds that Explain does not
+// show: which managed files apply, and their network ceilings.
+func ExplainCeiling(w io.Writer, c Ceiling, p *Policy) error {
+	var b strings.Builder
+	line := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		b.WriteByte('\n')
+	}
+	for _, m := range c {
+		line("Managed: %s bounds every other layer; no project policy, flag, grant or answer can allow what it does not.", managedName(m))
+	}
+	for i := range p.ManagedNetwork {
+		n := &p.ManagedNetwork[i]
+		explainNetwork(func(format string, args ...any) { line("Managed n"+strings.TrimPrefix(format, "N"), args...) }, n)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("explaining the managed policy: %w", err)
+	}
+	return nil
+}
+
+// ---- escalations: what a tool asks for beyond a policy ----
+
+// Escalation is what a tool asks for beyond a policy (a manifest's
+// requests). Each part, when granted, widens the policy.
+type Escalation struct {
+	Network []string      // network rules to allow, e.g. "https://api.github.com"
+	Env     []string      // host variables to pass
+	Write   []string      // guest paths of mounts to make writable
+	Memory  uint64        // limits.memory to raise to; 0 for no change
+	Timeout time.Duration // limits.timeout to raise to; 0 for no change
+}
+
+// The kinds of Capability.
+const (
+	CapNetwork = "network"        // Target: a network rule
+	CapEnv     = "env"            // Target: a variable name
+	CapWrite   = "mount.write"    // Target: a mount's guest path
+	CapMemory  = "limits.memory"  // Target: a size, "512 MiB"
+	CapTimeout = "limits.timeout" // Target: a duration, "5m"
+)
+
+// Capability is one way a policy may be widened: its kind and exactly what
+// (a network rule, a variable name, a mount, a limit).
+type Capability struct {
+	Kind   string
+	Target string
+}
+
+func (c Capability) String() string { return c.Kind + " " + c.Target }
+
+// ParseSize parses a size the way the policy language does: a whole number
+// of bytes with an optional unit B, KiB, MiB, GiB, KB, MB or GB ("512MiB").
+// Tool manifests use it for their memory request.
+func ParseSize(s string) (uint64, error) { return parseSize(s) }
+
+// FormatSize renders a byte count as explanations do: "512 MiB".
+func FormatSize(n uint64) string { return formatSize(n) }
+
+// Needs returns the capabilities of e that p does not grant yet, in the
+// order network, env, write, memory, timeout. A malformed request (a bad
+// network rule or variable name, a write to a path that is no mount, a
+// limit out of range) is an error naming it.
+func (p *Policy) Needs(e Escalation) ([]Capability, error) {
+	var caps []Capability
+	for _, text := range e.Network {
+		if _, err := NewNetRule(text, Origin{}); err != nil {
+			return nil, fmt.Errorf("network request: %w", err)
+		}
+		c := Capability{CapNetwork, text}
+		if !p.grants(c) {
+			caps = append(caps, c)
+		}
+	}
+	for _, name := range e.Env {
+		if err := checkEnvName(name); err != nil {
+			return nil, fmt.Errorf("env request: %w", err)
+		}
+		c := Capability{CapEnv, name}
+		if !p.grants(c) {
+			caps = append(caps, c)
+		}
+	}
+	for _, g := range e.Write {
+		if p.mountAt(g) < 0 {
+			return nil, fmt.Errorf("write request: %s is not a mount (the mounts are %s); a tool may ask for write access to a whole mount", g, p.guestList())
+		}
+		c := Capability{CapWrite, g}
+		if !p.grants(c) {
+			caps = append(caps, c)
+		}
+	}
+	if e.Memory > 0 {
+		if err := checkMemory(e.Memory); err != nil {
+			return nil, fmt.Errorf("memory request: %w", err)
+		}
+		c := Capability{CapMemory, formatSize(e.Memory)}
+		if !p.grants(c) {
+			caps = append(caps, c)
+		}
+	}
+	if e.Timeout < 0 {
+		return nil, fmt.Errorf("timeout request: %s is not a duration greater than zero", e.Timeout)
+	}
+	if e.Timeout > 0 {
+		c := Capability{CapTimeout, formatDuration(e.Timeout)}
+		if !p.grants(c) {
+			caps = append(caps, c)
+		}
+	}
+	return caps, nil
+}
+
+// Grant returns a copy of p widened by caps; every rule it adds or value
+// it raises has origin o. It does not apply a ceiling: apply it afterwards
+// (Ceiling.Apply), and check with Ceiling.Refuses before offering.
+func (p *Policy) Grant(caps []Capability, o Origin) (*Policy, error) {
+	q := p.clone()
+	for _, c := range caps {
+		switch c.Kind {
+		case CapNetwork:
+			r, err := NewNetRule(c.Target, o)
+			if err != nil {
+				return nil, fmt.Errorf("granting %s: %w", c, err)
+			}
+			q.Network.Allow = append(q.Network.Allow, r)
+		case CapEnv:
+			if err := checkEnvName(c.Target); err != nil {
+				return nil, fmt.Errorf("granting %s: %w", c, err)
+			}
+			if !slices.Contains(q.Env.Pass, c.Target) {
+				if _, set := q.Env.Set[c.Target]; !set {
+					q.Env.Pass = append(q.Env.Pass, c.Target)
+					q.Env.Origins[c.Target] = o
+				}
+			}
+		case CapWrite:
+			i := q.mountAt(c.Target)
+			if i < 0 {
+				return nil, fmt.Errorf("granting %s: no mount at %s", c, c.Target)
+			}
+			q.Mounts = slices.Clone(q.Mounts)
+			if q.Mounts[i].Access != Write {
+				q.Mounts[i].Access, q.Mounts[i].Origin = Write, o
+			}
+		case CapMemory:
+			n, err := parseSize(c.Target)
+			if err == nil {
+				err = checkMemory(n)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("granting %s: %w", c, err)
+			}
+			if n > q.Limits.Memory {
+				q.Limits.Memory, q.Limits.MemoryOrigin = n, o
+			}
+		case CapTimeout:
+			t, err := time.ParseDuration(c.Target)
+			if err != nil || t <= 0 {
+				return nil, fmt.Errorf("granting %s: not a duration greater than zero", c)
+			}
+			if t > q.Limits.Timeout {
+				q.Limits.Timeout, q.Limits.TimeoutOrigin = t, o
+			}
+		default:
+			return nil, fmt.Errorf("granting %s: unknown kind of capability %q", c, c.Kind)
+		}
+	}
+	return q, nil
+}
+
+// Refuses reports whether granting capability c to p would not hold: the
+// managed ceiling takes it away again, or a rule of p itself still refuses
+// it (a network deny rule, a credential that reads the variable). rule and
+// origin say which. A prompt never offers a refused capability.
+func (c Ceiling) Refuses(p *Policy, cap Capability) (refused bool, rule string, origin Origin) {
+	q, err := p.Grant([]Capability{cap}, Origin{Layer: LayerGrant})
+	if err != nil {
+		return true, err.Error(), Origin{Layer: LayerBuiltin}
+	}
+	if cap.Kind == CapEnv {
+		for _, l := range credentialLeaks(q) {
+			if strings.Contains(l.detail, " reads "+cap.Target+",") {
+				return true, "a credential reads " + cap.Target + ": its value never enters the sandbox", Origin{Layer: LayerProject, Range: l.at}
+			}
+		}
+	}
+	r, diags := c.Apply(q)
+	if diags.HasErrors() {
+		return true, diags.Error(), Origin{Layer: LayerManaged}
+	}
+	if r.grants(cap) {
+		return false, "", Origin{}
+	}
+	switch cap.Kind {
+	case CapNetwork:
+		if d, ok := repDest(cap.Target); ok {
+			dec := r.checkNetwork(d.dest, d.ipKnown)
+			return true, dec.Rule, dec.Origin
+		}
+	case CapEnv:
+		for _, m := range c {
+			if m.Env.Origin.Layer == LayerManaged {
+				return true, "env pass (managed) does not list " + cap.Target, m.Env.Origin
+			}
+		}
+	case CapWrite:
+		if i := r.mountAt(cap.Target); i >= 0 {
+			return true, "mount " + cap.Target + ` access = "read"`, r.Mounts[i].Origin
+		}
+	case CapMemory:
+		return true, "limits.memory " + formatSize(r.Limits.Memory), r.Limits.MemoryOrigin
+	case CapTimeout:
+		return true, "limits.timeout " + formatDuration(r.Limits.Timeout), r.Limits.TimeoutOrigin
+	}
+	return true, "the managed policy", Origin{Layer: LayerManaged}
+}
+
+// grants reports whether p already grants c.
+func (p *Policy) grants(c Capability) bool {
+	switch c.Kind {
+	case CapNetwork:
+		d, ok := repDest(c.Target)
+		if !ok {
+			// A wildcard or scheme-less rule: granted when p allows it in
+			// exactly those words.
+			for _, r := range p.Network.Allow {
+				if r.Text == c.Target {
+					return true // the managed ceiling still bounds it at use
+				}
+			}
+			return false
+		}
+		return p.checkNetwork(d.dest, d.ipKnown).Verdict == Allow
+	case CapEnv:
+		_, set := p.Env.Set[c.Target]
+		return set || slices.Contains(p.Env.Pass, c.Target)
+	case CapWrite:
+		i := p.mountAt(c.Target)
+		return i >= 0 && p.Mounts[i].Access == Write
+	case CapMemory:
+		n, err := parseSize(c.Target)
+		return err == nil && n <= p.Limits.Memory
+	case CapTimeout:
+		t, err := time.ParseDuration(c.Target)
+		return err == nil && t <= p.Limits.Timeout
+	}
+	return false
+}
+
+type rep struct {
+	dest    Dest
+	ipKnown bool
+}
+
+// repDest turns a network rule naming one destination (scheme://host[:port])
+// into that destination, to check it against a policy.
+func repDest(rule string) (rep, bool) {
+	if !strings.Contains(rule, "://") || strings.Contains(rule, "*") {
+		return rep{}, false
+	}
+	d, _, isIP, err := parseDestURL(rule)
+	if err != nil || d.Port == 0 {
+		return rep{}, false
+	}
+	return rep{d, isIP}, true
+}
+
+func (p *Policy) mountAt(guest string) int {
+	for i, m := range p.Mounts {
+		if m.Guest == guest {
+			return i
+		}
+	}
+	return -1
+}
+
+func (p *Policy) guestList() string {
+	var gs []string
+	for _, m := range p.Mounts {
+		gs = append(gs, m.Guest)
+	}
+	if len(gs) == 0 {
+		return "none"
+	}
+	return strings.Join(gs, ", ")
+}
+
+// appendManagedPatterns adds ps to dst, giving built-in patterns the
+// managed mount's origin: the managed layer enforces them.
+func appendManagedPatterns(dst, ps []Pattern, mountOrigin Origin) []Pattern {
+	for _, p := range ps {
+		if p.Origin.Layer != LayerManaged {
+			p.Origin = mountOrigin
+		}
+		if !slices.ContainsFunc(dst, func(q Pattern) bool { return q.Text == p.Text }) {
+			dst = append(dst, p)
+		}
+	}
+	return dst
+}
+
+// appendMissing adds each pattern of add whose text dst lacks.
+func appendMissing(dst, add []Pattern) []Pattern {
+	dst = slices.Clone(dst)
+	for _, p := range add {
+		if !slices.ContainsFunc(dst, func(q Pattern) bool { return q.Text == p.Text }) {
+			dst = append(dst, p)
+		}
+	}
+	return dst
+}
+
+// containingMount finds the managed mount whose host directory contains
+// host (symbolic links resolved on both sides where they exist).
+func containingMount(ms []Mount, host string) (Mount, bool) {
+	h := realPath(host)
+	for _, m := range ms {
+		mh := realPath(m.Host)
+		if h == mh || strings.HasPrefix(h, strings.TrimSuffix(mh, string(filepath.Separator))+string(filepath.Separator)) {
+			return m, true
+		}
+	}
+	return Mount{}, false
+}
+
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+func mountHosts(ms []Mount) string {
+	var hs []string
+	for _, m := range ms {
+		hs = append(hs, m.Host)
+	}
+	return strings.Join(hs, ", ")
+}
+
+// managedName is the managed policy's file, from any origin it has.
+func managedName(p *Policy) string {
+	for _, o := range []Origin{p.Approvals.Origin, p.Network.Origin, p.Env.Origin, p.Limits.Origin} {
+		if o.Layer == LayerManaged && o.Range.Filename != "" {
+			return o.Range.Filename
+		}
+	}
+	for _, m := range p.Mounts {
+		if m.Origin.Range.Filename != "" {
+			return m.Origin.Range.Filename
+		}
+	}
+	return "the managed policy"
+}
