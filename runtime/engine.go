@@ -58,6 +58,16 @@ type Config struct {
 	// replace spec.Record (the gate reads it at each decision). The returned
 	// func gets the Result, or nil when the module could not start.
 	PrepareRun func(ctx context.Context, spec *Spec, run *hostfuncs.Run) (context.Context, func(*Result))
+	// Engine selects the WebAssembly engine: EngineWazero (the default,
+	// also for "") or EngineWasmtime (only in a binary built with -tags
+	// wasmtime; see backend.go).
+	Engine string
+	// AllowUnenforced lets an engine that cannot enforce every rule of a
+	// policy run it without those rules (wasmtime: protect and hide
+	// patterns, limits.open_files, host-call tracing). False refuses such
+	// a run with an *UnenforceableError naming each rule. The default
+	// engine enforces everything and ignores it.
+	AllowUnenforced bool
 }
 
 // DefaultCacheDir is $AIRLOCK_CACHE_DIR, or "airlock" in the user's cache dir.
@@ -81,6 +91,8 @@ type Engine struct {
 
 	mu       sync.Mutex
 	runtimes map[rtKey]*rtEntry
+
+	alt backend // an engine other than wazero (backend.go), or nil
 }
 
 type rtKey struct {
@@ -107,6 +119,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if e.cacheDir == "" {
 		e.cacheDir = DefaultCacheDir()
 	}
+	alt, err := newBackend(cfg, e.cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	e.alt = alt
 	if e.cacheDir == "-" {
 		e.cacheDir = ""
 		e.cache = wazero.NewCompilationCache()
@@ -130,6 +147,9 @@ func (e *Engine) Close(ctx context.Context) error {
 		delete(e.runtimes, k)
 	}
 	errs = append(errs, e.cache.Close(ctx))
+	if e.alt != nil {
+		errs = append(errs, e.alt.close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -191,28 +211,20 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 		r.compiled[m.Digest] = c
 	}
 	r.mu.Unlock()
-	c.once.Do(func() {
-		marker := ""
-		if e.cacheDir != "" {
-			marker = filepath.Join(e.cacheDir, "compiled", "seen", fmt.Sprintf("%s-%d-%d", m.Digest[len("sha256:"):], k.memPages, k.interrupt))
-		}
-		var done func()
-		if e.cfg.OnCompile != nil && (marker == "" || !exists(marker)) {
-			done = e.cfg.OnCompile(m.Name, len(m.Bytes))
-		}
-		c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
-		if done != nil {
-			done()
-		}
-		if c.err != nil {
-			c.err = &ModuleError{Name: m.Name, Err: c.err}
-			return
-		}
-		if marker != "" {
-			_ = os.MkdirAll(filepath.Dir(marker), 0o755)
-			_ = os.WriteFile(marker, nil, 0o644)
-		}
-	})
+	// Compile in the background and stop waiting when ctx ends: a compile
+	// cannot be interrupted, but the caller (an interrupted CLI, a
+	// cancelled MCP call) need not wait for it, and a later caller finds
+	// the finished module.
+	compiled := make(chan struct{})
+	go func() {
+		defer close(compiled)
+		c.once.Do(func() { e.doCompile(ctx, r, k, m, c) })
+	}()
+	select {
+	case <-compiled:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	if c.err != nil {
 		// A failed compile is not remembered: the next call may succeed
 		// (for example after a cancelled context).
@@ -225,9 +237,42 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 	return c.mod, c.err
 }
 
+// doCompile compiles m into c, showing progress the first time m is
+// compiled on this machine.
+func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, c *compileOnce) {
+	ctx = context.WithoutCancel(ctx)
+	marker := ""
+	if e.cacheDir != "" {
+		marker = filepath.Join(e.cacheDir, "compiled", "seen", fmt.Sprintf("%s-%d-%d", m.Digest[len("sha256:"):], k.memPages, k.interrupt))
+	}
+	if c.err = checkBytes(m.Bytes, r.provides, false); c.err != nil {
+		c.err = &ModuleError{Name: m.Name, Err: c.err}
+		return
+	}
+	var done func()
+	if e.cfg.OnCompile != nil && (marker == "" || !exists(marker)) {
+		done = e.cfg.OnCompile(m.Name, len(m.Bytes))
+	}
+	c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
+	if done != nil {
+		done()
+	}
+	if c.err != nil {
+		c.err = &ModuleError{Name: m.Name, Err: c.err}
+		return
+	}
+	if marker != "" {
+		_ = os.MkdirAll(filepath.Dir(marker), 0o755)
+		_ = os.WriteFile(marker, nil, 0o644)
+	}
+}
+
 // Precompile compiles m for the given limits ahead of a run, so that the
 // first run pays no compile cost (the MCP server does this at start).
 func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
+	if e.alt != nil {
+		return e.alt.precompile(ctx, m)
+	}
 	k := rtKey{memPages: pagesFor(memory), interrupt: in}
 	r, err := e.runtimeFor(ctx, k)
 	if err != nil {

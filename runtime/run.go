@@ -38,6 +38,11 @@ type Spec struct {
 	Record hostfuncs.Recorder
 	// Interrupt is how a timeout or cancellation stops the guest.
 	Interrupt Interrupt
+	// ReadOnlyVerdict is what a write into a read-only mount gets:
+	// policy.Deny (the zero value), or policy.Ask to let Asker decide each
+	// such write. A mount the managed ceiling made read-only (its Origin is
+	// of the managed layer) always denies.
+	ReadOnlyVerdict policy.Verdict
 }
 
 // Reason says why a run ended.
@@ -77,6 +82,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	if p == nil {
 		return nil, errors.New("runtime: Spec.Policy is nil")
 	}
+	if e.alt != nil {
+		return e.alt.run(ctx, e, spec) // another engine (backend.go)
+	}
 	k := rtKey{memPages: pagesFor(p.Limits.Memory), interrupt: spec.Interrupt}
 	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
@@ -115,6 +123,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
 		}
 		closers = append(closers, fs)
+		if spec.ReadOnlyVerdict == policy.Ask && m.Origin.Layer != policy.LayerManaged {
+			fs.ReadOnlyVerdict = policy.Ask
+		}
 		fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(fs, m.Guest)
 	}
 

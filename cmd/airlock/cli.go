@@ -48,7 +48,13 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run a tool in a sandbox: airlock run MODULE|TOOLDIR [flags] [-- args…]", runCmd},
-		{"policy", "check or explain a policy: airlock policy check FILE | explain [FILE]", policyCmd},
+		{"policy", "check or explain a policy: airlock policy check FILE | explain [FILE] [--url URL]", policyCmd},
+		{"mcp", "serve a folder of tools to an agent over MCP: airlock mcp --tools DIR [--http 127.0.0.1:PORT]", mcpCmd},
+		{"grants", "list or revoke remembered answers: airlock grants list | revoke ID…|--all|--tool DIGEST", grantsCmd},
+		{"trace", "show a trace file as a tree: airlock trace show FILE", traceCmd},
+		{"init", "scaffold a tool (Go source, tool.hcl, a test): airlock init [--net] NAME", initCmd},
+		{"build", "compile a Go tool to WASI and pin its digest in tool.hcl: airlock build DIR", buildCmd},
+		{"inspect", "show a module's imports, exports, memory and what airlock provides: airlock inspect [--json] MODULE", inspectCmd},
 		{"version", "print airlock's version", versionCmd},
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 func policyCmd(ctx context.Context, args []string, io stdio) int {
 	if len(args) == 0 {
-		fmt.Fprintln(io.err, "usage: airlock policy check FILE… | airlock policy explain [FILE]")
+		fmt.Fprintln(io.err, "usage: airlock policy check FILE… | airlock policy explain [FILE] [--url URL]")
 		return ExitUsage
 	}
 	switch args[0] {
@@ -40,17 +40,48 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 		if err != nil {
 			return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
 		}
+		fs := newFlags("policy explain", io.err)
+		url := fs.String("url", "", "say which rule decides a connection to `URL` (scheme://host[:port], scheme https, http or tcp)")
+		// Flags may come before or after FILE.
+		var names []string
+		for rest := args[1:]; ; {
+			if err := fs.Parse(rest); err != nil {
+				if isHelp(err) {
+					return 0
+				}
+				return ExitUsage
+			}
+			if rest = fs.Args(); len(rest) == 0 {
+				break
+			}
+			names, rest = append(names, rest[0]), rest[1:]
+		}
+		if len(names) > 1 {
+			return errorf(io.err, ExitUsage, "usage: airlock policy explain [FILE] [--url URL]")
+		}
 		name := ""
-		if len(args) > 1 {
-			name = args[1]
+		if len(names) == 1 {
+			name = names[0]
 		}
 		p, source, code := loadPolicy(name, cwd, io.err)
 		if code >= 0 {
 			return code
 		}
 		fmt.Fprintf(io.out, "Policy: %s\n", source)
-		if err := policy.Explain(io.out, p); err != nil {
+		if p, code = explainLayers(io.out, io.err, cwd, source, p); code >= 0 {
+			return code
+		}
+		explain := func() error { return policy.Explain(io.out, p) }
+		if *url != "" {
+			explain = func() error { return policy.ExplainDest(io.out, p, *url) }
+		}
+		if err := explain(); err != nil {
 			return errorf(io.err, ExitUsage, "%v", err)
+		}
+		if *url == "" {
+			if err := policy.ExplainApprovals(io.out, p.Approvals); err != nil {
+				return errorf(io.err, ExitUsage, "%v", err)
+			}
 		}
 		return 0
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -18,6 +20,8 @@ type runFlags struct {
 	mounts     listFlag
 	protect    listFlag
 	hide       listFlag
+	allowNet   listFlag
+	denyNet    listFlag
 	env        listFlag
 	timeout    time.Duration
 	memory     string
@@ -27,6 +31,8 @@ type runFlags struct {
 	failOnDeny bool
 	quiet      bool
 	interrupt  string
+	engine     string // runtime.EngineWazero or runtime.EngineWasmtime
+	unenforced bool   // run even what the engine cannot fully enforce
 }
 
 func runCmd(ctx context.Context, args []string, io stdio) int {
@@ -36,6 +42,8 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	fs.Var(&f.mounts, "mount", "add a mount `HOST:GUEST[:ro]` (repeatable)")
 	fs.Var(&f.protect, "protect", "keep `GUESTPATH` or pattern read-only (repeatable)")
 	fs.Var(&f.hide, "hide", "make `GUESTPATH` or pattern unreadable (repeatable)")
+	fs.Var(&f.allowNet, "allow-net", "allow connections matching network `RULE`, e.g. https://api.github.com (repeatable)")
+	fs.Var(&f.denyNet, "deny-net", "deny connections matching network `RULE` (repeatable; deny wins)")
 	fs.Var(&f.env, "env", "set `KEY=VALUE`, or pass KEY from the host (repeatable)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "wall-time limit (default from the policy)")
 	fs.StringVar(&f.memory, "memory", "", "memory limit, e.g. 512MiB (default from the policy)")
@@ -45,6 +53,10 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	fs.BoolVar(&f.failOnDeny, "fail-on-deny", false, fmt.Sprintf("exit %d if any capability was denied and the tool did not fail otherwise", ExitDenied))
 	fs.BoolVar(&f.quiet, "quiet", false, "print no summary of denials")
 	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
+	fs.StringVar(&f.engine, "engine", runtime.EngineWazero, "WebAssembly `ENGINE`: "+strings.Join(runtime.Engines(), " or ")+" (wasmtime needs a build with -tags wasmtime; docs/engines.md)")
+	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "with --engine wasmtime: run although it cannot enforce the policy's protect and hide patterns and open-files limit")
+	ap := addApprovalFlags(fs)
+	otelFlags := addTelemetryFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(io.err, "usage: airlock run MODULE|TOOLDIR [flags] [-- args…]")
 		fs.PrintDefaults()
@@ -58,6 +70,11 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 		fs.Usage()
 		return ExitUsage
 	}
+	tool, code := ap.resolveTool(module, toolArgs, io.err)
+	if code >= 0 {
+		return code
+	}
+	module, toolArgs = tool.module, tool.args
 
 	cwd, err := os.Getwd()
 	if err != nil {
@@ -70,11 +87,22 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	pol, diags := pol.With(policy.Overrides{
 		Mounts: f.mounts, Protect: f.protect, Hide: f.hide, Env: f.env,
 		Timeout: f.timeout, Memory: f.memory, Output: f.output,
+		NetAllow: f.allowNet, NetDeny: f.denyNet,
 	}, cwd)
 	if diags.HasErrors() {
 		policy.WriteDiagnostics(io.err, nil, diags)
 		return ExitUsage
 	}
+	sess, pol, code := startApprovals(pol, cwd, ap, f.headless, tool, io)
+	if code >= 0 {
+		return code
+	}
+	defer sess.close()
+	tel, ctx, code := startTelemetry(ctx, pol, otelFlags, io)
+	if code >= 0 {
+		return code
+	}
+	defer tel.Shutdown(context.Background()) // on every path: bounded by the flush timeout
 
 	interrupt := runtime.InterruptAbandon
 	switch f.interrupt {
@@ -85,7 +113,8 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 		return errorf(io.err, ExitUsage, "--interrupt must be exit or instrument, not %q", f.interrupt)
 	}
 
-	eng, err := runtime.New(ctx, runtime.Config{OnCompile: compileProgress(io.err)})
+	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
+		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}), Engine: f.engine, AllowUnenforced: f.unenforced}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
@@ -94,14 +123,26 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	stopProgress := slowProgress(io.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
 	mod, err := eng.Load(ctx, module)
 	stopProgress()
+	if err != nil && ctx.Err() != nil {
+		return errorf(io.err, ExitInterrupted, "interrupted")
+	}
 	if err != nil {
 		return errorf(io.err, ExitNoModule, "%v", err)
 	}
-	res, err := eng.Run(ctx, runtime.Spec{
+	if code := sess.checkModule(mod); code >= 0 {
+		return code
+	}
+	res, err := sess.run(ctx, eng, runtime.Spec{
 		Module: mod, Args: toolArgs,
 		Stdin: io.in, Stdout: io.out, Stderr: io.err,
 		Policy: pol, Interrupt: interrupt,
 	})
+	if ue := (*runtime.UnenforceableError)(nil); errors.As(err, &ue) {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
+	if err != nil && ctx.Err() != nil {
+		return errorf(io.err, ExitInterrupted, "interrupted")
+	}
 	if err != nil {
 		return errorf(io.err, ExitNoModule, "%v", err)
 	}
@@ -115,7 +156,7 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 			return errorf(io.err, ExitUsage, "writing the report: %v", err)
 		}
 	}
-	return exitStatus(res, f.failOnDeny)
+	return sess.exit(exitStatus(res, f.failOnDeny))
 }
 
 // parseInterspersed parses flags before and after the module argument, up

@@ -1,0 +1,329 @@
+package approvals
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/policy"
+)
+
+// Why a question is asked; shown in the prompt.
+const (
+	WhyAtUse    = "The tool is asking, now, for"
+	WhyManifest = "The tool's manifest requests, beyond the policy,"
+	WhyFailed   = "The tool failed after these were denied. Run it again with them granted?"
+)
+
+// Config configures a Broker.
+type Config struct {
+	// Approver asks a person (a terminal, an MCP client). Nil, or an
+	// Approver that returns ErrCannotAsk, means the Headless answer.
+	Approver Approver
+	// Headless is what a question gets when nobody can be asked: the
+	// policy's approvals.headless (Deny or Allow).
+	Headless policy.Verdict
+	// Grants are the remembered answers. Nil means nothing is remembered,
+	// and the prompt does not offer "always allow" or "always deny".
+	Grants *Grants
+	// Audit receives a record of every decision. Nil means none is kept.
+	Audit *AuditLog
+	// Ceiling is the managed layer, for what a tool requests before it
+	// runs (Run.Escalate): a capability it refuses is never offered.
+	Ceiling policy.Ceiling
+}
+
+// Broker answers questions for any number of runs: one prompt at a time, and
+// the same question, waiting twice, asked once (both get the answer).
+// It is safe for concurrent use; one Broker serves a process.
+type Broker struct {
+	cfg      Config
+	approver Approver
+	turn     chan struct{} // held while a question is being put
+
+	mu      sync.Mutex
+	pending map[string]*pending
+}
+
+type pending struct {
+	done    chan struct{}
+	ans     Answer
+	waiters int
+	cancel  context.CancelFunc
+}
+
+// NewBroker returns a Broker.
+func NewBroker(cfg Config) *Broker {
+	return &Broker{
+		cfg:      cfg,
+		approver: Chain(cfg.Approver, Headless(cfg.Headless)),
+		turn:     make(chan struct{}, 1),
+		pending:  map[string]*pending{},
+	}
+}
+
+// Grants returns the broker's remembered grants (nil when none are kept).
+func (b *Broker) Grants() *Grants { return b.cfg.Grants }
+
+// offer is the choices every question may be answered with.
+func (b *Broker) offer() []Choice {
+	if b.cfg.Grants == nil {
+		return []Choice{AllowOnce, AllowRun, Deny}
+	}
+	return Choices
+}
+
+// ask puts q to the approver, in turn, and returns the answer; any failure
+// is a deny. Waiters for the same question share one prompt; the prompt is
+// withdrawn when every waiter has gone (its run ended).
+func (b *Broker) ask(ctx context.Context, q Question) Answer {
+	key := q.key()
+	b.mu.Lock()
+	p := b.pending[key]
+	if p == nil {
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		p = &pending{done: make(chan struct{}), cancel: cancel}
+		b.pending[key] = p
+		go b.settle(pctx, key, p, q)
+	}
+	p.waiters++
+	b.mu.Unlock()
+
+	select {
+	case <-p.done:
+		return p.ans
+	case <-ctx.Done():
+		b.mu.Lock()
+		p.waiters--
+		if p.waiters == 0 {
+			if b.pending[key] == p {
+				delete(b.pending, key)
+			}
+			p.cancel()
+		}
+		b.mu.Unlock()
+		return Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the run ended before an answer: " + ctx.Err().Error()}
+	}
+}
+
+func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question) {
+	defer p.cancel()
+	var ans Answer
+	select {
+	case b.turn <- struct{}{}:
+		ans = b.put(ctx, q)
+		<-b.turn
+	case <-ctx.Done():
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "withdrawn before it was asked"}
+	}
+	b.mu.Lock()
+	if b.pending[key] == p {
+		delete(b.pending, key)
+	}
+	p.ans = ans
+	b.mu.Unlock()
+	close(p.done)
+}
+
+// put asks the approver and checks the answer.
+func (b *Broker) put(ctx context.Context, q Question) Answer {
+	ans, err := b.approver.Approve(ctx, q)
+	switch {
+	case err != nil:
+		note := err.Error()
+		if ans.Note != "" {
+			note = ans.Note
+		}
+		return Answer{Choice: Deny, Source: orSource(ans.Source, hostfuncs.SourceUser), Note: note}
+	case !q.Offers(ans.Choice):
+		return Answer{Choice: Deny, Source: ans.Source, Note: fmt.Sprintf("%q was not offered", ans.Choice)}
+	}
+	if ans.Source == "" {
+		ans.Source = hostfuncs.SourceUser
+	}
+	if (ans.Choice == AlwaysAllow || ans.Choice == AlwaysDeny) && b.cfg.Grants != nil {
+		for _, it := range q.Items {
+			g := Grant{Allow: ans.Choice == AlwaysAllow, Kind: it.Kind, Target: it.Scope(), Digest: q.Digest, Tool: q.Tool}
+			if err := b.cfg.Grants.Remember(g); err != nil {
+				ans.Note = "not remembered: " + err.Error()
+			}
+		}
+	}
+	return ans
+}
+
+func orSource(s, def hostfuncs.Source) hostfuncs.Source {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// RunInfo identifies one tool run.
+type RunInfo struct {
+	Tool   string      // the tool's name
+	Digest string      // its module's digest
+	Mode   policy.Mode // the approval mode; empty means on-request
+	Args   []string    // its arguments: only their count and length reach the audit log
+}
+
+// Run answers the questions of one tool run: it is the hostfuncs.Asker the
+// runtime's gate calls, and its Record method is the run's Recorder. Make
+// one per run with Broker.NewRun. It is safe for concurrent use.
+type Run struct {
+	b    *Broker
+	info RunInfo
+	id   string
+
+	mu      sync.Mutex
+	memory  map[string]Answer // item key -> the answer for the rest of the run
+	answers map[string]Answer // item key -> the last answer, for the audit record
+	denied  []Item            // asks denied without asking (on-failure)
+}
+
+var _ hostfuncs.Asker = (*Run)(nil)
+
+// NewRun returns the Asker and Recorder for one run.
+func (b *Broker) NewRun(info RunInfo) *Run {
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return &Run{b: b, info: info, id: hex.EncodeToString(id[:]),
+		memory: map[string]Answer{}, answers: map[string]Answer{}}
+}
+
+// ID is the run's identifier in the audit log.
+func (r *Run) ID() string { return r.id }
+
+// Ask answers a request the policy leaves open ("ask"). What the managed
+// ceiling denies never gets here: the policy denies it outright. In order:
+// an answer given earlier in this run for the same capability stands; a
+// remembered grant for the capability and this module answers; then the
+// mode decides: never denies, on-failure denies and keeps the request for
+// Denied, and untrusted and on-request ask, through the broker's queue.
+func (r *Run) Ask(ctx context.Context, req hostfuncs.Request) (bool, hostfuncs.Source) {
+	it := Item{Kind: req.Kind, Op: req.Op, Target: req.Target, Rule: req.Rule, Origin: req.Origin}
+	ans := r.answer(ctx, it)
+	r.mu.Lock()
+	r.answers[it.Key()] = ans
+	r.mu.Unlock()
+	return ans.Choice.Allows(), ans.Source
+}
+
+func (r *Run) answer(ctx context.Context, it Item) Answer {
+	key := it.Key()
+	r.mu.Lock()
+	prev, ok := r.memory[key]
+	r.mu.Unlock()
+	if ok {
+		return prev
+	}
+	if g, ok := r.b.cfg.Grants.Lookup(it.Kind, it.Scope(), r.info.Digest); ok {
+		c := AlwaysDeny
+		if g.Allow {
+			c = AlwaysAllow
+		}
+		return Answer{Choice: c, Source: hostfuncs.SourceGrant, Note: "grant " + g.ID + " (" + g.File + ")"}
+	}
+	switch r.info.Mode {
+	case policy.ModeNever:
+		return Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: `approvals.mode = "never"`}
+	case policy.ModeOnFailure:
+		r.mu.Lock()
+		if !containsKey(r.denied, key) {
+			r.denied = append(r.denied, it)
+		}
+		r.mu.Unlock()
+		return Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: `approvals.mode = "on-failure": offered again if the tool fails`}
+	}
+	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: []Item{it}, Why: WhyAtUse, Offer: r.b.offer()})
+	switch ans.Choice {
+	case AllowRun, AlwaysAllow, Deny, AlwaysDeny:
+		if ctx.Err() == nil {
+			r.mu.Lock()
+			r.memory[key] = ans
+			r.mu.Unlock()
+		}
+	}
+	return ans
+}
+
+func containsKey(items []Item, key string) bool {
+	for _, it := range items {
+		if it.Key() == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Denied returns what was denied without asking in on-failure mode, in the
+// order it was first asked for.
+func (r *Run) Denied() []Item {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Item(nil), r.denied...)
+}
+
+// Allow grants items for the rest of this run, as if a person had
+// answered "allow for this run" (the on-failure rerun).
+func (r *Run) Allow(items []Item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, it := range items {
+		r.memory[it.Key()] = Answer{Choice: AllowRun, Source: hostfuncs.SourceUser, Note: "granted for the rerun"}
+	}
+}
+
+// OfferRerun asks, after a run in on-failure mode failed, whether to run the
+// tool again with items granted. AllowOnce and AllowRun both mean: rerun
+// once with them; AlwaysAllow also remembers them. The answer is recorded in
+// the audit log.
+func (r *Run) OfferRerun(ctx context.Context, items []Item) Answer {
+	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer()})
+	for _, it := range items {
+		r.write(hostfuncs.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
+			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String()}, ans)
+	}
+	return ans
+}
+
+// Record is the run's hostfuncs.Recorder: it writes d to the audit log with
+// the answer behind it, if any. Chain it with other recorders as needed.
+func (r *Run) Record(d hostfuncs.Decision) {
+	var ans Answer
+	if d.Source != hostfuncs.SourceRule || d.Verdict == policy.Ask {
+		key := Item{Kind: d.Kind, Target: d.Target}.Key()
+		r.mu.Lock()
+		ans = r.answers[key]
+		delete(r.answers, key)
+		r.mu.Unlock()
+	}
+	r.write(d, ans)
+}
+
+func (r *Run) write(d hostfuncs.Decision, ans Answer) {
+	if r.b.cfg.Audit == nil {
+		return
+	}
+	rec := AuditRecord{
+		Time: d.Time, Run: r.id, Tool: r.info.Tool, Digest: r.info.Digest,
+		Kind: d.Kind, Op: d.Op, Target: d.Target,
+		Decision: "deny", Source: string(d.Source),
+		Rule: d.Rule, Origin: d.Origin, Layer: layerOf(d.Origin), Errno: d.Errno,
+		Note: ans.Note, Args: redact(r.info.Args),
+	}
+	if d.Allowed {
+		rec.Decision = "allow"
+	}
+	if d.Source == hostfuncs.SourceUser || d.Source == hostfuncs.SourceGrant || d.Source == hostfuncs.SourceHeadless {
+		rec.Answer = ans.Choice.String()
+	}
+	if d.Source == hostfuncs.SourceGrant {
+		rec.Layer = string(policy.LayerGrant)
+	}
+	r.b.cfg.Audit.Write(rec)
+}

@@ -1,0 +1,34 @@
+package approvals_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/policy"
+)
+
+// A broker puts the questions of a run to a chain of approvers: the first
+// that can ask answers; when none can (no terminal, no MCP client), the
+// headless answer does.
+func ExampleChain() {
+	noTerminal := &approvals.Scripted{CannotAsk: true}
+	person := &approvals.Scripted{Answers: []approvals.Choice{approvals.AllowRun}}
+	b := approvals.NewBroker(approvals.Config{
+		Approver: approvals.Chain(noTerminal, person),
+		Headless: policy.Deny,
+	})
+	run := b.NewRun(approvals.RunInfo{Tool: "fetch", Digest: "sha256:0123456789abcdef", Mode: policy.ModeUntrusted})
+	req := hostfuncs.Request{Kind: "net.connect", Op: "connect", Target: "api.example.com:443",
+		Policy: policy.Ask, Rule: `network.default = "ask"`}
+	for range 2 {
+		ok, source := run.Ask(context.Background(), req)
+		fmt.Println(ok, source)
+	}
+	fmt.Println("questions put:", len(person.Asked()))
+	// Output:
+	// true user
+	// true user
+	// questions put: 1
+}

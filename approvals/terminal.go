@@ -1,0 +1,190 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/huh"
+
+	"github.com/airlockhq/airlock/hostfuncs"
+)
+
+// Terminal asks a person at a terminal, with a huh form: the tool's name
+// and short digest, each capability asked for and the rule that did not
+// allow it, and the choices, with deny selected. It is keyboard only. It
+// reads and draws on the terminal device itself (In and Out, /dev/tty from
+// OpenTerminal), never on the tool's stdin or stdout, and holds Guard while
+// the form is open.
+//
+// A Terminal is safe for concurrent use: one form is open at a time.
+type Terminal struct {
+	In, Out *os.File
+	// Accessible uses huh's accessible mode: plain lines and a numbered
+	// choice, for screen readers. TERM=dumb turns it on too.
+	Accessible bool
+	// Timeout answers deny when nobody answers in time; 0 waits forever.
+	Timeout time.Duration
+	// Guard, if set, is held while a form is open.
+	Guard *Guard
+
+	mu     sync.Mutex
+	closer io.Closer
+}
+
+// OpenTerminal opens the controlling terminal (/dev/tty). It fails when the
+// process has none: then nobody can be asked.
+func OpenTerminal() (*Terminal, error) {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the terminal: %w", err)
+	}
+	return &Terminal{In: f, Out: f, closer: f}, nil
+}
+
+// Close closes the terminal device if OpenTerminal opened it.
+func (t *Terminal) Close() error {
+	if t == nil || t.closer == nil {
+		return nil
+	}
+	return t.closer.Close()
+}
+
+// Approve shows q and waits for an answer. A timeout, a cancelled ctx,
+// ctrl+c or escape answer deny. A nil Terminal, or one without a device,
+// cannot ask.
+func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
+	if t == nil || t.In == nil || t.Out == nil {
+		return Answer{}, ErrCannotAsk
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.Guard != nil {
+		release := t.Guard.Hold()
+		defer release()
+	}
+	accessible := t.Accessible || os.Getenv("TERM") == "dumb"
+
+	choice := Deny
+	var opts []huh.Option[Choice]
+	for _, c := range Choices {
+		if q.Offers(c) {
+			opts = append(opts, huh.NewOption(choiceLabel(c), c))
+		}
+	}
+	title := fmt.Sprintf("airlock: %s (%s)", Neutralise(q.Tool), q.ShortDigest())
+	desc := describe(q, !accessible)
+	sel := huh.NewSelect[Choice]().Title("Allow?").Options(opts...).Value(&choice)
+	form := huh.NewForm(huh.NewGroup(huh.NewNote().Title(title).Description(desc), sel)).
+		WithTheme(huh.ThemeBase()).
+		WithShowHelp(true).
+		WithAccessible(accessible)
+
+	start := time.Now()
+	var err error
+	if accessible {
+		in := newTTYReader(ctx, t.In, t.Timeout)
+		err = form.WithInput(in).WithOutput(t.Out).RunWithContext(ctx)
+		if in.expired() {
+			err = huh.ErrTimeout
+		}
+	} else {
+		err = form.WithInput(t.In).WithOutput(t.Out).WithTimeout(t.Timeout).RunWithContext(ctx)
+	}
+
+	ans := Answer{Choice: choice, Source: hostfuncs.SourceUser}
+	switch {
+	case ctx.Err() != nil:
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "withdrawn: " + ctx.Err().Error()}
+	case errors.Is(err, huh.ErrTimeout):
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: fmt.Sprintf("no answer in %s: timed out", t.Timeout)}
+	case errors.Is(err, huh.ErrUserAborted):
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "aborted"}
+	case err != nil:
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the prompt failed: " + err.Error()}
+	}
+	fmt.Fprintf(t.Out, "airlock: %s: %s (%s, answered in %.1fs)\n", ans.Choice, summary(q), Neutralise(q.Tool), time.Since(start).Seconds())
+	return ans, nil
+}
+
+func choiceLabel(c Choice) string {
+	switch c {
+	case AllowOnce:
+		return "Allow once"
+	case AllowRun:
+		return "Allow for this run"
+	case AlwaysAllow:
+		return "Always allow (remember for this module)"
+	case AlwaysDeny:
+		return "Always deny (remember for this module)"
+	}
+	return "Deny"
+}
+
+// describe renders the question's body: why, then each capability and the
+// rule that did not allow it. Everything that comes from the tool (names,
+// paths) is neutralised; for huh's styled note, its markup characters are
+// escaped too.
+func describe(q Question, markup bool) string {
+	esc := func(s string) string {
+		s = Neutralise(s)
+		if markup {
+			s = noteEscaper.Replace(s)
+		}
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(esc(q.Why))
+	b.WriteString("\n")
+	for _, it := range q.Items {
+		fmt.Fprintf(&b, "\n  %s %s", esc(what(it)), esc(it.Target))
+		if it.Op != "" && it.Op != "request" {
+			fmt.Fprintf(&b, "  (%s %s)", esc(it.Kind), esc(it.Op))
+		}
+		if it.Rule != "" {
+			fmt.Fprintf(&b, "\n    not allowed by: %s (%s)", esc(it.Rule), esc(it.Origin.String()))
+		}
+	}
+	fmt.Fprintf(&b, "\n\nmodule %s", esc(q.Digest))
+	return b.String()
+}
+
+var noteEscaper = strings.NewReplacer(`\`, `\\`, `_`, `\_`, `*`, `\*`, "`", "\\`")
+
+// what says in words what kind of capability an item is.
+func what(it Item) string {
+	switch it.Kind {
+	case "fs.write":
+		return "write"
+	case "fs.read":
+		return "read"
+	case "net.connect":
+		return "connect to"
+	case "network":
+		return "network access to"
+	case "env":
+		return "the host variable"
+	case "mount.write":
+		return "write access to the mount"
+	case "limits.memory":
+		return "memory up to"
+	case "limits.timeout":
+		return "wall time up to"
+	}
+	return it.Kind
+}
+
+// summary is a one-line account of the items, for the line left on the
+// terminal after the answer.
+func summary(q Question) string {
+	var parts []string
+	for _, it := range q.Items {
+		parts = append(parts, what(it)+" "+Neutralise(it.Target))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/manifest"
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/runtime"
+)
+
+// approvalFlags are the flags of airlock run that concern approvals,
+// manifests and the audit log (docs/approvals.md).
+type approvalFlags struct {
+	mode       string
+	accessible bool
+	audit      string
+	input      string
+}
+
+func addApprovalFlags(fs *flag.FlagSet) *approvalFlags {
+	a := &approvalFlags{}
+	fs.StringVar(&a.mode, "approvals", "", "approval `MODE`: untrusted, on-request, on-failure or never (default from the policy, else on-request)")
+	fs.BoolVar(&a.accessible, "accessible", false, "show prompts in accessible mode: plain lines and a numbered choice (also when TERM=dumb)")
+	fs.StringVar(&a.audit, "audit", "", "append every decision to the audit log `FILE`, or off (default from the policy, else .airlock/audit.jsonl)")
+	fs.StringVar(&a.input, "input", "", "with a tool manifest: the tool's input as `JSON`, passed through its argv template (or on stdin)")
+	return a
+}
+
+// maxReruns bounds the on-failure loop.
+const maxReruns = 3
+
+// toolSpec is what airlock run runs: a module, or a tool manifest naming one.
+type toolSpec struct {
+	module string
+	args   []string
+	stdin  []byte // from --input, for a manifest with input = "stdin"
+	man    *manifest.Manifest
+}
+
+// resolveTool finds the manifest for path (a tool.hcl, or a folder holding
+// one) and, with --input, renders the tool's arguments from it. It returns
+// code >= 0 when the command must end.
+func (a *approvalFlags) resolveTool(path string, args []string, stderr io.Writer) (toolSpec, int) {
+	t := toolSpec{module: path, args: args}
+	mf := manifest.Find(path)
+	if mf == "" {
+		if a.input != "" {
+			return t, errorf(stderr, ExitUsage, "--input needs a tool manifest (tool.hcl); %s has none", path)
+		}
+		return t, -1
+	}
+	m, diags := manifest.Load(mf)
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return t, ExitUsage
+	}
+	t.man, t.module = m, m.Module
+	if a.input != "" {
+		if len(args) > 0 {
+			return t, errorf(stderr, ExitUsage, "give the tool's input with --input or its arguments after --, not both")
+		}
+		var input map[string]any
+		dec := json.NewDecoder(strings.NewReader(a.input))
+		dec.UseNumber()
+		if err := dec.Decode(&input); err != nil {
+			return t, errorf(stderr, ExitUsage, "--input is not a JSON object: %v", err)
+		}
+		var err error
+		if t.args, err = m.Args(input); err != nil {
+			return t, errorf(stderr, ExitUsage, "%s: %v", m.Name, err)
+		}
+		if t.stdin, err = m.Stdin(input); err != nil {
+			return t, errorf(stderr, ExitUsage, "%v", err)
+		}
+	}
+	return t, -1
+}
+
+// session is the approvals side of one airlock run: the managed ceiling,
+// the broker with its terminal or headless answer, the grants, the audit
+// log and the guard around the tool's streams.
+type session struct {
+	io      stdio
+	tool    toolSpec
+	mode    policy.Mode
+	canAsk  bool
+	term    *approvals.Terminal
+	guard   *approvals.Guard
+	audit   *approvals.AuditLog
+	broker  *approvals.Broker
+	closed  bool
+	auditOK bool
+}
+
+// startApprovals loads the managed ceiling and bounds pol with it (after the
+// --approvals flag), decides who can be asked, and opens the grants and the
+// audit log. It returns the bounded policy, or code >= 0 when the command
+// must end.
+func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless bool, tool toolSpec, io stdio) (*session, *policy.Policy, int) {
+	s := &session{io: io, tool: tool, auditOK: true, guard: approvals.NewGuard(0)}
+	var l policy.Loader
+	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
+	policy.WriteDiagnostics(io.err, nil, diags)
+	if diags.HasErrors() {
+		return s, nil, ExitUsage
+	}
+	if a.mode != "" {
+		m, err := policy.ParseMode(a.mode)
+		if err != nil {
+			return s, nil, errorf(io.err, ExitUsage, "--approvals: %v", err)
+		}
+		q := *pol
+		q.Approvals.Mode, q.Approvals.ModeOrigin = m, policy.Origin{Layer: policy.LayerFlag}
+		pol = &q
+	}
+	bounded, diags := ceiling.Apply(pol)
+	policy.WriteDiagnostics(io.err, nil, diags)
+	if diags.HasErrors() {
+		return s, nil, ExitUsage
+	}
+	pol = bounded
+	if a.mode != "" && pol.Approvals.ModeOrigin.Layer == policy.LayerManaged && string(pol.Approvals.Mode) != a.mode {
+		fmt.Fprintf(io.err, "airlock: --approvals %s is overridden by the managed policy: mode %s (%s)\n", a.mode, pol.Approvals.Mode, pol.Approvals.ModeOrigin)
+	}
+	s.mode = pol.Approvals.Mode
+	if s.mode == "" {
+		s.mode = policy.ModeOnRequest
+	}
+
+	// Who can be asked: a person at this terminal, unless --headless or
+	// stdin is not a terminal (CI, pipes).
+	if !headless && isTerminal(io.in) {
+		if t, err := approvals.OpenTerminal(); err == nil {
+			s.term, s.canAsk = t, true
+			t.Guard, t.Accessible, t.Timeout = s.guard, a.accessible, pol.Approvals.Timeout
+		}
+	}
+
+	grants, gdiags := approvals.LoadGrants(approvals.ProjectGrantsFile(cwd), approvals.UserGrantsFile())
+	policy.WriteDiagnostics(io.err, nil, gdiags)
+	if gdiags.HasErrors() {
+		s.close()
+		return s, nil, errorf(io.err, ExitUsage, "a grants file is malformed: fix it, or revoke with airlock grants revoke")
+	}
+
+	auditPath := pol.Approvals.Audit
+	switch {
+	case pol.Approvals.AuditOrigin.Layer == policy.LayerManaged:
+		if a.audit != "" && a.audit != auditPath {
+			fmt.Fprintf(io.err, "airlock: --audit %s is overridden by the managed policy: the audit log is %s (%s)\n", a.audit, auditPath, pol.Approvals.AuditOrigin)
+		}
+	case a.audit != "":
+		auditPath = a.audit
+	}
+	if auditPath == "" {
+		auditPath = approvals.DefaultAuditFile(cwd)
+	}
+	if auditPath != policy.AuditOff {
+		log, err := approvals.OpenAudit(auditPath, approvals.DefaultSyncInterval)
+		if err != nil {
+			s.close()
+			return s, nil, errorf(io.err, ExitUsage, "%v; give another file with --audit FILE, or --audit=off", err)
+		}
+		s.audit = log
+	}
+
+	var approver approvals.Approver
+	if s.canAsk {
+		approver = s.term
+	}
+	s.broker = approvals.NewBroker(approvals.Config{
+		Approver: approver, Headless: pol.Approvals.Headless,
+		Grants: grants, Audit: s.audit, Ceiling: ceiling,
+	})
+	return s, pol, -1
+}
+
+// checkModule refuses a module whose digest is not the one its manifest pins.
+func (s *session) checkModule(mod *runtime.Module) int {
+	if s.tool.man == nil {
+		return -1
+	}
+	if err := s.tool.man.CheckDigest(mod.Digest); err != nil {
+		return errorf(s.io.err, ExitNoModule, "%v", err)
+	}
+	mod.Name = s.tool.man.Name
+	return -1
+}
+
+// run runs spec under the session: what the manifest requests is settled
+// first (one prompt in on-request mode), the tool's streams go through the
+// guard, questions go to the broker; in on-failure mode a run that failed
+// after denials is offered again with them granted.
+func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spec) (*runtime.Result, error) {
+	info := approvals.RunInfo{Tool: spec.Module.Name, Digest: spec.Module.Digest, Mode: s.mode, Args: spec.Args}
+	r := s.broker.NewRun(info)
+	var requested []hostfuncs.Decision
+	if m := s.tool.man; m != nil && !m.Requests.Empty() {
+		pol, ds, err := r.Escalate(ctx, spec.Policy, m.Requests.Escalation())
+		if err != nil {
+			return nil, err
+		}
+		spec.Policy, requested = pol, ds
+	}
+	if s.tool.stdin != nil {
+		spec.Stdin = bytes.NewReader(s.tool.stdin)
+	}
+	// A write into a read-only mount is a question, like network "ask":
+	// remembered grants answer it in every mode, a person in the modes
+	// that ask, the headless answer when nobody can be asked.
+	spec.ReadOnlyVerdict = policy.Ask
+	if s.canAsk {
+		spec.Stdin = s.guard.Reader(orEmpty(spec.Stdin))
+	}
+	spec.Stdout = s.wrap(spec.Stdout)
+	spec.Stderr = s.wrap(spec.Stderr)
+
+	var granted []approvals.Item
+	for attempt := 0; ; attempt++ {
+		spec.Asker, spec.Record = r, r.Record
+		res, err := eng.Run(ctx, spec)
+		s.guard.Flush()
+		if err != nil {
+			return nil, err
+		}
+		denied := r.Denied()
+		failed := res.Reason != runtime.Exited || res.ExitCode != 0
+		if s.mode != policy.ModeOnFailure || !failed || len(denied) == 0 || attempt == maxReruns || ctx.Err() != nil {
+			res.Decisions = append(requested, res.Decisions...)
+			return res, nil
+		}
+		summarize(s.io.err, res, spec.Policy)
+		ans := r.OfferRerun(ctx, denied)
+		if !ans.Choice.Allows() {
+			res.Decisions = append(requested, res.Decisions...)
+			return res, nil
+		}
+		granted = append(granted, denied...)
+		fmt.Fprintf(s.io.err, "airlock: running %s again with %d more capabilities granted\n", info.Tool, len(denied))
+		r = s.broker.NewRun(info)
+		r.Allow(granted)
+	}
+}
+
+// wrap guards one of the tool's output streams: escape sequences are made
+// visible when it goes to a terminal, and it is held back while a prompt
+// is open.
+func (s *session) wrap(w io.Writer) io.Writer {
+	if w == nil {
+		return nil
+	}
+	term := isTerminal(w)
+	if !term && !s.canAsk {
+		return w
+	}
+	return s.guard.Writer(w, term)
+}
+
+func orEmpty(r io.Reader) io.Reader {
+	if r == nil {
+		return strings.NewReader("")
+	}
+	return r
+}
+
+// exit closes the session and returns code, or ExitUsage when the audit
+// log lost a record (a record that could not be written must not pass
+// unnoticed).
+func (s *session) exit(code int) int {
+	if !s.close() && code == 0 {
+		return ExitUsage
+	}
+	return code
+}
+
+// close closes the audit log (syncing it) and the terminal; it reports
+// whether the audit log kept every record. It is safe to call twice.
+func (s *session) close() bool {
+	if s.closed {
+		return s.auditOK
+	}
+	s.closed = true
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			fmt.Fprintf(s.io.err, "airlock: audit log: %v\n", err)
+			s.auditOK = false
+		}
+	}
+	s.term.Close()
+	return s.auditOK
+}
+
+// explainLayers bounds p with the managed ceiling and writes the lines of
+// `airlock policy explain` that name the layers: which managed files apply,
+// where grants are remembered, and the approvals settings. It returns the
+// bounded policy, or code >= 0 on an error.
+func explainLayers(w io.Writer, stderr io.Writer, cwd, source string, p *policy.Policy) (*policy.Policy, int) {
+	var l policy.Loader
+	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return nil, ExitUsage
+	}
+	q, diags := ceiling.Apply(p)
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return nil, ExitUsage
+	}
+	var layers []string
+	for _, path := range policy.ManagedPaths(os.LookupEnv) {
+		layers = append(layers, "managed "+path+" (bounds every other layer)")
+	}
+	layers = append(layers, "project "+source)
+	var grantFiles []string
+	g, _ := approvals.LoadGrants(approvals.ProjectGrantsFile(cwd), approvals.UserGrantsFile())
+	for _, f := range g.Files() {
+		n := 0
+		for _, gr := range g.List() {
+			if gr.File == f {
+				n++
+			}
+		}
+		grantFiles = append(grantFiles, fmt.Sprintf("%s (%d)", f, n))
+	}
+	layers = append(layers, "grants "+strings.Join(grantFiles, ", "))
+	fmt.Fprintf(w, "Layers: %s. Each fact below ends with the layer or file that decided it.\n", strings.Join(layers, "; "))
+	if err := policy.ExplainCeiling(w, ceiling, q); err != nil {
+		return nil, errorf(stderr, ExitUsage, "%v", err)
+	}
+	return q, -1
+}

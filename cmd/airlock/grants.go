@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/policy"
+)
+
+const grantsUsage = "usage: airlock grants list | airlock grants revoke ID… | --all | --tool DIGEST"
+
+// grantsCmd lists and revokes remembered grants: the project's
+// (.airlock/grants.hcl) and the user's (airlock/grants.hcl in the user's
+// configuration directory).
+func grantsCmd(ctx context.Context, args []string, io stdio) int {
+	if len(args) == 0 {
+		fmt.Fprintln(io.err, grantsUsage)
+		return ExitUsage
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
+	}
+	g, diags := approvals.LoadGrants(approvals.ProjectGrantsFile(cwd), approvals.UserGrantsFile())
+	policy.WriteDiagnostics(io.err, nil, diags)
+	if diags.HasErrors() && args[0] != "revoke" {
+		return ExitUsage
+	}
+	switch args[0] {
+	case "list":
+		if len(args) > 1 {
+			return errorf(io.err, ExitUsage, "%s", grantsUsage)
+		}
+		listGrants(io, g)
+		return 0
+	case "revoke":
+		fs := newFlags("grants revoke", io.err)
+		all := fs.Bool("all", false, "revoke every grant, in both files")
+		tool := fs.String("tool", "", "revoke every grant of the module with `DIGEST` (sha256:…, or its first 12 or more hex digits)")
+		if err := fs.Parse(args[1:]); err != nil {
+			if isHelp(err) {
+				return 0
+			}
+			return ExitUsage
+		}
+		ids := fs.Args()
+		modes := 0
+		for _, on := range []bool{*all, *tool != "", len(ids) > 0} {
+			if on {
+				modes++
+			}
+		}
+		if modes != 1 {
+			return errorf(io.err, ExitUsage, "%s", grantsUsage)
+		}
+		if diags.HasErrors() {
+			return errorf(io.err, ExitUsage, "fix the grants file first: revoking rewrites it")
+		}
+		var drop func(approvals.Grant) bool
+		switch {
+		case *all:
+			drop = func(approvals.Grant) bool { return true }
+		case *tool != "":
+			d := strings.TrimPrefix(*tool, "sha256:")
+			if len(d) < 12 {
+				return errorf(io.err, ExitUsage, "--tool needs the module's digest, or at least its first 12 hex digits (airlock grants list shows them)")
+			}
+			drop = func(gr approvals.Grant) bool { return strings.HasPrefix(strings.TrimPrefix(gr.Digest, "sha256:"), d) }
+		default:
+			known := map[string]bool{}
+			for _, gr := range g.List() {
+				known[gr.ID] = true
+			}
+			for _, id := range ids {
+				if !known[id] {
+					return errorf(io.err, ExitUsage, "no grant has the ID %q (airlock grants list shows them)", id)
+				}
+			}
+			drop = func(gr approvals.Grant) bool {
+				for _, id := range ids {
+					if gr.ID == id {
+						return true
+					}
+				}
+				return false
+			}
+		}
+		n, err := g.Revoke(drop)
+		if err != nil {
+			return errorf(io.err, ExitUsage, "revoking: %v", err)
+		}
+		fmt.Fprintf(io.out, "revoked %d grant%s\n", n, plural(n))
+		return 0
+	}
+	return errorf(io.err, ExitUsage, "unknown grants command %q: use list or revoke", args[0])
+}
+
+// listGrants prints both files' grants, one per line, readable:
+//
+//	/home/x/proj/.airlock/grants.hcl (project):
+//	  ID        ANSWER  KIND         TARGET              MODULE        TOOL  CREATED
+//	  3f9a1c2e  allow   net.connect  api.github.com:443  0123456789ab  gh    2026-01-02
+func listGrants(io stdio, g *approvals.Grants) {
+	names := []string{"project", "user"}
+	for i, f := range g.Files() {
+		name := "user"
+		if i < len(names) {
+			name = names[i]
+		}
+		var rows []approvals.Grant
+		for _, gr := range g.List() {
+			if gr.File == f {
+				rows = append(rows, gr)
+			}
+		}
+		if len(rows) == 0 {
+			fmt.Fprintf(io.out, "%s (%s): no grants\n", f, name)
+			continue
+		}
+		fmt.Fprintf(io.out, "%s (%s):\n", f, name)
+		tw := tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tANSWER\tKIND\tTARGET\tMODULE\tTOOL\tCREATED")
+		for _, gr := range rows {
+			answer := "deny"
+			if gr.Allow {
+				answer = "allow"
+			}
+			created := ""
+			if !gr.Created.IsZero() {
+				created = gr.Created.Format("2006-01-02")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(gr.Kind),
+				approvals.Neutralise(gr.Target), approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
+		}
+		tw.Flush()
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,166 @@
+package mcp_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/airlockhq/airlock/mcp"
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/runtime"
+)
+
+// Benchmarks of the MCP server (figures in the README):
+//
+//	go test ./mcp -run '^$' -bench . -benchtime 200x
+//
+// BenchmarkInstantiate is the cost below MCP: one run of a Go guest that
+// exits at once (instantiate, _start, close), from the compiled module.
+// BenchmarkCall is a whole tools/call of the same kind of small tool
+// (argv template, run, result), over the in-memory transport, at 1, 8 and
+// 64 calls in flight; the server's cap is its default, 2 × GOMAXPROCS, so
+// at 8 and 64 calls wait in its queue. BenchmarkMemoryPerCall holds 32 calls
+// running at once and reports the resident memory each adds.
+
+func BenchmarkInstantiate(b *testing.B) {
+	ctx := context.Background()
+	mod, err := engine.Load(ctx, guestWasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pol := policy.Default(b.TempDir())
+	if err := engine.Precompile(ctx, mod, pol.Limits.Memory, runtime.InterruptInstrument); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := engine.Run(ctx, runtime.Spec{Module: mod, Args: []string{"noop"}, Policy: pol, Interrupt: runtime.InterruptInstrument})
+		if err != nil || res.ExitCode != 0 {
+			b.Fatal(err, res)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/run")
+}
+
+func BenchmarkCall(b *testing.B) {
+	for _, conc := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			e := newEnv(b, nil, guestTool(b, "json", "json", "{word}"))
+			cs := e.connect(b, inMemory, nil)
+			call(b, cs, "json", map[string]any{"word": "warm"})
+
+			lat := make([]time.Duration, b.N)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for range conc {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						t0 := time.Now()
+						res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "json", Arguments: map[string]any{"word": strconv.Itoa(int(i))}})
+						lat[i] = time.Since(t0)
+						if err != nil || res.IsError {
+							b.Errorf("call %d: %v %s", i, err, texts(res))
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+			b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
+		})
+	}
+}
+
+func BenchmarkMemoryPerCall(b *testing.B) {
+	const n = 32
+	e := newEnv(b, func(o *mcp.Options) { o.MaxConcurrent = n }, guestTool(b, "sleep", "sleep", "{ms}"))
+	cs := e.connect(b, inMemory, nil)
+	call(b, cs, "sleep", map[string]any{"ms": "1"})
+	// One measurement, whatever b.N: each holds n calls for over a second.
+	// Live Go heap is what counts (a guest's linear memory is a Go slice);
+	// resident memory is reported too, but freed heap from earlier work is
+	// reused and hides part of the growth.
+	var perCall, heapPerCall float64
+	{
+		goruntime.GC()
+		var ms0 goruntime.MemStats
+		goruntime.ReadMemStats(&ms0)
+		base := rss(b)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				call(b, cs, "sleep", map[string]any{"ms": "1500"})
+			}()
+		}
+		// Sample while all n are sleeping.
+		var peak int64
+		var peakHeap uint64
+		maxRunning := 0
+		deadline := time.Now().Add(1200 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			st := e.srv.Stats()
+			maxRunning = max(maxRunning, st.Running)
+			if st.Running == n {
+				peak = max(peak, rss(b))
+				var m goruntime.MemStats
+				goruntime.ReadMemStats(&m)
+				peakHeap = max(peakHeap, m.HeapAlloc)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		wg.Wait()
+		if peak == 0 {
+			b.Fatalf("never saw all %d calls running at once (at most %d)", n, maxRunning)
+		}
+		perCall = float64(peak-base) / n
+		heapPerCall = float64(peakHeap-ms0.HeapAlloc) / n
+	}
+	b.ReportMetric(heapPerCall/(1<<20), "MiB-heap/call")
+	b.ReportMetric(perCall/(1<<20), "MiB-rss/call")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// rss is the process's resident set size in bytes (Linux).
+func rss(b *testing.B) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status")
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	b.Skip("no VmRSS")
+	return 0
+}

@@ -1,0 +1,265 @@
+package mcp
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/airlockhq/airlock/manifest"
+	"github.com/airlockhq/airlock/runtime"
+)
+
+// Reload reads the tools folder again and brings the tools on offer up to
+// date: new and changed tools are added, removed ones dropped, and
+// connected clients told (notifications/tools/list_changed). A tool is
+// listed as soon as its manifest is read; its module is loaded (built, for
+// Go source) and compiled in the background, and a call that comes first
+// waits for it. A manifest or module that cannot be used is reported
+// (Problems, the log, a log notification to clients that asked for them)
+// and left out while the others load. Reload fails only when the folder
+// cannot be read.
+func (s *Server) Reload(ctx context.Context) error {
+	s.reloading.Lock()
+	defer s.reloading.Unlock()
+
+	if _, err := os.ReadDir(s.opts.ToolsDir); err != nil {
+		return fmt.Errorf("loading tools: %w", err)
+	}
+	// The fingerprint is taken before reading, so that a change made while
+	// the folder is read is seen by the next poll.
+	s.mu.Lock()
+	roots := s.watched()
+	s.mu.Unlock()
+	seen := scan(roots)
+	ms, diags := manifest.LoadDir(s.opts.ToolsDir)
+
+	var problems []string
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			problems = append(problems, diagLine(d))
+		} else if !s.warned[diagLine(d)] {
+			s.warned[diagLine(d)] = true
+			s.log.Warn("mcp: " + diagLine(d))
+		}
+	}
+
+	s.mu.Lock()
+	old := s.tools
+	s.mu.Unlock()
+	tools := map[string]*tool{}
+	var fresh []*tool
+	for _, m := range ms {
+		modSeen := scan([]string{m.Module})
+		if o := old[m.Name]; o != nil && o.loadErr == nil && reflect.DeepEqual(o.manifest, m) && o.modSeen == modSeen {
+			tools[m.Name] = o // unchanged: keep it, compiled module and all
+			continue
+		}
+		t, err := s.newTool(m, modSeen)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(m.Range), m.Name, err))
+			continue
+		}
+		tools[m.Name] = t
+		fresh = append(fresh, t)
+	}
+	sort.Strings(problems)
+
+	s.mu.Lock()
+	before := s.problemsLocked()
+	s.tools, s.problems = tools, problems
+	clear(s.failed) // fresh tools retry; a removed one is no longer a problem
+	if now := s.watched(); !slices.Equal(roots, now) {
+		seen = scan(now) // new module paths, fingerprinted as read
+	}
+	s.seen = seen
+	s.mu.Unlock()
+
+	var gone []string
+	for name := range old {
+		if _, ok := tools[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	if len(gone) > 0 {
+		s.sdk.RemoveTools(gone...)
+	}
+	for _, t := range fresh {
+		s.sdk.AddTool(t.def, s.handler(t))
+		s.loading.Add(1)
+		go s.load(t)
+	}
+
+	var news []string
+	for _, p := range problems {
+		if !slices.Contains(before, p) {
+			s.log.Error("mcp: tool not loaded: " + p)
+			news = append(news, p)
+		}
+	}
+	if len(news) > 0 {
+		s.broadcastProblems(ctx, news)
+	}
+	if len(gone) > 0 || len(fresh) > 0 {
+		s.log.Info("mcp: tools listed", "dir", s.opts.ToolsDir, "tools", len(tools), "new", len(fresh), "gone", len(gone), "problems", len(problems))
+	}
+	return nil
+}
+
+// newTool makes the tool a manifest describes, with its schema checked; its
+// module is loaded later (load).
+func (s *Server) newTool(m *manifest.Manifest, modSeen fingerprint) (*tool, error) {
+	schema, resolved, err := resolveSchema(m.InputSchema)
+	if err != nil {
+		return nil, err
+	}
+	pol := *s.opts.Policy
+	if pol.Limits.Output <= 0 || pol.Limits.Output > s.opts.MaxOutput {
+		pol.Limits.Output = s.opts.MaxOutput
+	}
+	return &tool{
+		name:     m.Name,
+		manifest: m,
+		def:      &sdk.Tool{Name: m.Name, Description: m.Description, InputSchema: schema},
+		schema:   resolved,
+		policy:   &pol,
+		modSeen:  modSeen,
+		ready:    make(chan struct{}),
+	}, nil
+}
+
+// load loads a tool's module (building Go source), and compiles it for the
+// memory limit its calls run with, so that calls share one compiled module
+// and the first pays no compile cost. A manifest that requests more memory
+// gets a second copy, compiled for the raised limit. A module that does not
+// match its pinned digest stays listed: each call says why it does not run.
+// A module that cannot be loaded takes its tool off the list.
+func (s *Server) load(t *tool) {
+	defer s.loading.Done()
+	s.loadTurn <- struct{}{}
+	err := func() error {
+		defer func() { <-s.loadTurn }()
+		m := t.manifest
+		mod, err := s.opts.Engine.Load(s.ctx, m.Module)
+		if err != nil {
+			return err
+		}
+		t.module = mod
+		if err := t.checkDigest(); err != nil {
+			s.log.Error("mcp: " + err.Error())
+			return nil
+		}
+		if err := s.opts.Engine.Precompile(s.ctx, mod, t.policy.Limits.Memory, runtime.InterruptInstrument); err != nil {
+			return err
+		}
+		if mem := m.Requests.Memory; mem > t.policy.Limits.Memory {
+			return s.opts.Engine.Precompile(s.ctx, mod, mem, runtime.InterruptInstrument)
+		}
+		return nil
+	}()
+	if err == nil {
+		close(t.ready)
+		return
+	}
+	t.loadErr = err
+	close(t.ready)
+	if s.ctx.Err() != nil {
+		return // closing
+	}
+	p := fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(t.manifest.Range), t.name, err)
+	s.log.Error("mcp: tool not loaded: " + p)
+	s.reloading.Lock()
+	s.mu.Lock()
+	current := s.tools[t.name] == t
+	if current {
+		delete(s.tools, t.name)
+		s.failed[t.name] = failure{problem: p, module: t.manifest.Module}
+	}
+	s.mu.Unlock()
+	if current {
+		s.sdk.RemoveTools(t.name)
+	}
+	s.reloading.Unlock()
+	if current {
+		s.broadcastProblems(s.ctx, []string{p})
+	}
+}
+
+// Ready waits until every tool listed now has its module loaded and
+// compiled (or has failed to), or ctx ends.
+func (s *Server) Ready(ctx context.Context) error {
+	s.mu.Lock()
+	var waits []chan struct{}
+	for _, t := range s.tools {
+		waits = append(waits, t.ready)
+	}
+	s.mu.Unlock()
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// problemsLocked is Problems with s.mu held.
+func (s *Server) problemsLocked() []string {
+	out := append([]string(nil), s.problems...)
+	for _, f := range s.failed {
+		out = append(out, f.problem)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// failure is a tool whose module could not be loaded: off the list until
+// the next reload.
+type failure struct {
+	problem string
+	module  string // still watched: fixing it reloads the folder
+}
+
+// watched is what Watch fingerprints: the folder and the module path of
+// every tool, loaded or failed. s.mu must be held.
+func (s *Server) watched() []string {
+	roots := []string{s.opts.ToolsDir}
+	for _, t := range s.tools {
+		roots = append(roots, t.manifest.Module)
+	}
+	for _, f := range s.failed {
+		roots = append(roots, f.module)
+	}
+	sort.Strings(roots[1:])
+	return slices.Compact(roots)
+}
+
+// diagLine renders a manifest diagnostic on one line, the way `airlock
+// policy check` does: "file:line:col: error: Summary; Detail".
+func diagLine(d *hcl.Diagnostic) string {
+	var b strings.Builder
+	if d.Subject != nil {
+		b.WriteString(rangeString(*d.Subject) + ": ")
+	}
+	if d.Severity == hcl.DiagWarning {
+		b.WriteString("warning: ")
+	} else {
+		b.WriteString("error: ")
+	}
+	b.WriteString(d.Summary)
+	if d.Detail != "" {
+		b.WriteString("; " + strings.Join(strings.Fields(d.Detail), " "))
+	}
+	return b.String()
+}
+
+func rangeString(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}

@@ -1,0 +1,74 @@
+// Command guest is the test tool of the mcp package's tests, built for
+// wasip1 once per test binary. Its first argument picks what it does:
+//
+//	echo         copy stdin to stdout (a JSON object in, the same out)
+//	json         print {"ok":true,"args":[…the other arguments…]}
+//	args         print each other argument on a line of its own
+//	fail MSG     print MSG on stderr and exit 3
+//	sleep MS     sleep MS milliseconds, then print "slept"
+//	spin         loop forever (only a timeout or a cancellation stops it)
+//	alloc MIB    allocate and touch MIB mebibytes, then print "allocated"
+//	noop         exit 0 at once
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+var sink int
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "guest: no mode")
+		os.Exit(2)
+	}
+	rest := os.Args[2:]
+	switch os.Args[1] {
+	case "echo":
+		io.Copy(os.Stdout, os.Stdin)
+	case "json":
+		fmt.Print(`{"ok":true,"args":[`)
+		for i, a := range rest {
+			if i > 0 {
+				fmt.Print(",")
+			}
+			fmt.Print(strconv.Quote(a))
+		}
+		fmt.Println("]}")
+	case "args":
+		for _, a := range rest {
+			fmt.Println(a)
+		}
+	case "fail":
+		fmt.Fprintln(os.Stderr, rest)
+		os.Exit(3)
+	case "sleep":
+		ms, _ := strconv.Atoi(rest[0])
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Println("slept")
+	case "spin":
+		for i := 0; ; i++ {
+			sink += i
+		}
+	case "alloc":
+		n, _ := strconv.Atoi(rest[0])
+		var keep [][]byte
+		for range n {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		sink = len(keep)
+		fmt.Println("allocated")
+	case "noop":
+	default:
+		fmt.Fprintln(os.Stderr, "guest: unknown mode", os.Args[1])
+		os.Exit(2)
+	}
+}

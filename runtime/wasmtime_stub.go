@@ -1,0 +1,13 @@
+//go:build !wasmtime
+
+package runtime
+
+import "errors"
+
+const wasmtimeBuilt = false
+
+// ErrNoWasmtime is what New returns for Config.Engine "wasmtime" in a
+// binary built without the wasmtime engine.
+var ErrNoWasmtime = errors.New("this airlock was built without the wasmtime engine; rebuild with -tags wasmtime (needs cgo)")
+
+func newWasmtime(Config, string) (backend, error) { return nil, ErrNoWasmtime }

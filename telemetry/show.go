@@ -1,0 +1,772 @@
+package telemetry
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ReadLines reads a trace file: the JSON lines the file and stdout
+// exporters write, or the OTLP JSON lines an OpenTelemetry Collector's file
+// exporter writes (converted to Lines). Lines that are neither are skipped,
+// so the output of `airlock run --otel stdout` can be read with the tool's
+// own output mixed in; skipped counts them.
+func ReadLines(r io.Reader) (lines []Line, skipped int, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if b[0] != '{' {
+			skipped++
+			continue
+		}
+		var probe struct {
+			Signal          string          `json:"signal"`
+			ResourceSpans   json.RawMessage `json:"resourceSpans"`
+			ResourceLogs    json.RawMessage `json:"resourceLogs"`
+			ResourceMetrics json.RawMessage `json:"resourceMetrics"`
+		}
+		if json.Unmarshal(b, &probe) != nil {
+			skipped++
+			continue
+		}
+		switch {
+		case probe.Signal != "":
+			var l Line
+			d := json.NewDecoder(bytes.NewReader(b))
+			d.UseNumber()
+			if d.Decode(&l) != nil {
+				skipped++
+				continue
+			}
+			lines = append(lines, l)
+		case probe.ResourceSpans != nil:
+			ls, err := otlpSpans(b)
+			if err != nil {
+				skipped++
+				continue
+			}
+			lines = append(lines, ls...)
+		case probe.ResourceLogs != nil:
+			ls, err := otlpLogs(b)
+			if err != nil {
+				skipped++
+				continue
+			}
+			lines = append(lines, ls...)
+		case probe.ResourceMetrics != nil:
+			// Metrics have no place in a tree.
+		default:
+			skipped++
+		}
+	}
+	return lines, skipped, sc.Err()
+}
+
+// TreeOptions change how ShowTrace renders.
+type TreeOptions struct {
+	// All prints every host call on its own line instead of condensing
+	// runs of the same function ("fd_write ×120").
+	All bool
+	// Trace, if set, shows only the trace with this ID (or ID prefix).
+	Trace string
+}
+
+// ShowTrace renders the traces of a trace file (see ReadLines) as trees:
+// each run span with its host calls under it, repeated calls condensed, and
+// every decision under the call that caused it.
+func ShowTrace(w io.Writer, r io.Reader, opts TreeOptions) error {
+	lines, _, err := ReadLines(r)
+	if err != nil {
+		return err
+	}
+	traces := buildTraces(lines)
+	shown := 0
+	for _, t := range traces {
+		if opts.Trace != "" && !strings.HasPrefix(t.id, opts.Trace) {
+			continue
+		}
+		if shown > 0 {
+			fmt.Fprintln(w)
+		}
+		shown++
+		t.render(w, opts)
+	}
+	if shown == 0 {
+		if opts.Trace != "" {
+			return fmt.Errorf("no trace %s in the file", opts.Trace)
+		}
+		return fmt.Errorf("no spans or log records in the file")
+	}
+	return nil
+}
+
+type node struct {
+	line     *Line
+	children []*node
+	logs     []*Line
+}
+
+type traceView struct {
+	id    string
+	roots []*node
+	loose []*Line // records whose span is not in the file
+	first time.Time
+}
+
+func buildTraces(lines []Line) []*traceView {
+	byTrace := map[string]*traceView{}
+	spans := map[string]*node{} // trace id + span id
+	get := func(id string) *traceView {
+		t := byTrace[id]
+		if t == nil {
+			t = &traceView{id: id}
+			byTrace[id] = t
+		}
+		return t
+	}
+	for i := range lines {
+		l := &lines[i]
+		if l.Signal == "span" {
+			spans[l.TraceID+"/"+l.SpanID] = &node{line: l}
+		}
+	}
+	for i := range lines {
+		l := &lines[i]
+		switch l.Signal {
+		case "span":
+			n := spans[l.TraceID+"/"+l.SpanID]
+			if p := spans[l.TraceID+"/"+l.ParentSpanID]; l.ParentSpanID != "" && p != nil {
+				p.children = append(p.children, n)
+			} else {
+				t := get(l.TraceID)
+				t.roots = append(t.roots, n)
+			}
+			get(l.TraceID).seen(l.Start)
+		case "log":
+			t := get(l.TraceID)
+			t.seen(l.Time)
+			if n := spans[l.TraceID+"/"+l.SpanID]; n != nil && l.SpanID != "" {
+				n.logs = append(n.logs, l)
+			} else {
+				t.loose = append(t.loose, l)
+			}
+		}
+	}
+	out := make([]*traceView, 0, len(byTrace))
+	for _, t := range byTrace {
+		out = append(out, t)
+		sortNodes(t.roots)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].first.Before(out[j].first) })
+	return out
+}
+
+func (t *traceView) seen(at *time.Time) {
+	if at != nil && (t.first.IsZero() || at.Before(t.first)) {
+		t.first = *at
+	}
+}
+
+func sortNodes(ns []*node) {
+	sort.SliceStable(ns, func(i, j int) bool { return lineStart(ns[i].line).Before(lineStart(ns[j].line)) })
+	for _, n := range ns {
+		sortNodes(n.children)
+		sort.SliceStable(n.logs, func(i, j int) bool { return lineStart(n.logs[i]).Before(lineStart(n.logs[j])) })
+	}
+}
+
+func lineStart(l *Line) time.Time {
+	switch {
+	case l.Start != nil:
+		return *l.Start
+	case l.Time != nil:
+		return *l.Time
+	}
+	return time.Time{}
+}
+
+func (t *traceView) render(w io.Writer, opts TreeOptions) {
+	id := t.id
+	if id == "" {
+		id = "(none)"
+	}
+	// A run that was not sampled has no spans: show it from its records.
+	var loose []*Line
+	var start, result *Line
+	for _, l := range t.loose {
+		switch l.Event {
+		case EventRunStart:
+			start = l
+		case EventRunResult:
+			result = l
+		default:
+			loose = append(loose, l)
+		}
+	}
+	if len(t.roots) == 0 {
+		head := "airlock.run"
+		if result != nil {
+			head += " " + runSummary(result.Attributes, 0)
+		} else if start != nil {
+			head += " " + runSummary(start.Attributes, 0) + " (no result recorded)"
+		}
+		fmt.Fprintf(w, "%s  trace %s  (not sampled: no host call spans)\n", head, id)
+		for i, l := range loose {
+			fmt.Fprintf(w, "%s%s\n", branch(i == len(loose)-1), recordText(l))
+		}
+		return
+	}
+	for i, root := range t.roots {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s  trace %s\n", spanHead(root.line), id)
+		items := root.logsAndChildren()
+		for _, l := range loose {
+			items = append(items, item{log: l})
+		}
+		renderItems(w, "", items, opts)
+	}
+}
+
+// item is one line under a span: a child span, a group of condensed child
+// spans, or a log record.
+type item struct {
+	node  *node
+	group []*node
+	log   *Line
+}
+
+func (n *node) logsAndChildren() []item {
+	var items []item
+	for _, l := range n.logs {
+		if n.line.Name == SpanRun && (l.Event == EventRunStart || l.Event == EventRunResult) {
+			continue // the run span's own line says the same
+		}
+		items = append(items, item{log: l})
+	}
+	for _, c := range n.children {
+		items = append(items, item{node: c})
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].start().Before(items[j].start()) })
+	return items
+}
+
+func (it item) start() time.Time {
+	switch {
+	case it.log != nil:
+		return lineStart(it.log)
+	case it.node != nil:
+		return lineStart(it.node.line)
+	}
+	return lineStart(it.group[0].line)
+}
+
+// plain reports whether a call span can be condensed with its neighbours:
+// no records, no children, no decision, no trap.
+func (n *node) plain() bool {
+	if len(n.logs) > 0 || len(n.children) > 0 || n.line.Status == "error" {
+		return false
+	}
+	_, dec := n.line.Attributes[AttrDecision]
+	return !dec
+}
+
+func condense(items []item) []item {
+	var out []item
+	for i := 0; i < len(items); {
+		it := items[i]
+		if it.node == nil || !it.node.plain() {
+			out = append(out, it)
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(items) && items[j].node != nil && items[j].node.plain() && items[j].node.line.Name == it.node.line.Name {
+			j++
+		}
+		if j-i == 1 {
+			out = append(out, it)
+		} else {
+			g := make([]*node, 0, j-i)
+			for _, x := range items[i:j] {
+				g = append(g, x.node)
+			}
+			out = append(out, item{group: g})
+		}
+		i = j
+	}
+	return out
+}
+
+func renderItems(w io.Writer, indent string, items []item, opts TreeOptions) {
+	if !opts.All {
+		items = condense(items)
+	}
+	for i, it := range items {
+		last := i == len(items)-1
+		prefix := indent + branch(last)
+		next := indent + "│  "
+		if last {
+			next = indent + "   "
+		}
+		switch {
+		case it.log != nil:
+			fmt.Fprintf(w, "%s%s\n", prefix, recordText(it.log))
+		case it.group != nil:
+			fmt.Fprintf(w, "%s%s\n", prefix, groupText(it.group))
+		default:
+			fmt.Fprintf(w, "%s%s\n", prefix, callText(it.node.line))
+			sub := it.node.logsAndChildren()
+			// A decision on the span without a record of it (the records
+			// went elsewhere) is still shown.
+			if _, ok := it.node.line.Attributes[AttrDecision]; ok && !hasDecisionRecord(it.node) {
+				sub = append([]item{{log: decisionFromSpan(it.node.line)}}, sub...)
+			}
+			renderItems(w, next, sub, opts)
+		}
+	}
+}
+
+func branch(last bool) string {
+	if last {
+		return "└─ "
+	}
+	return "├─ "
+}
+
+func hasDecisionRecord(n *node) bool {
+	for _, l := range n.logs {
+		if l.Event == EventDecision {
+			return true
+		}
+	}
+	return false
+}
+
+func decisionFromSpan(l *Line) *Line {
+	return &Line{Signal: "log", Event: EventDecision, Time: l.Start, Attributes: l.Attributes}
+}
+
+// spanHead is the first line of a root span.
+func spanHead(l *Line) string {
+	if l.Name == SpanRun {
+		return SpanRun + " " + runSummary(l.Attributes, spanDur(l))
+	}
+	return callText(l)
+}
+
+func runSummary(a map[string]any, dur time.Duration) string {
+	var b strings.Builder
+	b.WriteString(str(a[AttrTool]))
+	if d := str(a[AttrToolDigest]); d != "" {
+		b.WriteString(" " + shortDigest(d))
+	}
+	if r := str(a[AttrExitReason]); r != "" {
+		if r == "exited" {
+			fmt.Fprintf(&b, "  exit %s", str(a[AttrExitCode]))
+		} else {
+			b.WriteString("  " + r)
+		}
+	}
+	if dur == 0 {
+		if ms, ok := num(a[AttrDurationMS]); ok {
+			dur = time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	if dur > 0 {
+		b.WriteString("  " + fmtDur(dur))
+	}
+	if n, ok := num(a[AttrDenied]); ok && n > 0 {
+		fmt.Fprintf(&b, "  %d denied", int64(n))
+	}
+	if args, ok := a[AttrArgs].([]any); ok {
+		parts := make([]string, len(args))
+		for i, x := range args {
+			parts[i] = strconv.Quote(str(x))
+		}
+		b.WriteString("  args " + strings.Join(parts, " "))
+	}
+	return b.String()
+}
+
+// callText describes one host call.
+func callText(l *Line) string {
+	a := l.Attributes
+	parts := []string{l.Name}
+	if p, ok := a[AttrPath]; ok {
+		s := strconv.Quote(str(p))
+		if q, ok := a[AttrPathNew]; ok {
+			s += " → " + strconv.Quote(str(q))
+		}
+		parts = append(parts, s)
+	}
+	if fd, ok := a[AttrFD]; ok {
+		s := "fd " + str(fd)
+		if o, ok := a[AttrOpenedFD]; ok {
+			s += " → fd " + str(o)
+		}
+		parts = append(parts, s)
+	}
+	if n, ok := a[AttrBytes]; ok {
+		parts = append(parts, str(n)+" bytes")
+	}
+	if e := str(a[AttrErrno]); e != "" && e != "ESUCCESS" {
+		parts = append(parts, e)
+	}
+	if c, ok := a[AttrExitCode]; ok {
+		parts = append(parts, "exit "+str(c))
+	}
+	if l.Status == "error" {
+		msg := l.StatusMessage
+		if msg == "" {
+			msg = "error"
+		}
+		parts = append(parts, strings.ToUpper(msg))
+	}
+	parts = append(parts, fmtDur(spanDur(l)))
+	return strings.Join(parts, "  ")
+}
+
+// groupText describes a run of calls of one function.
+func groupText(g []*node) string {
+	var total time.Duration
+	var bytes float64
+	hasBytes := false
+	fds := map[string]bool{}
+	var paths []string
+	seenPath := map[string]bool{}
+	errnos := map[string]int{}
+	for _, n := range g {
+		a := n.line.Attributes
+		total += spanDur(n.line)
+		if v, ok := num(a[AttrBytes]); ok {
+			bytes += v
+			hasBytes = true
+		}
+		if fd, ok := a[AttrFD]; ok {
+			fds[str(fd)] = true
+		}
+		if p, ok := a[AttrPath]; ok && !seenPath[str(p)] {
+			seenPath[str(p)] = true
+			paths = append(paths, strconv.Quote(str(p)))
+		}
+		if e := str(a[AttrErrno]); e != "" && e != "ESUCCESS" {
+			errnos[e]++
+		}
+	}
+	parts := []string{fmt.Sprintf("%s ×%d", g[0].line.Name, len(g))}
+	if len(paths) > 0 {
+		s := strings.Join(paths[:min(3, len(paths))], ", ")
+		if len(paths) > 3 {
+			s += fmt.Sprintf(" +%d more", len(paths)-3)
+		}
+		parts = append(parts, s)
+	}
+	if len(fds) == 1 {
+		for fd := range fds {
+			parts = append(parts, "fd "+fd)
+		}
+	} else if len(fds) > 1 {
+		parts = append(parts, fmt.Sprintf("%d fds", len(fds)))
+	}
+	if hasBytes {
+		parts = append(parts, strconv.FormatFloat(bytes, 'f', -1, 64)+" bytes")
+	}
+	for _, e := range sortedKeys(errnos) {
+		parts = append(parts, fmt.Sprintf("%d×%s", errnos[e], e))
+	}
+	parts = append(parts, "("+fmtDur(total)+" total)")
+	return strings.Join(parts, "  ")
+}
+
+// recordText describes a log record under a span.
+func recordText(l *Line) string {
+	a := l.Attributes
+	switch l.Event {
+	case EventDecision:
+		verdict := "allowed"
+		mark := "✓"
+		if str(a[AttrDecision]) == "deny" {
+			verdict, mark = "denied", "✗"
+		}
+		s := fmt.Sprintf("%s %s %s %s %s", mark, verdict, str(a[AttrDecisionKind]), str(a[AttrDecisionOp]), str(a[AttrDecisionTarget]))
+		if r := str(a[AttrDecisionRule]); r != "" {
+			s += ": " + r
+		}
+		by := str(a[AttrDecisionSource])
+		if o := str(a[AttrDecisionOrigin]); o != "" {
+			by += ", " + o
+		}
+		return s + " (" + by + ")"
+	case EventRunStart:
+		return "run started: " + runSummary(a, 0)
+	case EventRunResult:
+		return "run ended: " + runSummary(a, 0)
+	}
+	name := l.Event
+	if name == "" {
+		name = "log"
+	}
+	return name + ": " + str(l.Body)
+}
+
+func spanDur(l *Line) time.Duration {
+	if l.Start == nil || l.End == nil {
+		return 0
+	}
+	return l.End.Sub(*l.Start)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return fmt.Sprintf("%d ns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
+}
+
+func num(v any) (float64, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// The OTLP JSON encoding as the Collector's file exporter writes it:
+// camelCase names, hex IDs (base64 is accepted too), 64-bit integers as
+// strings, enums as numbers.
+
+type otlpKV struct {
+	Key   string      `json:"key"`
+	Value otlpAnyJSON `json:"value"`
+}
+
+type otlpAnyJSON struct {
+	StringValue *string         `json:"stringValue"`
+	BoolValue   *bool           `json:"boolValue"`
+	IntValue    json.RawMessage `json:"intValue"`
+	DoubleValue *float64        `json:"doubleValue"`
+	BytesValue  *string         `json:"bytesValue"`
+	ArrayValue  *struct {
+		Values []otlpAnyJSON `json:"values"`
+	} `json:"arrayValue"`
+	KvlistValue *struct {
+		Values []otlpKV `json:"values"`
+	} `json:"kvlistValue"`
+}
+
+func (v otlpAnyJSON) value() any {
+	switch {
+	case v.StringValue != nil:
+		return *v.StringValue
+	case v.BoolValue != nil:
+		return *v.BoolValue
+	case v.IntValue != nil:
+		return json.Number(strings.Trim(string(v.IntValue), `"`))
+	case v.DoubleValue != nil:
+		return *v.DoubleValue
+	case v.BytesValue != nil:
+		return *v.BytesValue
+	case v.ArrayValue != nil:
+		out := make([]any, len(v.ArrayValue.Values))
+		for i, e := range v.ArrayValue.Values {
+			out[i] = e.value()
+		}
+		return out
+	case v.KvlistValue != nil:
+		return otlpAttrs(v.KvlistValue.Values)
+	}
+	return nil
+}
+
+func otlpAttrs(kvs []otlpKV) map[string]any {
+	if len(kvs) == 0 {
+		return nil
+	}
+	m := make(map[string]any, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value.value()
+	}
+	return m
+}
+
+// otlpTime reads Unix nanoseconds written as a string or a number.
+func otlpTime(raw json.RawMessage) *time.Time {
+	s := strings.Trim(string(raw), `"`)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return nil
+	}
+	t := time.Unix(0, n)
+	return &t
+}
+
+// otlpID normalizes an ID to lowercase hex (the OTLP JSON spec says hex;
+// base64, protobuf's default JSON mapping, is accepted too).
+func otlpID(s string, size int) string {
+	if len(s) == 2*size {
+		return strings.ToLower(s)
+	}
+	if b, err := base64Decode(s); err == nil && len(b) == size {
+		return hex.EncodeToString(b)
+	}
+	return s
+}
+
+func otlpSpans(b []byte) ([]Line, error) {
+	var d struct {
+		ResourceSpans []struct {
+			ScopeSpans []struct {
+				Spans []struct {
+					TraceID           string          `json:"traceId"`
+					SpanID            string          `json:"spanId"`
+					ParentSpanID      string          `json:"parentSpanId"`
+					Name              string          `json:"name"`
+					StartTimeUnixNano json.RawMessage `json:"startTimeUnixNano"`
+					EndTimeUnixNano   json.RawMessage `json:"endTimeUnixNano"`
+					Attributes        []otlpKV        `json:"attributes"`
+					Events            []struct {
+						TimeUnixNano json.RawMessage `json:"timeUnixNano"`
+						Name         string          `json:"name"`
+						Attributes   []otlpKV        `json:"attributes"`
+					} `json:"events"`
+					Status struct {
+						Code    json.RawMessage `json:"code"`
+						Message string          `json:"message"`
+					} `json:"status"`
+				} `json:"spans"`
+			} `json:"scopeSpans"`
+		} `json:"resourceSpans"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	var out []Line
+	for _, rs := range d.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				l := Line{Signal: "span", Name: s.Name, TraceID: otlpID(s.TraceID, 16), SpanID: otlpID(s.SpanID, 8),
+					Start: otlpTime(s.StartTimeUnixNano), End: otlpTime(s.EndTimeUnixNano), Attributes: otlpAttrs(s.Attributes),
+					StatusMessage: s.Status.Message}
+				if s.ParentSpanID != "" {
+					l.ParentSpanID = otlpID(s.ParentSpanID, 8)
+				}
+				switch strings.Trim(string(s.Status.Code), `"`) {
+				case "2", "STATUS_CODE_ERROR":
+					l.Status = "error"
+				case "1", "STATUS_CODE_OK":
+					l.Status = "ok"
+				}
+				for _, e := range s.Events {
+					ev := LineEvent{Name: e.Name, Attributes: otlpAttrs(e.Attributes)}
+					if t := otlpTime(e.TimeUnixNano); t != nil {
+						ev.Time = *t
+					}
+					l.Events = append(l.Events, ev)
+				}
+				out = append(out, l)
+			}
+		}
+	}
+	return out, nil
+}
+
+func otlpLogs(b []byte) ([]Line, error) {
+	var d struct {
+		ResourceLogs []struct {
+			ScopeLogs []struct {
+				LogRecords []struct {
+					TimeUnixNano         json.RawMessage `json:"timeUnixNano"`
+					ObservedTimeUnixNano json.RawMessage `json:"observedTimeUnixNano"`
+					SeverityText         string          `json:"severityText"`
+					Body                 otlpAnyJSON     `json:"body"`
+					Attributes           []otlpKV        `json:"attributes"`
+					TraceID              string          `json:"traceId"`
+					SpanID               string          `json:"spanId"`
+					EventName            string          `json:"eventName"`
+				} `json:"logRecords"`
+			} `json:"scopeLogs"`
+		} `json:"resourceLogs"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	var out []Line
+	for _, rl := range d.ResourceLogs {
+		for _, sl := range rl.ScopeLogs {
+			for _, r := range sl.LogRecords {
+				t := otlpTime(r.TimeUnixNano)
+				if t == nil {
+					t = otlpTime(r.ObservedTimeUnixNano)
+				}
+				l := Line{Signal: "log", Event: r.EventName, Time: t, Severity: r.SeverityText, Body: r.Body.value(),
+					Attributes: otlpAttrs(r.Attributes)}
+				if r.TraceID != "" {
+					l.TraceID = otlpID(r.TraceID, 16)
+				}
+				if r.SpanID != "" {
+					l.SpanID = otlpID(r.SpanID, 8)
+				}
+				out = append(out, l)
+			}
+		}
+	}
+	return out, nil
+}
+
+func base64Decode(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
