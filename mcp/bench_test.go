@@ -1,14 +1,11 @@
 package mcp_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	goruntime "runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,7 +28,7 @@ import (
 // (argv template, run, result), over the in-memory transport, at 1, 8 and
 // 64 calls in flight; the server's cap is its default, 2 × GOMAXPROCS, so
 // at 8 and 64 calls wait in its queue. BenchmarkMemoryPerCall holds 32 calls
-// running at once and reports the resident memory each adds.
+// running at once and reports the memory each adds.
 
 func BenchmarkInstantiate(b *testing.B) {
 	ctx := context.Background()
@@ -101,15 +98,14 @@ func BenchmarkMemoryPerCall(b *testing.B) {
 	cs := e.connect(b, inMemory, nil)
 	call(b, cs, "sleep", map[string]any{"ms": "1"})
 	// One measurement, whatever b.N: each holds n calls for over a second.
-	// Live Go heap is what counts (a guest's linear memory is a Go slice);
-	// resident memory is reported too, but freed heap from earlier work is
-	// reused and hides part of the growth.
-	var perCall, heapPerCall float64
+	// The live Go heap is what counts: a guest's linear memory is a Go
+	// slice. (Resident memory says less: heap freed by earlier work is
+	// reused and hides the growth.)
+	var heapPerCall float64
 	{
 		goruntime.GC()
 		var ms0 goruntime.MemStats
 		goruntime.ReadMemStats(&ms0)
-		base := rss(b)
 		var wg sync.WaitGroup
 		for range n {
 			wg.Add(1)
@@ -119,7 +115,6 @@ func BenchmarkMemoryPerCall(b *testing.B) {
 			}()
 		}
 		// Sample while all n are sleeping.
-		var peak int64
 		var peakHeap uint64
 		maxRunning := 0
 		deadline := time.Now().Add(1200 * time.Millisecond)
@@ -127,7 +122,6 @@ func BenchmarkMemoryPerCall(b *testing.B) {
 			st := e.srv.Stats()
 			maxRunning = max(maxRunning, st.Running)
 			if st.Running == n {
-				peak = max(peak, rss(b))
 				var m goruntime.MemStats
 				goruntime.ReadMemStats(&m)
 				peakHeap = max(peakHeap, m.HeapAlloc)
@@ -135,32 +129,12 @@ func BenchmarkMemoryPerCall(b *testing.B) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		wg.Wait()
-		if peak == 0 {
+		if peakHeap == 0 {
 			b.Fatalf("never saw all %d calls running at once (at most %d)", n, maxRunning)
 		}
-		perCall = float64(peak-base) / n
 		heapPerCall = float64(peakHeap-ms0.HeapAlloc) / n
 	}
 	b.ReportMetric(heapPerCall/(1<<20), "MiB-heap/call")
-	b.ReportMetric(perCall/(1<<20), "MiB-rss/call")
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// rss is the process's resident set size in bytes (Linux).
-func rss(b *testing.B) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		b.Skip("no /proc/self/status")
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	b.Skip("no VmRSS")
-	return 0
-}

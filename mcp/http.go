@@ -53,10 +53,11 @@ func (s *Server) Handler(opts HTTPOptions) (http.Handler, error) {
 		// Requests on protocol 2026-07-28 are one POST each: its end
 		// cancels the call. Older protocols are covered by disconnects.
 		PropagateRequestCancellation: true,
-		// The SDK's own rebinding check stays on under ours.
 		// A client that vanishes without ending its session does not
 		// leave it behind for ever.
 		SessionTimeout: time.Hour,
+		// The SDK's own rebinding check (DisableLocalhostProtection
+		// false) stays on under ours.
 	}
 	stateful := sdk.NewStreamableHTTPHandler(getServer, &so)
 	so.Stateless = true

@@ -2,7 +2,6 @@ package mcp_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/mcp"
 )
@@ -233,6 +230,3 @@ func settledGoroutines() int {
 	}
 	return n
 }
-
-var _ = errors.Is
-var _ = sdk.ErrConnectionClosed

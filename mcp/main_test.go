@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -326,8 +325,6 @@ func airlockBinary(t testing.TB) string {
 	}
 	return p
 }
-
-var _ = exec.Command
 
 // slogTo is a logger writing text to b (not safe for concurrent tests of
 // b; each test has its own).

@@ -92,6 +92,12 @@ type Engine struct {
 	mu       sync.Mutex
 	runtimes map[rtKey]*rtEntry
 
+	// The collector is paused while abandonable guests run (pauseGC).
+	gcMu      sync.Mutex
+	gcPaused  int
+	gcPercent int
+	gcLimit   int64
+
 	alt backend // an engine other than wazero (backend.go), or nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -168,6 +170,21 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		mem uint64
 		err error
 	}
+	// Go cannot preempt a goroutine running compiled WebAssembly, so a
+	// garbage collection that starts while the guest computes waits for it
+	// to call the host or return; with a guest that never does, every
+	// goroutine (the timer that would stop it included) waits forever.
+	// Without instrumented loops, the only safe course is no collection
+	// while the guest runs (see RATIONALE.md).
+	abandoned := false
+	if spec.Interrupt == InterruptAbandon {
+		restore := e.pauseGC(p.Limits.Memory)
+		defer func() {
+			if !abandoned {
+				restore()
+			}
+		}()
+	}
 	done := make(chan outcome, 1)
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
@@ -195,6 +212,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			stdout.close()
 			stderr.close()
 			out.err = runCtx.Err()
+			abandoned = true // the collector stays off: the process is to exit
 		} else {
 			out = <-done
 		}
@@ -344,4 +362,29 @@ func (c *capped) stats() Stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Stream{Bytes: c.n, Truncated: c.cut}
+}
+
+// pauseGC turns the garbage collector off for an abandonable run and
+// returns what turns it back on. Runs of one Engine may overlap; the
+// collector comes back when the last one ends. A soft memory limit (the
+// guest's own limit plus 1 GiB of headroom for the host) lets the
+// collector run again only if host memory would otherwise grow past it.
+func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
+	e.gcMu.Lock()
+	defer e.gcMu.Unlock()
+	if e.gcPaused == 0 {
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		e.gcPercent = debug.SetGCPercent(-1) // waits for a collection under way to end
+		e.gcLimit = debug.SetMemoryLimit(int64(ms.HeapAlloc) + int64(guestMemory) + 1<<30)
+	}
+	e.gcPaused++
+	return func() {
+		e.gcMu.Lock()
+		defer e.gcMu.Unlock()
+		if e.gcPaused--; e.gcPaused == 0 {
+			debug.SetGCPercent(e.gcPercent)
+			debug.SetMemoryLimit(e.gcLimit)
+		}
+	}
 }

@@ -87,7 +87,10 @@ func TestRunProtectsGitAndReportsDecision(t *testing.T) {
 
 func TestRunTimeoutStopsInfiniteLoop(t *testing.T) {
 	dir, _ := project(t)
-	r := runCLI(t, dir, "", nil, "run", probeWasm, "--timeout", "500ms", "--json", "--", "loop")
+	// GOGC=1 makes the host collect garbage all the time: a collection
+	// that starts while the guest spins must not stall the process (Go
+	// cannot preempt compiled WebAssembly).
+	r := runCLI(t, dir, "", []string{"GOGC=1"}, "run", probeWasm, "--timeout", "500ms", "--json", "--", "loop")
 	if r.code != ExitTimeout {
 		t.Fatalf("exit %d, want %d; stderr %s", r.code, ExitTimeout, r.stderr)
 	}
@@ -118,7 +121,7 @@ func TestRunInterruptedBySIGINT(t *testing.T) {
 	cmd := exec.Command(airlockBin, "run", probeWasm, "--", "loop")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)
+	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir, "GOGC=1")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
