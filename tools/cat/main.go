@@ -14,6 +14,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/airlockhq/airlock/tools/internal/cli"
 )
 
 const usage = `usage: cat [-n] [--lines A:B] [FILE...]
@@ -42,7 +44,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags.SetOutput(io.Discard)
 	flags.BoolVar(&number, "n", false, "")
 	flags.StringVar(&lines, "lines", "", "")
-	files, err := parseArgs(flags, args)
+	files, err := cli.ParseArgs(flags, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -72,7 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		n, err := catFile(out, name, stdin, number, rng)
 		switch {
 		case err != nil:
-			fmt.Fprintf(stderr, "cat: %s\n", describe(err))
+			fmt.Fprintf(stderr, "cat: %s\n", cli.Describe(err))
 			code = 2
 		case rng.from > 1 && rng.from > n:
 			fmt.Fprintf(stderr, "cat: %s has %d lines; --lines %s selects none\n", name, n, lines)

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/tools/internal/cli"
 	"github.com/airlockhq/airlock/tools/sdk/airlocknet"
 )
 
@@ -76,7 +77,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, rt http.Round
 	flags.BoolVar(&headOnly, "head", false, "")
 	flags.Int64Var(&max, "max", 1<<20, "")
 	flags.DurationVar(&timeout, "timeout", 30*time.Second, "")
-	operands, err := parseArgs(flags, args)
+	operands, err := cli.ParseArgs(flags, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/airlockhq/airlock/tools/internal/cli"
 )
 
 const usage = `usage: grep [-i] [-n] [-l] [-c] [-F] [-r] [--include GLOB] [--max-count N] PATTERN [PATH...]
@@ -73,7 +75,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags.BoolVar(&recurse, "r", false, "")
 	flags.Var(&g.include, "include", "")
 	flags.IntVar(&g.maxCount, "max-count", 0, "")
-	operands, err := parseArgs(flags, args)
+	operands, err := cli.ParseArgs(flags, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -292,6 +294,6 @@ func (g *grepper) readLine(br *bufio.Reader) ([]byte, error) {
 }
 
 func (g *grepper) fail(err error) {
-	fmt.Fprintf(g.stderr, "grep: %s\n", describe(err))
+	fmt.Fprintf(g.stderr, "grep: %s\n", cli.Describe(err))
 	g.failed = true
 }

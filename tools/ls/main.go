@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/airlockhq/airlock/tools/internal/cli"
 )
 
 const usage = `usage: ls [-a] [-l] [-R] [--max N] [PATH...]
@@ -47,7 +49,7 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	flags.BoolVar(&l.long, "l", false, "")
 	flags.BoolVar(&l.recursive, "R", false, "")
 	flags.IntVar(&l.max, "max", 0, "")
-	paths, err := parseArgs(flags, args)
+	paths, err := cli.ParseArgs(flags, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -177,7 +179,7 @@ func (l *lister) print(full, shown string, info fs.FileInfo) {
 }
 
 func (l *lister) fail(err error) {
-	fmt.Fprintf(l.stderr, "ls: %s\n", describe(err))
+	fmt.Fprintf(l.stderr, "ls: %s\n", cli.Describe(err))
 	l.failed = true
 }
 

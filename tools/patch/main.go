@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/airlockhq/airlock/tools/internal/cli"
 )
 
 const usage = `usage: patch [--dry-run] FILE
@@ -52,7 +54,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("patch", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	flags.BoolVar(&dryRun, "dry-run", false, "")
-	files, err := parseArgs(flags, args)
+	files, err := cli.ParseArgs(flags, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -79,13 +81,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	target, err := resolveLink(name)
 	if err != nil {
-		fmt.Fprintf(stderr, "patch: %s\n", describe(err))
+		fmt.Fprintf(stderr, "patch: %s\n", cli.Describe(err))
 		return 2
 	}
 	content, err := os.ReadFile(target)
 	missing := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !(missing && allInsertions(edits)) {
-		fmt.Fprintf(stderr, "patch: %s\n", describe(err))
+		fmt.Fprintf(stderr, "patch: %s\n", cli.Describe(err))
 		return 2
 	}
 
@@ -106,7 +108,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "dry run: %s: %s would apply, %s; nothing written\n", name, count, lines)
 	default:
 		if err := atomicWrite(target, []byte(result)); err != nil {
-			fmt.Fprintf(stderr, "patch: %s\n", describe(err))
+			fmt.Fprintf(stderr, "patch: %s\n", cli.Describe(err))
 			return 2
 		}
 		fmt.Fprintf(stdout, "patched %s: %s, %s\n", name, count, lines)

@@ -13,6 +13,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/airlockhq/airlock/tools/internal/cli"
 )
 
 const usage = `usage: wc [-l] [-w] [-c] [FILE...]
@@ -49,7 +51,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags.BoolVar(&lines, "l", false, "")
 	flags.BoolVar(&words, "w", false, "")
 	flags.BoolVar(&bytes, "c", false, "")
-	files, err := parseArgs(flags, args)
+	files, err := cli.ParseArgs(flags, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -78,7 +80,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, name := range files {
 		c, err := countFile(name, stdin)
 		if err != nil {
-			fmt.Fprintf(stderr, "wc: %s\n", describe(err))
+			fmt.Fprintf(stderr, "wc: %s\n", cli.Describe(err))
 			code = 2
 			continue
 		}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/airlockhq/airlock/tools/internal/cli"
 )
 
 const usage = `usage: write [--append] [--mkdir] FILE
@@ -41,7 +43,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags.SetOutput(io.Discard)
 	flags.BoolVar(&appendMode, "append", false, "")
 	flags.BoolVar(&mkdir, "mkdir", false, "")
-	files, err := parseArgs(flags, args)
+	files, err := cli.ParseArgs(flags, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -61,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := writeFile(name, data, appendMode, mkdir); err != nil {
-		fmt.Fprintf(stderr, "write: %s\n", describe(err))
+		fmt.Fprintf(stderr, "write: %s\n", cli.Describe(err))
 		return 2
 	}
 	verb := "wrote"

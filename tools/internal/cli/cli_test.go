@@ -1,4 +1,4 @@
-package main
+package cli
 
 // This file is the same in every sample tool, like cli.go.
 
@@ -33,9 +33,9 @@ func TestParseArgs(t *testing.T) {
 		x := flags.Bool("x", false, "")
 		y := flags.Bool("y", false, "")
 		n := flags.String("n", "", "")
-		operands, err := parseArgs(flags, tt.args)
+		operands, err := ParseArgs(flags, tt.args)
 		if err != nil || !reflect.DeepEqual(operands, tt.operands) || *x != tt.x || *y != tt.y || *n != tt.n {
-			t.Errorf("parseArgs(%q) = %q, %v; x=%v y=%v n=%q", tt.args, operands, err, *x, *y, *n)
+			t.Errorf("ParseArgs(%q) = %q, %v; x=%v y=%v n=%q", tt.args, operands, err, *x, *y, *n)
 		}
 	}
 
@@ -44,19 +44,19 @@ func TestParseArgs(t *testing.T) {
 	flags.Bool("x", false, "")
 	flags.String("n", "", "")
 	for _, bad := range [][]string{{"-xn"}, {"-z"}, {"a", "--n"}} {
-		if _, err := parseArgs(flags, bad); err == nil {
-			t.Errorf("parseArgs(%q) accepted", bad)
+		if _, err := ParseArgs(flags, bad); err == nil {
+			t.Errorf("ParseArgs(%q) accepted", bad)
 		}
 	}
 }
 
 func TestDescribe(t *testing.T) {
 	outside := &fs.PathError{Op: "open", Path: "/etc/passwd", Err: syscall.EBADF}
-	if got := describe(outside); !strings.Contains(got, "/etc/passwd is outside every mounted directory") {
-		t.Errorf("describe(EBADF) = %q", got)
+	if got := Describe(outside); !strings.Contains(got, "/etc/passwd is outside every mounted directory") {
+		t.Errorf("Describe(EBADF) = %q", got)
 	}
 	missing := &fs.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}
-	if got := describe(missing); got != missing.Error() {
-		t.Errorf("describe(ENOENT) = %q", got)
+	if got := Describe(missing); got != missing.Error() {
+		t.Errorf("Describe(ENOENT) = %q", got)
 	}
 }

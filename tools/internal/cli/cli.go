@@ -1,7 +1,6 @@
-package main
-
-// This file is the same in every sample tool: each tool is one self-contained
-// folder that a tool author can copy.
+// Package cli holds what every sample tool does the same way: flag parsing
+// that agents find forgiving, and errors that say what WASI means.
+package cli
 
 import (
 	"errors"
@@ -11,11 +10,11 @@ import (
 	"syscall"
 )
 
-// parseArgs parses the flags in args wherever they appear and returns the
+// ParseArgs parses the flags in args wherever they appear and returns the
 // operands in order. Agents often put flags after operands ("ls src -l") and
 // bundle one-letter switches ("ls -la"); both are accepted. Everything after
 // "--" is an operand.
-func parseArgs(flags *flag.FlagSet, args []string) ([]string, error) {
+func ParseArgs(flags *flag.FlagSet, args []string) ([]string, error) {
 	args = unbundle(flags, args)
 	var operands []string
 	for {
@@ -66,10 +65,10 @@ func allBoolFlags(flags *flag.FlagSet, letters string) bool {
 	return true
 }
 
-// describe renders an error for stderr. Under WASI, Go fails a path outside
+// Describe renders an error for stderr. Under WASI, Go fails a path outside
 // every mounted directory with EBADF ("bad file number"), which tells an agent
-// nothing; describe says what it means.
-func describe(err error) string {
+// nothing, Describe says what it means.
+func Describe(err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && errors.Is(pe.Err, syscall.EBADF) {
 		return fmt.Sprintf("%v (%s is outside every mounted directory)", err, pe.Path)
