@@ -33,6 +33,7 @@ type call struct {
 	id      string // random; the RequestState while the call waits on an approval
 	tool    *tool
 	started time.Time
+	session *session // its session's broker asks its approvals
 
 	ctx    context.Context // the run's own; cancelled by the driving request or by Close
 	cancel context.CancelFunc
@@ -104,9 +105,10 @@ func (s *Server) start(ctx context.Context, req *sdk.CallToolRequest, t *tool, a
 		return nil, fmt.Errorf("%s: the server is shutting down", t.name)
 	}
 	s.runs.Add(1)
+	se := s.joinSession(req.Session)
 	s.mu.Unlock()
 
-	c := &call{id: newID(), tool: t, started: time.Now(), asks: make(chan *question), done: make(chan struct{})}
+	c := &call{id: newID(), tool: t, started: time.Now(), session: se, asks: make(chan *question), done: make(chan struct{})}
 	c.state.Store("queued")
 	// The run keeps the request's values (session, trace) but not its
 	// cancellation: drive ties the two together while a request waits.
@@ -118,6 +120,7 @@ func (s *Server) start(ctx context.Context, req *sdk.CallToolRequest, t *tool, a
 	go func() {
 		defer s.runs.Done()
 		defer s.calls.Add(-1)
+		defer s.leaveSession(req.Session, se)
 		defer close(c.done)
 		defer stopOnClose()
 		defer c.cancel()
@@ -129,18 +132,16 @@ func (s *Server) start(ctx context.Context, req *sdk.CallToolRequest, t *tool, a
 
 // run settles what the manifest requests beyond the policy (one approval,
 // in on-request mode), waits for a slot, runs the tool and turns what
-// happened into a result. Each call has its own approvals.Broker: its
-// questions go to its own client, and one call waiting on a person never
-// holds up another's questions.
+// happened into a result. Its questions go through its session's
+// approvals.Broker (see session): to its own client, one at a time with
+// the session's other calls, and once for a question they share.
 func (s *Server) run(c *call, argv []string, stdin []byte) *sdk.CallToolResult {
 	t := c.tool
-	cfg := s.opts.Approvals
-	cfg.Approver = approvals.Chain(s.Elicitation(), s.fallback)
 	mode := t.policy.Approvals.Mode
 	if mode == "" {
 		mode = policy.ModeOnRequest
 	}
-	ar := approvals.NewBroker(cfg).NewRun(approvals.RunInfo{Tool: t.name, Digest: t.module.Digest, Mode: mode, Args: argv})
+	ar := c.session.broker.NewRun(approvals.RunInfo{Tool: t.name, Digest: t.module.Digest, Mode: mode, Args: argv})
 
 	pol := t.policy
 	var requested []hostfuncs.Decision

@@ -96,12 +96,20 @@ func (e elicitation) Approve(ctx context.Context, q approvals.Question) (approva
 
 // viaRetry puts the question to the client through the request that drives
 // the call (an input-required result) and waits for the retry's answer.
+// The call is the one that asked first; other calls of its session waiting
+// on the same question get the answer through the session's broker. Should
+// the call end before the question is out (its request was cancelled while
+// the question waited its turn), nobody can carry it any more: the question
+// fails, as a denial, rather than waiting for the approval timeout.
 func viaRetry(ctx context.Context, c *call, params *sdk.ElicitParams) (*sdk.ElicitResult, error) {
 	q := &question{key: "airlock-approval-" + newID()[:8], params: params, reply: make(chan *sdk.ElicitResult, 1)}
+	ended := errors.New("the call that was to carry the question ended first")
 	select {
 	case c.asks <- q:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-c.ctx.Done():
+		return nil, ended
 	}
 	select {
 	case r := <-q.reply:
@@ -111,6 +119,8 @@ func viaRetry(ctx context.Context, c *call, params *sdk.ElicitParams) (*sdk.Elic
 		return r, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-c.ctx.Done():
+		return nil, ended
 	}
 }
 

@@ -47,9 +47,10 @@ type Options struct {
 	// elicitation capability): the terminal if airlock has one, nil for
 	// none; it is asked one question at a time. Then Approvals.Headless
 	// answers (set it from the policy's approvals.headless). Grants, Audit
-	// and Ceiling are shared by all calls. Each call gets its own Broker
-	// whose Approver is Elicitation, then this one. The approval mode is
-	// the policy's (on-request when it names none).
+	// and Ceiling are shared by all calls. Each MCP session gets its own
+	// Broker, shared by its calls in flight, whose Approver is
+	// Elicitation, then this one. The approval mode is the policy's
+	// (on-request when it names none).
 	Approvals approvals.Config
 	// Logger receives the server's own log (load problems, refused HTTP
 	// requests). Nil discards it.
@@ -108,6 +109,8 @@ type Server struct {
 	failed   map[string]failure // tools whose module did not load
 	pending  map[string]*call   // calls suspended on an approval (protocol 2026-07-28)
 	closed   bool
+
+	sessions map[*sdk.ServerSession]*session // under mu: sessions with calls in flight
 }
 
 // New loads the tools in opts.ToolsDir, compiles them and returns a server
@@ -155,6 +158,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 
 		loadTurn: make(chan struct{}, goruntime.GOMAXPROCS(0)),
 		pending:  map[string]*call{},
+		sessions: map[*sdk.ServerSession]*session{},
 	}
 	s.fallback = newSerial(opts.Approvals.Approver)
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))

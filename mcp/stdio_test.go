@@ -165,20 +165,28 @@ func TestStdio(t *testing.T) {
 	}
 	exited <- nil // for the deferred clean-up
 
-	// Telemetry: each MCP request has a log record, and the tool run's span
-	// joins the client's trace.
+	// Telemetry: each MCP request has a span under the client's span and a
+	// log record in it, and the tool run's span is the request span's child.
 	lines := readTrace(t, b.trace)
-	var sawRequest, sawRun bool
+	var requestSpan string
 	for _, l := range lines {
-		if l.Signal == "log" && l.Event == telemetry.EventMCPRequest && l.Attributes[telemetry.AttrMCPTool] == "grep" && l.TraceID == traceID {
-			sawRequest = true
+		if l.Signal == "span" && l.Name == telemetry.SpanMCPRequest && l.TraceID == traceID && l.ParentSpanID == parentID &&
+			l.Attributes[telemetry.AttrMCPTool] == "grep" {
+			requestSpan = l.SpanID
 		}
-		if l.Signal == "span" && l.Name == telemetry.SpanRun && l.TraceID == traceID && l.ParentSpanID == parentID {
+	}
+	var sawRecord, sawRun bool
+	for _, l := range lines {
+		if l.Signal == "log" && l.Event == telemetry.EventMCPRequest && l.Attributes[telemetry.AttrMCPTool] == "grep" &&
+			l.TraceID == traceID && l.SpanID == requestSpan {
+			sawRecord = true
+		}
+		if l.Signal == "span" && l.Name == telemetry.SpanRun && l.TraceID == traceID && l.ParentSpanID == requestSpan {
 			sawRun = true
 		}
 	}
-	if !sawRequest || !sawRun {
-		t.Errorf("trace file: MCP request record in the client's trace %v, run span under the client's span %v", sawRequest, sawRun)
+	if requestSpan == "" || !sawRecord || !sawRun {
+		t.Errorf("trace file: MCP request span under the client's span %q, its log record %v, run span under it %v", requestSpan, sawRecord, sawRun)
 	}
 	audit, _ := os.ReadFile(b.audit)
 	if !strings.Contains(string(audit), `"target":"/work/.git/`) || !strings.Contains(string(audit), `"decision":"deny"`) {

@@ -10,7 +10,8 @@ const ScopeName = "github.com/airlockhq/airlock"
 // Span names. A host call span is named after its function: "fd_write" for a
 // WASI function, "MODULE.NAME" for any other host module's function.
 const (
-	SpanRun = "airlock.run" // one per tool run; every host call span is its child
+	SpanRun        = "airlock.run"         // one per tool run; every host call span is its child
+	SpanMCPRequest = "airlock.mcp.request" // one per MCP request; a tools/call's run span is its child
 )
 
 // Log record event names: one namespace, airlock.*.

@@ -234,16 +234,26 @@ func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (appr
 	return cfg, pol, closeAll, -1
 }
 
-// telemetryObserver reports MCP requests to the telemetry provider: a log
-// record and metrics per request, joined to the client's trace context.
+// telemetryObserver reports MCP requests to the telemetry provider: a span,
+// a log record and metrics per request, joined to the client's trace
+// context; a tools/call's run span is a child of the request's span.
 type telemetryObserver struct{ p *telemetry.Provider }
 
+// mcpEndKey keeps a request's end function (StartMCPRequest) in the
+// context Start returns, which End is given.
+type mcpEndKey struct{}
+
 func (o telemetryObserver) Start(ctx context.Context, r mcp.RequestStart) context.Context {
-	return telemetry.ContextWithRemoteParent(ctx, r.Traceparent, r.Tracestate)
+	ctx, end := o.p.StartMCPRequest(telemetry.ContextWithRemoteParent(ctx, r.Traceparent, r.Tracestate), r.Method, r.Tool)
+	return context.WithValue(ctx, mcpEndKey{}, end)
 }
 
 func (o telemetryObserver) End(ctx context.Context, r mcp.RequestRecord) {
-	o.p.MCPRequest(ctx, telemetry.MCPRequest{
+	end, ok := ctx.Value(mcpEndKey{}).(func(telemetry.MCPRequest))
+	if !ok {
+		return
+	}
+	end(telemetry.MCPRequest{
 		Method: r.Method, Tool: r.Tool, Input: r.Input, Output: r.Output,
 		Duration: r.Duration, Outcome: string(r.Outcome), Err: r.Err,
 	})
