@@ -363,10 +363,28 @@ func decisionFromSpan(l *Line) *Line {
 
 // spanHead is the first line of a root span.
 func spanHead(l *Line) string {
-	if l.Name == SpanRun {
+	switch l.Name {
+	case SpanRun:
 		return SpanRun + " " + runSummary(l.Attributes, spanDur(l))
+	case SpanMCPRequest:
+		return SpanMCPRequest + " " + mcpSummary(l.Attributes, spanDur(l))
 	}
 	return callText(l)
+}
+
+// mcpSummary says which MCP request a span was: method, tool, outcome.
+func mcpSummary(a map[string]any, dur time.Duration) string {
+	parts := []string{str(a[AttrMCPMethod])}
+	if t := str(a[AttrMCPTool]); t != "" {
+		parts = append(parts, t)
+	}
+	if o := str(a[AttrMCPOutcome]); o != "" {
+		parts = append(parts, o)
+	}
+	if dur > 0 {
+		parts = append(parts, fmtDur(dur))
+	}
+	return strings.Join(parts, "  ")
 }
 
 func runSummary(a map[string]any, dur time.Duration) string {
