@@ -838,10 +838,42 @@ func (f *FS) Symlink(oldPath, linkName string) experimentalsys.Errno {
 		return e
 	}
 	defer parent.close()
-	if path.IsAbs(oldPath) || escapes(path.Join(parent.rel, oldPath)) {
+	if !linkStaysInside(parent.rel, oldPath) {
 		return f.escape("fs.write", op, f.target(joinRel(parent.rel, name))+" -> "+oldPath)
 	}
 	return errno(retry(func() error { return unix.Symlinkat(oldPath, parent.fd, name) }))
+}
+
+// linkStaysInside reports whether a symlink whose text is target, made in
+// the directory dir (its real location, relative to the mount root), points
+// inside the mount whatever a program that follows it later resolves on the
+// way. The text is judged as written, never cleaned: "x/../y" with x a
+// symlink climbs from wherever x leads, so ".." may only lead the text
+// (climbing from dir, which is real) and may not climb past the root.
+func linkStaysInside(dir, target string) bool {
+	if target == "" || path.IsAbs(target) {
+		return false
+	}
+	depth := 0
+	if dir != "." {
+		depth = strings.Count(dir, "/") + 1
+	}
+	climbing := true
+	for _, c := range strings.Split(target, "/") {
+		switch {
+		case c == "" || c == ".":
+		case c == "..":
+			if !climbing {
+				return false
+			}
+			if depth--; depth < 0 {
+				return false
+			}
+		default:
+			climbing = false
+		}
+	}
+	return true
 }
 
 // beginCreate makes the checks shared by operations that create the name

@@ -99,10 +99,14 @@ func (s *netRun) httpTransport() (*http.Transport, netErrno) {
 }
 
 // netHopHeaders are request headers the host sets itself; a guest's are
-// dropped (docs/network-abi.md).
+// dropped (docs/network-abi.md). Accept-Encoding is among them so that the
+// host's transport asks for gzip itself and decompresses the response:
+// the redaction of an echoed credential must see the bytes the guest will
+// read, not a compressed stream in which the secret cannot be found.
 var netHopHeaders = map[string]bool{
 	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
 	"Keep-Alive": true, "Upgrade": true, "Proxy-Connection": true, "Proxy-Authorization": true, "Te": true, "Trailer": true,
+	"Accept-Encoding": true,
 }
 
 // parseNetRequest decodes the head of a request:
