@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	goruntime "runtime"
 	"runtime/debug"
@@ -212,7 +213,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			stdout.close()
 			stderr.close()
 			out.err = runCtx.Err()
-			abandoned = true // the collector stays off: the process is to exit
+			// The collector stays off, with no memory limit that could wake
+			// it: a collection now would wait for the spinning guest forever,
+			// and the process is about to exit.
+			abandoned = true
+			debug.SetMemoryLimit(math.MaxInt64)
 		} else {
 			out = <-done
 		}
