@@ -4,6 +4,8 @@ import (
 	"io"
 	"sync"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultHoldBytes bounds what a guarded writer keeps while a prompt is
@@ -57,8 +59,9 @@ func (g *Guard) Writer(w io.Writer, neutralise bool) io.Writer {
 }
 
 // Reader returns a guarded reader around r: a Read waits while a prompt is
-// open. (A Read that had already started when the prompt opened is not
-// interrupted; a tool blocked in a host call that asks cannot be reading.)
+// open. When r is a file (the terminal), a Read that started before the
+// prompt opened waits for input without taking it, so the keys typed for
+// the prompt are the prompt's.
 func (g *Guard) Reader(r io.Reader) io.Reader { return &guardReader{g: g, r: r} }
 
 // Hold marks a prompt open until release is called: guarded writers hold
@@ -154,12 +157,35 @@ type guardReader struct {
 }
 
 func (r *guardReader) Read(p []byte) (int, error) {
-	r.g.mu.Lock()
-	for r.g.held > 0 {
-		r.g.changed.Wait()
+	f, isFile := r.r.(interface{ Fd() uintptr })
+	for {
+		r.g.mu.Lock()
+		for r.g.held > 0 {
+			r.g.changed.Wait()
+		}
+		r.g.mu.Unlock()
+		if !isFile {
+			return r.r.Read(p)
+		}
+		// A read that blocks in the kernel would take the keys typed
+		// for a prompt that opens meanwhile (a network "ask" raised on
+		// another of the guest's goroutines). So wait for input without
+		// taking it, and take it only if no prompt opened in between.
+		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 50)
+		if err == unix.EINTR || (err == nil && n == 0) {
+			continue
+		}
+		if err != nil {
+			return r.r.Read(p)
+		}
+		r.g.mu.Lock()
+		open := r.g.held > 0
+		r.g.mu.Unlock()
+		if !open {
+			return r.r.Read(p)
+		}
 	}
-	r.g.mu.Unlock()
-	return r.r.Read(p)
 }
 
 // Neutralise returns s with every control character except newline and
