@@ -45,8 +45,13 @@ type Manifest struct {
 	Digest string
 	// Input is how the input reaches the tool: "argv" (through the Argv
 	// template) or "stdin" (the input as JSON on stdin; Argv still gives
-	// the arguments).
+	// the arguments). Written "stdin:FIELD" in the file, it is "stdin" with
+	// StdinField set.
 	Input string
+	// StdinField, when set, names the string field of the input whose text
+	// is the tool's stdin as it is (a file's new content, a patch), instead
+	// of the input as JSON. The other fields still fill the Argv template.
+	StdinField string
 	// Argv is the argument template (see Args).
 	Argv []string
 	// Output is "text" or "json".
@@ -276,8 +281,20 @@ func Parse(src []byte, filename string) (*Manifest, hcl.Diagnostics) {
 			Detail:  "Without a digest, whatever module is at " + m.Module + " runs under this manifest's name. Pin it: digest = \"sha256:…\".",
 			Subject: b.DefRange.Ptr()})
 	}
-	if s := str("input", "argv", "stdin"); s != "" {
-		m.Input = s
+	if a := body.Attributes["input"]; a != nil {
+		if v, d := a.Expr.Value(evalContext); !d.HasErrors() && v.Type().Equals(cty.String) && !v.IsNull() {
+			if field, ok := strings.CutPrefix(v.AsString(), "stdin:"); ok {
+				if !validField(field) {
+					diags = append(diags, attrError(a, "Invalid input",
+						fmt.Sprintf("input = \"stdin:FIELD\" needs FIELD to be an input field name, not %q.", field)))
+				}
+				m.Input, m.StdinField = "stdin", field
+			} else if s := str("input", "argv", "stdin"); s != "" {
+				m.Input = s
+			}
+		} else if s := str("input", "argv", "stdin"); s != "" {
+			m.Input = s
+		}
 	}
 	if s := str("output", "text", "json"); s != "" {
 		m.Output = s
@@ -530,4 +547,18 @@ func sentence(s string) string {
 
 func rangeString(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// validField reports whether s can name an input field: letters, digits
+// and underscores, not starting with a digit.
+func validField(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -219,3 +219,42 @@ func TestLoadDir(t *testing.T) {
 		t.Errorf("diagnostics %q", got)
 	}
 }
+
+// input = "stdin:FIELD": that field's text is stdin as it is; the other
+// fields fill argv.
+func TestStdinField(t *testing.T) {
+	path := write(t, filepath.Join(t.TempDir(), "tool.hcl"), `tool "write" {
+  module = "write.wasm"
+  input  = "stdin:content"
+  argv   = ["--", "{path}"]
+}
+`)
+	m, diags := manifest.Load(path)
+	if diags.HasErrors() {
+		t.Fatal(lines(diags))
+	}
+	if m.Input != "stdin" || m.StdinField != "content" {
+		t.Fatalf("Input %q StdinField %q", m.Input, m.StdinField)
+	}
+	in := map[string]any{"path": "/work/a.txt", "content": "line 1\nline 2\n"}
+	stdin, err := m.Stdin(in)
+	if err != nil || string(stdin) != "line 1\nline 2\n" {
+		t.Fatalf("stdin %q, %v", stdin, err)
+	}
+	args, err := m.Args(in)
+	if err != nil || !slices.Equal(args, []string{"--", "/work/a.txt"}) {
+		t.Fatalf("args %q, %v", args, err)
+	}
+	if _, err := m.Stdin(map[string]any{"content": 7.0}); err == nil {
+		t.Error("a number as stdin text was accepted")
+	}
+
+	bad := write(t, filepath.Join(t.TempDir(), "tool.hcl"), `tool "w" {
+  module = "w.wasm"
+  input  = "stdin:not a field"
+}
+`)
+	if _, diags := manifest.Load(bad); !diags.HasErrors() || !strings.Contains(strings.Join(lines(diags), "\n"), `tool.hcl:3:12: error: Invalid input; input = "stdin:FIELD" needs FIELD`) {
+		t.Fatalf("bad stdin field: %v", lines(diags))
+	}
+}

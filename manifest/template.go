@@ -76,10 +76,21 @@ func (m *Manifest) Args(input map[string]any) ([]string, error) {
 }
 
 // Stdin returns what the tool reads on stdin: the input as JSON when
-// Input is "stdin", nothing otherwise.
+// Input is "stdin", the text of the StdinField when one is named, nothing
+// otherwise.
 func (m *Manifest) Stdin(input map[string]any) ([]byte, error) {
 	if m.Input != "stdin" {
 		return nil, nil
+	}
+	if m.StdinField != "" {
+		switch v := input[m.StdinField].(type) {
+		case nil:
+			return nil, nil
+		case string:
+			return []byte(v), nil
+		default:
+			return nil, fmt.Errorf("input field %s of %s must be a string, not %T", m.StdinField, m.Name, v)
+		}
 	}
 	if input == nil {
 		input = map[string]any{}

@@ -224,7 +224,7 @@ func TestSampleTools(t *testing.T) {
 	}
 	defer cs.Close()
 	names := strings.Join(toolNames(t, cs), ",")
-	for _, want := range []string{"cat", "grep", "ls", "wc"} {
+	for _, want := range []string{"cat", "grep", "ls", "wc", "write", "patch"} {
 		if !strings.Contains(","+names+",", ","+want+",") {
 			t.Errorf("tools = %s, want %s among them", names, want)
 		}
@@ -238,10 +238,27 @@ func TestSampleTools(t *testing.T) {
 		{"ls", map[string]any{"paths": []any{"/work"}, "long": true}, "notes.txt"},
 		{"cat", map[string]any{"files": []any{"/work/notes.txt"}, "number": true}, "     2\tTODO: beta"},
 		{"wc", map[string]any{"files": []any{"/work/notes.txt"}, "lines": true}, "3 /work/notes.txt"},
+		// write and patch take their text on stdin (input = "stdin:FIELD").
+		{"write", map[string]any{"path": "/work/sub/new.txt", "content": "made by write\n", "mkdir": true}, "wrote 14 bytes to /work/sub/new.txt"},
+		{"patch", map[string]any{"path": "/work/notes.txt", "edit": "<<<<<<< SEARCH\nTODO: beta\n=======\nDONE: beta\n>>>>>>> REPLACE\n"}, "patched /work/notes.txt"},
 	} {
 		res := call(t, cs, tc.tool, tc.args)
 		if res.IsError || !strings.Contains(texts(res), tc.want) {
 			t.Errorf("%s %v: isError=%v %q, want %q", tc.tool, tc.args, res.IsError, texts(res), tc.want)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(b.work, "sub/new.txt")); err != nil || string(b) != "made by write\n" {
+		t.Errorf("write left %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(b.work, "notes.txt")); err != nil || !strings.Contains(string(b), "DONE: beta") {
+		t.Errorf("patch left %q, %v", b, err)
+	}
+	// A write into .git through the manifest is refused like any other.
+	res := call(t, cs, "write", map[string]any{"path": "/work/.git/config", "content": "x"})
+	if !res.IsError || !strings.Contains(texts(res), "ermission denied") {
+		t.Errorf("write into .git: isError=%v %q", res.IsError, texts(res))
+	}
+	if _, err := os.Stat(filepath.Join(b.work, ".git/config")); err == nil {
+		t.Error("write through MCP created .git/config")
 	}
 }
