@@ -149,21 +149,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
 
-	lookup := spec.LookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	hr := &hostfuncs.Run{Gate: gate, Policy: p, LookupEnv: lookup,
-		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
-	callCtx := hostfuncs.WithRun(runCtx, hr)
-	finish := func(*Result) {}
-	if e.cfg.PrepareRun != nil {
-		var f func(*Result)
-		callCtx, f = e.cfg.PrepareRun(callCtx, &spec, hr)
-		if f != nil {
-			finish = f
-		}
-	}
+	hr, callCtx, finish := e.hostRun(runCtx, &spec, gate)
 
 	res := &Result{}
 	start := time.Now()
@@ -392,4 +378,25 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 			debug.SetMemoryLimit(e.gcLimit)
 		}
 	}
+}
+
+// hostRun makes the per-run state host functions reach through the call
+// context, and lets Config.PrepareRun add to it. finish is never nil.
+func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *hostfuncs.Gate) (*hostfuncs.Run, context.Context, func(*Result)) {
+	lookup := spec.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	hr := &hostfuncs.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
+		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
+	callCtx := hostfuncs.WithRun(runCtx, hr)
+	finish := func(*Result) {}
+	if e.cfg.PrepareRun != nil {
+		var f func(*Result)
+		callCtx, f = e.cfg.PrepareRun(callCtx, spec, hr)
+		if f != nil {
+			finish = f
+		}
+	}
+	return hr, callCtx, finish
 }

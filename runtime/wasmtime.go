@@ -232,21 +232,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		return nil, err
 	}
 
-	lookup := spec.LookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	hr := &hostfuncs.Run{Gate: gate, Policy: p, LookupEnv: lookup,
-		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
-	callCtx := hostfuncs.WithRun(runCtx, hr)
-	finish := func(*Result) {}
-	if e.cfg.PrepareRun != nil {
-		var f func(*Result)
-		_, f = e.cfg.PrepareRun(callCtx, &spec, hr)
-		if f != nil {
-			finish = f
-		}
-	}
+	hr, _, finish := e.hostRun(runCtx, &spec, gate)
 
 	store := wasmtime.NewStore(b.engine)
 	store.SetWasi(wasi)
