@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -37,8 +36,12 @@ const (
 //
 //   - a mount must lie inside one of the managed policy's mounts (when it
 //     has any), and is read-only where that one is;
-//   - every protect and hide pattern of the managed policy's mounts applies
-//     to every mount;
+//   - every protect and hide pattern of the managed policy's mounts covers
+//     the host places it names in every mount that exposes them (a mount
+//     of the same folder, of one inside it, of one around it); a mount
+//     inside a hidden place is refused, one inside a protected place is
+//     read-only (places.go). Resolve the policy and the ceiling first, so
+//     that places are compared where they really are;
 //   - each limit the managed policy sets is a maximum;
 //   - when the managed policy has an env block, only the host variables it
 //     passes may pass, and what it sets wins;
@@ -82,7 +85,7 @@ func (l *Loader) LoadCeiling(paths []string) (Ceiling, hcl.Diagnostics) {
 			})
 			continue
 		}
-		p, pdiags := l.parse(src, ManagedFilePrefix+path, LayerManaged, filepath.Dir(path), true)
+		p, pdiags := l.parse(src, ManagedFilePrefix+path, LayerManaged, BaseDir(path), true)
 		diags = append(diags, pdiags...)
 		if p != nil {
 			c = append(c, p)
@@ -111,7 +114,11 @@ func (c Ceiling) Apply(p *Policy) (*Policy, hcl.Diagnostics) {
 // ApplyCeiling returns p bounded by the managed policy (see Ceiling). p is
 // not changed. Every value the ceiling changes takes the managed origin, so
 // that explanations and decisions name the managed layer. A mount that lies
-// outside every managed mount is an error.
+// outside every managed mount, or inside a path it hides, is an error.
+//
+// Mounts are compared by their Real place when it is set (Policy.Resolve),
+// else by their host path as written: resolve both p and managed first
+// whenever a host path could lead through a symbolic link.
 func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
 	q := p.clone()
 	if managed == nil {
@@ -119,22 +126,18 @@ func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
 	}
 	var diags hcl.Diagnostics
 
-	// Mounts: containment and access, then every managed pattern.
-	var protect, hide []Pattern
-	for _, mm := range managed.Mounts {
-		protect = appendManagedPatterns(protect, mm.Protect, mm.Origin)
-		hide = appendManagedPatterns(hide, mm.Hide, mm.Origin)
-	}
+	// Mounts: containment and access, then every managed pattern, placed
+	// where it belongs in each mount (places.go).
 	for i := range q.Mounts {
 		m := &q.Mounts[i]
 		if len(managed.Mounts) > 0 {
-			mm, ok := containingMount(managed.Mounts, m.Host)
+			mm, ok := containingMount(managed.Mounts, place(*m))
 			if !ok {
 				d := &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Mount outside the managed policy",
 					Detail: fmt.Sprintf("%s is the host directory %s (%s), which no mount of the managed policy %s contains; the administrator's policy allows only %s.",
-						m.Guest, m.Host, originText(m.Origin), managedName(managed), mountHosts(managed.Mounts)),
+						m.Guest, hostText(*m), originText(m.Origin), managedName(managed), mountHosts(managed.Mounts)),
 				}
 				if m.Origin.Range.Filename != "" {
 					d.Subject = m.Origin.Range.Ptr()
@@ -142,13 +145,15 @@ func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
 				diags = append(diags, d)
 				continue
 			}
-			if mm.Access == Read && m.Access == Write {
+			// Read-only by the managed layer, also when the mount was
+			// read-only already: a write there is then never asked about
+			// (a person's answer or a remembered grant cannot open it).
+			if mm.Access == Read {
 				m.Access, m.Origin = Read, mm.Origin
 			}
 		}
-		m.Protect = appendMissing(m.Protect, protect)
-		m.Hide = appendMissing(m.Hide, hide)
 	}
+	diags = append(diags, placeManaged(managed, q)...)
 
 	// Environment.
 	if managed.Env.Origin.Layer == LayerManaged {
@@ -526,20 +531,6 @@ func (p *Policy) guestList() string {
 	return strings.Join(gs, ", ")
 }
 
-// appendManagedPatterns adds ps to dst, giving built-in patterns the
-// managed mount's origin: the managed layer enforces them.
-func appendManagedPatterns(dst, ps []Pattern, mountOrigin Origin) []Pattern {
-	for _, p := range ps {
-		if p.Origin.Layer != LayerManaged {
-			p.Origin = mountOrigin
-		}
-		if !slices.ContainsFunc(dst, func(q Pattern) bool { return q.Text == p.Text }) {
-			dst = append(dst, p)
-		}
-	}
-	return dst
-}
-
 // appendMissing adds each pattern of add whose text dst lacks.
 func appendMissing(dst, add []Pattern) []Pattern {
 	dst = slices.Clone(dst)
@@ -552,23 +543,14 @@ func appendMissing(dst, add []Pattern) []Pattern {
 }
 
 // containingMount finds the managed mount whose host directory contains
-// host (symbolic links resolved on both sides where they exist).
+// the place host (see place).
 func containingMount(ms []Mount, host string) (Mount, bool) {
-	h := realPath(host)
 	for _, m := range ms {
-		mh := realPath(m.Host)
-		if h == mh || strings.HasPrefix(h, strings.TrimSuffix(mh, string(filepath.Separator))+string(filepath.Separator)) {
+		if _, ok := within(place(m), host); ok {
 			return m, true
 		}
 	}
 	return Mount{}, false
-}
-
-func realPath(p string) string {
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		return r
-	}
-	return filepath.Clean(p)
 }
 
 func mountHosts(ms []Mount) string {

@@ -41,7 +41,7 @@ func Parse(src []byte, filename string, layer Layer, baseDir string) (*Policy, h
 	return l.Parse(src, filename, layer, baseDir)
 }
 
-// Load reads the policy file at path and parses it with its directory as the
+// Load reads the policy file at path and parses it with BaseDir(path) as the
 // base for relative host paths. Use Loader.Load to keep the source for
 // rendering diagnostics with snippets.
 func Load(path string, layer Layer) (*Policy, hcl.Diagnostics) {
@@ -50,7 +50,7 @@ func Load(path string, layer Layer) (*Policy, hcl.Diagnostics) {
 }
 
 // Load reads the policy file at path and parses it (see Loader.Parse) with
-// the file's directory as baseDir.
+// BaseDir(path) as baseDir.
 func (l *Loader) Load(path string, layer Layer) (*Policy, hcl.Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -60,7 +60,29 @@ func (l *Loader) Load(path string, layer Layer) (*Policy, hcl.Diagnostics) {
 			Detail:   err.Error(),
 		}}
 	}
-	return l.Parse(src, path, layer, filepath.Dir(path))
+	return l.Parse(src, path, layer, BaseDir(path))
+}
+
+// ProjectDir is the name of a project's airlock folder: .airlock/policy.hcl
+// is the project's policy, beside its grants and audit log.
+const ProjectDir = ".airlock"
+
+// BaseDir returns the directory against which a relative path in the policy
+// file at path resolves (a mount's host, a credential's file): the
+// directory that holds the file, except that for a file directly inside a
+// folder named .airlock it is the folder that holds .airlock, the project.
+// So "." in .airlock/policy.hcl is the project, whether airlock found the
+// file itself or was given it with --policy. The path is taken as given:
+// symbolic links in it are not followed.
+func BaseDir(path string) string {
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if filepath.Base(dir) == ProjectDir {
+		return filepath.Dir(dir)
+	}
+	return dir
 }
 
 // Parse parses src, named filename in diagnostics and origins, as a policy

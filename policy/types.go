@@ -93,6 +93,12 @@ type Mount struct {
 	Protect []Pattern // read-only inside a write mount
 	Hide    []Pattern // never readable, never listed
 	Origin  Origin
+
+	// Real is where Host really is, every symbolic link resolved, as
+	// found by Policy.Resolve on the host; empty until then. The managed
+	// ceiling places its rules by it (places.go), and the filesystem that
+	// mounts Host refuses to when Host no longer leads there.
+	Real string
 }
 
 // Pattern is a gitignore-like path pattern relative to a mount root. A pattern

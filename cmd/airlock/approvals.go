@@ -107,12 +107,6 @@ type session struct {
 // must end.
 func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless bool, tool toolSpec, io stdio) (*session, *policy.Policy, int) {
 	s := &session{io: io, tool: tool, auditOK: true, guard: approvals.NewGuard(0)}
-	var l policy.Loader
-	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
-	policy.WriteDiagnostics(io.err, nil, diags)
-	if diags.HasErrors() {
-		return s, nil, ExitUsage
-	}
 	if a.mode != "" {
 		m, err := policy.ParseMode(a.mode)
 		if err != nil {
@@ -122,10 +116,9 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 		q.Approvals.Mode, q.Approvals.ModeOrigin = m, policy.Origin{Layer: policy.LayerFlag}
 		pol = &q
 	}
-	bounded, diags := ceiling.Apply(pol)
-	policy.WriteDiagnostics(io.err, nil, diags)
-	if diags.HasErrors() {
-		return s, nil, ExitUsage
+	ceiling, bounded, code := boundByCeiling(pol, io.err)
+	if code >= 0 {
+		return s, nil, code
 	}
 	pol = bounded
 	if a.mode != "" && pol.Approvals.ModeOrigin.Layer == policy.LayerManaged && string(pol.Approvals.Mode) != a.mode {
@@ -304,16 +297,9 @@ func (s *session) close() bool {
 // where grants are remembered, and the approvals settings. It returns the
 // bounded policy, or code >= 0 on an error.
 func explainLayers(w io.Writer, stderr io.Writer, cwd, source string, p *policy.Policy) (*policy.Policy, int) {
-	var l policy.Loader
-	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, ExitUsage
-	}
-	q, diags := ceiling.Apply(p)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, ExitUsage
+	ceiling, q, code := boundByCeiling(p, stderr)
+	if code >= 0 {
+		return nil, code
 	}
 	var layers []string
 	for _, path := range policy.ManagedPaths(os.LookupEnv) {

@@ -80,6 +80,13 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	if err != nil {
 		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
 	}
+	// Some clients start servers in / or the home folder: with no policy,
+	// that folder would be every tool's writable /work.
+	if f.policy == "" && projectPolicy(cwd) == "" {
+		if what, broad := broadWorkDir(cwd); broad {
+			return errorf(io.err, ExitUsage, "refusing to serve %s (%s) to tools as a writable /work: there is no policy here; set the \"cwd\" of this server in the MCP client's configuration to the project folder, or give --policy FILE", cwd, what)
+		}
+	}
 	pol, _, code := loadPolicy(f.policy, cwd, io.err)
 	if code >= 0 {
 		return code
@@ -187,16 +194,9 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, l
 // grants and the audit log are those of airlock run.
 func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (approvals.Config, *policy.Policy, func(), int) {
 	var cfg approvals.Config
-	var l policy.Loader
-	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
-	policy.WriteDiagnostics(io.err, nil, diags)
-	if diags.HasErrors() {
-		return cfg, nil, nil, ExitUsage
-	}
-	pol, diags = ceiling.Apply(pol)
-	policy.WriteDiagnostics(io.err, nil, diags)
-	if diags.HasErrors() {
-		return cfg, nil, nil, ExitUsage
+	ceiling, pol, code := boundByCeiling(pol, io.err)
+	if code >= 0 {
+		return cfg, nil, nil, code
 	}
 	cfg = approvals.Config{Headless: pol.Approvals.Headless, Ceiling: ceiling}
 	var closers []func() error

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/airlockhq/airlock/policy"
 )
@@ -26,7 +25,7 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 				code = errorf(io.err, ExitUsage, "reading policy: %v", err)
 				continue
 			}
-			_, diags := policy.Parse(src, name, policy.LayerProject, filepath.Dir(name))
+			_, diags := policy.Parse(src, name, policy.LayerProject, policy.BaseDir(name))
 			policy.WriteDiagnostics(io.err, nil, diags)
 			if diags.HasErrors() {
 				code = ExitUsage

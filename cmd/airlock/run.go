@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -193,25 +192,22 @@ func parseInterspersed(fs interface {
 }
 
 // loadPolicy loads the named policy, or the project's .airlock/policy.hcl,
-// or the built-in default; source says which for reports.
+// or the built-in default (read-only in too broad a folder: see
+// readOnlyDefault); source says which for reports. A relative mount host
+// resolves against policy.BaseDir of the file, so the project's file means
+// the same whether it was found or named.
 func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source string, code int) {
-	base := ""
 	if name == "" {
-		if proj := filepath.Join(cwd, ".airlock", "policy.hcl"); exists(proj) {
-			name, base = proj, cwd
-		}
+		name = projectPolicy(cwd)
 	}
 	if name == "" {
-		return policy.Default(cwd), "builtin default", -1
+		return readOnlyDefault(cwd, stderr), "builtin default", -1
 	}
 	src, err := os.ReadFile(name)
 	if err != nil {
 		return nil, "", errorf(stderr, ExitUsage, "reading policy: %v", err)
 	}
-	if base == "" {
-		base = filepath.Dir(name)
-	}
-	p, diags := policy.Parse(src, name, policy.LayerProject, base)
+	p, diags := policy.Parse(src, name, policy.LayerProject, policy.BaseDir(name))
 	if diags.HasErrors() {
 		policy.WriteDiagnostics(stderr, nil, diags)
 		return nil, "", ExitUsage

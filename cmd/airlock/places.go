@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/airlockhq/airlock/policy"
+)
+
+// boundByCeiling loads the managed ceiling, resolves where every mount of
+// pol and of the ceiling really is (symbolic links followed, on the host:
+// the policy package does no I/O of its own), and bounds pol by it. The
+// managed rules then hold on the places they name, whichever mount exposes
+// them. It returns the resolved ceiling (for the broker, which bounds
+// grants with it) and the bounded policy, or code >= 0 when the command
+// must end (the diagnostics are written to stderr).
+func boundByCeiling(pol *policy.Policy, stderr io.Writer) (policy.Ceiling, *policy.Policy, int) {
+	var l policy.Loader
+	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return nil, nil, ExitUsage
+	}
+	ceiling, diags = ceiling.Resolve(filepath.EvalSymlinks)
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return nil, nil, ExitUsage
+	}
+	pol, diags = pol.Resolve(filepath.EvalSymlinks)
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return nil, nil, ExitUsage
+	}
+	pol, diags = ceiling.Apply(pol)
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return nil, nil, ExitUsage
+	}
+	return ceiling, pol, -1
+}
+
+// projectPolicy returns the project's policy file in cwd,
+// .airlock/policy.hcl, or "" when there is none.
+func projectPolicy(cwd string) string {
+	if p := filepath.Join(cwd, policy.ProjectDir, "policy.hcl"); exists(p) {
+		return p
+	}
+	return ""
+}
+
+// broadWorkDir says whether cwd is a folder the built-in default must not
+// hand to a tool writable: the root of the filesystem, the user's home
+// folder, or a folder that contains it. what says which, for messages.
+func broadWorkDir(cwd string) (what string, broad bool) {
+	real := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return filepath.Clean(p)
+	}
+	dir := real(cwd)
+	if dir == string(filepath.Separator) || filepath.Dir(dir) == dir {
+		return "the root of the filesystem", true
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" || !filepath.IsAbs(home) {
+		return "", false
+	}
+	home = real(home)
+	switch {
+	case home == dir:
+		return "your home folder", true
+	case strings.HasPrefix(home, dir+string(filepath.Separator)):
+		return "a folder that contains your home folder " + home, true
+	}
+	return "", false
+}
+
+// readOnlyDefault returns the built-in default policy for cwd, with /work
+// read-only when cwd is too broad a folder to hand to a tool writable (see
+// broadWorkDir), and says so on stderr. A write there is then a question
+// (a person at a terminal may allow it), never done silently.
+func readOnlyDefault(cwd string, stderr io.Writer) *policy.Policy {
+	p := policy.Default(cwd)
+	what, broad := broadWorkDir(cwd)
+	if !broad {
+		return p
+	}
+	for i := range p.Mounts {
+		p.Mounts[i].Access = policy.Read
+	}
+	fmt.Fprintf(stderr, "airlock: no policy, and %s is %s: /work is read-only for this run (writes are asked about); run in a project folder, or give --policy FILE\n", cwd, what)
+	return p
+}
