@@ -116,6 +116,14 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 		f.Close()
 		return nil, fmt.Errorf("policy filesystem for %s: finding where %s really is through /proc/self/fd (Linux with /proc is required): %w", m.Guest, m.Host, err)
 	}
+	// The policy's rules were placed for where the host directory was when
+	// it was resolved (policy.Mount.Real); a path component swapped for a
+	// symbolic link since then would put another directory under them.
+	if m.Real != "" && real != m.Real {
+		f.Close()
+		return nil, fmt.Errorf("policy filesystem for %s: %s now leads to %s, not to %s where the policy's rules were placed; refusing to mount it",
+			m.Guest, m.Host, real, m.Real)
+	}
 	f.realRoot.Store(&real)
 	if err := f.protectGitDir(); err != nil {
 		f.Close()

@@ -27,7 +27,7 @@ func Explain(w io.Writer, p *Policy) error {
 	}
 	for _, m := range p.Mounts {
 		if m.Access == Write {
-			line("%s is the host directory %s; the tool may read and write there (%s).", m.Guest, m.Host, originText(m.Origin))
+			line("%s is the host directory %s; the tool may read and write there (%s).", m.Guest, hostText(m), originText(m.Origin))
 			if len(m.Protect) == 0 {
 				line("In %s, nothing is protected: the tool may change every file it can see.", m.Guest)
 			}
@@ -35,7 +35,7 @@ func Explain(w io.Writer, p *Policy) error {
 				line("In %s, these stay read-only (%s): %s.", m.Guest, g.origin, strings.Join(g.texts, ", "))
 			}
 		} else {
-			line("%s is the host directory %s; the tool may read there and change nothing (%s).", m.Guest, m.Host, originText(m.Origin))
+			line("%s is the host directory %s; the tool may read there and change nothing (%s).", m.Guest, hostText(m), originText(m.Origin))
 		}
 		if len(m.Hide) == 0 {
 			line("In %s, nothing is hidden.", m.Guest)
