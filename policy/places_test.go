@@ -167,7 +167,7 @@ func TestMountInsideManagedPlace(t *testing.T) {
 	}{
 		{"proj/secrets", `hide "secrets/**" (managed:` + managed + `:4:14)`},
 		{"proj/secrets/inner", `hide "secrets/**" (managed:` + managed + `:4:14)`},
-		{"slink", `hide "secrets/**" (managed:` + managed + `:4:14)`},                 // a host symlink into it
+		{"slink", `hide "secrets/**" (managed:` + managed + `:4:14)`},                  // a host symlink into it
 		{"proj/data/private", `hide "data/private/**" (managed:` + managed + `:4:28)`}, // an anchored pattern, deeper
 		{"proj/src/.vault", `hide ".vault" (managed:` + managed + `:4:47)`},            // a name, at any depth
 		{"proj/ro", ""},
