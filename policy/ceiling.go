@@ -153,7 +153,7 @@ func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
 			}
 		}
 	}
-	diags = append(diags, placeManaged(managed, q)...)
+	diags = append(diags, placeManaged(managed, q, p.Mounts)...)
 
 	// Environment.
 	if managed.Env.Origin.Layer == LayerManaged {

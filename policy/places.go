@@ -138,8 +138,10 @@ type managedRule struct {
 // mount of q, each translated to that mount's coordinates (see the top of
 // this file). A mount inside a managed hidden path is an error naming the
 // rule; one inside a managed protected path becomes read-only, decided by
-// the managed layer.
-func placeManaged(managed, q *Policy) hcl.Diagnostics {
+// the managed layer. declared are the mounts as they were before the
+// ceiling narrowed them (q's mounts, in the same order), for messages that
+// name where a mount was declared.
+func placeManaged(managed, q *Policy, declared []Mount) hcl.Diagnostics {
 	var rules []managedRule
 	var names [2][]Pattern // patterns without "/": [0] protect, [1] hide
 	for _, mm := range managed.Mounts {
@@ -161,6 +163,7 @@ func placeManaged(managed, q *Policy) hcl.Diagnostics {
 	for i := range q.Mounts {
 		m := &q.Mounts[i]
 		r := place(*m)
+		decl := declared[i].Origin
 		covered := func(p Pattern, hide bool) {
 			if !hide {
 				m.Access, m.Origin = Read, p.Origin
@@ -170,10 +173,10 @@ func placeManaged(managed, q *Policy) hcl.Diagnostics {
 				Severity: hcl.DiagError,
 				Summary:  "Mount inside a path the managed policy hides",
 				Detail: fmt.Sprintf("%s is the host directory %s (%s), which lies inside what the managed rule hide %q (%s) keeps from every tool; no project policy, flag or grant can mount it.",
-					m.Guest, hostText(*m), originText(m.Origin), p.Text, p.Origin),
+					m.Guest, hostText(*m), originText(decl), p.Text, p.Origin),
 			}
-			if m.Origin.Range.Filename != "" {
-				d.Subject = m.Origin.Range.Ptr()
+			if decl.Range.Filename != "" {
+				d.Subject = decl.Range.Ptr()
 			}
 			diags = append(diags, d)
 		}
