@@ -307,3 +307,22 @@ func TestBroadWorkDir(t *testing.T) {
 		t.Errorf("run in a project: %s %s", r.stdout, r.stderr)
 	}
 }
+
+// TestAllowUnenforcedCannotLiftTheCeiling: --allow-unenforced runs an
+// engine without the patterns it cannot enforce; the managed policy's
+// are not the user's to give up.
+func TestAllowUnenforcedCannotLiftTheCeiling(t *testing.T) {
+	root, managed, secret, env := ceilingProject(t)
+	proj := filepath.Join(root, "proj")
+	args := []string{"run", "--engine", "wasmtime", "--allow-unenforced", probeWasm, "--", "read", "/work/secrets/key.txt"}
+	r := runCLI(t, proj, "", env, args...)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "--allow-unenforced cannot lift the managed policy's rules: hide \"secrets/**\" in /work (managed:"+managed) || strings.Contains(r.stdout+r.stderr, secret) {
+		t.Errorf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	// Without a managed policy the flag is the user's own business (here:
+	// this build has no wasmtime).
+	r = runCLI(t, proj, "", []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AIRLOCK_MANAGED_POLICY="}, args...)
+	if strings.Contains(r.stderr, "cannot lift") {
+		t.Errorf("without a managed policy: %s", r.stderr)
+	}
+}

@@ -97,6 +97,11 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 		return code
 	}
 	defer sess.close()
+	if f.unenforced {
+		if code := refuseUnenforcedManaged(pol, io.err); code >= 0 {
+			return code
+		}
+	}
 	tel, ctx, code := startTelemetry(ctx, pol, otelFlags, io)
 	if code >= 0 {
 		return code
