@@ -164,11 +164,16 @@ func placeManaged(managed, q *Policy, declared []Mount) hcl.Diagnostics {
 		m := &q.Mounts[i]
 		r := place(*m)
 		decl := declared[i].Origin
+		refused := false
 		covered := func(p Pattern, hide bool) {
 			if !hide {
 				m.Access, m.Origin = Read, p.Origin
 				return
 			}
+			if refused {
+				return // one refusal per mount is enough
+			}
+			refused = true
 			d := &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Mount inside a path the managed policy hides",

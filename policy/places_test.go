@@ -281,3 +281,21 @@ func TestBaseDir(t *testing.T) {
 		t.Errorf("BaseDir(.airlock/policy.hcl) = %s, want %s", got, wd)
 	}
 }
+
+// TestOneRefusalPerMount: a mount that several managed rules hide is
+// refused once, by the first.
+func TestOneRefusalPerMount(t *testing.T) {
+	root, c, _ := placesTree(t)
+	p, diags := policy.Parse([]byte(`mount "/m" {
+  host = "`+filepath.Join(root, "proj/.vault")+`"
+}
+`), "policy.hcl", policy.LayerProject, root)
+	if diags.HasErrors() {
+		t.Fatal(diagLines(t, diags))
+	}
+	p, _ = p.Resolve(filepath.EvalSymlinks)
+	// .vault is a name inside both managed mounts (/proj and the root).
+	if _, diags := c.Apply(p); len(diags) != 1 {
+		t.Errorf("%d diagnostics, want 1: %q", len(diags), diagLines(t, diags))
+	}
+}
