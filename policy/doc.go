@@ -5,7 +5,10 @@
 //
 // The package is pure: it reads its own files and nothing else (and stats a
 // mount's host directory to check that it exists), and imports no other
-// airlock package and no engine.
+// airlock package and no engine. Where a host directory really is (symbolic
+// links followed) is asked of a function the caller passes in
+// (Policy.Resolve, Ceiling.Resolve); the managed ceiling places its patterns
+// by it (places.go).
 //
 // The language is documented in docs/policy.md. Each top-level block type has
 // a file of its own (mount.go, env.go, limits.go) with its schema and decoder;
