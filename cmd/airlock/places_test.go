@@ -116,6 +116,17 @@ func TestManagedHideHoldsOnPlaces(t *testing.T) {
 			if strings.Contains(r.stdout+r.stderr, secret) {
 				t.Fatalf("the secret reached the output: %s %s", r.stdout, r.stderr)
 			}
+			// The file route: copy it into a writable mount of its own.
+			loot := filepath.Join(root, "loot")
+			os.MkdirAll(loot, 0o755)
+			args = append(append([]string{"run", "--mount", loot + ":/loot"}, tc.args...), asker(t), "--", "copy:"+tc.read+":/loot/got.txt")
+			c := runCLI(t, proj, "", env, args...)
+			if b, err := os.ReadFile(filepath.Join(loot, "got.txt")); err == nil || strings.Contains(c.stdout+c.stderr, secret) {
+				t.Fatalf("the secret reached a file (%q) or the output: %s %s", b, c.stdout, c.stderr)
+			}
+			if tc.refuse == "" && !strings.Contains(c.stdout, "copy "+tc.read+" err") {
+				t.Errorf("copy: %s %s", c.stdout, c.stderr)
+			}
 			if tc.refuse != "" {
 				if r.code != ExitUsage || !strings.Contains(r.stderr, "Mount inside a path the managed policy hides") || !strings.Contains(r.stderr, tc.refuse) {
 					t.Errorf("exit %d, want %d and a refusal naming %s: %s", r.code, ExitUsage, tc.refuse, r.stderr)
@@ -132,6 +143,10 @@ func TestManagedHideHoldsOnPlaces(t *testing.T) {
 	r = runCLI(t, proj, "", env, "run", "--mount", filepath.Join(proj, "data")+":/d", probeWasm, "--", "read", "/d/public/ok.txt")
 	if r.code != 0 || r.stdout != "public data" {
 		t.Errorf("a file the managed policy does not hide: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, proj, "", env, "run", "--mount", filepath.Join(root, "loot")+":/loot", "--mount", filepath.Join(proj, "data")+":/d", asker(t), "--", "copy:/d/public/ok.txt:/loot/got.txt")
+	if b, _ := os.ReadFile(filepath.Join(root, "loot", "got.txt")); string(b) != "public data" {
+		t.Errorf("the copy route does not work at all (%q): %s %s", b, r.stdout, r.stderr)
 	}
 
 	// The project's own policy, found by itself, with a parent mount.

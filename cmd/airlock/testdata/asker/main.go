@@ -3,6 +3,7 @@
 //
 //	write:PATH:TEXT     write TEXT to PATH: "write PATH ok" or "write PATH err ERROR"
 //	write!:PATH:TEXT    the same, but exit 3 when the write fails
+//	copy:SRC:DST        copy the file SRC to DST: "copy SRC ok" or "copy SRC err ERROR"
 //	print:TEXT          print TEXT with Go escapes (\x1b, \r, \n) interpreted
 //	connect:HOST:PORT   connect through airlock's network and read one line
 //	env:NAME            print NAME's value, or "env NAME unset"
@@ -37,6 +38,17 @@ func main() {
 				}
 			} else {
 				fmt.Printf("write %s ok\n", path)
+			}
+		case "copy":
+			src, dst, _ := strings.Cut(rest, ":")
+			b, err := os.ReadFile(src)
+			if err == nil {
+				err = os.WriteFile(dst, b, 0o644)
+			}
+			if err != nil {
+				fmt.Printf("copy %s err %v\n", src, err)
+			} else {
+				fmt.Printf("copy %s ok\n", src)
 			}
 		case "print":
 			s, err := strconv.Unquote(`"` + rest + `"`)
