@@ -453,7 +453,9 @@ func TestPolicyBlockTurnsTelemetryOn(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, ".airlock"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pol := "mount \"/work\" {\n  host   = \"..\"\n  access = \"write\"\n}\n\ntelemetry {\n  exporter = \"file\"\n  file     = \"t.jsonl\"\n}\n"
+	// Relative paths in .airlock/policy.hcl are relative to the project
+	// (policy.BaseDir), also when the file is named with --policy.
+	pol := "mount \"/work\" {\n  host   = \".\"\n  access = \"write\"\n}\n\ntelemetry {\n  exporter = \"file\"\n  file     = \".airlock/t.jsonl\"\n}\n"
 	if err := os.WriteFile(filepath.Join(dir, ".airlock", "policy.hcl"), []byte(pol), 0o644); err != nil {
 		t.Fatal(err)
 	}
