@@ -60,14 +60,21 @@ func (s *Server) Reload(ctx context.Context) error {
 	tools := map[string]*tool{}
 	var fresh []*tool
 	for _, m := range ms {
+		// Checked for every tool, changed or not: another manifest may
+		// have made its folder writable (requests.write).
+		untrusted, err := s.checkBuild(ctx, m, writable)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(m.Range), m.Name, err))
+			continue
+		}
 		modSeen := scan([]string{m.Module})
-		if o := old[m.Name]; o != nil && o.loadErr == nil && reflect.DeepEqual(o.manifest, m) && o.modSeen == modSeen {
+		if o := old[m.Name]; o != nil && o.loadErr == nil && reflect.DeepEqual(o.manifest, m) && o.modSeen == modSeen && o.untrusted == untrusted {
 			tools[m.Name] = o // unchanged: keep it, compiled module and all
 			continue
 		}
 		t, err := s.newTool(m, modSeen)
 		if err == nil {
-			t.untrusted, err = s.checkBuild(ctx, m, writable)
+			t.untrusted = untrusted
 		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(m.Range), m.Name, err))

@@ -196,8 +196,8 @@ func within(root, path string) bool {
 // What the go command says when a build needs something from the network.
 var (
 	reDownloading = regexp.MustCompile(`(?m)^go: downloading (\S+) (\S+)`)
-	reProviding   = regexp.MustCompile(`providing package (\S+)`)
-	reNoProvides  = regexp.MustCompile(`no required module provides package (\S+?);`)
+	reProviding   = regexp.MustCompile(`providing package ([^\s:;]+)`)
+	reNoProvides  = regexp.MustCompile(`no required module provides package ([^\s:;]+)`)
 	reToolchain   = regexp.MustCompile(`requires go >= (\S+) \(running go (\S+); GOTOOLCHAIN=local\)`)
 )
 
