@@ -270,8 +270,12 @@ type echoServer struct {
 	port    string
 }
 
-func newEchoServer(t testing.TB) *echoServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newEchoServer(t testing.TB) *echoServer { return newEchoServerOn(t, "127.0.0.1:0") }
+
+// newEchoServerOn is an echoServer listening on addr ("0.0.0.0:0": every
+// interface).
+func newEchoServerOn(t testing.TB, addr string) *echoServer {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +469,85 @@ func TestNetIPLiteralForms(t *testing.T) {
 	})
 	o.wantExit(t, 0)
 	o.wantOut(t, "echo: decimal")
+}
+
+// ownAddress returns one of this machine's non-loopback interface
+// addresses that a guest can dial, preferring one in no special range (so
+// that only the machine's-own-address rule can deny it).
+func ownAddress(t *testing.T) netip.Addr {
+	t.Helper()
+	addrs, err := hostfuncs.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fallback netip.Addr
+	for _, a := range addrs {
+		if a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+			continue
+		}
+		if _, special := policy.SpecialAddress(a); !special {
+			return a
+		}
+		if !fallback.IsValid() {
+			fallback = a
+		}
+	}
+	if !fallback.IsValid() {
+		t.Skip("this machine has no non-loopback address (see `ip addr`): nothing to test")
+	}
+	t.Logf("every non-loopback address of this machine is in a special range already; using %s", fallback)
+	return fallback
+}
+
+// A service listening on every interface is reached through the machine's
+// own address, which may be in no special range: that address is special
+// all the same, like loopback. Under default = "allow" the server accepts
+// nothing, whether the guest names the address or a name resolves there;
+// a rule naming the address lets the tool through.
+func TestNetOwnAddressIsSpecial(t *testing.T) {
+	own := ownAddress(t)
+	srv := newEchoServerOn(t, "0.0.0.0:0")
+	if own.Is6() {
+		srv = newEchoServerOn(t, "[::]:0")
+	}
+	host := own.String()
+	target := net.JoinHostPort(host, srv.port)
+	netResolver.mu.Lock()
+	netResolver.names["myself.test"] = []netip.Addr{own}
+	netResolver.mu.Unlock()
+	rule := "special address " + host + " (this machine) needs a rule naming it"
+	if kind, special := policy.SpecialAddress(own); special {
+		rule = "special address " + host + " (" + kind + ") needs a rule naming it"
+	}
+	for _, c := range []struct{ name, policy, dial, target string }{
+		{"default allow, the address", "network {\n  default = \"allow\"\n}", host, target},
+		{"default allow, a name that resolves there", "network {\n  default = \"allow\"\n}", "myself.test", "myself.test:" + srv.port + " (" + host + ")"},
+		{"a rule naming the host", "network {\n  allow = [\"tcp://myself.test:" + srv.port + "\"]\n}", "myself.test", "myself.test:" + srv.port + " (" + host + ")"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := runNet(t, netCase{policy: c.policy, args: []string{"echo", c.dial, srv.port, "x"}})
+			o.wantExit(t, 1)
+			o.wantOut(t, "denied")
+			o.wantOne(t, false, c.target, rule, 0)
+		})
+	}
+	if n := srv.accepts.Load(); n != 0 {
+		t.Fatalf("the server on 0.0.0.0 accepted %d connections through %s", n, host)
+	}
+	allow := "tcp://" + target
+	if own.Is6() {
+		allow = "tcp://[" + host + "]:" + srv.port
+	}
+	o := runNet(t, netCase{
+		policy: "network {\n  allow = [\"" + allow + "\"]\n}",
+		args:   []string{"echo", host, srv.port, "to myself"},
+	})
+	o.wantExit(t, 0)
+	o.wantOut(t, "echo: to myself")
+	o.wantOne(t, true, target, `allow "`+allow+`"`, 9)
+	if n := srv.accepts.Load(); n != 1 {
+		t.Fatalf("server accepted %d connections, want 1", n)
+	}
 }
 
 // A name that no rule could allow is not even looked up: the lookup would

@@ -381,3 +381,51 @@ func TestNetErrnoNames(t *testing.T) {
 		t.Fatal(b.String())
 	}
 }
+
+// The machine's own addresses are read again once they are older than
+// localAddrsMaxAge, never kept for ever; when they cannot be read, every
+// address counts as the machine's own (the policy then needs a rule
+// naming it).
+func TestLocalAddrsRefreshAndFailClosed(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a, b := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")
+	current := []netip.Addr{a}
+	var readErr error
+	reads := 0
+	l := &localAddrs{now: func() time.Time { return now }, read: func() ([]netip.Addr, error) {
+		reads++
+		return current, readErr
+	}}
+	if !l.has(a) || l.has(b) || reads != 1 {
+		t.Fatalf("first read: has(a)=%v has(b)=%v reads=%d", l.has(a), l.has(b), reads)
+	}
+	current = []netip.Addr{a, b} // an address comes up
+	now = now.Add(localAddrsMaxAge / 2)
+	if l.has(b) || reads != 1 {
+		t.Fatalf("within the age: has(b)=%v reads=%d", l.has(b), reads)
+	}
+	now = now.Add(localAddrsMaxAge)
+	if !l.has(b) || reads != 2 {
+		t.Fatalf("after the age: has(b)=%v reads=%d", l.has(b), reads)
+	}
+	if !l.has(netip.MustParseAddr("::ffff:192.0.2.7")) {
+		t.Error("an IPv4-mapped form of an own address is not recognised")
+	}
+	readErr = errors.New("no netlink")
+	now = now.Add(localAddrsMaxAge)
+	if !l.has(netip.MustParseAddr("8.8.8.8")) {
+		t.Error("with the addresses unreadable, an address was judged not the machine's own")
+	}
+	// The real interfaces: loopback is among them.
+	addrs, err := InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, x := range addrs {
+		found = found || x == netip.MustParseAddr("127.0.0.1") || x == netip.IPv6Loopback()
+	}
+	if !found {
+		t.Errorf("InterfaceAddrs = %v, without loopback", addrs)
+	}
+}
