@@ -4,6 +4,8 @@ package hostfuncs_test
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -751,6 +754,161 @@ credential "test" {
 	}
 	if !missing {
 		t.Errorf("no record of the missing secret: %+v", o.res.Decisions)
+	}
+}
+
+// compress encodes b the way a server would for Content-Encoding enc;
+// brotli uses the brotli command (.ci installs it).
+func compress(t *testing.T, enc string, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	switch enc {
+	case "gzip":
+		w := gzip.NewWriter(&out)
+		w.Write(b)
+		w.Close()
+	case "deflate": // HTTP's "deflate" is the zlib format
+		w := zlib.NewWriter(&out)
+		w.Write(b)
+		w.Close()
+	case "br":
+		cmd := exec.Command("brotli", "-c")
+		cmd.Stdin = bytes.NewReader(b)
+		res, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("brotli: %v", err)
+		}
+		return res
+	default:
+		return b
+	}
+	return out.Bytes()
+}
+
+// decompress undoes compress; a body that is not in enc is returned as it is.
+func decompress(t *testing.T, enc string, b []byte) []byte {
+	t.Helper()
+	var r io.Reader
+	var err error
+	switch enc {
+	case "gzip":
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	case "deflate":
+		r, err = zlib.NewReader(bytes.NewReader(b))
+	case "br":
+		cmd := exec.Command("brotli", "-d", "-c")
+		cmd.Stdin = bytes.NewReader(b)
+		res, err := cmd.Output()
+		if err != nil {
+			return b
+		}
+		return res
+	default:
+		return b
+	}
+	if err != nil {
+		return b
+	}
+	res, err := io.ReadAll(r)
+	if err != nil {
+		return b
+	}
+	return res
+}
+
+// A server that echoes the credential back in a Content-Encoding the host
+// did not ask for would hand the guest the secret compressed, where
+// redaction cannot see it. On a request that carried a credential, such a
+// response is refused (EPROTO, recorded); decoded by the host (gzip it
+// asked for) or not encoded, it is redacted; without a credential it
+// passes as it came. The check decodes whatever body reached the guest.
+func TestNetCredentialEchoedCompressed(t *testing.T) {
+	const secret = "s3cr3t-c0mpr3ss3d-0123456789"
+	srv := newHTTPServer(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc := r.URL.Query().Get("enc")
+		// Repeated, so that every encoder compresses it for real (a short
+		// body may be stored as it is, and then redaction would see it).
+		body := compress(t, enc, []byte(strings.Repeat("your token: "+r.Header.Get("Authorization")+"\n", 16)))
+		if enc != "" {
+			w.Header().Set("Content-Encoding", enc)
+		}
+		w.Write(body)
+	}))
+	pol := `network {
+  allow = ["127.0.0.1"]
+}
+credential "test" {
+  env = "AIRLOCK_TEST_TOKEN"
+  hosts = ["secure.test"]
+  header = "Authorization: Bearer {value}"
+}`
+	for _, c := range []struct {
+		name, host, enc string
+		headers         []string
+		refused         bool
+	}{
+		{name: "gzip the host did not ask for (the guest sent Range)", host: "secure.test", enc: "gzip", headers: []string{"Range: bytes=0-"}, refused: true},
+		{name: "deflate", host: "secure.test", enc: "deflate", refused: true},
+		{name: "br", host: "secure.test", enc: "br", refused: true},
+		{name: "gzip the host asked for", host: "secure.test", enc: "gzip"},
+		{name: "identity", host: "secure.test", enc: "identity"},
+		{name: "not encoded", host: "secure.test"},
+		{name: "br without a credential", host: "127.0.0.1", enc: "br"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.enc == "br" {
+				if _, err := exec.LookPath("brotli"); err != nil {
+					t.Skip("the brotli command is not installed (apt-get install brotli; .ci/setup-brotli.sh does)")
+				}
+			}
+			url := "https://" + c.host + ":" + srv.port + "/echo?enc=" + c.enc
+			o := runNet(t, netCase{policy: pol, args: append([]string{"fetch", url}, c.headers...),
+				env: map[string]string{"AIRLOCK_TEST_TOKEN": secret}})
+			var bodies []string
+			for _, line := range strings.Split(o.out, "\n") {
+				if b64, ok := strings.CutPrefix(line, "body64: "); ok {
+					raw, err := base64.StdEncoding.DecodeString(b64)
+					if err != nil {
+						t.Fatalf("body64: %v", err)
+					}
+					bodies = append(bodies, string(decompress(t, c.enc, raw)))
+				}
+			}
+			for _, b := range append(bodies, o.out) {
+				if strings.Contains(b, secret) {
+					t.Fatalf("the secret reached the guest:\n%s\ndecoded body:\n%q", o.out, bodies)
+				}
+			}
+			var refusals []hostfuncs.Decision
+			for _, d := range o.res.Decisions {
+				if d.Kind == hostfuncs.NetCredential && d.Op == "response" {
+					refusals = append(refusals, d)
+				}
+			}
+			if c.refused {
+				o.wantExit(t, 1)
+				o.wantOut(t, "error: ")
+				if len(bodies) != 0 {
+					t.Errorf("a refused response reached the guest: %q", bodies)
+				}
+				if len(refusals) != 1 || refusals[0].Allowed || refusals[0].Errno != "EPROTO" ||
+					refusals[0].Target != "Content-Encoding: "+c.enc+" from https://"+c.host+":"+srv.port {
+					t.Errorf("refusal records %+v", refusals)
+				}
+				return
+			}
+			o.wantExit(t, 0)
+			if len(refusals) != 0 || len(bodies) != 1 {
+				t.Fatalf("refusals %+v, bodies %q\n%s", refusals, bodies, o.out)
+			}
+			want := "your token: Bearer " + hostfuncs.NetRedacted
+			if c.host == "127.0.0.1" {
+				want = "your token: \n"
+			}
+			if !strings.Contains(bodies[0], want) {
+				t.Errorf("body %q, want it to contain %q", bodies[0], want)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -427,5 +428,28 @@ func TestLocalAddrsRefreshAndFailClosed(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("InterfaceAddrs = %v, without loopback", addrs)
+	}
+}
+
+func TestNetUnaskedEncoding(t *testing.T) {
+	for _, c := range []struct {
+		values []string
+		want   string
+	}{
+		{nil, ""},
+		{[]string{"identity"}, ""},
+		{[]string{" Identity , "}, ""},
+		{[]string{"br"}, "br"},
+		{[]string{"identity, gzip"}, "identity, gzip"},
+		{[]string{"gzip", "br"}, "gzip, br"},
+		{[]string{"x-custom"}, "x-custom"},
+	} {
+		h := http.Header{}
+		for _, v := range c.values {
+			h.Add("Content-Encoding", v)
+		}
+		if got := netUnaskedEncoding(h); got != c.want {
+			t.Errorf("%q: %q, want %q", c.values, got, c.want)
+		}
 	}
 }
