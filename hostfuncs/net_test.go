@@ -227,7 +227,7 @@ func netTestPolicy(t *testing.T, network string) *policy.Policy {
 // newNetTestRun is one run's network state, as a host function finds it.
 func newNetTestRun(t *testing.T, p *policy.Policy, asker Asker, names netTestResolver) (*netRun, *Run) {
 	t.Helper()
-	e := &netEngine{resolver: names, maxResponse: DefaultMaxResponse, dialTimeout: 50 * time.Millisecond}
+	e := &netEngine{resolver: names, maxResponse: DefaultMaxResponse, dialTimeout: 50 * time.Millisecond, local: newLocalAddrs()}
 	r := &Run{Gate: NewGate(context.Background(), asker, nil), Policy: p, Values: map[any]any{}}
 	s, errno := e.state(WithRun(context.Background(), r))
 	if errno != netOK {
@@ -322,7 +322,7 @@ func FuzzNetArgs(f *testing.F) {
 	f.Add(uint8(2), uint64(1), uint64(65536), uint64(0xffffffff), uint64(0), uint64(65535), uint64(0), uint64(0), req)
 	f.Add(uint8(11), uint64(1), uint64(0xffffffff), uint64(0xfffffffe), uint64(0xffffffff), uint64(0), uint64(0), uint64(0), []byte{})
 
-	e := &netEngine{resolver: netTestResolver{}, maxResponse: 1 << 20, dialTimeout: 50 * time.Millisecond}
+	e := &netEngine{resolver: netTestResolver{}, maxResponse: 1 << 20, dialTimeout: 50 * time.Millisecond, local: newLocalAddrs()}
 	table := e.table()
 	f.Fuzz(func(t *testing.T, fn uint8, a0, a1, a2, a3, a4, a5, a6 uint64, mem []byte) {
 		mod := newNetTestModule(t)
