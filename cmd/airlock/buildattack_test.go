@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -117,6 +118,27 @@ func TestBuildToolFolderOutsideMountsDoesNotWarn(t *testing.T) {
 	work := t.TempDir()
 	r := runCLI(t, work, "", nil, "run", "--headless", evil, "--", "/work")
 	if r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// A Go toolchain that a writable mount reaches could have been replaced by
+// a tool: airlock would run it natively, outside every sandbox. A build
+// is refused, with one line naming the mount.
+func TestBuildRefusesToolchainInWritableMount(t *testing.T) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	goroot, err := filepath.EvalSymlinks(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, evil := evilToolFolder(t)
+	work := t.TempDir()
+	r := runCLI(t, work, "", nil, "run", "--headless", "--mount", goroot+":/goroot", evil)
+	if r.code != ExitNoModule || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 ||
+		!strings.Contains(r.stderr, "is inside the writable mount /goroot ("+goroot+")") || !strings.Contains(r.stderr, "compiler") {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
