@@ -170,16 +170,18 @@ func TestBuildAttackGoFolderReachesNothing(t *testing.T) {
 }
 
 // A tool folder that a tool could have written (Untrusted) builds nothing
-// from folders outside its module: a replace directive pointing out is
-// refused, by the real location of its target. The person's own folder
-// (not Untrusted) and a vendored module build.
-func TestBuildUntrustedRefusesReplaceOutsideModule(t *testing.T) {
+// from folders outside its module and the module cache: a replace
+// directive pointing out, or a package folder or source file that is a
+// symlink leading out, is refused, by the real location. The person's own
+// folder (not Untrusted) and a vendored module build.
+func TestBuildUntrustedReadsNothingOutsideModule(t *testing.T) {
 	base := t.TempDir()
 	writeFiles(t, base, map[string]string{
 		"private/go.mod":     "module example.com/private\n\ngo 1.22\n",
 		"private/p.go":       "package private\n\nconst Secret = \"from outside the mount\"\n",
 		"tool/go.mod":        "module example.com/t\n\ngo 1.22\n\nrequire example.com/private v0.0.0\n\nreplace example.com/private => ../private\n",
 		"tool/main.go":       "package main\n\nimport \"example.com/private\"\n\nfunc main() { println(private.Secret) }\n",
+		"outsidepkg/p.go":    "package linked\n\nconst Secret = \"from outside the mount\"\n",
 		"tool/inside/go.mod": "module example.com/private\n\ngo 1.22\n",
 		"tool/inside/p.go":   "package private\n\nconst Secret = \"inside\"\n",
 	})
@@ -203,6 +205,30 @@ func TestBuildUntrustedRefusesReplaceOutsideModule(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"go.mod": "module example.com/t\n\ngo 1.22\n\nrequire example.com/private v0.0.0\n\nreplace example.com/private => ./inside\n"})
 	if _, err := e.LoadWith(ctx, dir, runtime.LoadOptions{Untrusted: true}); err != nil {
 		t.Fatalf("replace inside the module: %v", err)
+	}
+	// Symlinks a tool could plant: a package folder, a source file.
+	for name, link := range map[string]struct{ target, main string }{
+		"a package folder": {filepath.Join(base, "outsidepkg"), "package main\n\nimport \"example.com/t/linked\"\n\nfunc main() { println(linked.Secret) }\n"},
+		"a source file":    {filepath.Join(base, "private", "p.go"), "package main\n\nfunc main() {}\n"},
+	} {
+		sdir := filepath.Join(t.TempDir(), "tool")
+		writeFiles(t, sdir, map[string]string{"go.mod": "module example.com/t\n\ngo 1.22\n", "main.go": link.main})
+		linkName := "linked"
+		if name == "a source file" {
+			writeFiles(t, base, map[string]string{"private/p.go": "package main\n\nconst Secret = \"from outside the mount\"\n"})
+			linkName = "secret.go"
+		}
+		if err := os.Symlink(link.target, filepath.Join(sdir, linkName)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.LoadWith(ctx, sdir, runtime.LoadOptions{Untrusted: true})
+		if err == nil || !strings.Contains(err.Error(), "outside the module and the module cache") || !strings.Contains(err.Error(), link.target) {
+			t.Fatalf("%s linked out: error %v, want a refusal", name, err)
+		}
+		if _, err := e.Load(ctx, sdir); err != nil {
+			t.Fatalf("%s linked out, the person's own folder: %v", name, err)
+		}
+		writeFiles(t, base, map[string]string{"private/p.go": "package private\n\nconst Secret = \"from outside the mount\"\n"})
 	}
 	// Vendored: the replaced folder is not read at all.
 	writeFiles(t, dir, map[string]string{

@@ -29,11 +29,11 @@ func (e *Engine) Load(ctx context.Context, path string) (*Module, error) {
 // LoadOptions adjusts how a Go tool folder is built.
 type LoadOptions struct {
 	// Untrusted says a tool could have written the folder (it lies in a
-	// writable mount; see BuildExposures): a go.mod replace directive that
-	// points at a folder outside the module is refused, so that a
-	// rewritten go.mod cannot compile host files from outside every mount
-	// into the tool. A vendored module (vendor/modules.txt) reads no
-	// replaced folder and is built as it is.
+	// writable mount; see BuildExposures): the build may read Go files
+	// only from the module and the module cache, so that a go.mod replace
+	// directive pointing at another folder, or a symlink a tool planted,
+	// cannot compile host files from outside every mount into the tool. A
+	// vendored module reads no replaced folder and builds as it is.
 	Untrusted bool
 }
 
@@ -81,8 +81,8 @@ func (e *Engine) buildGo(ctx context.Context, dir string, o LoadOptions) (*Modul
 	}
 	root := wasmbuild.ModuleRoot(abs)
 	mode := wasmbuild.ModMode(root)
-	if o.Untrusted && root != "" && mode != "vendor" {
-		if err := checkReplaces(ctx, tc, root, mode); err != nil {
+	if o.Untrusted && root != "" {
+		if err := checkSources(ctx, tc, abs, root, mode); err != nil {
 			return nil, &BuildError{Dir: dir, Err: err}
 		}
 	}
@@ -142,45 +142,69 @@ type goToolchainCache struct {
 	tc *wasmbuild.Toolchain
 }
 
-// checkReplaces refuses a go.mod (in root) whose replace directives point
-// at a folder outside root. It asks the go command to parse the file
-// (`go mod edit -json`), with the same offline environment as the build.
-func checkReplaces(ctx context.Context, tc wasmbuild.Toolchain, root, mode string) error {
-	cmd := exec.CommandContext(ctx, tc.Go, "mod", "edit", "-json")
-	cmd.Dir = root
+// checkSources refuses to build a folder a tool could have written (see
+// LoadOptions.Untrusted) when the build would read Go files from outside
+// its module and the module cache: a go.mod replace directive pointing at
+// another folder, or a package folder or source file that is a symlink
+// leading out. Each is judged by its real location. It asks the go command
+// which packages and files the build reads (`go list -deps`), with the
+// same offline environment as the build; when that fails, the build will
+// fail the same way and say why, so nothing is refused here.
+func checkSources(ctx context.Context, tc wasmbuild.Toolchain, dir, root, mode string) error {
+	cmd := exec.CommandContext(ctx, tc.Go, "list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,SFiles,EmbedFiles,Module", ".")
+	cmd.Dir = dir
 	cmd.Env = tc.Env(mode)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("reading %s: %s", filepath.Join(root, "go.mod"), oneLine(stderr.String(), err))
-	}
-	var gm struct {
-		Replace []struct {
-			Old, New struct{ Path, Version string }
-		}
-	}
-	if err := json.Unmarshal(out, &gm); err != nil {
-		return fmt.Errorf("reading %s: %w", filepath.Join(root, "go.mod"), err)
+		return nil
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return err
 	}
-	for _, r := range gm.Replace {
-		if r.New.Version != "" {
-			continue // a module version: from the module cache, offline
+	realCache := realPath(tc.GOMODCACHE)
+	inside := func(p string) (string, bool) {
+		real, err := filepath.EvalSymlinks(p)
+		return real, err == nil && (within(realRoot, real) || within(realCache, real))
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var pkg struct {
+			ImportPath, Dir             string
+			Standard                    bool
+			GoFiles, SFiles, EmbedFiles []string
+			Module                      *struct {
+				Path    string
+				Replace *struct{ Path, Version string }
+			}
 		}
-		target := r.New.Path
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(root, target)
+		if err := dec.Decode(&pkg); err != nil {
+			return fmt.Errorf("reading `go list`: %w", err)
 		}
-		real, err := filepath.EvalSymlinks(target)
-		if err != nil || !within(realRoot, real) {
-			return fmt.Errorf("%s replaces %q with the folder %q, outside the module; a tool could have written this go.mod "+
-				"(it lies in a writable mount), so airlock builds nothing from outside the module: vendor the module yourself "+
-				"(cd %s && go mod vendor) or move the tool folder out of the mount",
-				filepath.Join(root, "go.mod"), r.Old.Path, r.New.Path, shellQuote(root))
+		if pkg.Standard {
+			continue
+		}
+		gomod := filepath.Join(root, "go.mod")
+		if m := pkg.Module; m != nil && m.Replace != nil && m.Replace.Version == "" {
+			if _, ok := inside(pkg.Dir); !ok {
+				return fmt.Errorf("%s replaces %q with the folder %q, outside the module; a tool could have written this go.mod "+
+					"(it lies in a writable mount), so airlock builds nothing from outside the module: vendor the module yourself "+
+					"(cd %s && go mod vendor) or move the tool folder out of the mount",
+					gomod, m.Path, m.Replace.Path, shellQuote(root))
+			}
+		}
+		paths := []string{pkg.Dir}
+		for _, fs := range [][]string{pkg.GoFiles, pkg.SFiles, pkg.EmbedFiles} {
+			for _, f := range fs {
+				paths = append(paths, filepath.Join(pkg.Dir, f))
+			}
+		}
+		for _, p := range paths {
+			if real, ok := inside(p); !ok {
+				return fmt.Errorf("%s (package %s) leads to %s, outside the module and the module cache; a tool could have placed "+
+					"the link (the folder lies in a writable mount), so airlock builds nothing from outside the module: "+
+					"put a copy in its place, or move the tool folder out of the mount", p, pkg.ImportPath, real)
+			}
 		}
 	}
 	return nil
