@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"reflect"
 	"slices"
 	"sort"
@@ -245,18 +244,11 @@ func (s *Server) checkBuild(ctx context.Context, m *manifest.Manifest, writable 
 // (requests.write in any manifest) counted as writable: a person may grant
 // it, and then that tool can change what lies there.
 func writableView(p *policy.Policy, ms []*manifest.Manifest) *policy.Policy {
-	v := *p
-	v.Mounts = slices.Clone(p.Mounts)
-	for i := range v.Mounts {
-		for _, m := range ms {
-			for _, g := range m.Requests.Write {
-				if path.Clean(g) == v.Mounts[i].Guest {
-					v.Mounts[i].Access = policy.Write
-				}
-			}
-		}
+	var guests []string
+	for _, m := range ms {
+		guests = append(guests, m.Requests.Write...)
 	}
-	return &v
+	return runtime.WithWritable(p, guests)
 }
 
 // Ready waits until every tool listed now has its module loaded and

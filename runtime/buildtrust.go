@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/policy"
@@ -111,6 +113,26 @@ func WritableMount(p *policy.Policy, path string) (policy.Mount, bool) {
 		return m, true
 	}
 	return policy.Mount{}, false
+}
+
+// WithWritable returns p with the mounts at the guest paths given (a
+// manifest's requests.write) counted as writable, for BuildExposures: a
+// person may grant them, and then a tool can change what lies there. p is
+// not changed.
+func WithWritable(p *policy.Policy, guests []string) *policy.Policy {
+	if len(guests) == 0 {
+		return p
+	}
+	v := *p
+	v.Mounts = slices.Clone(p.Mounts)
+	for i := range v.Mounts {
+		for _, g := range guests {
+			if path.Clean(g) == v.Mounts[i].Guest {
+				v.Mounts[i].Access = policy.Write
+			}
+		}
+	}
+	return &v
 }
 
 // realPath is path absolute with its symlinks resolved; for a path that

@@ -341,6 +341,9 @@ func sizeString(n int64) string {
 // leave the module: untrusted), with one line of warning, unless the
 // manifest pins the module's digest, which is then checked.
 func checkBuildPlaces(ctx context.Context, eng *runtime.Engine, module string, pol *policy.Policy, tool toolSpec, stderr io.Writer) (untrusted bool, code int) {
+	if tool.man != nil {
+		pol = runtime.WithWritable(pol, tool.man.Requests.Write) // a person may grant them
+	}
 	xs, err := eng.BuildExposures(ctx, module, pol)
 	if err != nil || len(xs) == 0 {
 		return false, -1 // not a folder, or no Go: loading says so
