@@ -87,6 +87,7 @@ type netEngine struct {
 	rootCAs     *x509.CertPool
 	maxResponse int64
 	dialTimeout time.Duration
+	local       *localAddrs // this machine's own addresses, special to the policy
 }
 
 // NetFuncs returns the host functions of module NetModule, for
@@ -95,7 +96,7 @@ type netEngine struct {
 // the run ends); cfg is shared by all.
 func NetFuncs(cfg NetConfig) []Func {
 	e := &netEngine{resolver: cfg.Resolver, rootCAs: cfg.RootCAs,
-		maxResponse: cfg.MaxResponse, dialTimeout: cfg.DialTimeout}
+		maxResponse: cfg.MaxResponse, dialTimeout: cfg.DialTimeout, local: newLocalAddrs()}
 	if e.resolver == nil {
 		e.resolver = net.DefaultResolver
 	}

@@ -44,7 +44,8 @@ type netCandidate struct {
 }
 
 // candidates normalises host, resolves it (unless it is an IP literal)
-// and checks every address with the policy. A name that no rule could
+// and checks every address with the policy, telling it which addresses
+// are this machine's own (special, like loopback). A name that no rule could
 // allow whatever it resolves to is not resolved at all: looking it up
 // would already send it out (see mayResolve); then the one candidate has
 // no address and the deciding denial.
@@ -55,7 +56,7 @@ func (s *netRun) candidates(ctx context.Context, scheme, host string, port int) 
 	}
 	d := policy.Dest{Scheme: scheme, Host: name, Port: port}
 	if isIP {
-		d.IP = ip
+		d.IP, d.Local = ip, s.eng.local.has(ip)
 		return name, []netCandidate{{ip, s.pol.CheckNetwork(d)}}, netOK
 	}
 	if dec, ok := mayResolve(s.pol, d); !ok {
@@ -75,7 +76,7 @@ func (s *netRun) candidates(ctx context.Context, scheme, host string, port int) 
 			continue
 		}
 		seen[a] = true
-		d.IP = a
+		d.IP, d.Local = a, s.eng.local.has(a)
 		cs = append(cs, netCandidate{a, s.pol.CheckNetwork(d)})
 	}
 	return name, cs, netOK

@@ -4,6 +4,8 @@ package hostfuncs_test
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -270,8 +273,12 @@ type echoServer struct {
 	port    string
 }
 
-func newEchoServer(t testing.TB) *echoServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newEchoServer(t testing.TB) *echoServer { return newEchoServerOn(t, "127.0.0.1:0") }
+
+// newEchoServerOn is an echoServer listening on addr ("0.0.0.0:0": every
+// interface).
+func newEchoServerOn(t testing.TB, addr string) *echoServer {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +472,85 @@ func TestNetIPLiteralForms(t *testing.T) {
 	})
 	o.wantExit(t, 0)
 	o.wantOut(t, "echo: decimal")
+}
+
+// ownAddress returns one of this machine's non-loopback interface
+// addresses that a guest can dial, preferring one in no special range (so
+// that only the machine's-own-address rule can deny it).
+func ownAddress(t *testing.T) netip.Addr {
+	t.Helper()
+	addrs, err := hostfuncs.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fallback netip.Addr
+	for _, a := range addrs {
+		if a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+			continue
+		}
+		if _, special := policy.SpecialAddress(a); !special {
+			return a
+		}
+		if !fallback.IsValid() {
+			fallback = a
+		}
+	}
+	if !fallback.IsValid() {
+		t.Skip("this machine has no non-loopback address (see `ip addr`): nothing to test")
+	}
+	t.Logf("every non-loopback address of this machine is in a special range already; using %s", fallback)
+	return fallback
+}
+
+// A service listening on every interface is reached through the machine's
+// own address, which may be in no special range: that address is special
+// all the same, like loopback. Under default = "allow" the server accepts
+// nothing, whether the guest names the address or a name resolves there;
+// a rule naming the address lets the tool through.
+func TestNetOwnAddressIsSpecial(t *testing.T) {
+	own := ownAddress(t)
+	srv := newEchoServerOn(t, "0.0.0.0:0")
+	if own.Is6() {
+		srv = newEchoServerOn(t, "[::]:0")
+	}
+	host := own.String()
+	target := net.JoinHostPort(host, srv.port)
+	netResolver.mu.Lock()
+	netResolver.names["myself.test"] = []netip.Addr{own}
+	netResolver.mu.Unlock()
+	rule := "special address " + host + " (this machine) needs a rule naming it"
+	if kind, special := policy.SpecialAddress(own); special {
+		rule = "special address " + host + " (" + kind + ") needs a rule naming it"
+	}
+	for _, c := range []struct{ name, policy, dial, target string }{
+		{"default allow, the address", "network {\n  default = \"allow\"\n}", host, target},
+		{"default allow, a name that resolves there", "network {\n  default = \"allow\"\n}", "myself.test", "myself.test:" + srv.port + " (" + host + ")"},
+		{"a rule naming the host", "network {\n  allow = [\"tcp://myself.test:" + srv.port + "\"]\n}", "myself.test", "myself.test:" + srv.port + " (" + host + ")"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := runNet(t, netCase{policy: c.policy, args: []string{"echo", c.dial, srv.port, "x"}})
+			o.wantExit(t, 1)
+			o.wantOut(t, "denied")
+			o.wantOne(t, false, c.target, rule, 0)
+		})
+	}
+	if n := srv.accepts.Load(); n != 0 {
+		t.Fatalf("the server on 0.0.0.0 accepted %d connections through %s", n, host)
+	}
+	allow := "tcp://" + target
+	if own.Is6() {
+		allow = "tcp://[" + host + "]:" + srv.port
+	}
+	o := runNet(t, netCase{
+		policy: "network {\n  allow = [\"" + allow + "\"]\n}",
+		args:   []string{"echo", host, srv.port, "to myself"},
+	})
+	o.wantExit(t, 0)
+	o.wantOut(t, "echo: to myself")
+	o.wantOne(t, true, target, `allow "`+allow+`"`, 9)
+	if n := srv.accepts.Load(); n != 1 {
+		t.Fatalf("server accepted %d connections, want 1", n)
+	}
 }
 
 // A name that no rule could allow is not even looked up: the lookup would
@@ -668,6 +754,161 @@ credential "test" {
 	}
 	if !missing {
 		t.Errorf("no record of the missing secret: %+v", o.res.Decisions)
+	}
+}
+
+// compress encodes b the way a server would for Content-Encoding enc;
+// brotli uses the brotli command (.ci installs it).
+func compress(t *testing.T, enc string, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	switch enc {
+	case "gzip":
+		w := gzip.NewWriter(&out)
+		w.Write(b)
+		w.Close()
+	case "deflate": // HTTP's "deflate" is the zlib format
+		w := zlib.NewWriter(&out)
+		w.Write(b)
+		w.Close()
+	case "br":
+		cmd := exec.Command("brotli", "-c")
+		cmd.Stdin = bytes.NewReader(b)
+		res, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("brotli: %v", err)
+		}
+		return res
+	default:
+		return b
+	}
+	return out.Bytes()
+}
+
+// decompress undoes compress; a body that is not in enc is returned as it is.
+func decompress(t *testing.T, enc string, b []byte) []byte {
+	t.Helper()
+	var r io.Reader
+	var err error
+	switch enc {
+	case "gzip":
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	case "deflate":
+		r, err = zlib.NewReader(bytes.NewReader(b))
+	case "br":
+		cmd := exec.Command("brotli", "-d", "-c")
+		cmd.Stdin = bytes.NewReader(b)
+		res, err := cmd.Output()
+		if err != nil {
+			return b
+		}
+		return res
+	default:
+		return b
+	}
+	if err != nil {
+		return b
+	}
+	res, err := io.ReadAll(r)
+	if err != nil {
+		return b
+	}
+	return res
+}
+
+// A server that echoes the credential back in a Content-Encoding the host
+// did not ask for would hand the guest the secret compressed, where
+// redaction cannot see it. On a request that carried a credential, such a
+// response is refused (EPROTO, recorded); decoded by the host (gzip it
+// asked for) or not encoded, it is redacted; without a credential it
+// passes as it came. The check decodes whatever body reached the guest.
+func TestNetCredentialEchoedCompressed(t *testing.T) {
+	const secret = "s3cr3t-c0mpr3ss3d-0123456789"
+	srv := newHTTPServer(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc := r.URL.Query().Get("enc")
+		// Repeated, so that every encoder compresses it for real (a short
+		// body may be stored as it is, and then redaction would see it).
+		body := compress(t, enc, []byte(strings.Repeat("your token: "+r.Header.Get("Authorization")+"\n", 16)))
+		if enc != "" {
+			w.Header().Set("Content-Encoding", enc)
+		}
+		w.Write(body)
+	}))
+	pol := `network {
+  allow = ["127.0.0.1"]
+}
+credential "test" {
+  env = "AIRLOCK_TEST_TOKEN"
+  hosts = ["secure.test"]
+  header = "Authorization: Bearer {value}"
+}`
+	for _, c := range []struct {
+		name, host, enc string
+		headers         []string
+		refused         bool
+	}{
+		{name: "gzip the host did not ask for (the guest sent Range)", host: "secure.test", enc: "gzip", headers: []string{"Range: bytes=0-"}, refused: true},
+		{name: "deflate", host: "secure.test", enc: "deflate", refused: true},
+		{name: "br", host: "secure.test", enc: "br", refused: true},
+		{name: "gzip the host asked for", host: "secure.test", enc: "gzip"},
+		{name: "identity", host: "secure.test", enc: "identity"},
+		{name: "not encoded", host: "secure.test"},
+		{name: "br without a credential", host: "127.0.0.1", enc: "br"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.enc == "br" {
+				if _, err := exec.LookPath("brotli"); err != nil {
+					t.Skip("the brotli command is not installed (apt-get install brotli; .ci/setup-brotli.sh does)")
+				}
+			}
+			url := "https://" + c.host + ":" + srv.port + "/echo?enc=" + c.enc
+			o := runNet(t, netCase{policy: pol, args: append([]string{"fetch", url}, c.headers...),
+				env: map[string]string{"AIRLOCK_TEST_TOKEN": secret}})
+			var bodies []string
+			for _, line := range strings.Split(o.out, "\n") {
+				if b64, ok := strings.CutPrefix(line, "body64: "); ok {
+					raw, err := base64.StdEncoding.DecodeString(b64)
+					if err != nil {
+						t.Fatalf("body64: %v", err)
+					}
+					bodies = append(bodies, string(decompress(t, c.enc, raw)))
+				}
+			}
+			for _, b := range append(bodies, o.out) {
+				if strings.Contains(b, secret) {
+					t.Fatalf("the secret reached the guest:\n%s\ndecoded body:\n%q", o.out, bodies)
+				}
+			}
+			var refusals []hostfuncs.Decision
+			for _, d := range o.res.Decisions {
+				if d.Kind == hostfuncs.NetCredential && d.Op == "response" {
+					refusals = append(refusals, d)
+				}
+			}
+			if c.refused {
+				o.wantExit(t, 1)
+				o.wantOut(t, "error: ")
+				if len(bodies) != 0 {
+					t.Errorf("a refused response reached the guest: %q", bodies)
+				}
+				if len(refusals) != 1 || refusals[0].Allowed || refusals[0].Errno != "EPROTO" ||
+					refusals[0].Target != "Content-Encoding: "+c.enc+" from https://"+c.host+":"+srv.port {
+					t.Errorf("refusal records %+v", refusals)
+				}
+				return
+			}
+			o.wantExit(t, 0)
+			if len(refusals) != 0 || len(bodies) != 1 {
+				t.Fatalf("refusals %+v, bodies %q\n%s", refusals, bodies, o.out)
+			}
+			want := "your token: Bearer " + hostfuncs.NetRedacted
+			if c.host == "127.0.0.1" {
+				want = "your token: \n"
+			}
+			if !strings.Contains(bodies[0], want) {
+				t.Errorf("body %q, want it to contain %q", bodies[0], want)
+			}
+		})
 	}
 }
 

@@ -28,7 +28,9 @@ type netHTTP struct {
 
 	bodyLeft int64    // bytes of a declared length still to come; -1 when not declared
 	secrets  []string // the credential values added, redacted from the response
+	origin   string   // scheme://host of the request, for records
 	head     []byte   // the encoded response head, made once
+	refused  netErrno // set when the response may not reach the guest (refuseEncoded)
 
 	mu     sync.Mutex
 	closed bool
@@ -224,6 +226,7 @@ func netHTTPRequest(ctx context.Context, m netMem, s *netRun, a netArgs) netErrn
 	}
 	var notes []Request
 	x.secrets, notes = s.addCredentials(req)
+	x.origin = u.Scheme + "://" + u.Host
 
 	h, e := s.add(x)
 	if e != netOK {
@@ -422,7 +425,13 @@ func netHTTPResponse(ctx context.Context, m netMem, s *netRun, a netArgs) netErr
 	if x.err != nil {
 		return netErrnoOf(x.err)
 	}
+	if x.refused != netOK {
+		return x.refused
+	}
 	if x.head == nil {
+		if e := s.refuseEncoded(x); e != netOK {
+			return e
+		}
 		x.head = netResponseHead(x.resp, x.secrets)
 		var body io.Reader = x.resp.Body
 		body = newNetRedactor(body, x.secrets)
@@ -441,6 +450,49 @@ func netHTTPResponse(ctx context.Context, m netMem, s *netRun, a netArgs) netErr
 		return netENOBUFS
 	}
 	return m.put(hdrPtr, x.head)
+}
+
+// refuseEncoded refuses the response to a request that carried a
+// credential when its body is in a Content-Encoding the host did not ask
+// for. The host asks for gzip only, through its transport, which then
+// decodes the body and drops the header; any encoding still named (br,
+// deflate, zstd, gzip where a Range header kept the host from asking, a
+// stack of them) is one the redaction cannot see into: the secret would
+// reach the guest compressed. The guest gets EPROTO and the refusal is
+// recorded (RATIONALE.md, "Why refuse an encoded response rather than
+// decode it?").
+func (s *netRun) refuseEncoded(x *netHTTP) netErrno {
+	if len(x.secrets) == 0 {
+		return netOK
+	}
+	enc := netUnaskedEncoding(x.resp.Header)
+	if enc == "" {
+		return netOK
+	}
+	// The server wrote it: the record gets it redacted and short.
+	if enc = netRedactString(enc, x.secrets); len(enc) > 64 {
+		enc = enc[:64] + "…"
+	}
+	x.refused = netEPROTO
+	x.resp.Body.Close()
+	s.run.Gate.Note(Request{Kind: NetCredential, Op: "response", Target: "Content-Encoding: " + enc + " from " + x.origin,
+		Policy: policy.Deny, Rule: "a response to a request that carried a credential is refused in an encoding the host did not ask for: the secret could not be redacted from it",
+		Origin: policy.Origin{Layer: policy.LayerBuiltin}}, false, netEPROTO.String())
+	return x.refused
+}
+
+// netUnaskedEncoding returns the response's Content-Encoding, as the
+// server wrote it, unless it is empty or only "identity".
+func netUnaskedEncoding(h http.Header) string {
+	vs := h.Values("Content-Encoding")
+	for _, v := range vs {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, "identity") {
+				return strings.Join(vs, ", ")
+			}
+		}
+	}
+	return ""
 }
 
 // netResponseHead encodes the response headers as "Name: value" CRLF

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -226,7 +227,7 @@ func netTestPolicy(t *testing.T, network string) *policy.Policy {
 // newNetTestRun is one run's network state, as a host function finds it.
 func newNetTestRun(t *testing.T, p *policy.Policy, asker Asker, names netTestResolver) (*netRun, *Run) {
 	t.Helper()
-	e := &netEngine{resolver: names, maxResponse: DefaultMaxResponse, dialTimeout: 50 * time.Millisecond}
+	e := &netEngine{resolver: names, maxResponse: DefaultMaxResponse, dialTimeout: 50 * time.Millisecond, local: newLocalAddrs()}
 	r := &Run{Gate: NewGate(context.Background(), asker, nil), Policy: p, Values: map[any]any{}}
 	s, errno := e.state(WithRun(context.Background(), r))
 	if errno != netOK {
@@ -321,7 +322,7 @@ func FuzzNetArgs(f *testing.F) {
 	f.Add(uint8(2), uint64(1), uint64(65536), uint64(0xffffffff), uint64(0), uint64(65535), uint64(0), uint64(0), req)
 	f.Add(uint8(11), uint64(1), uint64(0xffffffff), uint64(0xfffffffe), uint64(0xffffffff), uint64(0), uint64(0), uint64(0), []byte{})
 
-	e := &netEngine{resolver: netTestResolver{}, maxResponse: 1 << 20, dialTimeout: 50 * time.Millisecond}
+	e := &netEngine{resolver: netTestResolver{}, maxResponse: 1 << 20, dialTimeout: 50 * time.Millisecond, local: newLocalAddrs()}
 	table := e.table()
 	f.Fuzz(func(t *testing.T, fn uint8, a0, a1, a2, a3, a4, a5, a6 uint64, mem []byte) {
 		mod := newNetTestModule(t)
@@ -379,5 +380,76 @@ func TestNetErrnoNames(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "EACCES") || !strings.Contains(b.String(), "errno(79)") {
 		t.Fatal(b.String())
+	}
+}
+
+// The machine's own addresses are read again once they are older than
+// localAddrsMaxAge, never kept for ever; when they cannot be read, every
+// address counts as the machine's own (the policy then needs a rule
+// naming it).
+func TestLocalAddrsRefreshAndFailClosed(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a, b := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")
+	current := []netip.Addr{a}
+	var readErr error
+	reads := 0
+	l := &localAddrs{now: func() time.Time { return now }, read: func() ([]netip.Addr, error) {
+		reads++
+		return current, readErr
+	}}
+	if !l.has(a) || l.has(b) || reads != 1 {
+		t.Fatalf("first read: has(a)=%v has(b)=%v reads=%d", l.has(a), l.has(b), reads)
+	}
+	current = []netip.Addr{a, b} // an address comes up
+	now = now.Add(localAddrsMaxAge / 2)
+	if l.has(b) || reads != 1 {
+		t.Fatalf("within the age: has(b)=%v reads=%d", l.has(b), reads)
+	}
+	now = now.Add(localAddrsMaxAge)
+	if !l.has(b) || reads != 2 {
+		t.Fatalf("after the age: has(b)=%v reads=%d", l.has(b), reads)
+	}
+	if !l.has(netip.MustParseAddr("::ffff:192.0.2.7")) {
+		t.Error("an IPv4-mapped form of an own address is not recognised")
+	}
+	readErr = errors.New("no netlink")
+	now = now.Add(localAddrsMaxAge)
+	if !l.has(netip.MustParseAddr("8.8.8.8")) {
+		t.Error("with the addresses unreadable, an address was judged not the machine's own")
+	}
+	// The real interfaces: loopback is among them.
+	addrs, err := InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, x := range addrs {
+		found = found || x == netip.MustParseAddr("127.0.0.1") || x == netip.IPv6Loopback()
+	}
+	if !found {
+		t.Errorf("InterfaceAddrs = %v, without loopback", addrs)
+	}
+}
+
+func TestNetUnaskedEncoding(t *testing.T) {
+	for _, c := range []struct {
+		values []string
+		want   string
+	}{
+		{nil, ""},
+		{[]string{"identity"}, ""},
+		{[]string{" Identity , "}, ""},
+		{[]string{"br"}, "br"},
+		{[]string{"identity, gzip"}, "identity, gzip"},
+		{[]string{"gzip", "br"}, "gzip, br"},
+		{[]string{"x-custom"}, "x-custom"},
+	} {
+		h := http.Header{}
+		for _, v := range c.values {
+			h.Add("Content-Encoding", v)
+		}
+		if got := netUnaskedEncoding(h); got != c.want {
+			t.Errorf("%q: %q, want %q", c.values, got, c.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/manifest"
+	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -39,6 +41,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	s.mu.Unlock()
 	seen := scan(roots)
 	ms, diags := manifest.LoadDir(s.opts.ToolsDir)
+	writable := writableView(s.opts.Policy, ms)
 
 	var problems []string
 	for _, d := range diags {
@@ -56,12 +59,22 @@ func (s *Server) Reload(ctx context.Context) error {
 	tools := map[string]*tool{}
 	var fresh []*tool
 	for _, m := range ms {
+		// Checked for every tool, changed or not: another manifest may
+		// have made its folder writable (requests.write).
+		untrusted, err := s.checkBuild(ctx, m, writable)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(m.Range), m.Name, err))
+			continue
+		}
 		modSeen := scan([]string{m.Module})
-		if o := old[m.Name]; o != nil && o.loadErr == nil && reflect.DeepEqual(o.manifest, m) && o.modSeen == modSeen {
+		if o := old[m.Name]; o != nil && o.loadErr == nil && reflect.DeepEqual(o.manifest, m) && o.modSeen == modSeen && o.untrusted == untrusted {
 			tools[m.Name] = o // unchanged: keep it, compiled module and all
 			continue
 		}
 		t, err := s.newTool(m, modSeen)
+		if err == nil {
+			t.untrusted = untrusted
+		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(m.Range), m.Name, err))
 			continue
@@ -146,7 +159,14 @@ func (s *Server) load(t *tool) {
 	err := func() error {
 		defer func() { <-s.loadTurn }()
 		m := t.manifest
-		mod, err := s.opts.Engine.Load(s.ctx, m.Module)
+		mod, err := s.opts.Engine.LoadWith(s.ctx, m.Module, runtime.LoadOptions{Untrusted: t.untrusted})
+		if be := (*runtime.BuildError)(nil); t.untrusted && errors.As(err, &be) {
+			// The compiler quotes the sources it read, and a tool could
+			// have made one a symlink to any file of the person's: its
+			// words go to airlock's own log, not to the clients.
+			s.log.Error("mcp: " + err.Error())
+			return fmt.Errorf("building %s failed; the go command's words are in airlock's log (its source lies in a writable mount, and may quote files a tool chose)", m.Module)
+		}
 		if err != nil {
 			return err
 		}
@@ -189,6 +209,46 @@ func (s *Server) load(t *tool) {
 	if current {
 		s.broadcastProblems(s.ctx, []string{p})
 	}
+}
+
+// checkBuild decides whether the module of m may be built: a Go source
+// folder that a served tool could have written (it lies in a mount some
+// tool may write; runtime.BuildExposures) is refused unless the manifest
+// pins the module's digest, since the build would otherwise be automatic
+// and what it produced would be served under the tool's name; a Go
+// toolchain a tool could have replaced is refused always (airlock would
+// run it natively). untrusted says the folder is exposed but pinned.
+func (s *Server) checkBuild(ctx context.Context, m *manifest.Manifest, writable *policy.Policy) (untrusted bool, err error) {
+	xs, err := s.opts.Engine.BuildExposures(ctx, m.Module, writable)
+	if err != nil {
+		return false, nil // not a Go folder airlock can build: loading says why
+	}
+	for _, x := range xs {
+		if x.Toolchain {
+			return false, fmt.Errorf("building %s: %v, so a tool could replace the compiler that airlock runs outside the sandbox; "+
+				"build the tool yourself (airlock build) and serve the .wasm", m.Module, x)
+		}
+	}
+	if len(xs) == 0 {
+		return false, nil
+	}
+	if m.Digest == "" {
+		return false, fmt.Errorf("%v, so a tool could have rewritten what airlock builds and serves; "+
+			"pin the module's digest in the manifest (digest = \"sha256:…\", which `airlock inspect %s` prints) or move the tool out of the mount",
+			xs[0], m.Module)
+	}
+	return true, nil
+}
+
+// writableView is p with every mount that a served tool may ask to write
+// (requests.write in any manifest) counted as writable: a person may grant
+// it, and then that tool can change what lies there.
+func writableView(p *policy.Policy, ms []*manifest.Manifest) *policy.Policy {
+	var guests []string
+	for _, m := range ms {
+		guests = append(guests, m.Requests.Write...)
+	}
+	return runtime.WithWritable(p, guests)
 }
 
 // Ready waits until every tool listed now has its module loaded and

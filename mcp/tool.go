@@ -23,6 +23,9 @@ type tool struct {
 	schema   *jsonschema.Resolved
 	policy   *policy.Policy // the base policy, output capped for MCP
 	modSeen  fingerprint    // the module's files when the manifest was read
+	// untrusted: a served tool could have written the Go source folder
+	// (its digest is pinned, or it would not be on offer).
+	untrusted bool
 
 	// Set by Server.load before ready is closed.
 	ready   chan struct{}

@@ -210,6 +210,9 @@ const (
 	KindMulticast   = "multicast"
 	KindBroadcast   = "broadcast"
 	KindInvalid     = "invalid"
+	// KindLocal is an address of one of this machine's own interfaces
+	// that is in no special range (Dest.Local): special all the same.
+	KindLocal = "this machine"
 )
 
 var (

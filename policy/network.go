@@ -63,6 +63,12 @@ type Dest struct {
 	Host   string     // the name as the guest asked for it (lowercased, no trailing dot), or the IP literal as given
 	Port   int        // 1 to 65535
 	IP     netip.Addr // the address that will be dialed, after the host's own resolution
+	// Local says IP is one of this machine's own addresses (an address of
+	// one of its network interfaces). The host finds that out (policy
+	// does no I/O); Check then treats IP as special, like loopback
+	// (KindLocal): a service listening on every interface is this
+	// machine's, whatever range its address is in.
+	Local bool
 }
 
 // String renders d as scheme://host:port, with an IPv6 host in brackets.
@@ -428,7 +434,11 @@ func (n *Network) decide(d Dest, ipKnown bool) NetDecision {
 		if !d.IP.IsValid() {
 			return NetDecision{Verdict: Deny, Rule: "no address to check: the host decides on the address it will dial", Origin: builtinOrigin}
 		}
-		if kind, special := SpecialAddress(d.IP); special {
+		kind, special := SpecialAddress(d.IP)
+		if !special && d.Local {
+			kind, special = KindLocal, true
+		}
+		if special {
 			for i := range n.Allow {
 				r := &n.Allow[i]
 				if c := r.compiledOf(); c.addr && c.match(&d, true) {
@@ -608,9 +618,19 @@ func groupNetRules(rs []NetRule) []group {
 // followed by a line saying that the address the name resolves to is
 // checked too.
 func ExplainDest(w io.Writer, p *Policy, rawURL string) error {
+	return ExplainDestOn(w, p, rawURL, nil)
+}
+
+// ExplainDestOn is ExplainDest on a machine whose own addresses local
+// reports (Dest.Local): an IP literal that is one of them is explained as
+// the special address it is. local may be nil.
+func ExplainDestOn(w io.Writer, p *Policy, rawURL string, local func(netip.Addr) bool) error {
 	d, given, isIP, err := parseDestURL(rawURL)
 	if err != nil {
 		return err
+	}
+	if isIP && local != nil {
+		d.Local = local(d.IP)
 	}
 	var b strings.Builder
 	b.WriteString("Destination: " + d.String())
@@ -619,7 +639,11 @@ func ExplainDest(w io.Writer, p *Policy, rawURL string) error {
 	}
 	b.WriteString("\n")
 	if isIP {
-		if kind, special := SpecialAddress(d.IP); special {
+		kind, special := SpecialAddress(d.IP)
+		if !special && d.Local {
+			kind, special = KindLocal, true
+		}
+		if special {
 			fmt.Fprintf(&b, "%s is a special address (%s): only an allow rule naming it or a range containing it lets the tool reach it.\n", d.IP, kind)
 		}
 	}

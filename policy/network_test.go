@@ -762,3 +762,45 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// TestCheckLocalAddress: an address of this machine's own (Dest.Local,
+// which the host sets) is special like loopback, whatever its range: only
+// a rule naming the address or a range lets it through, never a host rule
+// or the default.
+func TestCheckLocalAddress(t *testing.T) {
+	const own = "192.0.2.2" // a documentation address, in no special range
+	if _, special := policy.SpecialAddress(netip.MustParseAddr(own)); special {
+		t.Fatalf("%s is special by itself: the test proves nothing", own)
+	}
+	local := func(scheme, host string, port int) policy.Dest {
+		d := dest(scheme, host, port, own)
+		d.Local = true
+		return d
+	}
+	for _, c := range []struct {
+		src, rule string
+		d         policy.Dest
+		verdict   policy.Verdict
+	}{
+		{"network {\n  default = \"allow\"\n}\n", "special address 192.0.2.2 (this machine) needs a rule naming it", local("tcp", own, 8080), policy.Deny},
+		{"network {\n  default = \"ask\"\n}\n", "special address 192.0.2.2 (this machine) needs a rule naming it", local("tcp", own, 8080), policy.Deny},
+		{"network {\n  allow = [\"https://myhost.test\"]\n}\n", "special address 192.0.2.2 (this machine) needs a rule naming it", local("https", "myhost.test", 443), policy.Deny},
+		{"network {\n  allow = [\"*\"]\n}\n", "special address 192.0.2.2 (this machine) needs a rule naming it", local("https", "myhost.test", 443), policy.Deny},
+		{"network {\n  allow = [\"tcp://192.0.2.2:8080\"]\n}\n", `allow "tcp://192.0.2.2:8080"`, local("tcp", own, 8080), policy.Allow},
+		{"network {\n  allow = [\"192.0.2.0/24\"]\n}\n", `allow "192.0.2.0/24"`, local("https", "myhost.test", 443), policy.Allow},
+		{"network {\n  default = \"allow\"\n}\n", `network.default = "allow"`, dest("tcp", own, 8080, own), policy.Allow}, // not this machine's
+	} {
+		got := parseNet(t, c.src).CheckNetwork(c.d)
+		if got.Verdict != c.verdict || got.Rule != c.rule {
+			t.Errorf("%q: Check(%s, local %v) = %v by %s, want %v by %s", c.src, c.d, c.d.Local, got.Verdict, got.Rule, c.verdict, c.rule)
+		}
+	}
+	var b strings.Builder
+	if err := policy.ExplainDestOn(&b, parseNet(t, "network {\n  default = \"allow\"\n}\n"), "tcp://192.0.2.2:80",
+		func(a netip.Addr) bool { return a.String() == own }); err != nil {
+		t.Fatal(err)
+	}
+	if want := "192.0.2.2 is a special address (this machine)"; !strings.Contains(b.String(), want) || !strings.Contains(b.String(), "Decision: deny") {
+		t.Errorf("ExplainDestOn:\n%s\nwant %q and a denial", b.String(), want)
+	}
+}

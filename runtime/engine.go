@@ -99,6 +99,8 @@ type Engine struct {
 	gcLimit   int64
 
 	alt backend // an engine other than wazero (backend.go), or nil
+
+	goTC goToolchainCache // the Go toolchain that builds tool folders (load.go)
 }
 
 type rtKey struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -72,7 +73,7 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 		}
 		explain := func() error { return policy.Explain(io.out, p) }
 		if *url != "" {
-			explain = func() error { return policy.ExplainDest(io.out, p, *url) }
+			explain = func() error { return policy.ExplainDestOn(io.out, p, *url, hostfuncs.OwnAddress) }
 		}
 		if err := explain(); err != nil {
 			return errorf(io.err, ExitUsage, "%v", err)

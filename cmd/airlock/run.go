@@ -124,8 +124,12 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	defer eng.Close(context.Background())
 
+	untrusted, code := checkBuildPlaces(ctx, eng, module, pol, tool, io.err)
+	if code >= 0 {
+		return code
+	}
 	stopProgress := slowProgress(io.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
-	mod, err := eng.Load(ctx, module)
+	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted})
 	stopProgress()
 	if err != nil && ctx.Err() != nil {
 		return errorf(io.err, ExitInterrupted, "interrupted")
@@ -328,4 +332,30 @@ func sizeString(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkBuildPlaces looks, before a Go tool folder is built, at what of the
+// build a tool running under pol could have changed
+// (runtime.BuildExposures). A Go toolchain a tool could replace is refused:
+// airlock would run it natively. A tool folder, module or cache a tool
+// could have rewritten is built (offline, without replace directives that
+// leave the module: untrusted), with one line of warning, unless the
+// manifest pins the module's digest, which is then checked.
+func checkBuildPlaces(ctx context.Context, eng *runtime.Engine, module string, pol *policy.Policy, tool toolSpec, stderr io.Writer) (untrusted bool, code int) {
+	if tool.man != nil {
+		pol = runtime.WithWritable(pol, tool.man.Requests.Write) // a person may grant them
+	}
+	xs, err := eng.BuildExposures(ctx, module, pol)
+	if err != nil || len(xs) == 0 {
+		return false, -1 // not a folder, or no Go: loading says so
+	}
+	for _, x := range xs {
+		if x.Toolchain {
+			return true, errorf(stderr, ExitNoModule, "not building %s: %v, so a tool could have replaced the compiler airlock would run outside the sandbox; build it outside airlock", module, x)
+		}
+	}
+	if tool.man == nil || tool.man.Digest == "" {
+		fmt.Fprintf(stderr, "airlock: warning: %v: a tool could have changed what is built; pin its digest in a manifest (tool.hcl) to be sure\n", xs[0])
+	}
+	return true, -1
 }

@@ -17,11 +17,11 @@ var allowed = map[string][]string{
 	"policy":    {},
 	"hostfuncs": {"policy"},
 	"manifest":  {"policy"},
-	"runtime":   {"hostfuncs", "policy", "internal/wasmfile"},
+	"runtime":   {"hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
 	"approvals": {"hostfuncs", "policy"},
-	"telemetry": {"runtime", "hostfuncs", "policy", "internal/wasmfile"},
-	"mcp":       {"approvals", "manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile"},
-	"tooltest":  {"manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile"},
+	"telemetry": {"runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"mcp":       {"approvals", "manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"tooltest":  {"manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
 }
 
 func TestPackageArrows(t *testing.T) {

@@ -10,6 +10,8 @@
 //	resolve SCHEME NAME PORT     print the addresses the host would accept
 //	spy URL                      print everything the tool can reach: env, files under /work,
 //	                             its own request, the response headers and body
+//	fetch URL [NAME:VALUE…]      HTTP through the host with these request headers; the body
+//	                             is printed as it came, in base64 ("body64: …")
 //	badargs                      call the ABI with bad pointers, lengths and handles
 //
 // Errors print "error: …" (plus "denied" when the policy refused) and exit 1.
@@ -20,6 +22,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +71,8 @@ func main() {
 		err = resolve(a[0], a[1], a[2])
 	case "spy":
 		err = spy(a[0])
+	case "fetch":
+		err = fetch(a[0], a[1:])
 	case "badargs":
 		badargs()
 	default:
@@ -258,6 +263,28 @@ func spy(url string) error {
 	fmt.Printf("%#v\n", resp.Request.Header)
 	fmt.Println("== response")
 	return printResponse(resp, true)
+}
+
+func fetch(url string, headers []string) error {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(k, strings.TrimSpace(v))
+	}
+	resp, err := (&http.Client{Transport: &airlocknet.Transport{}}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := printResponse(resp, false); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(resp.Body)
+	fmt.Printf("body64: %s\n", base64.StdEncoding.EncodeToString(b))
+	return err
 }
 
 //go:wasmimport airlock_net_v1 connect
