@@ -35,12 +35,12 @@ const epochTick = 10 * time.Millisecond
 // (native, with cap-std confinement of each preopened directory), so only
 // rules about whole mounts apply; see nativeWASIGaps.
 type wasmtimeBackend struct {
-	cfg      Config
-	code     *codeCache // sealed store of compiled modules, nil for none
-	engine   *wasmtime.Engine
-	linker   *wasmtime.Linker
-	stop     chan struct{}
-	ticker   sync.WaitGroup
+	cfg    Config
+	code   *codeCache // sealed store of compiled modules, nil for none
+	engine *wasmtime.Engine
+	linker *wasmtime.Linker
+	stop   chan struct{}
+	ticker sync.WaitGroup
 
 	mu       sync.Mutex
 	compiled map[string]*wasmtimeOnce
