@@ -135,12 +135,12 @@ func (b *wasmtimeBackend) compile(m *Module) (*wasmtime.Module, error) {
 			ser, err := b.code.read(slot)
 			b.code.mu.Unlock()
 			if err == nil {
-				if mod, err := wasmtime.NewModuleDeserialize(b.engine, ser); err == nil {
+				mod, err := wasmtime.NewModuleDeserialize(b.engine, ser)
+				if err == nil {
 					c.mod = mod
 					return
-				} else {
-					b.code.discard(slot, m.Name, fmt.Errorf("wasmtime could not load it: %v", firstLineOf(err)))
 				}
+				b.code.discard(slot, m.Name, fmt.Errorf("wasmtime could not load it: %v", firstLineOf(err)))
 			} else if err != errNoEntry {
 				b.code.discard(slot, m.Name, err)
 			}
