@@ -352,12 +352,12 @@ func TestStateMountInsideSecretStateIsRefused(t *testing.T) {
 func TestStateThroughBindMount(t *testing.T) {
 	w := newStateWorld(t)
 	other := filepath.Join(filepath.Dir(w.home), "other")
-	for _, d := range []string{"cache", "config"} {
+	for _, d := range []string{"cache", "config", "dotcache"} {
 		if err := os.MkdirAll(filepath.Join(other, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for src, dst := range map[string]string{".cache/airlock": "cache", ".realconfig/airlock": "config"} {
+	for src, dst := range map[string]string{".cache/airlock": "cache", ".realconfig/airlock": "config", ".cache": "dotcache"} {
 		if err := unix.Mount(filepath.Join(w.home, src), filepath.Join(other, dst), "", unix.MS_BIND, ""); err != nil {
 			t.Skipf("bind mounts need root and a kernel that allows them here: %v", err)
 		}
@@ -385,6 +385,12 @@ func TestStateThroughBindMount(t *testing.T) {
 		{"read:/work/config/grants.hcl", "read " + acc},
 		{"write:/work/config/new.hcl:x", "write " + acc},
 		{"read:/work/config/notes.txt", `read ok "config folder file\n"`},
+		// The folder that holds the cache, shown elsewhere: the cache in it
+		// cannot be moved away or removed.
+		{"rename:/work/dotcache/airlock:/work/moved", "rename " + acc},
+		{"remove:/work/dotcache/airlock", "remove " + acc},
+		{"write:/work/dotcache/airlock/key:x", "write " + acc},
+		{"write:/work/dotcache/mine:x", "write ok"},
 	}
 	var actions []string
 	for _, c := range cases {
@@ -396,8 +402,9 @@ func TestStateThroughBindMount(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", c.action, got[i], c.want)
 		}
 	}
-	w.stateUnchanged()
+	w.stateUnchanged(".cache/mine")
 	wantDecision(t, gate, "fs.write", "open", "", "airlock state: compile cache (another name)", "EACCES")
+	wantDecision(t, gate, "fs.write", "rename", "/work/dotcache/airlock", "airlock state: compile cache (another name)", "EACCES")
 }
 
 // TestStateWithoutGuard: the fixture is a real attack. Without the state
