@@ -28,9 +28,9 @@ import (
 // interface is internal, so airlock keeps its own store and gives wazero
 // nothing but verified copies:
 //
-//   - compiled/sealed/KEY holds one compiled module: a header, wazero's
-//     entry (or wasmtime's serialized module) and an HMAC-SHA256 over the
-//     slot's KEY, the header and the bytes, under a 32-byte key made once
+//   - compiled/sealed/ENGINE/KEY holds one compiled module: a header,
+//     wazero's entry (or wasmtime's serialized module) and an HMAC-SHA256
+//     over ENGINE/KEY, the header and the bytes, under a 32-byte key made once
 //     per cache (CACHE/seal.key, 0600). A tool cannot compute the MAC
 //     without the key, and airlock's state rules keep the whole cache
 //     folder unreadable and unwritable to every tool.
@@ -59,7 +59,7 @@ const (
 // wazero reads them from.
 type codeCache struct {
 	dir     string // CACHE/compiled
-	sealed  string // CACHE/compiled/sealed
+	sealed  string // CACHE/compiled/sealed: a folder per engine version
 	private string // CACHE/compiled/.proc-*: wazero's file cache
 	wazero  string // the folder wazero made in private (version, arch, OS)
 	key     []byte
@@ -82,12 +82,13 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 	if err := os.MkdirAll(c.sealed, 0o700); err != nil {
 		return nil, nil, err
 	}
+	os.Chmod(c.dir, 0o700) // older airlocks made it readable by others
 	key, err := loadSealKey(filepath.Join(cacheDir, sealKeyFile), warn)
 	if err != nil {
 		return nil, nil, err
 	}
 	c.key = key
-	c.tidy()
+	c.tidyLegacy()
 	if c.private, err = os.MkdirTemp(c.dir, ".proc-"); err != nil {
 		return nil, nil, err
 	}
@@ -104,6 +105,7 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 		os.RemoveAll(c.private)
 		return nil, nil, fmt.Errorf("wazero's cache folder in %s is not what airlock expects (%d entries, %v)", c.private, len(ents), err)
 	}
+	c.tidyOldWazero()
 	return c, wc, nil
 }
 
@@ -112,10 +114,10 @@ func (c *codeCache) close() error {
 	return os.RemoveAll(c.private)
 }
 
-// tidy removes what older airlocks left in the cache: wazero's own
+// tidyLegacy removes what older airlocks left in the cache: wazero's own
 // unsealed cache folders, wasmtime's unsealed files, the "seen" markers,
 // and private folders of processes that were killed long ago.
-func (c *codeCache) tidy() {
+func (c *codeCache) tidyLegacy() {
 	ents, err := os.ReadDir(c.dir)
 	if err != nil {
 		return
@@ -129,6 +131,20 @@ func (c *codeCache) tidy() {
 			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
 				os.RemoveAll(filepath.Join(c.dir, name))
 			}
+		}
+	}
+}
+
+// tidyOldWazero removes the sealed entries of other wazero versions: no
+// airlock built with this one reads them.
+func (c *codeCache) tidyOldWazero() {
+	ents, err := os.ReadDir(c.sealed)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, "wazero-") && n != c.wazero {
+			os.RemoveAll(filepath.Join(c.sealed, n))
 		}
 	}
 }
@@ -177,16 +193,19 @@ func loadSealKey(path string, warn func(string)) ([]byte, error) {
 }
 
 // slot names the store entry of a module's digest compiled by one engine
-// configuration (the engine's version folder and what else changes the
-// code).
+// (its version, the folder the entry lives in) with what else changes the
+// code: "ENGINE/KEY", relative to the sealed folder.
 func (c *codeCache) slot(engine, digest, variant string) string {
 	h := sha256.New()
 	for _, s := range []string{sealMagic, engine, digest, variant} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return engine + "/" + hex.EncodeToString(h.Sum(nil))
 }
+
+// path is where the entry of slot is stored.
+func (c *codeCache) path(slot string) string { return filepath.Join(c.sealed, filepath.FromSlash(slot)) }
 
 // errNoEntry says the store has nothing for a slot.
 var errNoEntry = errors.New("no entry")
@@ -196,7 +215,7 @@ var errNoEntry = errors.New("no entry")
 // stores (wazero's file name, or ""), and the MAC with the header
 // written. errNoEntry when there is none.
 func (c *codeCache) open(slot string) (*os.File, int64, string, hash.Hash, error) {
-	f, err := os.Open(filepath.Join(c.sealed, slot))
+	f, err := os.Open(c.path(slot))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, "", nil, errNoEntry
 	}
@@ -314,7 +333,11 @@ func (c *codeCache) read(slot string) ([]byte, error) {
 // store seals content (n bytes) as the entry of slot, naming wazero's file
 // name (or "" for wasmtime), and moves it into place whole.
 func (c *codeCache) store(slot, name string, content io.Reader) error {
-	tmp, err := os.CreateTemp(c.sealed, "."+slot[:16]+".*.tmp")
+	final := c.path(slot)
+	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)[:16]+".*.tmp")
 	if err != nil {
 		return err
 	}
@@ -334,7 +357,7 @@ func (c *codeCache) store(slot, name string, content io.Reader) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(c.sealed, slot)); err != nil {
+	if err := os.Rename(tmp.Name(), final); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
@@ -343,7 +366,7 @@ func (c *codeCache) store(slot, name string, content io.Reader) error {
 
 // discard removes the entry of slot and says why, once.
 func (c *codeCache) discard(slot, module string, why error) {
-	os.Remove(filepath.Join(c.sealed, slot))
+	os.Remove(c.path(slot))
 	c.warn(fmt.Sprintf("compile cache: discarded the compiled copy of %s (%v); compiling it again", module, why))
 }
 
@@ -362,11 +385,13 @@ func (c *codeCache) compileWazero(ctx context.Context, rt wazero.Runtime, m *Mod
 	c.clear(dir)
 
 	placed := ""
+	var placedInfo fs.FileInfo // to see whether wazero replaced it
 	if !c.loaded[slot] {
 		name, err := c.place(slot, dir)
 		switch {
 		case err == nil:
 			placed = name
+			placedInfo, _ = os.Stat(filepath.Join(dir, name))
 		case err != errNoEntry:
 			c.discard(slot, m.Name, err)
 		}
@@ -392,6 +417,15 @@ func (c *codeCache) compileWazero(ctx context.Context, rt wazero.Runtime, m *Mod
 	}
 	if err == nil {
 		c.loaded[slot] = true
+		if placed != "" {
+			// wazero deletes and rewrites an entry it judges stale (made by
+			// another version of itself): then it is new, to be sealed.
+			// (Its inode number may be reused at once: compare more.)
+			if fi, err := os.Stat(filepath.Join(dir, placed)); err != nil || placedInfo == nil || !os.SameFile(fi, placedInfo) ||
+				fi.Size() != placedInfo.Size() || !fi.ModTime().Equal(placedInfo.ModTime()) {
+				placed = ""
+			}
+		}
 		c.harvest(slot, dir, placed)
 	}
 	c.clear(dir)

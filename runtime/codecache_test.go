@@ -85,7 +85,7 @@ func (p *cacheProbe) exit(t *testing.T, m *Module) uint32 {
 
 func (p *cacheProbe) slotPath(m *Module) string {
 	c := p.e.code
-	return filepath.Join(c.sealed, c.slot(c.wazero, m.Digest, variantOf(InterruptInstrument)))
+	return c.path(c.slot(c.wazero, m.Digest, variantOf(InterruptInstrument)))
 }
 
 // TestCompileCacheHealsItself: every kind of damage to a stored entry,
@@ -188,7 +188,7 @@ func TestCompileCacheCraftedEntryNeverRuns(t *testing.T) {
 	aSlot, bSlot := p.slotPath(a), p.slotPath(b)
 	aName, _ := read(aSlot)
 	_, bCode := read(bSlot)
-	slot := filepath.Base(aSlot)
+	slot := p.e.code.slot(p.e.code.wazero, a.Digest, variantOf(InterruptInstrument))
 
 	wrongKey := make([]byte, sealKeySize)
 	rand.Read(wrongKey)
@@ -297,5 +297,60 @@ func TestCompileCacheConcurrentEngines(t *testing.T) {
 	q := openProbe(t, dir)
 	if code := q.exit(t, m); code != 5 || len(q.warnings) != 0 || q.compiles != 0 {
 		t.Errorf("later engine: exit %d, warnings %q, %d compiles; want 5, none, 0", code, q.warnings, q.compiles)
+	}
+}
+
+// TestCompileCacheSealedButUnusable: entries that carry the cache's own
+// seal (an older airlock's bug, a key that leaked) are still checked: an
+// entry wazero cannot read is discarded and the module compiled again, and
+// a stored name that would lead out of wazero's private folder is never
+// used as a path.
+func TestCompileCacheSealedButUnusable(t *testing.T) {
+	dir := t.TempDir()
+	m := NewModule("exit9", exitModule(9))
+	p := openProbe(t, dir)
+	if p.exit(t, m) != 9 {
+		t.Fatal("setting up")
+	}
+	slotPath := p.slotPath(m)
+	slot := p.e.code.slot(p.e.code.wazero, m.Digest, variantOf(InterruptInstrument))
+	raw, _ := os.ReadFile(slotPath)
+	name := string(raw[len(sealMagic)+2 : len(sealMagic)+2+64])
+	key, err := os.ReadFile(filepath.Join(dir, sealKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Not wazero's format at all, under the right name and seal.
+	os.WriteFile(slotPath, seal(key, slot, name, []byte("not wazero's format")), 0o600)
+	q := openProbe(t, dir)
+	if code := q.exit(t, m); code != 9 || q.compiles != 1 || len(q.warnings) != 1 || !strings.Contains(q.warnings[0], "wazero could not load it") {
+		t.Errorf("unreadable sealed entry: exit %d, %d compiles, warnings %q", code, q.compiles, q.warnings)
+	}
+	// What wazero judges made by another version of itself, it compiles
+	// again on its own; airlock seals the new entry.
+	os.WriteFile(slotPath, seal(key, slot, name, []byte("WAZEVO\x07v0.0.0-x")), 0o600)
+	q2 := openProbe(t, dir)
+	if code := q2.exit(t, m); code != 9 {
+		t.Errorf("stale sealed entry: exit %d", code)
+	}
+	q3 := openProbe(t, dir)
+	if code := q3.exit(t, m); code != 9 || q3.compiles != 0 || len(q3.warnings) != 0 {
+		t.Errorf("after a stale entry: exit %d, %d compiles, warnings %q; want 9, 0, none", code, q3.compiles, q3.warnings)
+	}
+	if b, _ := os.ReadFile(slotPath); bytes.Contains(b, []byte("v0.0.0-x")) {
+		t.Error("the stale entry was not replaced")
+	}
+
+	// A name that climbs out of the private folder.
+	planted := filepath.Join(dir, "planted")
+	climb := "../../planted"
+	os.WriteFile(slotPath, seal(key, slot, climb, []byte("x")), 0o600)
+	r := openProbe(t, dir)
+	if code := r.exit(t, m); code != 9 || len(r.warnings) != 1 || !strings.Contains(r.warnings[0], "names no wazero entry") {
+		t.Errorf("climbing name: exit %d, warnings %q", code, r.warnings)
+	}
+	if _, err := os.Stat(planted); err == nil {
+		t.Error("a sealed entry's name was used as a path out of the private folder")
 	}
 }
