@@ -226,10 +226,15 @@ func TestCompileCacheLayout(t *testing.T) {
 	os.MkdirAll(legacy, 0o755)
 	os.WriteFile(filepath.Join(legacy, strings.Repeat("ab", 32)), []byte("WAZEVO unsealed"), 0o644)
 	os.MkdirAll(filepath.Join(dir, "compiled", "seen"), 0o755)
+	oldWazero := filepath.Join(dir, "compiled", "sealed", "wazero-v0.9.0-amd64-linux")
+	os.MkdirAll(oldWazero, 0o700)
+	os.WriteFile(filepath.Join(oldWazero, strings.Repeat("cd", 32)), []byte("sealed by an older wazero"), 0o600)
 
 	p := openProbe(t, dir)
-	if _, err := os.Stat(legacy); err == nil {
-		t.Error("the unsealed cache of an older airlock is still there")
+	for _, gone := range []string{legacy, oldWazero, filepath.Join(dir, "compiled", "seen")} {
+		if _, err := os.Stat(gone); err == nil {
+			t.Errorf("%s, left by an older airlock, is still there", gone)
+		}
 	}
 	p.exit(t, NewModule("exit3", exitModule(3)))
 	private := p.e.code.private
