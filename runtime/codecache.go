@@ -296,7 +296,10 @@ func (c *codeCache) place(slot, dir string) (string, error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := io.CopyN(io.MultiWriter(tmp, mac), f, n); err != nil {
+	if _, err := io.CopyBuffer(io.MultiWriter(tmp, mac), io.LimitReader(f, n), make([]byte, 1<<20)); err != nil {
+		return "", fmt.Errorf("copying it: %w", err)
+	}
+	if st, err := tmp.Stat(); err != nil || st.Size() != n {
 		return "", errors.New("it is truncated")
 	}
 	if err := verify(f, mac); err != nil {

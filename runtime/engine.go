@@ -66,7 +66,7 @@ type Config struct {
 	// uses (grants files, the audit log, policy files, its configuration
 	// folder). No tool of any run reaches them, whatever its mounts: no
 	// write, rename, removal or link, and no read of a Secret one. The
-	// engine adds its own compile cache (CacheDir) to them.
+	// engine adds its own compile cache (CacheDir) and the default one.
 	State []hostfuncs.StatePath
 	// Warn receives one line (without a "airlock: " prefix) when the
 	// engine mends something on its own: a compile-cache entry discarded
@@ -167,6 +167,13 @@ func (e *Engine) statePaths() []hostfuncs.StatePath {
 	paths := append([]hostfuncs.StatePath(nil), e.cfg.State...)
 	if e.cacheDir != "" {
 		paths = append(paths, hostfuncs.StatePath{Path: e.cacheDir, What: "compile cache", Secret: true})
+	}
+	// The default cache too, when this engine uses another: an airlock
+	// started without AIRLOCK_CACHE_DIR keeps its native code there.
+	if d, err := os.UserCacheDir(); err == nil {
+		if def := filepath.Join(d, "airlock"); def != e.cacheDir {
+			paths = append(paths, hostfuncs.StatePath{Path: def, What: "compile cache", Secret: true})
+		}
 	}
 	return paths
 }
