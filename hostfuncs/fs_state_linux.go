@@ -29,6 +29,7 @@ type fsState struct {
 	s       *State
 	objs    []relObj    // state paths within the mount; "." is the whole mount
 	anchors []relAnchor // anchors strictly within the mount
+	root    *stateObj   // the state the mount root is in by device and inode, or nil
 }
 
 type relObj struct {
@@ -84,8 +85,11 @@ func (f *FS) GuardState(s *State) error {
 	}
 	var rst unix.Stat_t
 	if unix.Fstat(f.rootFd, &rst) == nil {
-		if o := s.index.dir(&rst); o != nil && o.secret {
-			return fmt.Errorf("policy filesystem for %s: %s is airlock's %s (%s) under another name, which no tool may reach", f.guestName(), root, o.what, o.real)
+		if o := s.index.dir(&rst); o != nil {
+			if o.secret {
+				return fmt.Errorf("policy filesystem for %s: %s is airlock's %s (%s) under another name, which no tool may reach", f.guestName(), root, o.what, o.real)
+			}
+			st.root = o
 		}
 	}
 	f.state = st
@@ -223,20 +227,28 @@ func (f *FS) stateMove(op, rel string) experimentalsys.Errno {
 }
 
 // statePinned checks a directory just pinned for an operation of kind:
-// nothing may be made, renamed or removed in a directory that is (under
-// any name) inside airlock's state.
+// nothing may be made, renamed or removed in a folder that is (under any
+// name, a bind mount for one) inside airlock's state, and nothing read in
+// one inside secret state.
 func (f *FS) statePinned(kind, op string, p pin) experimentalsys.Errno {
-	if f.state == nil || kind != "fs.write" {
+	st := f.state
+	if st == nil {
 		return 0
 	}
-	var st unix.Stat_t
-	if unix.Fstat(p.fd, &st) != nil {
+	var o *stateObj
+	if p.rel == "." {
+		o = st.root // the mount root, looked up once
+	} else {
+		var sb unix.Stat_t
+		if unix.Fstat(p.fd, &sb) != nil {
+			return 0
+		}
+		o = st.s.index.dir(&sb)
+	}
+	if o == nil || (kind == "fs.read" && !o.secret) {
 		return 0
 	}
-	if o := f.state.s.index.dir(&st); o != nil {
-		return f.denyState("fs.write", op, f.target(p.rel), o, " (another name)")
-	}
-	return 0
+	return f.denyState(kind, op, f.target(p.rel), o, " (another name)")
 }
 
 // stateEntry checks the entry name in the pinned directory dir before it
@@ -258,47 +270,32 @@ func (f *FS) stateEntry(op string, dir pin, name string) experimentalsys.Errno {
 
 // ---- the index by device and inode ----
 
-// maxStateEntries bounds the walk that builds the index.
+// maxStateEntries bounds each walk that builds the index.
 const maxStateEntries = 100_000
 
-// stateIndex finds state by device and inode: every directory and file at
-// or below each state path, and every anchor. It is built once per State,
-// by one walk, when the first mount is guarded.
+// stateIndex finds state by device and inode. Directories at or below each
+// state path, and every anchor, are indexed when the first mount is
+// guarded: one walk that reads each folder's entries and looks closer
+// only at subfolders. Files are indexed only when a call first meets a
+// regular file with more than one link (a hard link made earlier): the
+// only way a file of the state can have another name that no folder check
+// catches.
 type stateIndex struct {
+	objs []stateObj
+
 	once    sync.Once
-	objs    []stateObj
-	dirs    map[inodeKey]int
-	files   map[inodeKey]int
+	dirs    map[inodeKey]int // index into objs
 	anchors map[inodeKey]int
+
+	filesOnce sync.Once
+	files     map[inodeKey]int
 }
 
 func (x *stateIndex) build(s *State) {
 	x.once.Do(func() {
 		x.objs = s.objs
-		x.dirs, x.files, x.anchors = map[inodeKey]int{}, map[inodeKey]int{}, map[inodeKey]int{}
-		budget := maxStateEntries
-		buf := make([]byte, 16<<10)
-		for i, o := range s.objs {
-			fd, err := unix.Open(o.real, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-			if err != nil {
-				// A file opened without following its last name, or one
-				// that cannot be opened: its identity is enough.
-				var st unix.Stat_t
-				if unix.Lstat(o.real, &st) == nil && !isLink(&st) {
-					x.add(&st, i)
-				}
-				continue
-			}
-			var st unix.Stat_t
-			if unix.Fstat(fd, &st) == nil {
-				x.add(&st, i)
-				if isDir(&st) {
-					x.walk(fd, i, &budget, buf)
-					continue
-				}
-			}
-			unix.Close(fd)
-		}
+		x.dirs, x.anchors = map[inodeKey]int{}, map[inodeKey]int{}
+		x.walkObjs(false)
 		for _, a := range s.anchors {
 			var st unix.Stat_t
 			if unix.Lstat(a.path, &st) == nil {
@@ -311,36 +308,56 @@ func (x *stateIndex) build(s *State) {
 	})
 }
 
-func (x *stateIndex) add(st *unix.Stat_t, i int) {
+// walkObjs walks every state path: with files, recording regular files;
+// without, only directories.
+func (x *stateIndex) walkObjs(files bool) {
+	budget := maxStateEntries
+	buf := make([]byte, 16<<10)
+	for i, o := range x.objs {
+		fd, err := unix.Open(o.real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			var st unix.Stat_t
+			if files && unix.Lstat(o.real, &st) == nil && isReg(&st) {
+				x.addFile(&st, i)
+			}
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil {
+			unix.Close(fd)
+			continue
+		}
+		if !files {
+			x.addDir(&st, i)
+		}
+		x.walk(fd, i, files, &budget, buf)
+	}
+}
+
+func (x *stateIndex) addDir(st *unix.Stat_t, i int) {
 	k := inodeKey{uint64(st.Dev), st.Ino}
-	switch {
-	case isDir(st):
-		if _, ok := x.dirs[k]; !ok {
-			x.dirs[k] = i
-		}
-	case isReg(st):
-		if _, ok := x.files[k]; !ok {
-			x.files[k] = i
-		}
+	if _, ok := x.dirs[k]; !ok {
+		x.dirs[k] = i
+	}
+}
+
+func (x *stateIndex) addFile(st *unix.Stat_t, i int) {
+	k := inodeKey{uint64(st.Dev), st.Ino}
+	if _, ok := x.files[k]; !ok {
+		x.files[k] = i
 	}
 }
 
 // walk records what is below the directory fd; it closes fd.
-func (x *stateIndex) walk(fd, i int, budget *int, buf []byte) {
-	defer unix.Close(fd)
-	var subdirs []int
-	defer func() {
-		for _, d := range subdirs {
-			x.walk(d, i, budget, buf)
-		}
-	}()
+func (x *stateIndex) walk(fd, i int, files bool, budget *int, buf []byte) {
+	var subdirs []string
 	for *budget > 0 {
 		n, err := unix.ReadDirent(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil || n <= 0 {
-			return
+			break
 		}
 		for b := buf[:n]; len(b) > 0 && *budget > 0; {
 			d, size := nextDirent(b)
@@ -352,29 +369,58 @@ func (x *stateIndex) walk(fd, i int, budget *int, buf []byte) {
 				continue
 			}
 			*budget--
-			name := string(d.name)
-			var st unix.Stat_t
-			if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			switch d.typ {
+			case unix.DT_DIR:
+				subdirs = append(subdirs, string(d.name))
+				continue
+			case unix.DT_REG:
+				if !files {
+					continue
+				}
+			case unix.DT_UNKNOWN:
+			default:
 				continue
 			}
-			x.add(&st, i)
-			if isDir(&st) {
-				if sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-					subdirs = append(subdirs, sub)
-				}
+			var st unix.Stat_t
+			if unix.Fstatat(fd, string(d.name), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+				continue
+			}
+			switch {
+			case isDir(&st):
+				subdirs = append(subdirs, string(d.name))
+			case isReg(&st) && files:
+				x.addFile(&st, i)
 			}
 		}
 	}
+	for _, name := range subdirs {
+		sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(sub, &st) == nil && !files {
+			x.addDir(&st, i)
+		}
+		x.walk(sub, i, files, budget, buf)
+	}
+	unix.Close(fd)
 }
 
-// object returns the state path a file or directory belongs to.
+// object returns the state path a file or directory belongs to. A regular
+// file is looked up only when it has another name (nlink > 1); reaching
+// one with a single name means reaching its folder, which is checked.
 func (x *stateIndex) object(st *unix.Stat_t) *stateObj {
-	if isDir(st) {
+	switch {
+	case isDir(st):
 		return x.dir(st)
-	}
-	if !isReg(st) || x.files == nil {
+	case !isReg(st) || st.Nlink < 2 || len(x.objs) == 0:
 		return nil
 	}
+	x.filesOnce.Do(func() {
+		x.files = map[inodeKey]int{}
+		x.walkObjs(true)
+	})
 	if i, ok := x.files[inodeKey{uint64(st.Dev), st.Ino}]; ok {
 		return &x.objs[i]
 	}
@@ -383,9 +429,6 @@ func (x *stateIndex) object(st *unix.Stat_t) *stateObj {
 
 // dir returns the state path a directory is at or below.
 func (x *stateIndex) dir(st *unix.Stat_t) *stateObj {
-	if x.dirs == nil {
-		return nil
-	}
 	if i, ok := x.dirs[inodeKey{uint64(st.Dev), st.Ino}]; ok {
 		return &x.objs[i]
 	}
@@ -397,9 +440,6 @@ func (x *stateIndex) dir(st *unix.Stat_t) *stateObj {
 func (x *stateIndex) entry(st *unix.Stat_t) *stateObj {
 	if o := x.dir(st); o != nil {
 		return o
-	}
-	if x.anchors == nil {
-		return nil
 	}
 	if i, ok := x.anchors[inodeKey{uint64(st.Dev), st.Ino}]; ok {
 		return &x.objs[i]
