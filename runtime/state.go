@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -25,7 +26,8 @@ func (e *StateError) Error() string {
 func (e *StateError) Unwrap() error { return e.Err }
 
 // mountsExposeState refuses a policy with a mount that reaches airlock's
-// state, for engines that cannot refuse single calls.
+// state, for engines that cannot refuse single calls: a writable mount
+// that contains state, or a read-only one that contains secret state.
 func mountsExposeState(p *policy.Policy, st *hostfuncs.State) error {
 	for _, m := range p.Mounts {
 		host, err := filepath.Abs(m.Host)
@@ -35,7 +37,14 @@ func mountsExposeState(p *policy.Policy, st *hostfuncs.State) error {
 		if real, err := filepath.EvalSymlinks(host); err == nil {
 			host = real
 		}
-		exposed := st.Within(host)
+		// A writable mount must not contain any state, there or to come; a
+		// read-only one no secret state that is there.
+		var exposed []hostfuncs.StatePath
+		for _, s := range st.Within(host) {
+			if m.Access == policy.Write || (s.Secret && exists(s.Path)) {
+				exposed = append(exposed, s)
+			}
+		}
 		if len(exposed) == 0 {
 			continue
 		}
@@ -47,4 +56,9 @@ func mountsExposeState(p *policy.Policy, st *hostfuncs.State) error {
 			m.Host, strings.Join(names, ", "))}
 	}
 	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
