@@ -205,7 +205,9 @@ func (c *codeCache) slot(engine, digest, variant string) string {
 }
 
 // path is where the entry of slot is stored.
-func (c *codeCache) path(slot string) string { return filepath.Join(c.sealed, filepath.FromSlash(slot)) }
+func (c *codeCache) path(slot string) string {
+	return filepath.Join(c.sealed, filepath.FromSlash(slot))
+}
 
 // errNoEntry says the store has nothing for a slot.
 var errNoEntry = errors.New("no entry")
