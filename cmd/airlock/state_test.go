@@ -227,11 +227,12 @@ func TestRunToolCannotTouchTheCompileCache(t *testing.T) {
 	if r := runCLI(t, proj, "", env, "run", "--policy", "policy.hcl", wasm, "--", "stat:/work"); r.code != 0 {
 		t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
 	}
-	entries, _ := filepath.Glob(filepath.Join(cache, "compiled", "sealed", "*"))
+	entries, _ := filepath.Glob(filepath.Join(cache, "compiled", "sealed", "*", "*"))
 	if len(entries) != 1 {
 		t.Fatalf("sealed entries after the first run: %v", entries)
 	}
-	entry := "/home/.cache/airlock/compiled/sealed/" + filepath.Base(entries[0])
+	rel, _ := filepath.Rel(cache, entries[0])
+	entry := "/home/.cache/airlock/" + filepath.ToSlash(rel)
 	before := map[string][]byte{}
 	for _, f := range []string{entries[0], filepath.Join(cache, "seal.key")} {
 		before[f], _ = os.ReadFile(f)
@@ -239,13 +240,13 @@ func TestRunToolCannotTouchTheCompileCache(t *testing.T) {
 	r := runCLI(t, proj, "", env, "run", "--policy", "policy.hcl", "--mount", home+":/home", wasm, "--",
 		"read:/home/.cache/airlock/seal.key",
 		"read:"+entry,
-		"readdir:/home/.cache/airlock/compiled/sealed",
+		"readdir:"+filepath.Dir(entry),
 		"write:"+entry+":crafted",
 		"truncate:"+entry+":10",
 		"rename:/home/proj/policy.hcl:"+entry,
 		"remove:"+entry,
 		"rename:/home/.cache:/home/cache-away",
-		"write:/home/.cache/airlock/compiled/sealed/"+strings.Repeat("0", 64)+":crafted",
+		"write:"+filepath.Dir(entry)+"/"+strings.Repeat("0", 64)+":crafted",
 		"symlink:/home/proj:/home/.cache/airlock/build/x",
 	)
 	if n := strings.Count(r.stdout, " err EACCES"); n != 10 {
@@ -283,7 +284,7 @@ func TestRunCompileCacheHealsItself(t *testing.T) {
 	if r := run(); r.code != 0 || r.stdout != "healed\n" {
 		t.Fatalf("first run: exit %d %q %s", r.code, r.stdout, r.stderr)
 	}
-	entries, _ := filepath.Glob(filepath.Join(cache, "compiled", "sealed", "*"))
+	entries, _ := filepath.Glob(filepath.Join(cache, "compiled", "sealed", "*", "*"))
 	if len(entries) != 1 {
 		t.Fatalf("sealed entries: %v", entries)
 	}
