@@ -112,7 +112,7 @@ func hostRel(root, p string) string {
 	return filepath.ToSlash(rel)
 }
 
-// relUnder reports whether rel is at or below base (both clean relative
+// relAtOrBelow reports whether rel is at or below base (both clean relative
 // paths; "." is the root).
 func relAtOrBelow(rel, base string) bool {
 	return base == "." || rel == base || strings.HasPrefix(rel, base+"/")

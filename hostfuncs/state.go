@@ -93,33 +93,6 @@ func NewState(paths []StatePath) *State {
 	return s
 }
 
-// Paths returns the resolved state paths, for `airlock policy explain` and
-// tests.
-func (s *State) Paths() []StatePath {
-	if s == nil {
-		return nil
-	}
-	out := make([]StatePath, len(s.objs))
-	for i, o := range s.objs {
-		out[i] = StatePath{Path: o.real, What: o.what, Secret: o.secret}
-	}
-	return out
-}
-
-// Covering returns the state path at or above host path p, the most
-// specific first, and whether there is one.
-func (s *State) Covering(p string) (StatePath, bool) {
-	if s == nil {
-		return StatePath{}, false
-	}
-	for _, o := range s.objs {
-		if under(p, o.real) {
-			return StatePath{Path: o.real, What: o.what, Secret: o.secret}, true
-		}
-	}
-	return StatePath{}, false
-}
-
 // Within returns the state paths at or below host directory dir (what a
 // mount of dir exposes).
 func (s *State) Within(dir string) []StatePath {
