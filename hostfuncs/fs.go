@@ -60,6 +60,8 @@ type FS struct {
 
 	linksOnce sync.Once
 	links     *linkSet
+
+	state *fsState // airlock's own state within reach (fs_state_linux.go), or nil
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -305,6 +307,9 @@ func (f *FS) protected(rel string) (policy.Pattern, bool) {
 // seen at all: hidden paths, and files hard-linked to a hidden file, are
 // not there for the guest.
 func (f *FS) mayLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
+	if e := f.stateLook(op, rel, st); e != 0 {
+		return e
+	}
 	if p, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
 	}
@@ -320,6 +325,9 @@ func (f *FS) mayLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 // be changed: not protected, and not a file hard-linked to a protected file.
 // The read-only mount check is made once per operation by the caller.
 func (f *FS) mayChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
+	if e := f.stateChange(op, rel, st); e != 0 {
+		return e
+	}
 	if p, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, p, "")
 	}
@@ -333,6 +341,9 @@ func (f *FS) mayChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 
 // mayCreate checks that the name rel (real parent + new name) may be made.
 func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
+	if e := f.stateCreate(op, rel); e != 0 {
+		return e
+	}
 	if p, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.write", op, rel, p, experimentalsys.EACCES)
 	}
@@ -346,6 +357,9 @@ func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
 // removed without taking with it a path that an anchored pattern covers
 // because of where it is.
 func (f *FS) mayMoveAway(op, rel string) experimentalsys.Errno {
+	if e := f.stateMove(op, rel); e != 0 {
+		return e
+	}
 	for i := range f.protect {
 		if policy.CouldMatchBelow(f.protect[i:i+1], rel) {
 			return f.denyProtected(op, rel, f.protect[i], " (below)")
@@ -362,6 +376,9 @@ func (f *FS) mayMoveAway(op, rel string) experimentalsys.Errno {
 // mayMoveInto checks that something may be renamed to rel without a
 // protected path appearing below it.
 func (f *FS) mayMoveInto(op, rel string) experimentalsys.Errno {
+	if e := f.stateMove(op, rel); e != 0 {
+		return e
+	}
 	for i := range f.protect {
 		if policy.CouldMatchBelow(f.protect[i:i+1], rel) {
 			return f.denyProtected(op, rel, f.protect[i], " (below)")
@@ -400,7 +417,7 @@ func (p pin) close() {
 // /proc/self/fd says where the directory really is.
 func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
 	if rel == "." {
-		return pin{fd: f.rootFd, rel: "."}, 0
+		return pin{fd: f.rootFd, rel: "."}, f.statePinned(kind, op, pin{fd: f.rootFd, rel: "."})
 	}
 	fd := f.rootFd
 	for rest := rel; ; {
@@ -421,7 +438,12 @@ func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
 			return pin{}, errno(err)
 		}
 		if fd = next; !more {
-			return pin{fd: fd, own: true, rel: rel}, 0
+			p := pin{fd: fd, own: true, rel: rel}
+			if e := f.statePinned(kind, op, p); e != 0 {
+				p.close()
+				return pin{}, e
+			}
+			return p, 0
 		}
 		rest = tail
 	}
@@ -440,6 +462,10 @@ func (f *FS) pinDirRoot(kind, op, rel string) (pin, experimentalsys.Errno) {
 		if e == experimentalsys.EPERM {
 			e = f.escape(kind, op, f.target(rel))
 		}
+		return pin{}, e
+	}
+	if e := f.statePinned(kind, op, p); e != 0 {
+		p.close()
 		return pin{}, e
 	}
 	return p, 0
@@ -561,6 +587,9 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 			return nil, f.denyHidden("fs.write", "open", rel, p, experimentalsys.EACCES)
 		}
 		return nil, f.denyHidden("fs.read", "open", rel, p, experimentalsys.ENOENT)
+	}
+	if e := f.stateAsked(kind, "open", rel, creat); e != 0 {
+		return nil, e
 	}
 	if write {
 		if !f.writable {
@@ -896,6 +925,9 @@ func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
 	if rel == "." {
 		return pin{}, "", experimentalsys.EEXIST
 	}
+	if e := f.stateCreate(op, rel); e != 0 {
+		return pin{}, "", e
+	}
 	if !f.writable {
 		if e := f.readOnly(op, f.target(rel)); e != 0 {
 			return pin{}, "", e
@@ -948,6 +980,9 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) experiment
 	if pat, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
 	}
+	if e := f.stateAsked("fs.write", op, rel, false); e != 0 {
+		return e
+	}
 	if !f.writable {
 		if e := f.readOnly(op, f.target(rel)); e != 0 {
 			return e
@@ -986,6 +1021,12 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 	if frel == "." || trel == "." {
 		return experimentalsys.EINVAL
 	}
+	if e := f.stateMove(op, frel); e != 0 {
+		return e
+	}
+	if e := f.stateMove(op, trel); e != 0 {
+		return e
+	}
 	if !f.writable {
 		if e := f.readOnly(op, what(frel, trel)); e != 0 {
 			return e
@@ -1023,6 +1064,12 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 	}
 	defer tp.close()
 	if e := check(joinRel(fp.rel, fname), joinRel(tp.rel, tname)); e != 0 {
+		return e
+	}
+	if e := f.stateEntry(op, fp, fname); e != 0 {
+		return e
+	}
+	if e := f.stateEntry(op, tp, tname); e != 0 {
 		return e
 	}
 	if fslash || tslash {
@@ -1084,6 +1131,9 @@ func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
 		}
 		return experimentalsys.EINVAL
 	}
+	if e := f.stateMove(op, rel); e != 0 {
+		return e
+	}
 	if !f.writable {
 		if e := f.readOnly(op, f.target(rel)); e != 0 {
 			return e
@@ -1108,6 +1158,9 @@ func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
 	}
 	defer parent.close()
 	if e := check(joinRel(parent.rel, name)); e != 0 {
+		return e
+	}
+	if e := f.stateEntry(op, parent, name); e != 0 {
 		return e
 	}
 	if slash && flags == 0 {
@@ -1135,6 +1188,12 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 	if escapes(orel) || escapes(nrel) {
 		return f.escape("fs.write", op, what)
 	}
+	if e := f.stateAsked("fs.write", op, orel, false); e != 0 {
+		return e
+	}
+	if e := f.stateCreate(op, nrel); e != 0 {
+		return e
+	}
 	if !f.writable {
 		if e := f.readOnly(op, what); e != 0 {
 			return e
@@ -1146,6 +1205,9 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 		}
 		if p, ok := f.protected(orel); ok {
 			return f.denyProtected(op, orel, p, "")
+		}
+		if e := f.stateAsked("fs.write", op, orel, false); e != 0 {
+			return e
 		}
 		return f.mayCreate(op, nrel)
 	}

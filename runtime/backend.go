@@ -40,13 +40,14 @@ type backend interface {
 	close() error
 }
 
-// newBackend returns the backend cfg names, nil for wazero.
-func newBackend(cfg Config, cacheDir string) (backend, error) {
+// newBackend returns the backend cfg names, nil for wazero. code is the
+// sealed store of compiled modules, nil for none.
+func newBackend(cfg Config, code *codeCache) (backend, error) {
 	switch cfg.Engine {
 	case "", EngineWazero:
 		return nil, nil
 	case EngineWasmtime:
-		return newWasmtime(cfg, cacheDir)
+		return newWasmtime(cfg, code)
 	}
 	return nil, fmt.Errorf("unknown engine %q: this airlock has %s", cfg.Engine, strings.Join(Engines(), " and "))
 }

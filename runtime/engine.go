@@ -62,6 +62,16 @@ type Config struct {
 	// also for "") or EngineWasmtime (only in a binary built with -tags
 	// wasmtime; see backend.go).
 	Engine string
+	// State lists the host paths of airlock's own state that the caller
+	// uses (grants files, the audit log, policy files, its configuration
+	// folder). No tool of any run reaches them, whatever its mounts: no
+	// write, rename, removal or link, and no read of a Secret one. The
+	// engine adds its own compile cache (CacheDir) and the default one.
+	State []hostfuncs.StatePath
+	// Warn receives one line (without a "airlock: " prefix) when the
+	// engine mends something on its own: a compile-cache entry discarded
+	// and compiled again. Nil writes "airlock: " + line to os.Stderr.
+	Warn func(line string)
 	// AllowUnenforced lets an engine that cannot enforce every rule of a
 	// policy run it without those rules (wasmtime: protect and hide
 	// patterns, limits.open_files, host-call tracing). False refuses such
@@ -88,6 +98,7 @@ type Engine struct {
 	cfg      Config
 	cacheDir string
 	cache    wazero.CompilationCache
+	code     *codeCache // the sealed store on disk, nil for memory only
 
 	mu       sync.Mutex
 	runtimes map[rtKey]*rtEntry
@@ -122,27 +133,51 @@ type compileOnce struct {
 
 // New returns an Engine with its compile cache opened.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Warn == nil {
+		cfg.Warn = func(line string) { fmt.Fprintln(os.Stderr, "airlock: "+line) }
+	}
 	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
 	e.cacheDir = cfg.CacheDir
 	if e.cacheDir == "" {
 		e.cacheDir = DefaultCacheDir()
 	}
-	alt, err := newBackend(cfg, e.cacheDir)
-	if err != nil {
-		return nil, err
-	}
-	e.alt = alt
 	if e.cacheDir == "-" {
 		e.cacheDir = ""
 		e.cache = wazero.NewCompilationCache()
-		return e, nil
+	} else {
+		if abs, err := filepath.Abs(e.cacheDir); err == nil {
+			e.cacheDir = abs
+		}
+		code, c, err := openCodeCache(e.cacheDir, cfg.Warn)
+		if err != nil {
+			return nil, fmt.Errorf("opening compile cache in %s: %w", e.cacheDir, err)
+		}
+		e.code, e.cache = code, c
 	}
-	c, err := wazero.NewCompilationCacheWithDir(filepath.Join(e.cacheDir, "compiled"))
+	alt, err := newBackend(cfg, e.code)
 	if err != nil {
-		return nil, fmt.Errorf("opening compile cache in %s: %w", e.cacheDir, err)
+		e.Close(ctx)
+		return nil, err
 	}
-	e.cache = c
+	e.alt = alt
 	return e, nil
+}
+
+// statePaths is what no tool of this engine's runs may reach: the
+// caller's state and the compile cache.
+func (e *Engine) statePaths() []hostfuncs.StatePath {
+	paths := append([]hostfuncs.StatePath(nil), e.cfg.State...)
+	if e.cacheDir != "" {
+		paths = append(paths, hostfuncs.StatePath{Path: e.cacheDir, What: "compile cache", Secret: true})
+	}
+	// The default cache too, when this engine uses another: an airlock
+	// started without AIRLOCK_CACHE_DIR keeps its native code there.
+	if d, err := os.UserCacheDir(); err == nil {
+		if def := filepath.Join(d, "airlock"); def != e.cacheDir {
+			paths = append(paths, hostfuncs.StatePath{Path: def, What: "compile cache", Secret: true})
+		}
+	}
+	return paths
 }
 
 // Close releases every runtime and compiled module.
@@ -154,7 +189,12 @@ func (e *Engine) Close(ctx context.Context) error {
 		errs = append(errs, r.rt.Close(ctx))
 		delete(e.runtimes, k)
 	}
-	errs = append(errs, e.cache.Close(ctx))
+	if e.cache != nil {
+		errs = append(errs, e.cache.Close(ctx))
+	}
+	if e.code != nil {
+		errs = append(errs, e.code.close())
+	}
 	if e.alt != nil {
 		errs = append(errs, e.alt.close())
 	}
@@ -249,29 +289,24 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 // compiled on this machine.
 func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, c *compileOnce) {
 	ctx = context.WithoutCancel(ctx)
-	marker := ""
-	if e.cacheDir != "" {
-		marker = filepath.Join(e.cacheDir, "compiled", "seen", fmt.Sprintf("%s-%d-%d", m.Digest[len("sha256:"):], k.memPages, k.interrupt))
-	}
 	if c.err = checkBytes(m.Bytes, r.provides, false); c.err != nil {
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
 		return
 	}
-	var done func()
-	if e.cfg.OnCompile != nil && (marker == "" || !exists(marker)) {
-		done = e.cfg.OnCompile(m.Name, len(m.Bytes))
-	}
-	c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
-	if done != nil {
-		done()
+	if e.code != nil {
+		c.mod, c.err = e.code.compileWazero(ctx, r.rt, m, variantOf(k.interrupt), e.cfg.OnCompile)
+	} else {
+		var done func()
+		if e.cfg.OnCompile != nil {
+			done = e.cfg.OnCompile(m.Name, len(m.Bytes))
+		}
+		c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
+		if done != nil {
+			done()
+		}
 	}
 	if c.err != nil {
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
-		return
-	}
-	if marker != "" {
-		_ = os.MkdirAll(filepath.Dir(marker), 0o755)
-		_ = os.WriteFile(marker, nil, 0o644)
 	}
 }
 
@@ -312,11 +347,6 @@ func pagesFor(bytes uint64) uint32 {
 		p = 65536
 	}
 	return uint32(p)
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // ModuleError says a module could not be compiled or instantiated: it is

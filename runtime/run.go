@@ -120,12 +120,16 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		}
 	}()
 	var fsConfig wazero.FSConfig = fsc.(wazero.FSConfig)
+	state := hostfuncs.NewState(e.statePaths())
 	for _, m := range p.Mounts {
 		fs, err := hostfuncs.NewFS(m, gate, limit)
 		if err != nil {
 			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
 		}
 		closers = append(closers, fs)
+		if err := fs.GuardState(state); err != nil {
+			return nil, &StateError{Guest: m.Guest, Err: err}
+		}
 		if spec.ReadOnlyVerdict == policy.Ask && m.Origin.Layer != policy.LayerManaged {
 			fs.ReadOnlyVerdict = policy.Ask
 		}

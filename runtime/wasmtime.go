@@ -3,14 +3,12 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -37,12 +35,12 @@ const epochTick = 10 * time.Millisecond
 // (native, with cap-std confinement of each preopened directory), so only
 // rules about whole mounts apply; see nativeWASIGaps.
 type wasmtimeBackend struct {
-	cfg      Config
-	cacheDir string // "" for no disk cache
-	engine   *wasmtime.Engine
-	linker   *wasmtime.Linker
-	stop     chan struct{}
-	ticker   sync.WaitGroup
+	cfg    Config
+	code   *codeCache // sealed store of compiled modules, nil for none
+	engine *wasmtime.Engine
+	linker *wasmtime.Linker
+	stop   chan struct{}
+	ticker sync.WaitGroup
 
 	mu       sync.Mutex
 	compiled map[string]*wasmtimeOnce
@@ -55,7 +53,7 @@ type wasmtimeOnce struct {
 	err  error
 }
 
-func newWasmtime(cfg Config, cacheDir string) (backend, error) {
+func newWasmtime(cfg Config, code *codeCache) (backend, error) {
 	c := wasmtime.NewConfig()
 	c.SetEpochInterruption(true)
 	engine := wasmtime.NewEngineWithConfig(c)
@@ -64,10 +62,7 @@ func newWasmtime(cfg Config, cacheDir string) (backend, error) {
 		engine.Close()
 		return nil, fmt.Errorf("wasmtime: defining WASI: %w", err)
 	}
-	if cacheDir == "-" {
-		cacheDir = ""
-	}
-	b := &wasmtimeBackend{cfg: cfg, cacheDir: cacheDir, engine: engine, linker: linker,
+	b := &wasmtimeBackend{cfg: cfg, code: code, engine: engine, linker: linker,
 		stop: make(chan struct{}), compiled: map[string]*wasmtimeOnce{}, probe: wasmtime.NewStore(engine)}
 	b.ticker.Add(1)
 	go func() {
@@ -131,13 +126,23 @@ func (b *wasmtimeBackend) compile(m *Module) (*wasmtime.Module, error) {
 			c.err = &ModuleError{Name: m.Name, Err: c.err}
 			return
 		}
-		cached := ""
-		if b.cacheDir != "" {
-			key := sha256.Sum256([]byte(wasmtimeVersion + m.Digest))
-			cached = filepath.Join(b.cacheDir, "compiled", "wasmtime", hex.EncodeToString(key[:16])+".cwasm")
-			if mod, err := wasmtime.NewModuleDeserializeFile(b.engine, cached); err == nil {
-				c.mod = mod
-				return
+		// Serialized wasmtime modules are native code that wasmtime trusts
+		// blindly: only a sealed entry, verified in memory, is loaded.
+		slot := ""
+		if b.code != nil {
+			slot = b.code.slot(wasmtimeVersion, m.Digest, "")
+			b.code.mu.Lock()
+			ser, err := b.code.read(slot)
+			b.code.mu.Unlock()
+			if err == nil {
+				mod, err := wasmtime.NewModuleDeserialize(b.engine, ser)
+				if err == nil {
+					c.mod = mod
+					return
+				}
+				b.code.discard(slot, m.Name, fmt.Errorf("wasmtime could not load it: %v", firstLineOf(err)))
+			} else if err != errNoEntry {
+				b.code.discard(slot, m.Name, err)
 			}
 		}
 		var done func()
@@ -152,12 +157,10 @@ func (b *wasmtimeBackend) compile(m *Module) (*wasmtime.Module, error) {
 			c.err = &ModuleError{Name: m.Name, Err: c.err}
 			return
 		}
-		if cached != "" {
+		if slot != "" {
 			if ser, err := c.mod.Serialize(); err == nil {
-				_ = os.MkdirAll(filepath.Dir(cached), 0o755)
-				tmp := fmt.Sprintf("%s.%d.tmp", cached, os.Getpid())
-				if os.WriteFile(tmp, ser, 0o644) == nil {
-					_ = os.Rename(tmp, cached)
+				if err := b.code.store(slot, "", bytes.NewReader(ser)); err != nil {
+					b.code.warn(fmt.Sprintf("compile cache: could not store a compiled module: %v", err))
 				}
 			}
 		}
@@ -211,6 +214,11 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		keys, vals = append(keys, kv[0]), append(vals, kv[1])
 	}
 	wasi.SetEnv(keys, vals)
+	// wasmtime's WASI is native: airlock cannot refuse single calls, so a
+	// mount that exposes airlock's own state is refused whole.
+	if err := mountsExposeState(p, hostfuncs.NewState(e.statePaths())); err != nil {
+		return nil, err
+	}
 	for _, m := range p.Mounts {
 		dir, file := wasmtime.DIR_READ, wasmtime.FILE_READ
 		if m.Access == policy.Write {

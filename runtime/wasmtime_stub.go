@@ -10,4 +10,4 @@ const wasmtimeBuilt = false
 // binary built without the wasmtime engine.
 var ErrNoWasmtime = errors.New("this airlock was built without the wasmtime engine; rebuild with -tags wasmtime (needs cgo)")
 
-func newWasmtime(Config, string) (backend, error) { return nil, ErrNoWasmtime }
+func newWasmtime(Config, *codeCache) (backend, error) { return nil, ErrNoWasmtime }

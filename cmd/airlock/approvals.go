@@ -99,6 +99,8 @@ type session struct {
 	broker  *approvals.Broker
 	closed  bool
 	auditOK bool
+	// auditPath is the audit log in use (policy.AuditOff for none).
+	auditPath string
 }
 
 // startApprovals loads the managed ceiling and bounds pol with it (after the
@@ -157,6 +159,7 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 	if auditPath == "" {
 		auditPath = approvals.DefaultAuditFile(cwd)
 	}
+	s.auditPath = auditPath
 	if auditPath != policy.AuditOff {
 		log, err := approvals.OpenAudit(auditPath, approvals.DefaultSyncInterval)
 		if err != nil {

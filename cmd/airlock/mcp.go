@@ -87,7 +87,7 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 			return errorf(io.err, ExitUsage, "refusing to serve %s (%s) to tools as a writable /work: there is no policy here; set the \"cwd\" of this server in the MCP client's configuration to the project folder, or give --policy FILE", cwd, what)
 		}
 	}
-	pol, _, code := loadPolicy(f.policy, cwd, io.err)
+	pol, source, code := loadPolicy(f.policy, cwd, io.err)
 	if code >= 0 {
 		return code
 	}
@@ -109,7 +109,15 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	defer tp.Shutdown(context.Background())
 
-	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{})}))
+	policyFile, auditPath := "", pol.Approvals.Audit
+	if source != "builtin default" {
+		policyFile = source
+	}
+	if auditPath == "" {
+		auditPath = approvals.DefaultAuditFile(cwd)
+	}
+	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}),
+		State: statePaths(cwd, policyFile, auditPath), Warn: warnTo(io.err)}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}

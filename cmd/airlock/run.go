@@ -117,8 +117,13 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 		return errorf(io.err, ExitUsage, "--interrupt must be exit or instrument, not %q", f.interrupt)
 	}
 
+	policyFile := ""
+	if source != "builtin default" {
+		policyFile = source
+	}
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}), Engine: f.engine, AllowUnenforced: f.unenforced}))
+		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}), Engine: f.engine, AllowUnenforced: f.unenforced,
+		State: statePaths(cwd, policyFile, sess.auditPath), Warn: warnTo(io.err)}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
@@ -146,6 +151,9 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 		Policy: pol, Interrupt: interrupt,
 	})
 	if ue := (*runtime.UnenforceableError)(nil); errors.As(err, &ue) {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
+	if se := (*runtime.StateError)(nil); errors.As(err, &se) {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
 	if err != nil && ctx.Err() != nil {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/policy"
+)
+
+// statePaths lists airlock's own state that a run started in cwd uses:
+// the project's .airlock folder and grants, the user's configuration
+// folder and grants, the audit log, the policy file (if any) and every
+// managed policy file, present or not. runtime.Config.State keeps them out
+// of every tool's reach (the engine adds its compile cache); the grants
+// are also unreadable.
+func statePaths(cwd, policyFile, auditPath string) []hostfuncs.StatePath {
+	var out []hostfuncs.StatePath
+	add := func(p, what string, secret bool) {
+		if p != "" {
+			out = append(out, hostfuncs.StatePath{Path: p, What: what, Secret: secret})
+		}
+	}
+	project := approvals.ProjectGrantsFile(cwd)
+	// The whole folder: grants are rewritten through a temporary file
+	// beside them, which must not be writable either.
+	add(filepath.Dir(project), "project .airlock folder", false)
+	add(project, "project grants", true)
+	if user := approvals.UserGrantsFile(); user != "" {
+		add(filepath.Dir(user), "config folder", false)
+		add(user, "user grants", true)
+	}
+	if auditPath != policy.AuditOff {
+		add(auditPath, "audit log", false)
+	}
+	add(policyFile, "policy", false)
+	add(policy.ManagedPolicyPath, "managed policy", false)
+	if p, ok := os.LookupEnv(policy.ManagedPolicyEnv); ok {
+		add(p, "managed policy", false)
+	}
+	return out
+}
+
+// warnTo is runtime.Config.Warn for the CLI: one "airlock: " line.
+func warnTo(w io.Writer) func(string) {
+	return func(line string) { fmt.Fprintln(w, "airlock: "+line) }
+}

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package hostfuncs
+
+// stateIndex finds state by device and inode; only the Linux policy
+// filesystem uses it.
+type stateIndex struct{}
+
+// GuardState does nothing: the policy filesystem works on Linux only.
+func (f *FS) GuardState(s *State) error { return nil }
