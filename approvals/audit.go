@@ -3,6 +3,7 @@ package approvals
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -230,6 +231,9 @@ func (l *AuditLog) append(b []byte) error {
 	n, err := l.f.Write(b)
 	if err == nil {
 		return nil
+	}
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err // the path is said once, below
 	}
 	if n > 0 {
 		if terr := l.f.Truncate(fi.Size()); terr != nil {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -234,7 +235,8 @@ func (s *Server) Stats() Stats {
 // run of the session is stopped. A client that hangs up is not an error.
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	err := s.sdk.Run(ctx, &sdk.IOTransport{Reader: nopReadCloser{in}, Writer: nopWriteCloser{out}})
-	if errors.Is(err, io.EOF) || errors.Is(err, sdk.ErrConnectionClosed) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, io.EOF) || errors.Is(err, sdk.ErrConnectionClosed) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, syscall.EPIPE) { // the client closed its end of out
 		return nil
 	}
 	return err

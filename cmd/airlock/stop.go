@@ -147,6 +147,12 @@ func stopText(cause error) string {
 	return "interrupted"
 }
 
+// pipeClosed reports whether cause is a closed stdout or stderr pipe.
+func pipeClosed(cause error) bool {
+	var se signalError
+	return errors.As(cause, &se) && se.sig == syscall.SIGPIPE
+}
+
 // signalOf names the signal that stopped a run, or "".
 func signalOf(cause error) string {
 	var se signalError

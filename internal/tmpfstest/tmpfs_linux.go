@@ -49,3 +49,13 @@ func Fill(t testing.TB, dir string) string {
 		}
 	}
 }
+
+// ReadOnly remounts the tmpfs at dir read-only: every write and create in
+// it fails with EROFS, as on a filesystem the kernel turned read-only
+// after an error.
+func ReadOnly(t testing.TB, dir string) {
+	t.Helper()
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remounting %s read-only: %v", dir, err)
+	}
+}

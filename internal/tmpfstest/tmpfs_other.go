@@ -17,3 +17,9 @@ func Fill(t testing.TB, dir string) string {
 	t.Skip("a tmpfs to fill is mounted only on Linux")
 	return ""
 }
+
+// ReadOnly is not reached: Mount skips.
+func ReadOnly(t testing.TB, dir string) {
+	t.Helper()
+	t.Skip("a tmpfs to fill is mounted only on Linux")
+}
