@@ -100,6 +100,7 @@ type Server struct {
 
 	reloading sync.Mutex      // one Reload at a time
 	warned    map[string]bool // manifest warnings already logged; under reloading
+	serving   bool            // New's first Reload is done; under reloading
 	loading   sync.WaitGroup  // modules being loaded
 	loadTurn  chan struct{}   // bounds the modules loaded at once
 
@@ -187,6 +188,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.cancel()
 		return nil, err
 	}
+	s.reloading.Lock()
+	s.serving = true
+	s.reloading.Unlock()
 	return s, nil
 }
 

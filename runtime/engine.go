@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +89,10 @@ type Engine struct {
 	cfg      Config
 	cacheDir string
 	cache    wazero.CompilationCache
+	// cacheDirs are the folders wazero's disk cache writes into, made
+	// again before each compile: a cache folder deleted while the engine
+	// serves (airlock mcp) must not fail every later compile.
+	cacheDirs []string
 
 	mu       sync.Mutex
 	runtimes map[rtKey]*rtEntry
@@ -140,6 +145,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("opening compile cache in %s: %w", e.cacheDir, err)
 	}
 	e.cache = c
+	if ents, err := os.ReadDir(filepath.Join(e.cacheDir, "compiled")); err == nil {
+		for _, d := range ents {
+			if d.IsDir() && strings.HasPrefix(d.Name(), "wazero-") {
+				e.cacheDirs = append(e.cacheDirs, filepath.Join(e.cacheDir, "compiled", d.Name()))
+			}
+		}
+	}
 	return e, nil
 }
 
@@ -258,6 +270,9 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 	var done func()
 	if e.cfg.OnCompile != nil && (marker == "" || !exists(marker)) {
 		done = e.cfg.OnCompile(m.Name, len(m.Bytes))
+	}
+	for _, d := range e.cacheDirs {
+		_ = os.MkdirAll(d, 0o755) // deleted while serving: wazero cannot store into a missing folder
 	}
 	c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
 	if done != nil {
