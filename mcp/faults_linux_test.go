@@ -20,7 +20,9 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/tmpfstest"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -362,4 +364,41 @@ func TestStdioClientClosesStdout(t *testing.T) {
 		t.Fatalf("exit %d (%v), want 0", code, cmd.ProcessState)
 	}
 	stdin.Close()
+}
+
+// TestAuditFullDiskStopsTheCall: with the audit log on a full filesystem
+// (a 64 KiB tmpfs, filled), a decision the headless rule would allow is
+// denied because it cannot be recorded, the call ends as a tool error
+// saying why, the log holds no torn line, and the server goes on serving.
+func TestAuditFullDiskStopsTheCall(t *testing.T) {
+	dir := tmpfstest.Mount(t, 64<<10)
+	path := filepath.Join(dir, "audit.jsonl")
+	audit, err := approvals.OpenAudit(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer audit.Close()
+	tmpfstest.Fill(t, dir)
+	e := newEnv(t, func(o *mcp.Options) {
+		o.Approvals = approvals.Config{Audit: audit, Headless: policy.Allow}
+	}, askTool(t), guestTool(t, "json", "json"))
+	cs := e.connect(t, inMemory, nil)
+	res := call(t, cs, "ask", nil)
+	if !res.IsError || strings.Contains(texts(res), "allowed") || !strings.Contains(texts(res), "could not be recorded") ||
+		!strings.Contains(texts(res), "no space left on device") {
+		t.Errorf("ask on a full disk: %s", texts(res))
+	}
+	if b, _ := os.ReadFile(path); len(b) != 0 {
+		t.Errorf("the audit log holds %q", b)
+	}
+	if res := call(t, cs, "json", nil); res.IsError {
+		t.Errorf("the server stopped serving: %s", texts(res))
+	}
+	// "continue" lets the decision stand.
+	e2 := newEnv(t, func(o *mcp.Options) {
+		o.Approvals = approvals.Config{Audit: audit, Headless: policy.Allow, AuditFailure: policy.AuditContinue}
+	}, askTool(t))
+	if res := call(t, e2.connect(t, inMemory, nil), "ask", nil); res.IsError || !strings.Contains(texts(res), "allowed") {
+		t.Errorf("continue: %s", texts(res))
+	}
 }
