@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,24 @@ import (
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
+
+// logBuf is a server log the test reads while the server writes it.
+type logBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // resources is what the server holds: goroutines, open file descriptors
 // (/proc/self/fd) and live heap after a collection.
@@ -106,8 +125,9 @@ func TestServesThroughFaults(t *testing.T) {
 		guestTool(t, "spin", "spin"), victim)
 	pol := policy.Default(work)
 	pol.Limits.Timeout = 60 * time.Second
-	var log strings.Builder
-	srv, err := mcp.New(ctx, mcp.Options{ToolsDir: tools, Engine: eng, Policy: pol, PollInterval: 20 * time.Millisecond, Logger: slogTo(&log)})
+	log := &logBuf{}
+	srv, err := mcp.New(ctx, mcp.Options{ToolsDir: tools, Engine: eng, Policy: pol, PollInterval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
