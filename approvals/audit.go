@@ -1,7 +1,9 @@
 package approvals
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -87,6 +89,13 @@ const DefaultSyncInterval = 50 * time.Millisecond
 // which survives a crash of the machine, runs in batches: at most
 // SyncInterval after a record is written, and on Close.
 //
+// A record is whole or absent: a write cut short (a full disk) is rolled
+// back to the end of the last whole record before Write returns its error,
+// and OpenAudit removes a torn last line left by a crash (Repaired), so
+// every line of the file parses. Writers take an exclusive lock on the file
+// (flock) around each record, so that a rollback never cuts a record
+// another process appended.
+//
 // AuditLog is safe for concurrent use.
 type AuditLog struct {
 	path     string
@@ -98,6 +107,9 @@ type AuditLog struct {
 	timer  *time.Timer
 	err    error // the first write or sync error
 	closed bool
+	torn   bool // a rollback failed: the file may end in a torn line
+
+	repaired int64 // bytes of a torn last line OpenAudit removed
 
 	syncing sync.WaitGroup // fsyncs running outside mu
 }
@@ -108,15 +120,64 @@ func OpenAudit(path string, syncInterval time.Duration) (*AuditLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("opening the audit log: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// Read as well as append: a torn last line is found by reading.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the audit log: %w", err)
 	}
-	return &AuditLog{path: path, interval: syncInterval, f: f}, nil
+	l := &AuditLog{path: path, interval: syncInterval, f: f}
+	unlock, err := lockFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking the audit log %s: %w", path, err)
+	}
+	l.repaired, err = repairTail(f)
+	unlock()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("repairing the audit log %s: %w", path, err)
+	}
+	return l, nil
 }
 
 // Path is where the log is.
 func (l *AuditLog) Path() string { return l.path }
+
+// Repaired is how many bytes of a torn last line OpenAudit removed: a
+// record cut short by a crash of the machine (or of a writer whose
+// rollback failed), which no reader could parse. Zero when the file ended
+// with a whole record.
+func (l *AuditLog) Repaired() int64 { return l.repaired }
+
+// repairTail removes what follows the file's last newline: the remains of
+// a record that was never whole. It returns how many bytes it removed.
+func repairTail(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return 0, nil
+	}
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		chunk := buf[:end-start]
+		if _, err := f.ReadAt(chunk, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			keep := start + int64(i) + 1
+			if keep == size {
+				return 0, nil
+			}
+			return size - keep, f.Truncate(keep)
+		}
+		end = start
+	}
+	return size, f.Truncate(0) // not one whole line
+}
 
 // Write appends rec as one line. An error is also kept, and returned by
 // Close: a record that could not be written must not pass unnoticed.
@@ -131,8 +192,8 @@ func (l *AuditLog) Write(rec AuditRecord) error {
 	if l.closed {
 		return l.failLocked(fmt.Errorf("audit log %s: write after close", l.path))
 	}
-	if _, err := l.f.Write(b); err != nil {
-		return l.failLocked(fmt.Errorf("writing the audit log %s: %w", l.path, err))
+	if err := l.append(b); err != nil {
+		return l.failLocked(err)
 	}
 	if l.interval <= 0 {
 		if err := l.f.Sync(); err != nil {
@@ -145,6 +206,42 @@ func (l *AuditLog) Write(rec AuditRecord) error {
 		l.timer = time.AfterFunc(l.interval, l.syncTick)
 	}
 	return nil
+}
+
+// append writes b, one whole record, at the end of the file with one
+// write(2), holding the file lock. A write cut short is rolled back: the
+// file is truncated to its size before the write, the end of the last whole
+// record. l.mu must be held.
+func (l *AuditLog) append(b []byte) error {
+	unlock, err := lockFile(l.f)
+	if err != nil {
+		return fmt.Errorf("locking the audit log %s: %w", l.path, err)
+	}
+	defer unlock()
+	if l.torn {
+		if _, err := repairTail(l.f); err != nil {
+			return fmt.Errorf("writing the audit log %s: removing a partial record: %w", l.path, err)
+		}
+		l.torn = false
+	}
+	fi, err := l.f.Stat()
+	if err != nil {
+		return fmt.Errorf("writing the audit log %s: %w", l.path, err)
+	}
+	n, err := l.f.Write(b)
+	if err == nil {
+		return nil
+	}
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err // the path is said once, below
+	}
+	if n > 0 {
+		if terr := l.f.Truncate(fi.Size()); terr != nil {
+			l.torn = true // the next write, or the next OpenAudit, tries again
+			return fmt.Errorf("writing the audit log %s: %w; removing the partial record: %v", l.path, err, terr)
+		}
+	}
+	return fmt.Errorf("writing the audit log %s: %w", l.path, err)
 }
 
 // syncTick runs SyncInterval after the first unsynced record. The fsync

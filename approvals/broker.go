@@ -32,6 +32,16 @@ type Config struct {
 	Grants *Grants
 	// Audit receives a record of every decision. Nil means none is kept.
 	Audit *AuditLog
+	// AuditFailure is what a decision that Audit cannot record does
+	// (approvals.audit_failure): policy.AuditStop, which the zero value
+	// also means, denies it: the run's Recorder returns an
+	// *UnrecordedError, on which the gate revokes the run; a manifest's
+	// requests are then not granted and a rerun is not offered.
+	// policy.AuditContinue lets the decision stand unrecorded.
+	AuditFailure policy.AuditFailure
+	// OnAuditError, if set, is called once, with the first record Audit
+	// could not write, so that it can be said at once (in either mode).
+	OnAuditError func(error)
 	// Ceiling is the managed layer, for what a tool requests before it
 	// runs (Run.Escalate): a capability it refuses is never offered.
 	Ceiling policy.Ceiling
@@ -47,7 +57,19 @@ type Broker struct {
 
 	mu      sync.Mutex
 	pending map[string]*pending
+
+	auditOnce sync.Once
 }
+
+// UnrecordedError is a decision that could not be written to the audit log,
+// and so was not allowed to stand (approvals.audit_failure = "stop").
+type UnrecordedError struct{ Err error }
+
+func (e *UnrecordedError) Error() string {
+	return "a decision could not be recorded: " + e.Err.Error()
+}
+
+func (e *UnrecordedError) Unwrap() error { return e.Err }
 
 type pending struct {
 	done    chan struct{}
@@ -179,10 +201,11 @@ type Run struct {
 	info RunInfo
 	id   string
 
-	mu      sync.Mutex
-	memory  map[string]Answer // item key -> the answer for the rest of the run
-	answers map[string]Answer // item key -> the last answer, for the audit record
-	denied  []Item            // asks denied without asking (on-failure)
+	mu         sync.Mutex
+	memory     map[string]Answer // item key -> the answer for the rest of the run
+	answers    map[string]Answer // item key -> the last answer, for the audit record
+	denied     []Item            // asks denied without asking (on-failure)
+	unrecorded error             // the first record the audit log could not write
 }
 
 var _ hostfuncs.Asker = (*Run)(nil)
@@ -281,19 +304,39 @@ func (r *Run) Allow(items []Item) {
 // OfferRerun asks, after a run in on-failure mode failed, whether to run the
 // tool again with items granted. AllowOnce and AllowRun both mean: rerun
 // once with them; AlwaysAllow also remembers them. The answer is recorded in
-// the audit log.
+// the audit log; an answer that could not be recorded is a deny (unless
+// approvals.audit_failure = "continue").
 func (r *Run) OfferRerun(ctx context.Context, items []Item) Answer {
 	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer()})
+	var unrecorded error
 	for _, it := range items {
-		r.write(hostfuncs.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
+		err := r.write(hostfuncs.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
 			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String()}, ans)
+		if unrecorded == nil {
+			unrecorded = err
+		}
+	}
+	if unrecorded != nil {
+		return Answer{Choice: Deny, Source: hostfuncs.SourceUnrecorded, Note: unrecorded.Error()}
 	}
 	return ans
 }
 
+// Unrecorded returns the first of the run's decisions that the audit log
+// could not record, as an *UnrecordedError, or nil. With
+// approvals.audit_failure = "continue" it stays nil: nothing was denied
+// for it.
+func (r *Run) Unrecorded() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unrecorded
+}
+
 // Record is the run's hostfuncs.Recorder: it writes d to the audit log with
-// the answer behind it, if any. Chain it with other recorders as needed.
-func (r *Run) Record(d hostfuncs.Decision) {
+// the answer behind it, if any, and returns an *UnrecordedError when the
+// record could not be written and approvals.audit_failure is "stop". Chain
+// it with other recorders as needed.
+func (r *Run) Record(d hostfuncs.Decision) error {
 	var ans Answer
 	if d.Source != hostfuncs.SourceRule || d.Verdict == policy.Ask {
 		key := Item{Kind: d.Kind, Target: d.Target}.Key()
@@ -302,12 +345,14 @@ func (r *Run) Record(d hostfuncs.Decision) {
 		delete(r.answers, key)
 		r.mu.Unlock()
 	}
-	r.write(d, ans)
+	return r.write(d, ans)
 }
 
-func (r *Run) write(d hostfuncs.Decision, ans Answer) {
+// write appends d to the audit log. A record that cannot be written is an
+// *UnrecordedError, unless approvals.audit_failure is "continue".
+func (r *Run) write(d hostfuncs.Decision, ans Answer) error {
 	if r.b.cfg.Audit == nil {
-		return
+		return nil
 	}
 	rec := AuditRecord{
 		Time: d.Time, Run: r.id, Tool: r.info.Tool, Digest: r.info.Digest,
@@ -325,5 +370,20 @@ func (r *Run) write(d hostfuncs.Decision, ans Answer) {
 	if d.Source == hostfuncs.SourceGrant {
 		rec.Layer = string(policy.LayerGrant)
 	}
-	r.b.cfg.Audit.Write(rec)
+	err := r.b.cfg.Audit.Write(rec)
+	if err == nil {
+		return nil
+	}
+	if f := r.b.cfg.OnAuditError; f != nil {
+		r.b.auditOnce.Do(func() { f(err) })
+	}
+	if r.b.cfg.AuditFailure == policy.AuditContinue {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unrecorded == nil {
+		r.unrecorded = &UnrecordedError{Err: err}
+	}
+	return r.unrecorded
 }

@@ -19,19 +19,27 @@ import (
 //
 // It returns the policy to run with (p widened by what was granted, then
 // bounded by the ceiling again) and one decision per requested capability
-// (Op "request"), which are also written to the audit log. p must already
-// be bounded by the broker's ceiling.
+// (Op "request"), which are also written to the audit log. A decision the
+// audit log could not record (approvals.audit_failure = "stop") makes it
+// return an *UnrecordedError with the decisions, and the tool must not run.
+// p must already be bounded by the broker's ceiling.
 func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalation) (*policy.Policy, []hostfuncs.Decision, error) {
 	caps, err := p.Needs(e)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the tool's requests: %w", err)
 	}
 	var decisions []hostfuncs.Decision
+	var unrecorded error
 	decide := func(c policy.Capability, allowed bool, ans Answer, rule string, origin policy.Origin) {
 		d := hostfuncs.Decision{Time: time.Now(), Kind: c.Kind, Op: "request", Target: c.Target, Verdict: policy.Ask,
 			Allowed: allowed, Source: ans.Source, Rule: rule, Origin: origin.String()}
+		if err := r.write(d, ans); err != nil {
+			d.Allowed, d.Source = false, hostfuncs.SourceUnrecorded
+			if unrecorded == nil {
+				unrecorded = err
+			}
+		}
 		decisions = append(decisions, d)
-		r.write(d, ans)
 	}
 	notInPolicy := func(c policy.Capability) (string, policy.Origin) {
 		return "requested by the tool; not in the policy", policy.Origin{Layer: policy.LayerProject}
@@ -82,6 +90,10 @@ func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalatio
 		}
 	}
 
+	if unrecorded != nil {
+		// Nothing is granted that left no record: the tool does not run.
+		return nil, decisions, unrecorded
+	}
 	q := p
 	for i, c := range granted {
 		if q, err = q.Grant([]policy.Capability{c}, grantOrigins[i]); err != nil {

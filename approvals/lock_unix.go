@@ -30,3 +30,21 @@ func lockDir(dir string) (unlock func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// lockFile takes an exclusive lock on an open file (flock), held until
+// unlock: the audit log's writers in several processes take it around each
+// record, so that one can roll back its own short write without cutting
+// another's record.
+func lockFile(f *os.File) (unlock func(), err error) {
+	fd := int(f.Fd())
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() { unix.Flock(fd, unix.LOCK_UN) }, nil
+}

@@ -18,6 +18,10 @@ const (
 	SourceUser     Source = "user"     // a person answered a prompt
 	SourceHeadless Source = "headless" // nobody could be asked; the policy's headless answer
 	SourceRevoked  Source = "revoked"  // the run was stopped; every capability is gone
+	// SourceUnrecorded is a decision the recorder could not record (the
+	// audit log's disk is full): it is denied, whatever it would have been,
+	// and every later one is revoked.
+	SourceUnrecorded Source = "unrecorded"
 )
 
 // Request is a question the host puts to the gate before it acts for a guest.
@@ -52,9 +56,13 @@ type Asker interface {
 	Ask(ctx context.Context, r Request) (allow bool, source Source)
 }
 
-// Recorder receives every decision. It must be safe for concurrent use and
-// must not block for long: it runs on the guest's host call.
-type Recorder func(Decision)
+// Recorder receives every decision before it takes effect. It must be safe
+// for concurrent use and must not block for long: it runs on the guest's
+// host call. It returns an error when the decision could not be recorded
+// (the audit log could not be written): the gate then denies it, and
+// revokes every capability of the run, so that the guest never acts on a
+// decision that left no record.
+type Recorder func(Decision) error
 
 // Gate is the single interception point for decisions. Every host function
 // that acts on a policy (filesystem, network, environment) asks the gate and
@@ -93,28 +101,35 @@ func (g *Gate) Decide(r Request, errno string) bool {
 	if !d.Allowed {
 		d.Errno = errno
 	}
-	g.add(d)
-	return d.Allowed
+	return g.add(d, errno)
 }
 
 // Note records a decision that was made elsewhere (for example by a policy
-// rule with no alternative) without asking.
+// rule with no alternative) without asking. If it cannot be recorded, the
+// run's capabilities are revoked from then on.
 func (g *Gate) Note(r Request, allowed bool, errno string) {
 	d := Decision{Time: time.Now(), Kind: r.Kind, Op: r.Op, Target: r.Target, Verdict: r.Policy,
 		Allowed: allowed, Rule: r.Rule, Origin: r.Origin.String(), Source: SourceRule}
 	if !allowed {
 		d.Errno = errno
 	}
-	g.add(d)
+	g.add(d, errno)
 }
 
-func (g *Gate) add(d Decision) {
+// add records d and keeps it; it returns whether d stands as allowed. A
+// decision the recorder refuses is kept as a denial (SourceUnrecorded) and
+// revokes the run: nothing the guest does may go unrecorded.
+func (g *Gate) add(d Decision, errno string) bool {
+	if g.record != nil {
+		if err := g.record(d); err != nil {
+			g.revoked.Store(true)
+			d.Allowed, d.Source, d.Errno = false, SourceUnrecorded, errno
+		}
+	}
 	g.mu.Lock()
 	g.decisions = append(g.decisions, d)
 	g.mu.Unlock()
-	if g.record != nil {
-		g.record(d)
-	}
+	return d.Allowed
 }
 
 // Revoke withdraws every capability: from now on host functions refuse all

@@ -173,7 +173,7 @@ func (s *Server) run(c *call, argv []string, stdin []byte) *sdk.CallToolResult {
 		Stderr:    errs,
 		Policy:    pol,
 		Asker:     ar,
-		Record:    ar.Record,
+		Record:    stopUnrecorded(ar, c.cancel),
 		Interrupt: runtime.InterruptInstrument,
 		// A write into a read-only mount is a question, as in airlock run:
 		// the client, a remembered grant or the headless answer decides.
@@ -186,8 +186,23 @@ func (s *Server) run(c *call, argv []string, stdin []byte) *sdk.CallToolResult {
 	if err != nil {
 		return toolError(fmt.Sprintf("%s could not start: %v", t.name, err))
 	}
+	if err := ar.Unrecorded(); err != nil {
+		return toolError(fmt.Sprintf("%s was stopped: %v (approvals.audit_failure = \"stop\"); what it did before is in the audit log", t.name, err))
+	}
 	res.Decisions = append(requested, res.Decisions...)
 	return t.result(res, pol, stdout.Bytes(), errs.String())
+}
+
+// stopUnrecorded is r's Recorder, which also stops the run when a decision
+// could not be recorded (the gate has denied it and revoked the run).
+func stopUnrecorded(r *approvals.Run, stop context.CancelFunc) hostfuncs.Recorder {
+	return func(d hostfuncs.Decision) error {
+		err := r.Record(d)
+		if err != nil {
+			stop()
+		}
+		return err
+	}
 }
 
 // drive waits for the call on behalf of one MCP request: until the run

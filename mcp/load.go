@@ -26,24 +26,36 @@ import (
 // waits for it. A manifest or module that cannot be used is reported
 // (Problems, the log, a log notification to clients that asked for them)
 // and left out while the others load. Reload fails only when the folder
-// cannot be read.
+// cannot be read at the start (New); once serving, a folder that cannot be
+// read (removed, renamed, its permissions changed) withdraws every tool
+// and is reported once, like a malformed manifest, and the tools come back
+// when the folder does.
 func (s *Server) Reload(ctx context.Context) error {
 	s.reloading.Lock()
 	defer s.reloading.Unlock()
 
-	if _, err := os.ReadDir(s.opts.ToolsDir); err != nil {
-		return fmt.Errorf("loading tools: %w", err)
-	}
 	// The fingerprint is taken before reading, so that a change made while
 	// the folder is read is seen by the next poll.
 	s.mu.Lock()
 	roots := s.watched()
 	s.mu.Unlock()
 	seen := scan(roots)
-	ms, diags := manifest.LoadDir(s.opts.ToolsDir)
+	var problems []string
+	var ms []*manifest.Manifest
+	var diags hcl.Diagnostics
+	if _, err := os.ReadDir(s.opts.ToolsDir); err != nil {
+		if !s.serving {
+			return fmt.Errorf("loading tools: %w", err)
+		}
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err
+		}
+		problems = append(problems, fmt.Sprintf("%s: the tools folder cannot be read (%v); its tools are withdrawn until it can", s.opts.ToolsDir, err))
+	} else {
+		ms, diags = manifest.LoadDir(s.opts.ToolsDir)
+	}
 	writable := writableView(s.opts.Policy, ms)
 
-	var problems []string
 	for _, d := range diags {
 		if d.Severity == hcl.DiagError {
 			problems = append(problems, diagLine(d))

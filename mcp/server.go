@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -99,6 +100,7 @@ type Server struct {
 
 	reloading sync.Mutex      // one Reload at a time
 	warned    map[string]bool // manifest warnings already logged; under reloading
+	serving   bool            // New's first Reload is done; under reloading
 	loading   sync.WaitGroup  // modules being loaded
 	loadTurn  chan struct{}   // bounds the modules loaded at once
 
@@ -186,6 +188,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.cancel()
 		return nil, err
 	}
+	s.reloading.Lock()
+	s.serving = true
+	s.reloading.Unlock()
 	return s, nil
 }
 
@@ -234,7 +239,8 @@ func (s *Server) Stats() Stats {
 // run of the session is stopped. A client that hangs up is not an error.
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	err := s.sdk.Run(ctx, &sdk.IOTransport{Reader: nopReadCloser{in}, Writer: nopWriteCloser{out}})
-	if errors.Is(err, io.EOF) || errors.Is(err, sdk.ErrConnectionClosed) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, io.EOF) || errors.Is(err, sdk.ErrConnectionClosed) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, syscall.EPIPE) { // the client closed its end of out
 		return nil
 	}
 	return err

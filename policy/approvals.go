@@ -65,6 +65,20 @@ const DefaultPromptTimeout = 60 * time.Second
 // audit log off.
 const AuditOff = "off"
 
+// AuditFailure is what a run does when a decision cannot be written to the
+// audit log (approvals.audit_failure).
+type AuditFailure string
+
+const (
+	// AuditStop, the default, stops the run: the decision that could not
+	// be recorded is denied, every capability of the run is revoked, and
+	// airlock exits with a status of its own.
+	AuditStop AuditFailure = "stop"
+	// AuditContinue lets the run go on: the decision stands unrecorded,
+	// and airlock says once that the audit log is failing.
+	AuditContinue AuditFailure = "continue"
+)
+
 // Approvals is the approvals { … } block: how the questions a policy leaves
 // open ("ask") are answered.
 type Approvals struct {
@@ -80,12 +94,16 @@ type Approvals struct {
 	// Audit is the audit log's path, absolute; empty for the default
 	// (.airlock/audit.jsonl in the project), AuditOff for none.
 	Audit string
+	// AuditFailure is what a decision that cannot be recorded does:
+	// AuditStop (the default) or AuditContinue.
+	AuditFailure AuditFailure
 
 	Origin Origin // the approvals block, or the built-in layer when there is none
 
 	// Where each value came from: its attribute, a flag, the managed
 	// ceiling or the built-in default.
 	ModeOrigin, HeadlessOrigin, TimeoutOrigin, AuditOrigin Origin
+	AuditFailureOrigin                                     Origin
 }
 
 // approvalsSchema is the body of the approvals { … } block.
@@ -95,6 +113,7 @@ var approvalsSchema = &hcl.BodySchema{
 		{Name: "headless"},
 		{Name: "timeout"},
 		{Name: "audit"},
+		{Name: "audit_failure"},
 	},
 }
 
@@ -175,6 +194,22 @@ func decodeApprovalsBlock(d *decoder, b *hcl.Block) (Approvals, hcl.Diagnostics)
 			ap.Audit, ap.AuditOrigin = filepath.Clean(s), d.origin(a.Range)
 		}
 	}
+	if a := content.Attributes["audit_failure"]; a != nil {
+		s, sdiags := stringAttr(a, `"stop"`)
+		diags = append(diags, sdiags...)
+		if !sdiags.HasErrors() {
+			switch v := AuditFailure(s); v {
+			case AuditStop, AuditContinue:
+				ap.AuditFailure, ap.AuditFailureOrigin = v, d.origin(a.Range)
+			default:
+				detail := fmt.Sprintf("audit_failure must be \"stop\" or \"continue\", not %q: it is what a run does when a decision cannot be written to the audit log.", s)
+				if h := didYouMean(s, []string{string(AuditStop), string(AuditContinue)}); h != "" {
+					detail += fmt.Sprintf(" Did you mean %q?", h)
+				}
+				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid audit_failure", detail))
+			}
+		}
+	}
 	return ap, diags
 }
 
@@ -192,6 +227,9 @@ func finishApprovals(d *decoder) hcl.Diagnostics {
 	if a.Timeout == 0 {
 		a.Timeout, a.TimeoutOrigin = DefaultPromptTimeout, builtin
 	}
+	if a.AuditFailure == "" {
+		a.AuditFailure, a.AuditFailureOrigin = AuditStop, builtin
+	}
 	return nil
 }
 
@@ -199,7 +237,7 @@ func finishApprovals(d *decoder) hcl.Diagnostics {
 // in the style of Explain:
 //
 //	Approvals: mode on-request (policy.hcl:2:3); when nobody can be asked, "ask" is denied (built-in); a prompt answers deny after 1m (built-in).
-//	Audit log: /home/x/proj/.airlock/audit.jsonl (built-in).
+//	Audit log: /home/x/proj/.airlock/audit.jsonl (built-in); a decision it cannot record stops the run (built-in).
 func ExplainApprovals(w io.Writer, a Approvals) error {
 	var b strings.Builder
 	mode := "chosen at run time: on-request with a terminal, nobody asked without (built-in)"
@@ -212,13 +250,18 @@ func ExplainApprovals(w io.Writer, a Approvals) error {
 	}
 	fmt.Fprintf(&b, "Approvals: mode %s; when nobody can be asked, \"ask\" is %s (%s); a prompt answers deny after %s (%s).\n",
 		mode, headless, originText(a.HeadlessOrigin), formatDuration(a.Timeout), originText(a.TimeoutOrigin))
+	onFailure := "stops the run"
+	if a.AuditFailure == AuditContinue {
+		onFailure = "is let through, unrecorded"
+	}
+	onFailure = fmt.Sprintf("; a decision it cannot record %s (%s).\n", onFailure, originText(a.AuditFailureOrigin))
 	switch a.Audit {
 	case "":
-		b.WriteString("Audit log: .airlock/audit.jsonl in the project (built-in).\n")
+		b.WriteString("Audit log: .airlock/audit.jsonl in the project (built-in)" + onFailure)
 	case AuditOff:
 		fmt.Fprintf(&b, "Audit log: off (%s).\n", originText(a.AuditOrigin))
 	default:
-		fmt.Fprintf(&b, "Audit log: %s (%s).\n", a.Audit, originText(a.AuditOrigin))
+		fmt.Fprintf(&b, "Audit log: %s (%s)%s", a.Audit, originText(a.AuditOrigin), onFailure)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("explaining approvals: %w", err)

@@ -93,3 +93,52 @@ func TestParseMode(t *testing.T) {
 		t.Error("ParseMode accepted always")
 	}
 }
+
+// TestAuditFailureSetting: approvals.audit_failure is "stop" unless a
+// policy says "continue"; a typo is a diagnostic with a suggestion; a
+// managed "stop" cannot be relaxed by the project, and a managed
+// "continue" does not relax a project's "stop".
+func TestAuditFailureSetting(t *testing.T) {
+	p, _ := project(t, "env {}\n")
+	if a := p.Approvals; a.AuditFailure != policy.AuditStop || a.AuditFailureOrigin.Layer != policy.LayerBuiltin {
+		t.Errorf("default: %q from %s", a.AuditFailure, a.AuditFailureOrigin)
+	}
+	cont, _ := project(t, "approvals {\n  audit_failure = \"continue\"\n}\n")
+	if a := cont.Approvals; a.AuditFailure != policy.AuditContinue || a.AuditFailureOrigin.String() != "policy.hcl:2:3" {
+		t.Errorf("continue: %q from %s", a.AuditFailure, a.AuditFailureOrigin)
+	}
+	var b strings.Builder
+	policy.ExplainApprovals(&b, cont.Approvals)
+	if !strings.Contains(b.String(), "a decision it cannot record is let through, unrecorded (policy.hcl:2:3).") {
+		t.Errorf("explain:\n%s", b.String())
+	}
+	b.Reset()
+	policy.ExplainApprovals(&b, p.Approvals)
+	if !strings.Contains(b.String(), "Audit log: .airlock/audit.jsonl in the project (built-in); a decision it cannot record stops the run (built-in).") {
+		t.Errorf("explain:\n%s", b.String())
+	}
+
+	_, diags := policy.Parse([]byte("approvals {\n  audit_failure = \"contine\"\n}\n"), "p.hcl", policy.LayerProject, t.TempDir())
+	want := `p.hcl:2:19: error: Invalid audit_failure; audit_failure must be "stop" or "continue", not "contine": it is what a run does when a decision cannot be written to the audit log. Did you mean "continue"?`
+	if got := diagLines(t, diags); len(got) != 1 || got[0] != want {
+		t.Errorf("diagnostics %q, want %q", got, want)
+	}
+
+	stop := managedFile(t, "approvals {\n  audit_failure = \"stop\"\n}\n")
+	q, diags := stop.Apply(cont)
+	if diags.HasErrors() {
+		t.Fatal(diagLines(t, diags))
+	}
+	if a := q.Approvals; a.AuditFailure != policy.AuditStop || a.AuditFailureOrigin.Layer != policy.LayerManaged {
+		t.Errorf("managed stop over project continue: %q from %s", a.AuditFailure, a.AuditFailureOrigin)
+	}
+	if cont.Approvals.AuditFailure != policy.AuditContinue {
+		t.Error("Apply changed its argument")
+	}
+	relax := managedFile(t, "approvals {\n  audit_failure = \"continue\"\n}\n")
+	strict, _ := project(t, "approvals {\n  audit_failure = \"stop\"\n}\n")
+	q, _ = relax.Apply(strict)
+	if a := q.Approvals; a.AuditFailure != policy.AuditStop || a.AuditFailureOrigin.Layer != policy.LayerProject {
+		t.Errorf("managed continue over project stop: %q from %s", a.AuditFailure, a.AuditFailureOrigin)
+	}
+}

@@ -211,6 +211,9 @@ func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
 	if ma.AuditOrigin.Layer == LayerManaged {
 		a.Audit, a.AuditOrigin = ma.Audit, ma.AuditOrigin
 	}
+	if ma.AuditFailureOrigin.Layer == LayerManaged && ma.AuditFailure == AuditStop {
+		a.AuditFailure, a.AuditFailureOrigin = AuditStop, ma.AuditFailureOrigin
+	}
 
 	if diags.HasErrors() {
 		return nil, diags

@@ -38,6 +38,8 @@ type Spec struct {
 	// Asker answers what the policy leaves open; nil denies.
 	Asker hostfuncs.Asker
 	// Record receives every decision as it is made (audit log, telemetry).
+	// A decision it cannot record is denied and revokes the run's
+	// capabilities (hostfuncs.Recorder).
 	Record hostfuncs.Recorder
 	// Interrupt is how a timeout or cancellation stops the guest.
 	Interrupt Interrupt
@@ -106,10 +108,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	defer cancel()
 
 	// spec.Record is read at each decision, so PrepareRun may wrap it.
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) {
+	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) error {
 		if spec.Record != nil {
-			spec.Record(d)
+			return spec.Record(d)
 		}
+		return nil
 	})
 	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
 	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)

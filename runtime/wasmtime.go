@@ -201,10 +201,11 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		runCtx, cancel = context.WithTimeout(ctx, p.Limits.Timeout)
 	}
 	defer cancel()
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) {
+	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) error {
 		if spec.Record != nil {
-			spec.Record(d)
+			return spec.Record(d)
 		}
+		return nil
 	})
 
 	wasi := wasmtime.NewWasiConfig()

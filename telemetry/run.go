@@ -112,11 +112,24 @@ func (p *Provider) argAttrs(args []string) []attribute.KeyValue {
 
 // record is the run's hostfuncs.Recorder: every decision becomes a log
 // record (whether or not the run is sampled) and a count, and, in a
-// sampled run, attributes of the host call span that caused it.
-func (rs *runState) record(d hostfuncs.Decision) {
+// sampled run, attributes of the host call span that caused it. The
+// caller's recorder (the audit log) runs first: a decision it could not
+// record is reported as the denial the gate turns it into, and its error
+// is returned. Telemetry's own export failures never fail a decision.
+func (rs *runState) record(d hostfuncs.Decision) error {
+	var err error
 	if rs.next != nil {
-		rs.next(d)
+		if err = rs.next(d); err != nil {
+			d.Allowed, d.Source = false, hostfuncs.SourceUnrecorded
+		}
 	}
+	rs.emitDecision(d)
+	return err
+}
+
+// emitDecision reports one decision: a count, span attributes and a log
+// record.
+func (rs *runState) emitDecision(d hostfuncs.Decision) {
 	p := rs.p
 	rs.decisions.Add(1)
 	if !d.Allowed {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
@@ -101,6 +102,12 @@ type session struct {
 	auditOK bool
 	// auditPath is the audit log in use (policy.AuditOff for none).
 	auditPath string
+
+	// What a decision the audit log cannot record does (approvals.audit_failure).
+	auditFailure policy.AuditFailure
+	auditOrigin  policy.Origin
+	auditMu      sync.Mutex
+	auditErr     error // the first error of the audit log, once said
 }
 
 // startApprovals loads the managed ceiling and bounds pol with it (after the
@@ -160,13 +167,22 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 		auditPath = approvals.DefaultAuditFile(cwd)
 	}
 	s.auditPath = auditPath
+	s.auditFailure, s.auditOrigin = pol.Approvals.AuditFailure, pol.Approvals.AuditFailureOrigin
 	if auditPath != policy.AuditOff {
 		log, err := approvals.OpenAudit(auditPath, approvals.DefaultSyncInterval)
-		if err != nil {
+		switch {
+		case err != nil && s.auditFailure == policy.AuditContinue:
+			fmt.Fprintf(io.err, "airlock: %v; running without an audit log (approvals.audit_failure = \"continue\", %s)\n", err, s.auditOrigin)
+		case err != nil:
+			// No decision could be recorded: the tool does not run.
 			s.close()
-			return s, nil, errorf(io.err, ExitUsage, "%v; give another file with --audit FILE, or --audit=off", err)
+			return s, nil, errorf(io.err, ExitAuditFailed, "%v; no decision could be recorded, so the tool did not run (give another file with --audit FILE)", err)
+		default:
+			if n := log.Repaired(); n > 0 {
+				fmt.Fprintf(io.err, "airlock: audit log %s: removed a torn last record (%d bytes) left by a crash\n", auditPath, n)
+			}
+			s.audit = log
 		}
-		s.audit = log
 	}
 
 	var approver approvals.Approver
@@ -176,8 +192,21 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 	s.broker = approvals.NewBroker(approvals.Config{
 		Approver: approver, Headless: pol.Approvals.Headless,
 		Grants: grants, Audit: s.audit, Ceiling: ceiling,
+		AuditFailure: s.auditFailure, OnAuditError: s.auditError,
 	})
 	return s, pol, -1
+}
+
+// auditError is told of the first record the audit log could not write.
+// With audit_failure = "continue" it says so at once, in one line; with
+// "stop" the run's end says it (stopText).
+func (s *session) auditError(err error) {
+	if s.auditFailure == policy.AuditContinue {
+		fmt.Fprintf(s.io.err, "airlock: %v; the run goes on, its decisions unrecorded (approvals.audit_failure = \"continue\", %s)\n", err, s.auditOrigin)
+	}
+	s.auditMu.Lock()
+	s.auditErr = err
+	s.auditMu.Unlock()
 }
 
 // checkModule refuses a module whose digest is not the one its manifest pins.
@@ -196,7 +225,15 @@ func (s *session) checkModule(mod *runtime.Module) int {
 // first (one prompt in on-request mode), the tool's streams go through the
 // guard, questions go to the broker; in on-failure mode a run that failed
 // after denials is offered again with them granted.
+//
+// A decision the audit log cannot record stops the run (unless
+// approvals.audit_failure = "continue"): the gate denies it and revokes
+// the run, and the run's context is cancelled with the
+// *approvals.UnrecordedError as its cause. A cancelled run's Result.Err is
+// the cause: a signal, a closed pipe, or that error.
 func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spec) (*runtime.Result, error) {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	info := approvals.RunInfo{Tool: spec.Module.Name, Digest: spec.Module.Digest, Mode: s.mode, Args: spec.Args}
 	r := s.broker.NewRun(info)
 	var requested []hostfuncs.Decision
@@ -222,11 +259,17 @@ func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spe
 
 	var granted []approvals.Item
 	for attempt := 0; ; attempt++ {
-		spec.Asker, spec.Record = r, r.Record
+		spec.Asker, spec.Record = r, stopUnrecorded(r, stop)
 		res, err := eng.Run(ctx, spec)
 		s.guard.Flush()
 		if err != nil {
 			return nil, err
+		}
+		if res.Reason == runtime.Canceled || (res.Reason == runtime.Exited && pipeClosed(context.Cause(ctx))) {
+			// A tool that exits after its output pipe closed is exiting
+			// because of it: the run was stopped, as SIGPIPE stops a
+			// native program.
+			res.Reason, res.Err = runtime.Canceled, context.Cause(ctx)
 		}
 		denied := r.Denied()
 		failed := res.Reason != runtime.Exited || res.ExitCode != 0
@@ -244,6 +287,29 @@ func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spe
 		fmt.Fprintf(s.io.err, "airlock: running %s again with %d more capabilities granted\n", info.Tool, len(denied))
 		r = s.broker.NewRun(info)
 		r.Allow(granted)
+	}
+}
+
+// auditFailed is the first error of the audit log, for the report; "" when
+// it kept every record.
+func (s *session) auditFailed() string {
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	if s.auditErr == nil {
+		return ""
+	}
+	return s.auditErr.Error()
+}
+
+// stopUnrecorded is r's Recorder, which also stops the run when a decision
+// could not be recorded.
+func stopUnrecorded(r *approvals.Run, stop context.CancelCauseFunc) hostfuncs.Recorder {
+	return func(d hostfuncs.Decision) error {
+		err := r.Record(d)
+		if err != nil {
+			stop(err)
+		}
+		return err
 	}
 }
 
@@ -268,18 +334,20 @@ func orEmpty(r io.Reader) io.Reader {
 	return r
 }
 
-// exit closes the session and returns code, or ExitUsage when the audit
-// log lost a record (a record that could not be written must not pass
-// unnoticed).
+// exit closes the session and returns code, or ExitAuditFailed when the
+// audit log lost a record (a record that could not be written or synced)
+// and approvals.audit_failure is "stop": a record that could not be
+// written must not pass unnoticed.
 func (s *session) exit(code int) int {
-	if !s.close() && code == 0 {
-		return ExitUsage
+	if !s.close() && s.auditFailure != policy.AuditContinue {
+		return ExitAuditFailed
 	}
 	return code
 }
 
 // close closes the audit log (syncing it) and the terminal; it reports
-// whether the audit log kept every record. It is safe to call twice.
+// whether the audit log kept every record. An error not said yet is said
+// in one line. It is safe to call twice.
 func (s *session) close() bool {
 	if s.closed {
 		return s.auditOK
@@ -287,7 +355,15 @@ func (s *session) close() bool {
 	s.closed = true
 	if s.audit != nil {
 		if err := s.audit.Close(); err != nil {
-			fmt.Fprintf(s.io.err, "airlock: audit log: %v\n", err)
+			s.auditMu.Lock()
+			said := s.auditErr != nil
+			if !said {
+				s.auditErr = err
+			}
+			s.auditMu.Unlock()
+			if !said {
+				fmt.Fprintf(s.io.err, "airlock: audit log: %v\n", err)
+			}
 			s.auditOK = false
 		}
 	}

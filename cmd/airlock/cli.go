@@ -6,10 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"golang.org/x/term"
 )
@@ -19,11 +16,15 @@ import (
 const (
 	ExitTrap        = 121 // the tool crashed (a WebAssembly trap)
 	ExitMemoryLimit = 122 // the tool failed at its memory limit
+	ExitAuditFailed = 123 // a decision could not be recorded in the audit log: the run was stopped
 	ExitTimeout     = 124 // the wall-time limit stopped the tool
 	ExitUsage       = 125 // airlock's own error: bad flags, bad policy, I/O
 	ExitDenied      = 126 // a capability was denied and --fail-on-deny was given
 	ExitNoModule    = 127 // the module could not be found, built, compiled or instantiated
-	ExitInterrupted = 130 // airlock was interrupted (SIGINT, SIGTERM)
+	ExitHangup      = 129 // SIGHUP (the terminal went away) stopped the run: 128 + 1
+	ExitInterrupted = 130 // SIGINT (Ctrl-C) stopped the run: 128 + 2
+	ExitBrokenPipe  = 141 // stdout or stderr was a closed pipe (SIGPIPE): 128 + 13
+	ExitTerminated  = 143 // SIGTERM stopped the run: 128 + 15
 )
 
 type stdio struct {
@@ -61,7 +62,7 @@ func commands() []command {
 
 // Main runs the airlock CLI and returns its exit status.
 func Main(args []string, io stdio) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := withSignals(context.Background())
 	defer stop()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(io.out)

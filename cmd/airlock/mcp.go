@@ -76,6 +76,11 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 		return errorf(io.err, ExitUsage, "--allow-remote needs --token-file: without the loopback check, the token is what keeps others out")
 	}
 
+	// A client that closes its end of stdout has hung up: the server ends
+	// cleanly (runs stopped, the audit log closed) instead of dying of
+	// SIGPIPE.
+	defer catchSIGPIPE()()
+
 	cwd, err := os.Getwd()
 	if err != nil {
 		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
@@ -206,7 +211,7 @@ func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (appr
 	if code >= 0 {
 		return cfg, nil, nil, code
 	}
-	cfg = approvals.Config{Headless: pol.Approvals.Headless, Ceiling: ceiling}
+	cfg = approvals.Config{Headless: pol.Approvals.Headless, Ceiling: ceiling, AuditFailure: pol.Approvals.AuditFailure}
 	var closers []func() error
 	closeAll := func() {
 		for _, c := range closers {
@@ -232,12 +237,23 @@ func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (appr
 			path = approvals.DefaultAuditFile(cwd)
 		}
 		a, err := approvals.OpenAudit(path, approvals.DefaultSyncInterval)
-		if err != nil {
+		switch {
+		case err != nil && pol.Approvals.AuditFailure == policy.AuditContinue:
+			fmt.Fprintf(io.err, "airlock: %v; serving without an audit log (approvals.audit_failure = \"continue\", %s)\n", err, pol.Approvals.AuditFailureOrigin)
+		case err != nil:
 			closeAll()
-			return cfg, nil, nil, errorf(io.err, ExitUsage, "opening the audit log: %v", err)
+			return cfg, nil, nil, errorf(io.err, ExitAuditFailed, "%v; no decision could be recorded, so no tool is served (give another file with approvals.audit)", err)
+		default:
+			if n := a.Repaired(); n > 0 {
+				fmt.Fprintf(io.err, "airlock: audit log %s: removed a torn last record (%d bytes) left by a crash\n", path, n)
+			}
+			cfg.Audit = a
+			closers = append(closers, a.Close)
 		}
-		cfg.Audit = a
-		closers = append(closers, a.Close)
+	}
+	// Said once: each call it stops says so in its result as well.
+	cfg.OnAuditError = func(err error) {
+		fmt.Fprintf(io.err, "airlock: %v (approvals.audit_failure = %q, %s)\n", err, pol.Approvals.AuditFailure, pol.Approvals.AuditFailureOrigin)
 	}
 	return cfg, pol, closeAll, -1
 }

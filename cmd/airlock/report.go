@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/runtime"
@@ -26,6 +28,41 @@ type report struct {
 	Stderr     runtime.Stream       `json:"stderr"`
 	Denied     int                  `json:"denied"`
 	Decisions  []hostfuncs.Decision `json:"decisions"`
+	// Signal names the signal that stopped the run (SIGINT, SIGTERM,
+	// SIGHUP; SIGPIPE for a closed stdout or stderr).
+	Signal string `json:"signal,omitempty"`
+	// AuditError is the first error of the audit log: a decision it could
+	// not record, or records it could not sync.
+	AuditError string `json:"audit_error,omitempty"`
+}
+
+// reasonNotRun is the report's reason when the tool did not run: airlock
+// stopped before it (a bad policy, a module that cannot be loaded, an
+// interruption while it compiled); error says why.
+const reasonNotRun runtime.Reason = "not-run"
+
+// notRunReport is the report of a run that did not happen: what was asked
+// for, and why it did not run.
+func notRunReport(module string, args []string, policySource, why string, cause error) *report {
+	name := strings.TrimSuffix(filepath.Base(module), filepath.Ext(module))
+	r := &report{Tool: name, Module: module, Args: args, Policy: policySource, Reason: reasonNotRun,
+		Error: why, Signal: signalOf(cause), Decisions: []hostfuncs.Decision{}}
+	if r.Args == nil {
+		r.Args = []string{}
+	}
+	return r
+}
+
+// writeNotRun writes r and returns code, or ExitUsage if the report could
+// not be written and nothing else had failed.
+func writeNotRun(stderr io.Writer, path string, r *report, code int) int {
+	if err := writeReport(stderr, path, r); err != nil {
+		errorf(stderr, 0, "writing the report: %v", err)
+		if code == 0 {
+			return ExitUsage
+		}
+	}
+	return code
 }
 
 func newReport(m *runtime.Module, args []string, policySource string, res *runtime.Result) *report {
@@ -44,6 +81,9 @@ func newReport(m *runtime.Module, args []string, policySource string, res *runti
 	}
 	if res.Err != nil {
 		r.Error = firstLine(res.Err)
+	}
+	if res.Reason == runtime.Canceled {
+		r.Signal = signalOf(res.Err)
 	}
 	for _, d := range res.Decisions {
 		if !d.Allowed {

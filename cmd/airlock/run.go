@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -34,7 +35,7 @@ type runFlags struct {
 	unenforced bool   // run even what the engine cannot fully enforce
 }
 
-func runCmd(ctx context.Context, args []string, io stdio) int {
+func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	var f runFlags
 	fs := newFlags("run", io.err)
 	fs.StringVar(&f.policy, "policy", "", "policy `FILE` (default: .airlock/policy.hcl if present, else the built-in default)")
@@ -69,6 +70,23 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 		fs.Usage()
 		return ExitUsage
 	}
+
+	// From here on, every way out writes the --json report, and a closed
+	// stdout or stderr pipe ends the run instead of killing airlock.
+	defer catchSIGPIPE()()
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	toolOut, toolErr := watchPipe(io.out, stopRun), watchPipe(io.err, stopRun)
+	errs := &errorLines{w: io.err}
+	io.err = errs
+	var source string
+	reported := false
+	defer func() {
+		if f.json.on && !reported {
+			code = writeNotRun(io.err, f.json.path, notRunReport(module, toolArgs, source, errs.String(), context.Cause(ctx)), code)
+		}
+	}()
+
 	tool, code := ap.resolveTool(module, toolArgs, io.err)
 	if code >= 0 {
 		return code
@@ -137,7 +155,7 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted})
 	stopProgress()
 	if err != nil && ctx.Err() != nil {
-		return errorf(io.err, ExitInterrupted, "interrupted")
+		return errorf(io.err, stopStatus(context.Cause(ctx)), "%s", stopText(context.Cause(ctx)))
 	}
 	if err != nil {
 		return errorf(io.err, ExitNoModule, "%v", err)
@@ -147,7 +165,7 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	res, err := sess.run(ctx, eng, runtime.Spec{
 		Module: mod, Args: toolArgs,
-		Stdin: io.in, Stdout: io.out, Stderr: io.err,
+		Stdin: io.in, Stdout: toolOut, Stderr: toolErr,
 		Policy: pol, Interrupt: interrupt,
 	})
 	if ue := (*runtime.UnenforceableError)(nil); errors.As(err, &ue) {
@@ -156,8 +174,11 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	if se := (*runtime.StateError)(nil); errors.As(err, &se) {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
+	if ue := (*approvals.UnrecordedError)(nil); errors.As(err, &ue) {
+		return errorf(io.err, ExitAuditFailed, "%s", stopText(err))
+	}
 	if err != nil && ctx.Err() != nil {
-		return errorf(io.err, ExitInterrupted, "interrupted")
+		return errorf(io.err, stopStatus(context.Cause(ctx)), "%s", stopText(context.Cause(ctx)))
 	}
 	if err != nil {
 		return errorf(io.err, ExitNoModule, "%v", err)
@@ -166,13 +187,21 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	rep := newReport(mod, toolArgs, source, res)
 	if !f.quiet {
 		summarize(io.err, res, pol)
+	} else if res.Reason == runtime.Canceled {
+		fmt.Fprintln(io.err, "airlock: "+stopText(res.Err)) // why it stopped is not a summary
 	}
+	status := sess.exit(exitStatus(res, f.failOnDeny)) // the audit log is closed: its last error is known
+	rep.AuditError = sess.auditFailed()
 	if f.json.on {
+		reported = true
 		if err := writeReport(io.err, f.json.path, rep); err != nil {
-			return errorf(io.err, ExitUsage, "writing the report: %v", err)
+			errorf(io.err, 0, "writing the report: %v", err)
+			if res.Reason != runtime.Canceled && status != ExitAuditFailed {
+				status = ExitUsage
+			}
 		}
 	}
-	return sess.exit(exitStatus(res, f.failOnDeny))
+	return status
 }
 
 // parseInterspersed parses flags before and after the module argument, up
@@ -297,7 +326,7 @@ func summarize(w io.Writer, res *runtime.Result, pol *policy.Policy) {
 	case runtime.Trapped:
 		fmt.Fprintf(w, "airlock: the tool crashed: %s\n", firstLine(res.Err))
 	case runtime.Canceled:
-		fmt.Fprintln(w, "airlock: interrupted")
+		fmt.Fprintln(w, "airlock: "+stopText(res.Err))
 	}
 }
 
@@ -310,7 +339,7 @@ func exitStatus(res *runtime.Result, failOnDeny bool) int {
 	case runtime.Trapped:
 		return ExitTrap
 	case runtime.Canceled:
-		return ExitInterrupted
+		return stopStatus(res.Err)
 	}
 	if failOnDeny && res.ExitCode == 0 {
 		for _, d := range res.Decisions {

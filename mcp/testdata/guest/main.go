@@ -8,6 +8,7 @@
 //	sleep MS     sleep MS milliseconds, then print "slept"
 //	spin         loop forever (only a timeout or a cancellation stops it)
 //	alloc MIB    allocate and touch MIB mebibytes, then print "allocated"
+//	flood BYTES  write BYTES bytes to stderr in 64 KiB chunks, then print "flooded"
 //	noop         exit 0 at once
 package main
 
@@ -66,6 +67,16 @@ func main() {
 		}
 		sink = len(keep)
 		fmt.Println("allocated")
+	case "flood":
+		n, _ := strconv.ParseInt(rest[0], 10, 64)
+		chunk := make([]byte, 64<<10)
+		for i := range chunk {
+			chunk[i] = 'e'
+		}
+		for w := int64(0); w < n; w += int64(len(chunk)) {
+			os.Stderr.Write(chunk)
+		}
+		fmt.Println("flooded")
 	case "noop":
 	default:
 		fmt.Fprintln(os.Stderr, "guest: unknown mode", os.Args[1])
