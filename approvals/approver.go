@@ -149,6 +149,20 @@ type Answer struct {
 	Source hostfuncs.Source
 	// Note says more, for the audit log: "timed out after 1m", "aborted".
 	Note string
+	// Ended says how the question ended when a person was asked:
+	// answered, timed-out, interrupted; or, when its context ended first,
+	// what hostfuncs.EndedBy says. Empty when nobody was asked.
+	Ended hostfuncs.Ended
+}
+
+// withdrawn is the answer to a question whose context ended before an
+// answer: a deny, saying how and why.
+func withdrawn(ctx context.Context, source hostfuncs.Source) Answer {
+	ended, why := hostfuncs.EndedBy(ctx)
+	if ended == "" {
+		ended, why = hostfuncs.EndedRunEnded, "withdrawn"
+	}
+	return Answer{Choice: Deny, Source: source, Note: why, Ended: ended}
 }
 
 // ErrCannotAsk is what an Approver returns when it has nobody to ask (no

@@ -53,7 +53,7 @@ type pending struct {
 	done    chan struct{}
 	ans     Answer
 	waiters int
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 }
 
 // NewBroker returns a Broker.
@@ -85,7 +85,7 @@ func (b *Broker) ask(ctx context.Context, q Question) Answer {
 	b.mu.Lock()
 	p := b.pending[key]
 	if p == nil {
-		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		pctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 		p = &pending{done: make(chan struct{}), cancel: cancel}
 		b.pending[key] = p
 		go b.settle(pctx, key, p, q)
@@ -103,22 +103,24 @@ func (b *Broker) ask(ctx context.Context, q Question) Answer {
 			if b.pending[key] == p {
 				delete(b.pending, key)
 			}
-			p.cancel()
+			// The prompt closes saying why: the last waiter's cause.
+			p.cancel(context.Cause(ctx))
 		}
 		b.mu.Unlock()
-		return Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the run ended before an answer: " + ctx.Err().Error()}
+		return withdrawn(ctx, hostfuncs.SourceUser)
 	}
 }
 
 func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question) {
-	defer p.cancel()
+	defer p.cancel(nil)
 	var ans Answer
 	select {
 	case b.turn <- struct{}{}:
 		ans = b.put(ctx, q)
 		<-b.turn
 	case <-ctx.Done():
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "withdrawn before it was asked"}
+		ans = withdrawn(ctx, hostfuncs.SourceUser)
+		ans.Note = "withdrawn before it was asked: " + ans.Note
 	}
 	b.mu.Lock()
 	if b.pending[key] == p {
@@ -132,15 +134,22 @@ func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question)
 // put asks the approver and checks the answer.
 func (b *Broker) put(ctx context.Context, q Question) Answer {
 	ans, err := b.approver.Approve(ctx, q)
+	if ans.Ended == "" && ctx.Err() != nil && ans.Source != hostfuncs.SourceHeadless {
+		w := withdrawn(ctx, ans.Source)
+		ans.Ended = w.Ended
+		if ans.Note == "" {
+			ans.Note = w.Note
+		}
+	}
 	switch {
 	case err != nil:
 		note := err.Error()
 		if ans.Note != "" {
 			note = ans.Note
 		}
-		return Answer{Choice: Deny, Source: orSource(ans.Source, hostfuncs.SourceUser), Note: note}
+		return Answer{Choice: Deny, Source: orSource(ans.Source, hostfuncs.SourceUser), Note: note, Ended: ans.Ended}
 	case !q.Offers(ans.Choice):
-		return Answer{Choice: Deny, Source: ans.Source, Note: fmt.Sprintf("%q was not offered", ans.Choice)}
+		return Answer{Choice: Deny, Source: ans.Source, Note: fmt.Sprintf("%q was not offered", ans.Choice), Ended: ans.Ended}
 	}
 	if ans.Source == "" {
 		ans.Source = hostfuncs.SourceUser
@@ -204,13 +213,13 @@ func (r *Run) ID() string { return r.id }
 // remembered grant for the capability and this module answers; then the
 // mode decides: never denies, on-failure denies and keeps the request for
 // Denied, and untrusted and on-request ask, through the broker's queue.
-func (r *Run) Ask(ctx context.Context, req hostfuncs.Request) (bool, hostfuncs.Source) {
+func (r *Run) Ask(ctx context.Context, req hostfuncs.Request) hostfuncs.Reply {
 	it := Item{Kind: req.Kind, Op: req.Op, Target: req.Target, Rule: req.Rule, Origin: req.Origin}
 	ans := r.answer(ctx, it)
 	r.mu.Lock()
 	r.answers[it.Key()] = ans
 	r.mu.Unlock()
-	return ans.Choice.Allows(), ans.Source
+	return hostfuncs.Reply{Allowed: ans.Choice.Allows(), Source: ans.Source, Ended: ans.Ended}
 }
 
 func (r *Run) answer(ctx context.Context, it Item) Answer {
@@ -219,6 +228,7 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 	prev, ok := r.memory[key]
 	r.mu.Unlock()
 	if ok {
+		prev.Ended = "" // answered earlier in the run: nobody is asked now
 		return prev
 	}
 	if g, ok := r.b.cfg.Grants.Lookup(it.Kind, it.Scope(), r.info.Digest); ok {
@@ -286,7 +296,7 @@ func (r *Run) OfferRerun(ctx context.Context, items []Item) Answer {
 	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer()})
 	for _, it := range items {
 		r.write(hostfuncs.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
-			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String()}, ans)
+			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String(), Ended: ans.Ended}, ans)
 	}
 	return ans
 }
@@ -314,7 +324,7 @@ func (r *Run) write(d hostfuncs.Decision, ans Answer) {
 		Kind: d.Kind, Op: d.Op, Target: d.Target,
 		Decision: "deny", Source: string(d.Source),
 		Rule: d.Rule, Origin: d.Origin, Layer: layerOf(d.Origin), Errno: d.Errno,
-		Note: ans.Note, Args: redact(r.info.Args),
+		Note: ans.Note, Ended: string(d.Ended), Args: redact(r.info.Args),
 	}
 	if d.Allowed {
 		rec.Decision = "allow"

@@ -29,7 +29,7 @@ func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalatio
 	var decisions []hostfuncs.Decision
 	decide := func(c policy.Capability, allowed bool, ans Answer, rule string, origin policy.Origin) {
 		d := hostfuncs.Decision{Time: time.Now(), Kind: c.Kind, Op: "request", Target: c.Target, Verdict: policy.Ask,
-			Allowed: allowed, Source: ans.Source, Rule: rule, Origin: origin.String()}
+			Allowed: allowed, Source: ans.Source, Rule: rule, Origin: origin.String(), Ended: ans.Ended}
 		decisions = append(decisions, d)
 		r.write(d, ans)
 	}

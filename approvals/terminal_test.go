@@ -80,7 +80,7 @@ func TestTerminalTimeoutAndCancel(t *testing.T) {
 	term, _, screen := accessibleTerminal(t, 200*time.Millisecond)
 	start := time.Now()
 	ans, err := term.Approve(context.Background(), question())
-	if err != nil || ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "timed out") {
+	if err != nil || ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "timed out") || ans.Ended != hostfuncs.EndedTimedOut {
 		t.Errorf("timeout: %+v %v", ans, err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -93,7 +93,7 @@ func TestTerminalTimeoutAndCancel(t *testing.T) {
 	term2, keys, _ := accessibleTerminal(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if ans, _ := term2.Approve(ctx, question()); ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "withdrawn") {
+	if ans, _ := term2.Approve(ctx, question()); ans.Choice != approvals.Deny || ans.Ended != hostfuncs.EndedRunEnded || !strings.Contains(ans.Note, "before an answer") {
 		t.Errorf("cancel: %+v", ans)
 	}
 	// Nothing was left reading the terminal: the next keystrokes are still there.

@@ -61,6 +61,9 @@ func (x *netHTTP) requestBody() *io.PipeWriter {
 	return x.body
 }
 
+// netRequestKey holds an HTTP request's own context among its values.
+type netRequestKey struct{}
+
 type netSchemeKey struct{}
 
 // transport returns the run's HTTP transport, made on first use. It is the
@@ -86,6 +89,16 @@ func (s *netRun) httpTransport() (*http.Transport, netErrno) {
 					return nil, err
 				}
 				scheme, _ := ctx.Value(netSchemeKey{}).(string)
+				// http.Transport dials with a context detached from the
+				// request's; the request's own (its timeout, the tool
+				// closing it) must still withdraw a question the dial
+				// opened.
+				if req, ok := ctx.Value(netRequestKey{}).(context.Context); ok {
+					var cancel context.CancelCauseFunc
+					ctx, cancel = context.WithCancelCause(ctx)
+					stop := context.AfterFunc(req, func() { cancel(context.Cause(req)) })
+					defer func() { stop(); cancel(nil) }()
+				}
 				conn, _, err := s.dial(ctx, NetOpHTTP, scheme, host, p, 0)
 				return conn, err
 			},
@@ -202,6 +215,7 @@ func netHTTPRequest(ctx context.Context, m netMem, s *netRun, a netArgs) netErrn
 	} else {
 		rctx, cancel = context.WithCancel(ctx)
 	}
+	rctx = context.WithValue(rctx, netRequestKey{}, rctx)
 	rctx = context.WithValue(rctx, netSchemeKey{}, u.Scheme)
 	x := &netHTTP{cancel: cancel, done: make(chan struct{}), bodyLeft: -1}
 	var body io.ReadCloser

@@ -201,6 +201,13 @@ func (s *session) checkModule(mod *runtime.Module) int {
 // guard, questions go to the broker; in on-failure mode a run that failed
 // after denials is offered again with them granted.
 func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spec) (*runtime.Result, error) {
+	// ctrl+c at a prompt (the terminal is in raw mode, so it is a key, not
+	// a signal) denies that question and stops the run, like SIGINT.
+	ctx, interrupt := context.WithCancelCause(ctx)
+	defer interrupt(nil)
+	if s.term != nil {
+		s.term.Interrupt = func() { interrupt(hostfuncs.ErrInterrupted) }
+	}
 	info := approvals.RunInfo{Tool: spec.Module.Name, Digest: spec.Module.Digest, Mode: s.mode, Args: spec.Args}
 	r := s.broker.NewRun(info)
 	var requested []hostfuncs.Decision
