@@ -99,7 +99,8 @@ func (b *Broker) ask(ctx context.Context, q Question) Answer {
 	case <-ctx.Done():
 		b.mu.Lock()
 		p.waiters--
-		if p.waiters == 0 {
+		last := p.waiters == 0
+		if last {
 			if b.pending[key] == p {
 				delete(b.pending, key)
 			}
@@ -107,9 +108,21 @@ func (b *Broker) ask(ctx context.Context, q Question) Answer {
 			p.cancel(context.Cause(ctx))
 		}
 		b.mu.Unlock()
+		if last {
+			// Let the prompt close (and say so on its terminal) before
+			// the run goes on to end: an Approver returns soon after its
+			// context ends.
+			select {
+			case <-p.done:
+			case <-time.After(closeWait):
+			}
+		}
 		return withdrawn(ctx, hostfuncs.SourceUser)
 	}
 }
+
+// closeWait bounds how long a withdrawn question waits for its prompt to close.
+const closeWait = 5 * time.Second
 
 func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question) {
 	defer p.cancel(nil)

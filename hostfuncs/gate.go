@@ -124,8 +124,8 @@ type Gate struct {
 
 	mu        sync.Mutex
 	decisions []Decision
-	asking    int           // questions open now
-	idle      chan struct{} // closed when asking drops to 0 while End waits
+	asking    map[*openQuestion]bool // questions open now
+	idle      chan struct{}          // closed when asking drops to 0 while End waits
 	onEnd     []func()
 }
 
@@ -168,16 +168,14 @@ func (g *Gate) DecideContext(ctx context.Context, r Request, errno string) bool 
 			d.Source = SourceRevoked
 			break
 		}
-		g.asking++
+		q := g.open(ctx)
 		g.mu.Unlock()
-		actx, stop := g.askContext(ctx)
-		rep := g.asker.Ask(actx, r)
-		stop()
+		rep := g.asker.Ask(q.ctx, r)
 		d.Allowed, d.Source, d.Ended = rep.Allowed, rep.Source, rep.Ended
 		if d.Source == "" {
 			d.Source = SourceUser
 		}
-		defer g.doneAsking()
+		defer g.close(q)
 	case r.Policy == policy.Ask:
 		d.Source = SourceHeadless
 	}
@@ -188,23 +186,40 @@ func (g *Gate) DecideContext(ctx context.Context, r Request, errno string) bool 
 	return d.Allowed
 }
 
-// askContext is the context a question is asked with: it ends when the
-// run ends (with the run's cause) or when ctx, the request's own, ends
-// first (cause ErrWithdrawn).
-func (g *Gate) askContext(ctx context.Context) (context.Context, func()) {
-	if ctx == nil || ctx == g.ctx {
-		return g.ctx, func() {}
-	}
-	actx, cancel := context.WithCancelCause(g.ctx)
-	stop := context.AfterFunc(ctx, func() { cancel(ErrWithdrawn) })
-	return actx, func() { stop(); cancel(nil) }
+// openQuestion is a question being asked: its context ends when the run
+// ends (with the run's cause) or when req, the request's own context,
+// ends first (cause ErrWithdrawn).
+type openQuestion struct {
+	req    context.Context
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   func() bool
 }
 
-// doneAsking counts a question closed, after its decision is recorded.
-func (g *Gate) doneAsking() {
+// open opens a question for a request with context req. g.mu is held.
+func (g *Gate) open(req context.Context) *openQuestion {
+	q := &openQuestion{req: req}
+	q.ctx, q.cancel = context.WithCancelCause(g.ctx)
+	if req != nil && req != g.ctx {
+		q.stop = context.AfterFunc(req, func() { q.cancel(ErrWithdrawn) })
+	}
+	if g.asking == nil {
+		g.asking = map[*openQuestion]bool{}
+	}
+	g.asking[q] = true
+	return q
+}
+
+// close counts a question closed, after its decision is recorded.
+func (g *Gate) close(q *openQuestion) {
+	if q.stop != nil {
+		q.stop()
+	}
+	q.cancel(nil)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.asking--; g.asking == 0 && g.idle != nil {
+	delete(g.asking, q)
+	if len(g.asking) == 0 && g.idle != nil {
 		close(g.idle)
 		g.idle = nil
 	}
@@ -226,9 +241,16 @@ func (g *Gate) OnEnd(f func()) {
 func (g *Gate) End(cause error) {
 	g.mu.Lock()
 	g.revoked.Store(true)
+	// A request the tool had already withdrawn stays withdrawn, though
+	// the run's end may be seen first.
+	for q := range g.asking {
+		if q.req != nil && q.req != g.ctx && q.req.Err() != nil {
+			q.cancel(ErrWithdrawn)
+		}
+	}
 	g.cancel(cause)
 	var idle chan struct{}
-	if g.asking > 0 {
+	if len(g.asking) > 0 {
 		if g.idle == nil {
 			g.idle = make(chan struct{})
 		}

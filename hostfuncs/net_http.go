@@ -93,10 +93,13 @@ func (s *netRun) httpTransport() (*http.Transport, netErrno) {
 				// request's; the request's own (its timeout, the tool
 				// closing it) must still withdraw a question the dial
 				// opened.
+				// (A child of the request's context ends with it at once,
+				// so the withdrawal is seen before the tool can exit.)
 				if req, ok := ctx.Value(netRequestKey{}).(context.Context); ok {
+					dial := ctx
 					var cancel context.CancelCauseFunc
-					ctx, cancel = context.WithCancelCause(ctx)
-					stop := context.AfterFunc(req, func() { cancel(context.Cause(req)) })
+					ctx, cancel = context.WithCancelCause(req)
+					stop := context.AfterFunc(dial, func() { cancel(context.Cause(dial)) })
 					defer func() { stop(); cancel(nil) }()
 				}
 				conn, _, err := s.dial(ctx, NetOpHTTP, scheme, host, p, 0)
