@@ -60,6 +60,8 @@ type FS struct {
 
 	linksOnce sync.Once
 	links     *linkSet
+
+	stage stageSet // provisional files (fs_stage_linux.go)
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -127,6 +129,7 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 // Close releases the mount root. Files already opened stay usable until
 // they are closed.
 func (f *FS) Close() error {
+	f.stage.closeAll()
 	if f.rootDir != nil {
 		f.rootDir.Close()
 	}
@@ -554,14 +557,17 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 		}
 		return nil, f.denyHidden("fs.read", "open", rel, p, experimentalsys.ENOENT)
 	}
+	if sf := f.stagedAt(rel); sf != nil {
+		return f.openStaged(sf, flag)
+	}
 	if write {
-		if !f.writable {
-			if e := f.readOnly("open", f.target(rel)); e != 0 {
-				return nil, e
-			}
-		}
 		if p, ok := f.protected(rel); ok {
 			return nil, f.denyProtected("open", rel, p, "")
+		}
+		if !f.writable {
+			// Asked about where the write really lands, once that is
+			// pinned (fs_readonly_linux.go).
+			return f.openReadOnly(kind, rel, flag, perm)
 		}
 	}
 
@@ -751,6 +757,9 @@ func (f *FS) stat(op, rel string, follow bool) (sysapi.Stat_t, experimentalsys.E
 	if p, ok := f.hidden(rel); ok {
 		return sysapi.Stat_t{}, f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
 	}
+	if sf := f.stagedAt(rel); sf != nil {
+		return sf.stat()
+	}
 	var st unix.Stat_t
 	var p pin
 	var e experimentalsys.Errno
@@ -888,11 +897,6 @@ func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
 	if rel == "." {
 		return pin{}, "", experimentalsys.EEXIST
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return pin{}, "", e
-		}
-	}
 	if e := f.mayCreate(op, rel); e != 0 {
 		return pin{}, "", e
 	}
@@ -904,6 +908,12 @@ func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
 	if e := f.mayCreate(op, joinRel(parent.rel, name)); e != 0 {
 		parent.close()
 		return pin{}, "", e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(joinRel(parent.rel, name))); e != 0 {
+			parent.close()
+			return pin{}, "", e
+		}
 	}
 	return parent, name, 0
 }
@@ -940,10 +950,8 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) experiment
 	if pat, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return e
-		}
+	if sf := f.stagedAt(rel); sf != nil {
+		return errno(retry(func() error { return change(procPath(sf.fd)) }))
 	}
 	if pat, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, pat, "")
@@ -959,6 +967,11 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) experiment
 	}
 	if e := f.mayChange(op, pn.rel, &st); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(pn.rel)); e != 0 {
+			return e
+		}
 	}
 	return errno(retry(func() error { return change(procPath(pn.fd)) }))
 }
@@ -978,10 +991,10 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 	if frel == "." || trel == "." {
 		return experimentalsys.EINVAL
 	}
-	if !f.writable {
-		if e := f.readOnly(op, what(frel, trel)); e != 0 {
-			return e
-		}
+	if sf := f.stagedAt(frel); sf != nil {
+		// A provisional file renamed into place: the one question, about
+		// where it lands (fs_stage_linux.go).
+		return f.placeStaged(sf, trel, tslash)
 	}
 	// As asked, then again on the real locations.
 	check := func(frel, trel string) experimentalsys.Errno {
@@ -1016,6 +1029,11 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 	defer tp.close()
 	if e := check(joinRel(fp.rel, fname), joinRel(tp.rel, tname)); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, what(joinRel(fp.rel, fname), joinRel(tp.rel, tname))); e != 0 {
+			return e
+		}
 	}
 	if fslash || tslash {
 		var st unix.Stat_t
@@ -1076,10 +1094,12 @@ func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
 		}
 		return experimentalsys.EINVAL
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return e
+	if sf := f.stagedAt(rel); sf != nil {
+		if flags != 0 || slash {
+			return experimentalsys.ENOTDIR
 		}
+		f.stage.drop(sf) // the tool's own provisional file: nothing on the host
+		return 0
 	}
 	check := func(rel string) experimentalsys.Errno {
 		if p, ok := f.hidden(rel); ok {
@@ -1101,6 +1121,11 @@ func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
 	defer parent.close()
 	if e := check(joinRel(parent.rel, name)); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(joinRel(parent.rel, name))); e != 0 {
+			return e
+		}
 	}
 	if slash && flags == 0 {
 		var st unix.Stat_t
@@ -1126,11 +1151,6 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 	what := f.target(orel) + " -> " + f.target(nrel)
 	if escapes(orel) || escapes(nrel) {
 		return f.escape("fs.write", op, what)
-	}
-	if !f.writable {
-		if e := f.readOnly(op, what); e != 0 {
-			return e
-		}
 	}
 	check := func(orel, nrel string) experimentalsys.Errno {
 		if p, ok := f.hidden(orel); ok {
@@ -1158,6 +1178,11 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 	defer np.close()
 	if e := check(joinRel(op1.rel, oname), joinRel(np.rel, nname)); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(joinRel(op1.rel, oname))+" -> "+f.target(joinRel(np.rel, nname))); e != 0 {
+			return e
+		}
 	}
 	// The source is the entry itself (no AT_SYMLINK_FOLLOW): a symlink is
 	// linked as a symlink, never as what it points to.
