@@ -69,12 +69,17 @@ func NewBroker(cfg Config) *Broker {
 // Grants returns the broker's remembered grants (nil when none are kept).
 func (b *Broker) Grants() *Grants { return b.cfg.Grants }
 
-// offer is the choices every question may be answered with.
-func (b *Broker) offer() []Choice {
+// offer is the choices a question about items may be answered with:
+// "always" ones only with a grants file, and "always allow in folder" only
+// for one write of a file.
+func (b *Broker) offer(items ...Item) []Choice {
 	if b.cfg.Grants == nil {
 		return []Choice{AllowOnce, AllowRun, Deny}
 	}
-	return Choices
+	if len(items) == 1 && items[0].Folder() != "" {
+		return Choices
+	}
+	return []Choice{Deny, AllowOnce, AllowRun, AlwaysAllow, AlwaysDeny}
 }
 
 // ask puts q to the approver, in turn, and returns the answer; any failure
@@ -167,9 +172,12 @@ func (b *Broker) put(ctx context.Context, q Question) Answer {
 	if ans.Source == "" {
 		ans.Source = hostfuncs.SourceUser
 	}
-	if (ans.Choice == AlwaysAllow || ans.Choice == AlwaysDeny) && b.cfg.Grants != nil {
+	if ans.Choice.Remembered() && b.cfg.Grants != nil {
 		for _, it := range q.Items {
-			g := Grant{Allow: ans.Choice == AlwaysAllow, Kind: it.Kind, Target: it.Scope(), Digest: q.Digest, Tool: q.Tool}
+			g := Grant{Allow: ans.Choice.Allows(), Kind: it.Kind, Target: it.Scope(), Digest: q.Digest, Tool: q.Tool}
+			if ans.Choice == AlwaysAllowFolder {
+				g.Target, g.Scope = it.Folder(), ScopeFolder
+			}
 			if err := b.cfg.Grants.Remember(g); err != nil {
 				ans.Note = "not remembered: " + err.Error()
 			}
@@ -246,7 +254,10 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 	}
 	if g, ok := r.b.cfg.Grants.Lookup(it.Kind, it.Scope(), r.info.Digest); ok {
 		c := AlwaysDeny
-		if g.Allow {
+		switch {
+		case g.Allow && g.Scope == ScopeFolder:
+			c = AlwaysAllowFolder
+		case g.Allow:
 			c = AlwaysAllow
 		}
 		return Answer{Choice: c, Source: hostfuncs.SourceGrant, Note: "grant " + g.ID + " (" + g.File + ")"}
@@ -262,9 +273,9 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 		r.mu.Unlock()
 		return Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: `approvals.mode = "on-failure": offered again if the tool fails`}
 	}
-	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: []Item{it}, Why: WhyAtUse, Offer: r.b.offer()})
+	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: []Item{it}, Why: WhyAtUse, Offer: r.b.offer(it)})
 	switch ans.Choice {
-	case AllowRun, AlwaysAllow, Deny, AlwaysDeny:
+	case AllowRun, AlwaysAllow, AlwaysAllowFolder, Deny, AlwaysDeny:
 		if ctx.Err() == nil {
 			r.mu.Lock()
 			r.memory[key] = ans
@@ -306,7 +317,7 @@ func (r *Run) Allow(items []Item) {
 // once with them; AlwaysAllow also remembers them. The answer is recorded in
 // the audit log.
 func (r *Run) OfferRerun(ctx context.Context, items []Item) Answer {
-	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer()})
+	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer(items...)})
 	for _, it := range items {
 		r.write(hostfuncs.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
 			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String(), Ended: ans.Ended}, ans)

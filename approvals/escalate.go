@@ -68,7 +68,7 @@ func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalatio
 				rule, origin := notInPolicy(c)
 				items[i] = Item{Kind: c.Kind, Op: "request", Target: c.Target, Rule: rule, Origin: origin}
 			}
-			ans = r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyManifest, Offer: r.b.offer()})
+			ans = r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyManifest, Offer: r.b.offer(items...)})
 		default:
 			ans = Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: fmt.Sprintf("approvals.mode = %q: a manifest's requests are not granted", r.info.Mode)}
 		}

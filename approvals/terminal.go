@@ -78,7 +78,7 @@ func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
 	var opts []huh.Option[Choice]
 	for _, c := range Choices {
 		if q.Offers(c) {
-			opts = append(opts, huh.NewOption(choiceLabel(c), c))
+			opts = append(opts, huh.NewOption(choiceLabel(c, q), c))
 		}
 	}
 	title := fmt.Sprintf("airlock: %s (%s)", Neutralise(q.Tool), q.ShortDigest())
@@ -131,14 +131,23 @@ func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
 	return ans, nil
 }
 
-func choiceLabel(c Choice) string {
+func choiceLabel(c Choice, q Question) string {
+	folder := ""
+	if len(q.Items) == 1 {
+		folder = q.Items[0].Folder()
+	}
 	switch c {
 	case AllowOnce:
 		return "Allow once"
 	case AllowRun:
 		return "Allow for this run"
 	case AlwaysAllow:
+		if folder != "" {
+			return "Always allow this file (remember for this module)"
+		}
 		return "Always allow (remember for this module)"
+	case AlwaysAllowFolder:
+		return "Always allow in " + Neutralise(folder) + " and below (remember for this module)"
 	case AlwaysDeny:
 		return "Always deny (remember for this module)"
 	}

@@ -56,7 +56,9 @@ func TestTerminalAccessible(t *testing.T) {
 		"airlock: wr^[[2Jite (aaaaaaaaaaaa)", // the tool's name, neutralised, and its short digest
 		"write /ro/out_1.txt",                // the exact capability, unstyled in accessible mode
 		`not allowed by: mount "/ro" access = "read" (policy.hcl:3:1)`,
-		"1. Deny", "2. Allow once", "3. Allow for this run", "4. Always allow", "5. Always deny",
+		"1. Deny", "2. Allow once", "3. Allow for this run", "4. Always allow this file",
+		"5. Always allow in /ro and below", "6. Always deny", // the narrow scope first
+
 		"airlock: allow for this run: write /ro/out_1.txt",
 	} {
 		if !strings.Contains(s, want) {

@@ -102,8 +102,9 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 // listGrants prints both files' grants, one per line, readable:
 //
 //	/home/x/proj/.airlock/grants.hcl (project):
-//	  ID        ANSWER  KIND         TARGET              MODULE        TOOL  CREATED
-//	  3f9a1c2e  allow   net.connect  api.github.com:443  0123456789ab  gh    2026-01-02
+//	  ID        ANSWER  KIND         TARGET              SCOPE   MODULE        TOOL  CREATED
+//	  3f9a1c2e  allow   net.connect  api.github.com:443  exact   0123456789ab  gh    2026-01-02
+//	  5b0e77d1  allow   fs.write     /ro/docs            folder  0123456789ab  write 2026-01-02
 func listGrants(io stdio, g *approvals.Grants) {
 	names := []string{"project", "user"}
 	for i, f := range g.Files() {
@@ -123,7 +124,7 @@ func listGrants(io stdio, g *approvals.Grants) {
 		}
 		fmt.Fprintf(io.out, "%s (%s):\n", f, name)
 		tw := tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  ID\tANSWER\tKIND\tTARGET\tMODULE\tTOOL\tCREATED")
+		fmt.Fprintln(tw, "  ID\tANSWER\tKIND\tTARGET\tSCOPE\tMODULE\tTOOL\tCREATED")
 		for _, gr := range rows {
 			answer := "deny"
 			if gr.Allow {
@@ -133,8 +134,12 @@ func listGrants(io stdio, g *approvals.Grants) {
 			if !gr.Created.IsZero() {
 				created = gr.Created.Format("2006-01-02")
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(gr.Kind),
-				approvals.Neutralise(gr.Target), approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
+			scope := "exact"
+			if gr.Scope == approvals.ScopeFolder {
+				scope = "folder" // the target and everything below it
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(gr.Kind),
+				approvals.Neutralise(gr.Target), scope, approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
 		}
 		tw.Flush()
 	}
