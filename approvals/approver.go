@@ -64,7 +64,9 @@ func (c Choice) Allows() bool {
 }
 
 // Remembered reports whether c is written to the grants file.
-func (c Choice) Remembered() bool { return c == AlwaysAllow || c == AlwaysDeny || c == AlwaysAllowFolder }
+func (c Choice) Remembered() bool {
+	return c == AlwaysAllow || c == AlwaysDeny || c == AlwaysAllowFolder
+}
 
 // Item is one capability a question is about.
 type Item struct {
