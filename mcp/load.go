@@ -115,7 +115,7 @@ func (s *Server) Reload(ctx context.Context) error {
 // newTool makes the tool a manifest describes, with its schema checked; its
 // module is loaded later (load).
 func (s *Server) newTool(m *manifest.Manifest, modSeen fingerprint) (*tool, error) {
-	schema, resolved, err := resolveSchema(m.InputSchema)
+	schema, err := m.Schema()
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +126,8 @@ func (s *Server) newTool(m *manifest.Manifest, modSeen fingerprint) (*tool, erro
 	return &tool{
 		name:     m.Name,
 		manifest: m,
-		def:      &sdk.Tool{Name: m.Name, Description: m.Description, InputSchema: schema},
-		schema:   resolved,
+		def:      &sdk.Tool{Name: m.Name, Description: m.Description, InputSchema: schema.JSON},
+		schema:   schema,
 		policy:   &pol,
 		modSeen:  modSeen,
 		ready:    make(chan struct{}),

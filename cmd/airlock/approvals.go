@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -68,13 +67,16 @@ func (a *approvalFlags) resolveTool(path string, args []string, stderr io.Writer
 		if len(args) > 0 {
 			return t, errorf(stderr, ExitUsage, "give the tool's input with --input or its arguments after --, not both")
 		}
-		var input map[string]any
-		dec := json.NewDecoder(strings.NewReader(a.input))
-		dec.UseNumber()
-		if err := dec.Decode(&input); err != nil {
-			return t, errorf(stderr, ExitUsage, "--input is not a JSON object: %v", err)
+		// The same check as the MCP server's: the schema's defaults, then
+		// validation; a refusal names the field.
+		schema, err := m.Schema()
+		if err != nil {
+			return t, errorf(stderr, ExitUsage, "%s: %v", m.File, err)
 		}
-		var err error
+		input, err := schema.Decode([]byte(a.input))
+		if err != nil {
+			return t, errorf(stderr, ExitUsage, "%s: invalid --input: %v; the tool did not run", m.Name, err)
+		}
 		if t.args, err = m.Args(input); err != nil {
 			return t, errorf(stderr, ExitUsage, "%s: %v", m.Name, err)
 		}
