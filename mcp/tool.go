@@ -55,4 +55,3 @@ func (t *tool) input(args map[string]any) (argv []string, stdin []byte, err erro
 	}
 	return argv, stdin, nil
 }
-
