@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -13,13 +14,46 @@ import (
 
 const grantsUsage = "usage: airlock grants list | airlock grants revoke ID… | --all | --tool DIGEST"
 
+const grantsSynopsis = grantsUsage + `
+List or revoke the remembered answers ("always allow", "always deny"): the
+project's .airlock/grants.hcl and the user's airlock/grants.hcl. A grant is
+one capability of one module (its digest); a write grant is for one file or
+(scope folder) a folder and below. docs/approvals.md.`
+
 // grantsCmd lists and revokes remembered grants: the project's
 // (.airlock/grants.hcl) and the user's (airlock/grants.hcl in the user's
 // configuration directory).
 func grantsCmd(ctx context.Context, args []string, io stdio) int {
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		fmt.Fprintln(io.err, grantsUsage)
 		return ExitUsage
+	case wantsHelp(args[:1]):
+		printHelp(io.out, grantsSynopsis, nil)
+		return 0
+	case args[0] != "list" && args[0] != "revoke":
+		return unknownWord(io, "command", args[0], "airlock grants", []string{"list", "revoke"})
+	}
+	if args[0] == "list" {
+		fs := newFlags("grants list", io.err)
+		if code := parseFlags(fs, args[1:], io, "usage: airlock grants list\nList every remembered grant, file by file: ID, answer, kind, target, scope, module, tool, date."); code >= 0 {
+			return code
+		}
+		if fs.NArg() > 0 {
+			return errorf(io.err, ExitUsage, "%s", grantsUsage)
+		}
+	}
+	var revoke *flag.FlagSet
+	var all *bool
+	var tool *string
+	if args[0] == "revoke" {
+		revoke = newFlags("grants revoke", io.err)
+		all = revoke.Bool("all", false, "revoke every grant, in both files")
+		tool = revoke.String("tool", "", "revoke every grant of the module with `DIGEST` (sha256:…, or its first 12 or more hex digits)")
+		const synopsis = "usage: airlock grants revoke ID… | --all | --tool DIGEST\nRevoke grants by ID (airlock grants list shows them), all of them, or every grant of one module."
+		if code := parseFlags(revoke, args[1:], io, synopsis); code >= 0 {
+			return code
+		}
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
@@ -32,22 +66,10 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	switch args[0] {
 	case "list":
-		if len(args) > 1 {
-			return errorf(io.err, ExitUsage, "%s", grantsUsage)
-		}
 		listGrants(io, g)
 		return 0
 	case "revoke":
-		fs := newFlags("grants revoke", io.err)
-		all := fs.Bool("all", false, "revoke every grant, in both files")
-		tool := fs.String("tool", "", "revoke every grant of the module with `DIGEST` (sha256:…, or its first 12 or more hex digits)")
-		if err := fs.Parse(args[1:]); err != nil {
-			if isHelp(err) {
-				return 0
-			}
-			return ExitUsage
-		}
-		ids := fs.Args()
+		ids := revoke.Args()
 		modes := 0
 		for _, on := range []bool{*all, *tool != "", len(ids) > 0} {
 			if on {
@@ -96,7 +118,7 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.out, "revoked %d grant%s\n", n, plural(n))
 		return 0
 	}
-	return errorf(io.err, ExitUsage, "unknown grants command %q: use list or revoke", args[0])
+	return ExitUsage // not reached: args[0] is list or revoke
 }
 
 // listGrants prints both files' grants, one per line, readable:

@@ -41,23 +41,20 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow --http on a non-loopback address (needs --token-file)")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent", 0, "tool runs at once; more calls wait in a queue (default 2 × CPUs)")
 	fs.BoolVar(&f.headless, "headless", false, "never prompt on this terminal; a client without elicitation gets the policy's headless answer")
-	fs.DurationVar(&f.poll, "poll", mcp.DefaultPollInterval, "how often to check DIR for changes (0 or less: never)")
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: airlock mcp --tools DIR [--policy FILE] [--http 127.0.0.1:PORT [--token-file F]] [--max-concurrent N]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if isHelp(err) {
-			return 0
-		}
-		return ExitUsage
+	f.poll = mcp.DefaultPollInterval
+	fs.Var(intervalFlag{&f.poll}, "poll", "how often to check DIR for changes, e.g. 1s (0: never)")
+	const synopsis = `usage: airlock mcp --tools DIR [--policy FILE] [--http 127.0.0.1:PORT [--token-file F]] [--max-concurrent N]
+Serve every tool in DIR to an agent over MCP: on stdio (the client starts
+airlock), or Streamable HTTP with --http. Set-up for Codex and Claude Code:
+docs/mcp.md.`
+	if code := parseFlags(fs, args, io, synopsis); code >= 0 {
+		return code
 	}
 	if fs.NArg() > 0 {
-		return errorf(io.err, ExitUsage, "unexpected argument %q (see airlock mcp -h)", fs.Arg(0))
+		return errorf(io.err, ExitUsage, "unexpected argument %q (see airlock mcp --help)", fs.Arg(0))
 	}
 	if f.tools == "" {
-		fs.Usage()
-		return ExitUsage
+		return missingArg(io, synopsis, "mcp")
 	}
 	if f.http == "" && (f.tokenFile != "" || f.allowRemote) {
 		return errorf(io.err, ExitUsage, "--token-file and --allow-remote go with --http")
