@@ -126,7 +126,7 @@ func (s *Server) newTool(m *manifest.Manifest, modSeen fingerprint) (*tool, erro
 	return &tool{
 		name:     m.Name,
 		manifest: m,
-		def:      &sdk.Tool{Name: m.Name, Description: m.Description, InputSchema: schema.JSON},
+		def:      &sdk.Tool{Name: m.Name, Description: m.Description, InputSchema: schema.JSON, Annotations: annotations(m.Annotations)},
 		schema:   schema,
 		policy:   &pol,
 		modSeen:  modSeen,
@@ -262,4 +262,20 @@ func diagLine(d *hcl.Diagnostic) string {
 
 func rangeString(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// annotations are a manifest's MCP tool annotations, or nil. Hints the
+// manifest leaves out keep MCP's defaults.
+func annotations(a *manifest.Annotations) *sdk.ToolAnnotations {
+	if a == nil {
+		return nil
+	}
+	t := &sdk.ToolAnnotations{Title: a.Title, DestructiveHint: a.Destructive, OpenWorldHint: a.OpenWorld}
+	if a.ReadOnly != nil {
+		t.ReadOnlyHint = *a.ReadOnly
+	}
+	if a.Idempotent != nil {
+		t.IdempotentHint = *a.Idempotent
+	}
+	return t
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type mcpFlags struct {
 	maxConcurrent int
 	headless      bool
 	poll          time.Duration
+	dir           string
 }
 
 // mcpCmd serves the tools of a folder to an MCP client: over stdio (the
@@ -34,6 +36,7 @@ type mcpFlags struct {
 func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	var f mcpFlags
 	fs := newFlags("mcp", io.err)
+	fs.StringVar(&f.dir, "dir", "", "work in the project `DIR`, as if started there: the default policy mounts it at /work, and .airlock/ (policy, grants, audit log) is read there (for agents that start servers elsewhere)")
 	fs.StringVar(&f.tools, "tools", "", "the `DIR` of tool manifests (tool.hcl beside each module, or NAME.tool.hcl)")
 	fs.StringVar(&f.policy, "policy", "", "policy `FILE` every call runs under (default: .airlock/policy.hcl if present, else the built-in default)")
 	fs.StringVar(&f.http, "http", "", "serve Streamable HTTP on `ADDR` (127.0.0.1:PORT) at /mcp instead of stdio")
@@ -73,6 +76,20 @@ docs/mcp.md.`
 		return errorf(io.err, ExitUsage, "--allow-remote needs --token-file: without the loopback check, the token is what keeps others out")
 	}
 
+	if f.dir != "" {
+		// Relative --tools and --policy are taken from where airlock was
+		// started, as written in the agent's configuration.
+		for _, p := range []*string{&f.tools, &f.policy, &f.tokenFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				if abs, err := filepath.Abs(*p); err == nil {
+					*p = abs
+				}
+			}
+		}
+		if err := os.Chdir(f.dir); err != nil {
+			return errorf(io.err, ExitUsage, "--dir: %v", err)
+		}
+	}
 	cwd, err := os.Getwd()
 	if err != nil {
 		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
