@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/airlockhq/airlock/hostfuncs"
@@ -30,11 +31,16 @@ const (
 	AllowRun                  // allow the same capability for the rest of this run
 	AlwaysAllow               // allow it from now on: remembered in the grants file
 	AlwaysDeny                // refuse it from now on: remembered in the grants file
+	// AlwaysAllowFolder allows, from now on, a write anywhere in the
+	// folder of the file asked about and below it: remembered in the
+	// grants file with scope "folder". Offered only for one write.
+	AlwaysAllowFolder
 )
 
 // Choices lists every choice in the order a prompt shows them: deny first,
-// selected, so that an answer given without looking refuses.
-var Choices = []Choice{Deny, AllowOnce, AllowRun, AlwaysAllow, AlwaysDeny}
+// selected, so that an answer given without looking refuses; the narrow
+// "always" before the wide one.
+var Choices = []Choice{Deny, AllowOnce, AllowRun, AlwaysAllow, AlwaysAllowFolder, AlwaysDeny}
 
 func (c Choice) String() string {
 	switch c {
@@ -46,12 +52,21 @@ func (c Choice) String() string {
 		return "always allow"
 	case AlwaysDeny:
 		return "always deny"
+	case AlwaysAllowFolder:
+		return "always allow in folder"
 	}
 	return "deny"
 }
 
 // Allows reports whether c lets the request through.
-func (c Choice) Allows() bool { return c == AllowOnce || c == AllowRun || c == AlwaysAllow }
+func (c Choice) Allows() bool {
+	return c == AllowOnce || c == AllowRun || c == AlwaysAllow || c == AlwaysAllowFolder
+}
+
+// Remembered reports whether c is written to the grants file.
+func (c Choice) Remembered() bool {
+	return c == AlwaysAllow || c == AlwaysDeny || c == AlwaysAllowFolder
+}
 
 // Item is one capability a question is about.
 type Item struct {
@@ -75,6 +90,16 @@ func (it Item) Key() string { return it.Kind + " " + it.Scope() }
 // the next. Addresses that need a rule of their own (loopback, private,
 // link-local, metadata) are denied by the policy before anyone is asked.
 func (it Item) Scope() string { return Scope(it.Kind, it.Target) }
+
+// Folder is the folder a write's "always allow in folder" would cover:
+// the folder of the path asked about. It is "" for anything else (another
+// kind; a rename or link, which names two paths).
+func (it Item) Folder() string {
+	if it.Kind != "fs.write" || !strings.HasPrefix(it.Target, "/") || strings.Contains(it.Target, " -> ") {
+		return ""
+	}
+	return path.Dir(it.Target)
+}
 
 // Scope is Item.Scope for a kind and target.
 func Scope(kind, target string) string {
@@ -149,6 +174,20 @@ type Answer struct {
 	Source hostfuncs.Source
 	// Note says more, for the audit log: "timed out after 1m", "aborted".
 	Note string
+	// Ended says how the question ended when a person was asked:
+	// answered, timed-out, interrupted; or, when its context ended first,
+	// what hostfuncs.EndedBy says. Empty when nobody was asked.
+	Ended hostfuncs.Ended
+}
+
+// withdrawn is the answer to a question whose context ended before an
+// answer: a deny, saying how and why.
+func withdrawn(ctx context.Context, source hostfuncs.Source) Answer {
+	ended, why := hostfuncs.EndedBy(ctx)
+	if ended == "" {
+		ended, why = hostfuncs.EndedRunEnded, "withdrawn"
+	}
+	return Answer{Choice: Deny, Source: source, Note: why, Ended: ended}
 }
 
 // ErrCannotAsk is what an Approver returns when it has nobody to ask (no

@@ -36,6 +36,10 @@ type AuditRecord struct {
 	Origin string `json:"origin,omitempty"` // file:line:col of the rule
 	Errno  string `json:"errno,omitempty"`
 	Note   string `json:"note,omitempty"`
+	// Ended says how the question behind the decision ended, when a
+	// person was asked: answered, timed-out, cancelled (the tool withdrew
+	// its request), interrupted (ctrl+c) or run-ended.
+	Ended string `json:"ended,omitempty"`
 	// Args says how many arguments the tool had and their total length;
 	// their values are never written (they may hold secrets).
 	Args Redacted `json:"args"`

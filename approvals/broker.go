@@ -75,7 +75,7 @@ type pending struct {
 	done    chan struct{}
 	ans     Answer
 	waiters int
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 }
 
 // NewBroker returns a Broker.
@@ -91,12 +91,17 @@ func NewBroker(cfg Config) *Broker {
 // Grants returns the broker's remembered grants (nil when none are kept).
 func (b *Broker) Grants() *Grants { return b.cfg.Grants }
 
-// offer is the choices every question may be answered with.
-func (b *Broker) offer() []Choice {
+// offer is the choices a question about items may be answered with:
+// "always" ones only with a grants file, and "always allow in folder" only
+// for one write of a file.
+func (b *Broker) offer(items ...Item) []Choice {
 	if b.cfg.Grants == nil {
 		return []Choice{AllowOnce, AllowRun, Deny}
 	}
-	return Choices
+	if len(items) == 1 && items[0].Folder() != "" {
+		return Choices
+	}
+	return []Choice{Deny, AllowOnce, AllowRun, AlwaysAllow, AlwaysDeny}
 }
 
 // ask puts q to the approver, in turn, and returns the answer; any failure
@@ -107,7 +112,7 @@ func (b *Broker) ask(ctx context.Context, q Question) Answer {
 	b.mu.Lock()
 	p := b.pending[key]
 	if p == nil {
-		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		pctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 		p = &pending{done: make(chan struct{}), cancel: cancel}
 		b.pending[key] = p
 		go b.settle(pctx, key, p, q)
@@ -121,26 +126,41 @@ func (b *Broker) ask(ctx context.Context, q Question) Answer {
 	case <-ctx.Done():
 		b.mu.Lock()
 		p.waiters--
-		if p.waiters == 0 {
+		last := p.waiters == 0
+		if last {
 			if b.pending[key] == p {
 				delete(b.pending, key)
 			}
-			p.cancel()
+			// The prompt closes saying why: the last waiter's cause.
+			p.cancel(context.Cause(ctx))
 		}
 		b.mu.Unlock()
-		return Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the run ended before an answer: " + ctx.Err().Error()}
+		if last {
+			// Let the prompt close (and say so on its terminal) before
+			// the run goes on to end: an Approver returns soon after its
+			// context ends.
+			select {
+			case <-p.done:
+			case <-time.After(closeWait):
+			}
+		}
+		return withdrawn(ctx, hostfuncs.SourceUser)
 	}
 }
 
+// closeWait bounds how long a withdrawn question waits for its prompt to close.
+const closeWait = 5 * time.Second
+
 func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question) {
-	defer p.cancel()
+	defer p.cancel(nil)
 	var ans Answer
 	select {
 	case b.turn <- struct{}{}:
 		ans = b.put(ctx, q)
 		<-b.turn
 	case <-ctx.Done():
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "withdrawn before it was asked"}
+		ans = withdrawn(ctx, hostfuncs.SourceUser)
+		ans.Note = "withdrawn before it was asked: " + ans.Note
 	}
 	b.mu.Lock()
 	if b.pending[key] == p {
@@ -154,22 +174,32 @@ func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question)
 // put asks the approver and checks the answer.
 func (b *Broker) put(ctx context.Context, q Question) Answer {
 	ans, err := b.approver.Approve(ctx, q)
+	if ans.Ended == "" && ctx.Err() != nil && ans.Source != hostfuncs.SourceHeadless {
+		w := withdrawn(ctx, ans.Source)
+		ans.Ended = w.Ended
+		if ans.Note == "" {
+			ans.Note = w.Note
+		}
+	}
 	switch {
 	case err != nil:
 		note := err.Error()
 		if ans.Note != "" {
 			note = ans.Note
 		}
-		return Answer{Choice: Deny, Source: orSource(ans.Source, hostfuncs.SourceUser), Note: note}
+		return Answer{Choice: Deny, Source: orSource(ans.Source, hostfuncs.SourceUser), Note: note, Ended: ans.Ended}
 	case !q.Offers(ans.Choice):
-		return Answer{Choice: Deny, Source: ans.Source, Note: fmt.Sprintf("%q was not offered", ans.Choice)}
+		return Answer{Choice: Deny, Source: ans.Source, Note: fmt.Sprintf("%q was not offered", ans.Choice), Ended: ans.Ended}
 	}
 	if ans.Source == "" {
 		ans.Source = hostfuncs.SourceUser
 	}
-	if (ans.Choice == AlwaysAllow || ans.Choice == AlwaysDeny) && b.cfg.Grants != nil {
+	if ans.Choice.Remembered() && b.cfg.Grants != nil {
 		for _, it := range q.Items {
-			g := Grant{Allow: ans.Choice == AlwaysAllow, Kind: it.Kind, Target: it.Scope(), Digest: q.Digest, Tool: q.Tool}
+			g := Grant{Allow: ans.Choice.Allows(), Kind: it.Kind, Target: it.Scope(), Digest: q.Digest, Tool: q.Tool}
+			if ans.Choice == AlwaysAllowFolder {
+				g.Target, g.Scope = it.Folder(), ScopeFolder
+			}
 			if err := b.cfg.Grants.Remember(g); err != nil {
 				ans.Note = "not remembered: " + err.Error()
 			}
@@ -227,13 +257,13 @@ func (r *Run) ID() string { return r.id }
 // remembered grant for the capability and this module answers; then the
 // mode decides: never denies, on-failure denies and keeps the request for
 // Denied, and untrusted and on-request ask, through the broker's queue.
-func (r *Run) Ask(ctx context.Context, req hostfuncs.Request) (bool, hostfuncs.Source) {
+func (r *Run) Ask(ctx context.Context, req hostfuncs.Request) hostfuncs.Reply {
 	it := Item{Kind: req.Kind, Op: req.Op, Target: req.Target, Rule: req.Rule, Origin: req.Origin}
 	ans := r.answer(ctx, it)
 	r.mu.Lock()
 	r.answers[it.Key()] = ans
 	r.mu.Unlock()
-	return ans.Choice.Allows(), ans.Source
+	return hostfuncs.Reply{Allowed: ans.Choice.Allows(), Source: ans.Source, Ended: ans.Ended}
 }
 
 func (r *Run) answer(ctx context.Context, it Item) Answer {
@@ -242,11 +272,15 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 	prev, ok := r.memory[key]
 	r.mu.Unlock()
 	if ok {
+		prev.Ended = "" // answered earlier in the run: nobody is asked now
 		return prev
 	}
 	if g, ok := r.b.cfg.Grants.Lookup(it.Kind, it.Scope(), r.info.Digest); ok {
 		c := AlwaysDeny
-		if g.Allow {
+		switch {
+		case g.Allow && g.Scope == ScopeFolder:
+			c = AlwaysAllowFolder
+		case g.Allow:
 			c = AlwaysAllow
 		}
 		return Answer{Choice: c, Source: hostfuncs.SourceGrant, Note: "grant " + g.ID + " (" + g.File + ")"}
@@ -262,9 +296,9 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 		r.mu.Unlock()
 		return Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: `approvals.mode = "on-failure": offered again if the tool fails`}
 	}
-	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: []Item{it}, Why: WhyAtUse, Offer: r.b.offer()})
+	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: []Item{it}, Why: WhyAtUse, Offer: r.b.offer(it)})
 	switch ans.Choice {
-	case AllowRun, AlwaysAllow, Deny, AlwaysDeny:
+	case AllowRun, AlwaysAllow, AlwaysAllowFolder, Deny, AlwaysDeny:
 		if ctx.Err() == nil {
 			r.mu.Lock()
 			r.memory[key] = ans
@@ -307,17 +341,17 @@ func (r *Run) Allow(items []Item) {
 // the audit log; an answer that could not be recorded is a deny (unless
 // approvals.audit_failure = "continue").
 func (r *Run) OfferRerun(ctx context.Context, items []Item) Answer {
-	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer()})
+	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer(items...)})
 	var unrecorded error
 	for _, it := range items {
 		err := r.write(hostfuncs.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
-			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String()}, ans)
+			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String(), Ended: ans.Ended}, ans)
 		if unrecorded == nil {
 			unrecorded = err
 		}
 	}
 	if unrecorded != nil {
-		return Answer{Choice: Deny, Source: hostfuncs.SourceUnrecorded, Note: unrecorded.Error()}
+		return Answer{Choice: Deny, Source: hostfuncs.SourceUnrecorded, Note: unrecorded.Error(), Ended: ans.Ended}
 	}
 	return ans
 }
@@ -359,7 +393,7 @@ func (r *Run) write(d hostfuncs.Decision, ans Answer) error {
 		Kind: d.Kind, Op: d.Op, Target: d.Target,
 		Decision: "deny", Source: string(d.Source),
 		Rule: d.Rule, Origin: d.Origin, Layer: layerOf(d.Origin), Errno: d.Errno,
-		Note: ans.Note, Args: redact(r.info.Args),
+		Note: ans.Note, Ended: string(d.Ended), Args: redact(r.info.Args),
 	}
 	if d.Allowed {
 		rec.Decision = "allow"

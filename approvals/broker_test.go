@@ -278,7 +278,7 @@ func TestQueue(t *testing.T) {
 			defer wg.Done()
 			// Each call is its own run of the same module, as in the MCP server.
 			run := b.NewRun(approvals.RunInfo{Tool: "t", Digest: digestA, Mode: policy.ModeUntrusted})
-			results[i], _ = run.Ask(context.Background(), netAsk(target))
+			results[i] = run.Ask(context.Background(), netAsk(target)).Allowed
 		}()
 	}
 	time.Sleep(100 * time.Millisecond) // let every call queue
@@ -304,7 +304,7 @@ func TestQueueWithdrawn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if ok, _ := run.Ask(ctx, netAsk("x:1")); ok {
+	if rep := run.Ask(ctx, netAsk("x:1")); rep.Allowed || rep.Ended != hostfuncs.EndedRunEnded {
 		t.Error("a withdrawn question was allowed")
 	}
 	if time.Since(start) > 2*time.Second {

@@ -32,7 +32,7 @@ func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalatio
 	var unrecorded error
 	decide := func(c policy.Capability, allowed bool, ans Answer, rule string, origin policy.Origin) {
 		d := hostfuncs.Decision{Time: time.Now(), Kind: c.Kind, Op: "request", Target: c.Target, Verdict: policy.Ask,
-			Allowed: allowed, Source: ans.Source, Rule: rule, Origin: origin.String()}
+			Allowed: allowed, Source: ans.Source, Rule: rule, Origin: origin.String(), Ended: ans.Ended}
 		if err := r.write(d, ans); err != nil {
 			d.Allowed, d.Source = false, hostfuncs.SourceUnrecorded
 			if unrecorded == nil {
@@ -76,7 +76,7 @@ func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalatio
 				rule, origin := notInPolicy(c)
 				items[i] = Item{Kind: c.Kind, Op: "request", Target: c.Target, Rule: rule, Origin: origin}
 			}
-			ans = r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyManifest, Offer: r.b.offer()})
+			ans = r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyManifest, Offer: r.b.offer(items...)})
 		default:
 			ans = Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: fmt.Sprintf("approvals.mode = %q: a manifest's requests are not granted", r.info.Mode)}
 		}

@@ -23,12 +23,12 @@ func ExampleChain() {
 	req := hostfuncs.Request{Kind: "net.connect", Op: "connect", Target: "api.example.com:443",
 		Policy: policy.Ask, Rule: `network.default = "ask"`}
 	for range 2 {
-		ok, source := run.Ask(context.Background(), req)
-		fmt.Println(ok, source)
+		rep := run.Ask(context.Background(), req)
+		fmt.Printf("%v %s asked=%v\n", rep.Allowed, rep.Source, rep.Ended != "")
 	}
 	fmt.Println("questions put:", len(person.Asked()))
 	// Output:
-	// true user
-	// true user
+	// true user asked=true
+	// true user asked=false
 	// questions put: 1
 }

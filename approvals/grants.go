@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,13 +20,16 @@ import (
 )
 
 // Grant is one remembered answer: "always allow" or "always deny" for one
-// capability (kind and exact target) of one module (its digest). A grant
-// never names a tool alone: another module with the same name has none.
+// capability (kind and exact target) of one module (its digest), or, with
+// scope "folder", "always allow" for writes anywhere in a folder and below
+// it. A grant never names a tool alone: another module with the same name
+// has none.
 type Grant struct {
-	ID      string // GrantID(Kind, Target, Digest)
+	ID      string // GrantID(Kind, Target, Digest), with the scope when it is a folder
 	Allow   bool
 	Kind    string // "net.connect", "fs.write", "env", "mount.write", …
-	Target  string // exactly: host:port, a guest path, a variable name, a limit
+	Target  string // exactly: host:port, a guest path, a variable name, a limit; or the folder
+	Scope   string // "" (ScopeExact) or ScopeFolder
 	Digest  string // the module's digest, "sha256:…"
 	Tool    string // the tool's name when it was granted, for people; not part of the scope
 	Created time.Time
@@ -34,12 +38,54 @@ type Grant struct {
 	Pos  hcl.Pos // where its block starts
 }
 
+// The scopes of a grant.
+const (
+	ScopeExact  = ""       // the exact target (written as no scope, or "file"/"exact")
+	ScopeFolder = "folder" // a folder and everything below it (fs.write only)
+)
+
 // GrantID is the identifier of the grant for a scope: the first 8 hex
-// digits of a SHA-256 over kind, target and digest. The same scope always
-// has the same ID, so answering again replaces the grant.
-func GrantID(kind, target, digest string) string {
-	sum := sha256.Sum256([]byte(kind + "\x00" + target + "\x00" + digest))
+// digits of a SHA-256 over kind, target and digest (and the scope, for a
+// folder). The same scope always has the same ID, so answering again
+// replaces the grant.
+func GrantID(kind, target, digest string, scope ...string) string {
+	key := kind + "\x00" + target + "\x00" + digest
+	if len(scope) > 0 && scope[0] == ScopeFolder {
+		key += "\x00" + ScopeFolder
+	}
+	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:4])
+}
+
+// Covers reports whether the grant applies to a request of kind for
+// target: the same target exactly, or, for a folder grant, a write whose
+// every path (a rename names two) lies in the folder or below it.
+func (g Grant) Covers(kind, target string) bool {
+	if g.Kind != kind {
+		return false
+	}
+	if g.Scope != ScopeFolder {
+		return g.Target == target
+	}
+	if kind != "fs.write" {
+		return false
+	}
+	for _, p := range strings.Split(target, " -> ") {
+		if !inFolder(p, g.Target) {
+			return false
+		}
+	}
+	return true
+}
+
+// inFolder reports whether the guest path p is dir or below it. Both are
+// clean absolute paths (the filesystem asks about real, cleaned
+// locations); anything else is not in any folder.
+func inFolder(p, dir string) bool {
+	if !strings.HasPrefix(p, "/") || !strings.HasPrefix(dir, "/") || path.Clean(p) != p {
+		return false
+	}
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
 }
 
 // GrantsFileName is the name of a grants file in its directory.
@@ -104,7 +150,7 @@ func (g *Grants) Lookup(kind, target, digest string) (Grant, bool) {
 	var found Grant
 	ok := false
 	for _, gr := range g.grants {
-		if gr.Kind == kind && gr.Target == target && gr.Digest == digest {
+		if gr.Digest == digest && gr.Covers(kind, target) {
 			if !ok || !gr.Allow {
 				found, ok = gr, true
 			}
@@ -126,7 +172,7 @@ func (g *Grants) Remember(gr Grant) error {
 	if len(g.files) == 0 {
 		return errors.New("no grants file")
 	}
-	gr.ID = GrantID(gr.Kind, gr.Target, gr.Digest)
+	gr.ID = GrantID(gr.Kind, gr.Target, gr.Digest, gr.Scope)
 	gr.Created = time.Now().UTC().Truncate(time.Second)
 	file := g.files[0]
 	gr.File = file
@@ -203,6 +249,7 @@ var grantBodySchema = &hcl.BodySchema{
 		{Name: "kind", Required: true},
 		{Name: "target", Required: true},
 		{Name: "digest", Required: true},
+		{Name: "scope"},
 		{Name: "tool"},
 		{Name: "created"},
 	},
@@ -243,6 +290,19 @@ func readGrants(file string) ([]Grant, hcl.Diagnostics) {
 		}
 		gr := Grant{ID: b.Labels[0], Kind: str("kind"), Target: str("target"), Digest: str("digest"), Tool: str("tool"),
 			File: file, Pos: b.DefRange.Start}
+		switch scope := str("scope"); scope {
+		case "", "file", "exact":
+		case ScopeFolder:
+			gr.Scope = ScopeFolder
+			if gr.Kind != "fs.write" || !strings.HasPrefix(gr.Target, "/") || path.Clean(gr.Target) != gr.Target {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid folder grant",
+					Detail:  "A grant with scope = \"folder\" is for kind = \"fs.write\" and a clean absolute guest folder, like \"/work/docs\".",
+					Subject: body.Attributes["scope"].Expr.Range().Ptr()})
+			}
+		default:
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid scope",
+				Detail: fmt.Sprintf("scope must be \"file\" or \"folder\", not %q.", scope), Subject: body.Attributes["scope"].Expr.Range().Ptr()})
+		}
 		switch answer := str("answer"); answer {
 		case "allow":
 			gr.Allow = true
@@ -267,7 +327,8 @@ func readGrants(file string) ([]Grant, hcl.Diagnostics) {
 }
 
 const grantsHeader = `# airlock remembered grants: the "always allow" and "always deny" answers.
-# Each grant is one capability (kind and exact target) of one module (its
+# Each grant is one capability (kind and exact target, or with
+# scope = "folder" every write in a folder and below) of one module (its
 # digest); another module, even with the same name, is asked again.
 # List them with "airlock grants list"; revoke one with "airlock grants revoke ID",
 # or delete its block.
@@ -286,6 +347,9 @@ func writeGrants(file string, gs []Grant) error {
 		fmt.Fprintf(&b, "  kind    = %s\n", hclQuote(g.Kind))
 		fmt.Fprintf(&b, "  target  = %s\n", hclQuote(g.Target))
 		fmt.Fprintf(&b, "  digest  = %s\n", hclQuote(g.Digest))
+		if g.Scope == ScopeFolder {
+			fmt.Fprintf(&b, "  scope   = %s\n", hclQuote(g.Scope))
+		}
 		if g.Tool != "" {
 			fmt.Fprintf(&b, "  tool    = %s\n", hclQuote(g.Tool))
 		}

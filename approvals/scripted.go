@@ -40,7 +40,7 @@ func (s *Scripted) Approve(ctx context.Context, q Question) (Answer, error) {
 		select {
 		case <-s.Hold:
 		case <-ctx.Done():
-			return Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the question was withdrawn"}, ctx.Err()
+			return withdrawn(ctx, hostfuncs.SourceUser), ctx.Err()
 		}
 	}
 	c := s.Default
@@ -50,7 +50,7 @@ func (s *Scripted) Approve(ctx context.Context, q Question) (Answer, error) {
 	case n <= len(s.Answers):
 		c = s.Answers[n-1]
 	}
-	return Answer{Choice: c, Source: hostfuncs.SourceUser}, nil
+	return Answer{Choice: c, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}, nil
 }
 
 // Asked returns a copy of every question asked so far.

@@ -32,6 +32,10 @@ type Terminal struct {
 	Timeout time.Duration
 	// Guard, if set, is held while a form is open.
 	Guard *Guard
+	// Interrupt, if set, is called when the person presses ctrl+c at a
+	// prompt: the question is answered deny (ended "interrupted") and
+	// Interrupt stops the run, as ctrl+c anywhere else would.
+	Interrupt func()
 
 	mu     sync.Mutex
 	closer io.Closer
@@ -74,7 +78,7 @@ func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
 	var opts []huh.Option[Choice]
 	for _, c := range Choices {
 		if q.Offers(c) {
-			opts = append(opts, huh.NewOption(choiceLabel(c), c))
+			opts = append(opts, huh.NewOption(choiceLabel(c, q), c))
 		}
 	}
 	title := fmt.Sprintf("airlock: %s (%s)", Neutralise(q.Tool), q.ShortDigest())
@@ -97,29 +101,53 @@ func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
 		err = form.WithInput(t.In).WithOutput(t.Out).WithTimeout(t.Timeout).RunWithContext(ctx)
 	}
 
-	ans := Answer{Choice: choice, Source: hostfuncs.SourceUser}
+	ans := Answer{Choice: choice, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}
 	switch {
 	case ctx.Err() != nil:
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "withdrawn: " + ctx.Err().Error()}
+		ans = withdrawn(ctx, hostfuncs.SourceUser)
 	case errors.Is(err, huh.ErrTimeout):
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: fmt.Sprintf("no answer in %s: timed out", t.Timeout)}
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: fmt.Sprintf("no answer in %s: timed out", t.Timeout), Ended: hostfuncs.EndedTimedOut}
 	case errors.Is(err, huh.ErrUserAborted):
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "aborted"}
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "interrupted with ctrl+c at the prompt", Ended: hostfuncs.EndedInterrupted}
 	case err != nil:
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the prompt failed: " + err.Error()}
+		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the prompt failed: " + err.Error(), Ended: hostfuncs.EndedRunEnded}
 	}
-	fmt.Fprintf(t.Out, "airlock: %s: %s (%s, answered in %.1fs)\n", ans.Choice, summary(q), Neutralise(q.Tool), time.Since(start).Seconds())
+	took := time.Since(start).Seconds()
+	how := fmt.Sprintf("answered in %.1fs", took)
+	switch ans.Ended {
+	case hostfuncs.EndedTimedOut:
+		how = fmt.Sprintf("no answer: timed out after %.1fs", took)
+	case hostfuncs.EndedInterrupted:
+		how = fmt.Sprintf("interrupted after %.1fs", took)
+	case hostfuncs.EndedCancelled:
+		how = fmt.Sprintf("no answer: the tool withdrew its request after %.1fs", took)
+	case hostfuncs.EndedRunEnded:
+		how = fmt.Sprintf("no answer: %s, after %.1fs", ans.Note, took)
+	}
+	fmt.Fprintf(t.Out, "airlock: %s: %s (%s, %s)\n", ans.Choice, summary(q), Neutralise(q.Tool), how)
+	if ans.Ended == hostfuncs.EndedInterrupted && t.Interrupt != nil {
+		t.Interrupt()
+	}
 	return ans, nil
 }
 
-func choiceLabel(c Choice) string {
+func choiceLabel(c Choice, q Question) string {
+	folder := ""
+	if len(q.Items) == 1 {
+		folder = q.Items[0].Folder()
+	}
 	switch c {
 	case AllowOnce:
 		return "Allow once"
 	case AllowRun:
 		return "Allow for this run"
 	case AlwaysAllow:
+		if folder != "" {
+			return "Always allow this file (remember for this module)"
+		}
 		return "Always allow (remember for this module)"
+	case AlwaysAllowFolder:
+		return "Always allow in " + Neutralise(folder) + " and below (remember for this module)"
 	case AlwaysDeny:
 		return "Always deny (remember for this module)"
 	}

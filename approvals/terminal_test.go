@@ -56,7 +56,9 @@ func TestTerminalAccessible(t *testing.T) {
 		"airlock: wr^[[2Jite (aaaaaaaaaaaa)", // the tool's name, neutralised, and its short digest
 		"write /ro/out_1.txt",                // the exact capability, unstyled in accessible mode
 		`not allowed by: mount "/ro" access = "read" (policy.hcl:3:1)`,
-		"1. Deny", "2. Allow once", "3. Allow for this run", "4. Always allow", "5. Always deny",
+		"1. Deny", "2. Allow once", "3. Allow for this run", "4. Always allow this file",
+		"5. Always allow in /ro and below", "6. Always deny", // the narrow scope first
+
 		"airlock: allow for this run: write /ro/out_1.txt",
 	} {
 		if !strings.Contains(s, want) {
@@ -80,7 +82,7 @@ func TestTerminalTimeoutAndCancel(t *testing.T) {
 	term, _, screen := accessibleTerminal(t, 200*time.Millisecond)
 	start := time.Now()
 	ans, err := term.Approve(context.Background(), question())
-	if err != nil || ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "timed out") {
+	if err != nil || ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "timed out") || ans.Ended != hostfuncs.EndedTimedOut {
 		t.Errorf("timeout: %+v %v", ans, err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -93,7 +95,7 @@ func TestTerminalTimeoutAndCancel(t *testing.T) {
 	term2, keys, _ := accessibleTerminal(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if ans, _ := term2.Approve(ctx, question()); ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "withdrawn") {
+	if ans, _ := term2.Approve(ctx, question()); ans.Choice != approvals.Deny || ans.Ended != hostfuncs.EndedRunEnded || !strings.Contains(ans.Note, "before an answer") {
 		t.Errorf("cancel: %+v", ans)
 	}
 	// Nothing was left reading the terminal: the next keystrokes are still there.

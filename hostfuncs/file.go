@@ -33,6 +33,7 @@ type File struct {
 	nonblock bool
 	counted  bool // holds a place in the open-file limit
 	closed   bool
+	staged   *stagedFile // a provisional file in a read-only mount (fs_stage_linux.go)
 
 	// directory reading state
 	dirBuf       []byte
@@ -303,6 +304,11 @@ func (f *File) Write(buf []byte) (int, experimentalsys.Errno) {
 	if len(buf) == 0 {
 		return 0, 0
 	}
+	if f.staged != nil {
+		if e := f.fs.stageRoom(f.staged, int64(len(buf))); e != 0 {
+			return 0, e
+		}
+	}
 	for {
 		n, err := unix.Write(f.fd, buf)
 		if err == unix.EINTR {
@@ -326,6 +332,11 @@ func (f *File) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if len(buf) == 0 {
 		return 0, 0
 	}
+	if f.staged != nil {
+		if e := f.fs.stageRoom(f.staged, f.growth(off+int64(len(buf)))); e != 0 {
+			return 0, e
+		}
+	}
 	for {
 		n, err := unix.Pwrite(f.fd, buf, off)
 		if err == unix.EINTR {
@@ -346,7 +357,21 @@ func (f *File) Truncate(size int64) experimentalsys.Errno {
 	if size < 0 {
 		return experimentalsys.EINVAL
 	}
+	if f.staged != nil {
+		if e := f.fs.stageRoom(f.staged, f.growth(size)); e != 0 {
+			return e
+		}
+	}
 	return errno(retry(func() error { return unix.Ftruncate(f.fd, size) }))
+}
+
+// growth is how many bytes the file grows by if its size becomes end.
+func (f *File) growth(end int64) int64 {
+	var st unix.Stat_t
+	if unix.Fstat(f.fd, &st) != nil {
+		return end
+	}
+	return end - st.Size
 }
 
 // mayWrite is the check before changing the file's content: it must have

@@ -62,6 +62,7 @@ type FS struct {
 	links     *linkSet
 
 	state *fsState // airlock's own state within reach (fs_state_linux.go), or nil
+	stage stageSet // provisional files (fs_stage_linux.go)
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -137,6 +138,7 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 // Close releases the mount root. Files already opened stay usable until
 // they are closed.
 func (f *FS) Close() error {
+	f.stage.closeAll()
 	if f.rootDir != nil {
 		f.rootDir.Close()
 	}
@@ -591,14 +593,17 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 	if e := f.stateAsked(kind, "open", rel, creat); e != 0 {
 		return nil, e
 	}
+	if sf := f.stagedAt(rel); sf != nil {
+		return f.openStaged(sf, flag)
+	}
 	if write {
-		if !f.writable {
-			if e := f.readOnly("open", f.target(rel)); e != 0 {
-				return nil, e
-			}
-		}
 		if p, ok := f.protected(rel); ok {
 			return nil, f.denyProtected("open", rel, p, "")
+		}
+		if !f.writable {
+			// Asked about where the write really lands, once that is
+			// pinned (fs_readonly_linux.go).
+			return f.openReadOnly(kind, rel, flag, perm)
 		}
 	}
 
@@ -788,6 +793,9 @@ func (f *FS) stat(op, rel string, follow bool) (sysapi.Stat_t, experimentalsys.E
 	if p, ok := f.hidden(rel); ok {
 		return sysapi.Stat_t{}, f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
 	}
+	if sf := f.stagedAt(rel); sf != nil {
+		return sf.stat()
+	}
 	var st unix.Stat_t
 	var p pin
 	var e experimentalsys.Errno
@@ -928,11 +936,6 @@ func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
 	if e := f.stateCreate(op, rel); e != 0 {
 		return pin{}, "", e
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return pin{}, "", e
-		}
-	}
 	if e := f.mayCreate(op, rel); e != 0 {
 		return pin{}, "", e
 	}
@@ -944,6 +947,12 @@ func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
 	if e := f.mayCreate(op, joinRel(parent.rel, name)); e != 0 {
 		parent.close()
 		return pin{}, "", e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(joinRel(parent.rel, name))); e != 0 {
+			parent.close()
+			return pin{}, "", e
+		}
 	}
 	return parent, name, 0
 }
@@ -983,10 +992,8 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) experiment
 	if e := f.stateAsked("fs.write", op, rel, false); e != 0 {
 		return e
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return e
-		}
+	if sf := f.stagedAt(rel); sf != nil {
+		return errno(retry(func() error { return change(procPath(sf.fd)) }))
 	}
 	if pat, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, pat, "")
@@ -1002,6 +1009,11 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) experiment
 	}
 	if e := f.mayChange(op, pn.rel, &st); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(pn.rel)); e != 0 {
+			return e
+		}
 	}
 	return errno(retry(func() error { return change(procPath(pn.fd)) }))
 }
@@ -1027,10 +1039,10 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 	if e := f.stateMove(op, trel); e != 0 {
 		return e
 	}
-	if !f.writable {
-		if e := f.readOnly(op, what(frel, trel)); e != 0 {
-			return e
-		}
+	if sf := f.stagedAt(frel); sf != nil {
+		// A provisional file renamed into place: the one question, about
+		// where it lands (fs_stage_linux.go).
+		return f.placeStaged(sf, trel, tslash)
 	}
 	// As asked, then again on the real locations.
 	check := func(frel, trel string) experimentalsys.Errno {
@@ -1071,6 +1083,11 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 	}
 	if e := f.stateEntry(op, tp, tname); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, what(joinRel(fp.rel, fname), joinRel(tp.rel, tname))); e != 0 {
+			return e
+		}
 	}
 	if fslash || tslash {
 		var st unix.Stat_t
@@ -1134,10 +1151,12 @@ func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
 	if e := f.stateMove(op, rel); e != 0 {
 		return e
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return e
+	if sf := f.stagedAt(rel); sf != nil {
+		if flags != 0 || slash {
+			return experimentalsys.ENOTDIR
 		}
+		f.stage.drop(sf) // the tool's own provisional file: nothing on the host
+		return 0
 	}
 	check := func(rel string) experimentalsys.Errno {
 		if p, ok := f.hidden(rel); ok {
@@ -1162,6 +1181,11 @@ func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
 	}
 	if e := f.stateEntry(op, parent, name); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(joinRel(parent.rel, name))); e != 0 {
+			return e
+		}
 	}
 	if slash && flags == 0 {
 		var st unix.Stat_t
@@ -1194,11 +1218,6 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 	if e := f.stateCreate(op, nrel); e != 0 {
 		return e
 	}
-	if !f.writable {
-		if e := f.readOnly(op, what); e != 0 {
-			return e
-		}
-	}
 	check := func(orel, nrel string) experimentalsys.Errno {
 		if p, ok := f.hidden(orel); ok {
 			return f.denyHidden("fs.read", op, orel, p, experimentalsys.ENOENT)
@@ -1228,6 +1247,11 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 	defer np.close()
 	if e := check(joinRel(op1.rel, oname), joinRel(np.rel, nname)); e != 0 {
 		return e
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(joinRel(op1.rel, oname))+" -> "+f.target(joinRel(np.rel, nname))); e != 0 {
+			return e
+		}
 	}
 	// The source is the entry itself (no AT_SYMLINK_FOLLOW): a symlink is
 	// linked as a symlink, never as what it points to.

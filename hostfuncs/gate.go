@@ -2,6 +2,7 @@ package hostfuncs
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,13 +48,68 @@ type Decision struct {
 	Rule    string         `json:"rule,omitempty"`
 	Origin  string         `json:"origin,omitempty"`
 	Errno   string         `json:"errno,omitempty"`
+	// Ended says how the question behind the decision ended, when a
+	// person was asked (a prompt, an MCP elicitation): answered,
+	// timed-out, cancelled, interrupted or run-ended. Empty when nobody
+	// was asked (a rule, a grant, the headless answer).
+	Ended Ended `json:"ended,omitempty"`
+}
+
+// Ended says how a question put to a person ended. Every question ends in
+// a decision, whichever way it ends (docs/approvals.md).
+type Ended string
+
+const (
+	EndedAnswered    Ended = "answered"    // the person chose an answer
+	EndedTimedOut    Ended = "timed-out"   // nobody answered within approvals.timeout
+	EndedCancelled   Ended = "cancelled"   // the tool withdrew its request (its own timeout) before an answer
+	EndedInterrupted Ended = "interrupted" // ctrl+c at the prompt, or SIGINT to airlock
+	EndedRunEnded    Ended = "run-ended"   // the run ended first: the tool exited, its time limit, SIGTERM, the MCP call ended
+)
+
+// Causes of a question's context ending, for EndedBy. A caller that stops
+// a run because of ctrl+c cancels its context with a cause that
+// errors.Is ErrInterrupted.
+var (
+	ErrInterrupted = errors.New("interrupted")
+	ErrWithdrawn   = errors.New("the tool withdrew its request")
+	ErrRunEnded    = errors.New("the tool's run ended")
+)
+
+// EndedBy says how a question whose context ctx ended before an answer
+// ended, and why in words: interrupted (the cause is ErrInterrupted),
+// cancelled (ErrWithdrawn) or, for any other cause, run-ended.
+func EndedBy(ctx context.Context) (Ended, string) {
+	cause := context.Cause(ctx)
+	switch {
+	case cause == nil:
+		return "", ""
+	case errors.Is(cause, ErrInterrupted):
+		return EndedInterrupted, "interrupted before an answer"
+	case errors.Is(cause, ErrWithdrawn):
+		return EndedCancelled, "the tool withdrew its request before an answer (its own timeout)"
+	case errors.Is(cause, context.DeadlineExceeded):
+		return EndedRunEnded, "the run's time limit passed before an answer"
+	case errors.Is(cause, ErrRunEnded):
+		return EndedRunEnded, "the tool's run ended before an answer"
+	}
+	return EndedRunEnded, "the run ended before an answer: " + cause.Error()
+}
+
+// Reply is an Asker's answer to one request.
+type Reply struct {
+	Allowed bool
+	Source  Source // who answered
+	Ended   Ended  // how the question ended, when a person was asked
 }
 
 // Asker answers the requests a policy leaves open ("ask"). The approvals
 // package implements it with a terminal prompt, an MCP elicitation or the
-// headless answer. It must be safe for concurrent use and must honour ctx.
+// headless answer. It must be safe for concurrent use and must honour ctx:
+// when ctx ends before an answer, Ask returns a denial at once, with Ended
+// as EndedBy(ctx) says.
 type Asker interface {
-	Ask(ctx context.Context, r Request) (allow bool, source Source)
+	Ask(ctx context.Context, r Request) Reply
 }
 
 // Recorder receives every decision before it takes effect. It must be safe
@@ -68,24 +124,44 @@ type Recorder func(Decision) error
 // that acts on a policy (filesystem, network, environment) asks the gate and
 // the gate records the answer.
 type Gate struct {
-	ctx     context.Context
+	ctx     context.Context // the run's; ended by End
+	cancel  context.CancelCauseFunc
 	asker   Asker
 	record  Recorder
 	revoked atomic.Bool
 
 	mu        sync.Mutex
 	decisions []Decision
+	asking    map[*openQuestion]bool // questions open now
+	idle      chan struct{}          // closed when asking drops to 0 while End waits
+	onEnd     []func()
 }
 
-// NewGate returns a gate. A nil asker denies every "ask" (no approval
-// channel means deny); a nil recorder only keeps decisions in memory.
+// NewGate returns a gate for a run whose context is ctx. A nil asker
+// denies every "ask" (no approval channel means deny); a nil recorder only
+// keeps decisions in memory. Call End when the run is over.
 func NewGate(ctx context.Context, asker Asker, record Recorder) *Gate {
-	return &Gate{ctx: ctx, asker: asker, record: record}
+	g := &Gate{asker: asker, record: record}
+	g.ctx, g.cancel = context.WithCancelCause(ctx)
+	return g
 }
 
 // Decide answers r and records the decision. errno is what the guest will be
 // told on a denial, kept in the record.
 func (g *Gate) Decide(r Request, errno string) bool {
+	return g.DecideContext(g.ctx, r, errno)
+}
+
+// endWait bounds how long End waits for open questions: an Asker must
+// return once its context ends, so this only guards against one that
+// does not.
+const endWait = 10 * time.Second
+
+// DecideContext is Decide for a request with a context of its own, which
+// the tool can withdraw (an HTTP request's timeout): a question still open
+// when ctx ends is closed as cancelled, and one open when the run ends as
+// run-ended. Either way the decision is recorded.
+func (g *Gate) DecideContext(ctx context.Context, r Request, errno string) bool {
 	d := Decision{Time: time.Now(), Kind: r.Kind, Op: r.Op, Target: r.Target, Verdict: r.Policy,
 		Rule: r.Rule, Origin: r.Origin.String(), Source: SourceRule}
 	switch {
@@ -94,7 +170,20 @@ func (g *Gate) Decide(r Request, errno string) bool {
 	case r.Policy == policy.Allow:
 		d.Allowed = true
 	case r.Policy == policy.Ask && g.asker != nil:
-		d.Allowed, d.Source = g.asker.Ask(g.ctx, r)
+		g.mu.Lock()
+		if g.revoked.Load() {
+			g.mu.Unlock()
+			d.Source = SourceRevoked
+			break
+		}
+		q := g.open(ctx)
+		g.mu.Unlock()
+		rep := g.asker.Ask(q.ctx, r)
+		d.Allowed, d.Source, d.Ended = rep.Allowed, rep.Source, rep.Ended
+		if d.Source == "" {
+			d.Source = SourceUser
+		}
+		defer g.close(q)
 	case r.Policy == policy.Ask:
 		d.Source = SourceHeadless
 	}
@@ -102,6 +191,90 @@ func (g *Gate) Decide(r Request, errno string) bool {
 		d.Errno = errno
 	}
 	return g.add(d, errno)
+}
+
+// openQuestion is a question being asked: its context ends when the run
+// ends (with the run's cause) or when req, the request's own context,
+// ends first (cause ErrWithdrawn).
+type openQuestion struct {
+	req    context.Context
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   func() bool
+}
+
+// open opens a question for a request with context req. g.mu is held.
+func (g *Gate) open(req context.Context) *openQuestion {
+	q := &openQuestion{req: req}
+	q.ctx, q.cancel = context.WithCancelCause(g.ctx)
+	if req != nil && req != g.ctx {
+		q.stop = context.AfterFunc(req, func() { q.cancel(ErrWithdrawn) })
+	}
+	if g.asking == nil {
+		g.asking = map[*openQuestion]bool{}
+	}
+	g.asking[q] = true
+	return q
+}
+
+// close counts a question closed, after its decision is recorded.
+func (g *Gate) close(q *openQuestion) {
+	if q.stop != nil {
+		q.stop()
+	}
+	q.cancel(nil)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.asking, q)
+	if len(g.asking) == 0 && g.idle != nil {
+		close(g.idle)
+		g.idle = nil
+	}
+}
+
+// OnEnd registers f to run in End, after open questions are closed and
+// before End returns (a mount discards what was left provisional).
+func (g *Gate) OnEnd(f func()) {
+	g.mu.Lock()
+	g.onEnd = append(g.onEnd, f)
+	g.mu.Unlock()
+}
+
+// End ends the run's decisions: capabilities are revoked, questions still
+// open are closed (their context ends with cause, unless the run's context
+// has already ended with its own) and recorded, and the OnEnd functions
+// run. When End returns, Decisions holds every decision of the run. It is
+// safe to call more than once.
+func (g *Gate) End(cause error) {
+	g.mu.Lock()
+	g.revoked.Store(true)
+	// A request the tool had already withdrawn stays withdrawn, though
+	// the run's end may be seen first.
+	for q := range g.asking {
+		if q.req != nil && q.req != g.ctx && q.req.Err() != nil {
+			q.cancel(ErrWithdrawn)
+		}
+	}
+	g.cancel(cause)
+	var idle chan struct{}
+	if len(g.asking) > 0 {
+		if g.idle == nil {
+			g.idle = make(chan struct{})
+		}
+		idle = g.idle
+	}
+	ends := g.onEnd
+	g.onEnd = nil
+	g.mu.Unlock()
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-time.After(endWait):
+		}
+	}
+	for _, f := range ends {
+		f()
+	}
 }
 
 // Note records a decision that was made elsewhere (for example by a policy

@@ -164,7 +164,7 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 		tried = true
 		req := Request{Kind: NetKind, Op: op, Target: netTarget(name, port, c.ip),
 			Policy: c.dec.Verdict, Rule: c.dec.Rule, Origin: c.dec.Origin}
-		if !gate.Decide(req, "EACCES") {
+		if !gate.DecideContext(ctx, req, "EACCES") {
 			last = netDenied
 			break
 		}

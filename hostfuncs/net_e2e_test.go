@@ -943,9 +943,9 @@ type scriptedAsker struct {
 	asked  atomic.Int64
 }
 
-func (a *scriptedAsker) Ask(ctx context.Context, r hostfuncs.Request) (bool, hostfuncs.Source) {
+func (a *scriptedAsker) Ask(ctx context.Context, r hostfuncs.Request) hostfuncs.Reply {
 	a.asked.Add(1)
-	return a.answer, hostfuncs.SourceUser
+	return hostfuncs.Reply{Allowed: a.answer, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}
 }
 
 // "ask" never reaches a special address: it is denied before anyone is

@@ -63,6 +63,9 @@ func (x *netHTTP) requestBody() *io.PipeWriter {
 	return x.body
 }
 
+// netRequestKey holds an HTTP request's own context among its values.
+type netRequestKey struct{}
+
 type netSchemeKey struct{}
 
 // transport returns the run's HTTP transport, made on first use. It is the
@@ -88,6 +91,19 @@ func (s *netRun) httpTransport() (*http.Transport, netErrno) {
 					return nil, err
 				}
 				scheme, _ := ctx.Value(netSchemeKey{}).(string)
+				// http.Transport dials with a context detached from the
+				// request's; the request's own (its timeout, the tool
+				// closing it) must still withdraw a question the dial
+				// opened.
+				// (A child of the request's context ends with it at once,
+				// so the withdrawal is seen before the tool can exit.)
+				if req, ok := ctx.Value(netRequestKey{}).(context.Context); ok {
+					dial := ctx
+					var cancel context.CancelCauseFunc
+					ctx, cancel = context.WithCancelCause(req)
+					stop := context.AfterFunc(dial, func() { cancel(context.Cause(dial)) })
+					defer func() { stop(); cancel(nil) }()
+				}
 				conn, _, err := s.dial(ctx, NetOpHTTP, scheme, host, p, 0)
 				return conn, err
 			},
@@ -204,6 +220,7 @@ func netHTTPRequest(ctx context.Context, m netMem, s *netRun, a netArgs) netErrn
 	} else {
 		rctx, cancel = context.WithCancel(ctx)
 	}
+	rctx = context.WithValue(rctx, netRequestKey{}, rctx)
 	rctx = context.WithValue(rctx, netSchemeKey{}, u.Scheme)
 	x := &netHTTP{cancel: cancel, done: make(chan struct{}), bodyLeft: -1}
 	var body io.ReadCloser

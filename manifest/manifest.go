@@ -61,10 +61,26 @@ type Manifest struct {
 	InputSchema json.RawMessage
 	// Requests are the capabilities the tool asks for beyond a policy.
 	Requests Requests
+	// Annotations are hints for an MCP client about how the tool behaves
+	// (the annotations block); nil when the manifest gives none. They are
+	// hints for the client's user interface, never trusted by airlock:
+	// the policy bounds what a tool does, whatever it says of itself.
+	Annotations *Annotations
 
 	File        string    // the manifest's path
 	Range       hcl.Range // the tool block
 	DigestRange hcl.Range // the digest attribute, for "pinned at" messages
+}
+
+// Annotations are MCP tool annotations: how a tool says it behaves, for a
+// client that shows or confirms calls. A nil field is not given (the MCP
+// default applies: not read-only, destructive, not idempotent, open world).
+type Annotations struct {
+	Title       string
+	ReadOnly    *bool // readOnlyHint: it does not modify its environment
+	Destructive *bool // destructiveHint: it may delete or overwrite, not only add
+	Idempotent  *bool // idempotentHint: calling it again with the same input changes nothing more
+	OpenWorld   *bool // openWorldHint: it reaches entities outside (the network)
 }
 
 // Requests are what a tool asks for beyond a policy. Each is granted only
@@ -187,7 +203,13 @@ var toolSchema = &hcl.BodySchema{
 		{Name: "output"},
 		{Name: "input_schema"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "requests"}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "requests"}, {Type: "annotations"}},
+}
+
+var annotationsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "title"}, {Name: "read_only"}, {Name: "destructive"}, {Name: "idempotent"}, {Name: "open_world"},
+	},
 }
 
 var requestsSchema = &hcl.BodySchema{
@@ -313,19 +335,66 @@ func Parse(src []byte, filename string) (*Manifest, hcl.Diagnostics) {
 			diags = append(diags, attrError(a, "Invalid argv", sentence(err.Error())))
 		}
 	}
+	seen := map[string]bool{}
 	for _, rb := range body.Blocks {
-		r, d := decodeRequests(rb, diags)
-		diags = d
-		m.Requests = r
-	}
-	if len(body.Blocks) > 1 {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate requests block",
-			Detail: "A tool has at most one requests block; merge the two.", Subject: body.Blocks[1].DefRange.Ptr()})
+		if seen[rb.Type] {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + rb.Type + " block",
+				Detail: "A tool has at most one " + rb.Type + " block; merge the two.", Subject: rb.DefRange.Ptr()})
+			continue
+		}
+		seen[rb.Type] = true
+		switch rb.Type {
+		case "requests":
+			m.Requests, diags = decodeRequests(rb, diags)
+		case "annotations":
+			m.Annotations, diags = decodeAnnotations(rb, diags)
+		}
 	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return m, diags
+}
+
+func decodeAnnotations(b *hcl.Block, diags hcl.Diagnostics) (*Annotations, hcl.Diagnostics) {
+	a := &Annotations{}
+	body, bdiags := b.Body.Content(annotationsSchema)
+	diags = append(diags, bdiags...)
+	if body == nil {
+		return a, diags
+	}
+	flag := func(name string) *bool {
+		attr := body.Attributes[name]
+		if attr == nil {
+			return nil
+		}
+		v, d := attr.Expr.Value(nil)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			return nil
+		}
+		if v.IsNull() || !v.Type().Equals(cty.Bool) {
+			diags = append(diags, attrError(attr, "Invalid "+name, name+" must be true or false."))
+			return nil
+		}
+		t := v.True()
+		return &t
+	}
+	a.ReadOnly, a.Destructive, a.Idempotent, a.OpenWorld = flag("read_only"), flag("destructive"), flag("idempotent"), flag("open_world")
+	if attr := body.Attributes["title"]; attr != nil {
+		v, d := attr.Expr.Value(nil)
+		diags = append(diags, d...)
+		if !d.HasErrors() && (v.IsNull() || !v.Type().Equals(cty.String)) {
+			diags = append(diags, attrError(attr, "Invalid title", "title must be a string."))
+		} else if !d.HasErrors() {
+			a.Title = v.AsString()
+		}
+	}
+	if a.ReadOnly != nil && *a.ReadOnly && a.Destructive != nil && *a.Destructive {
+		diags = append(diags, attrError(body.Attributes["destructive"], "Contradictory annotations",
+			"A tool cannot be read_only and destructive at once."))
+	}
+	return a, diags
 }
 
 func decodeRequests(b *hcl.Block, diags hcl.Diagnostics) (Requests, hcl.Diagnostics) {

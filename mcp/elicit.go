@@ -62,6 +62,7 @@ func (e elicitation) Approve(ctx context.Context, q approvals.Question) (approva
 	cl.call.state.Store("waiting for approval")
 	defer cl.call.state.Store(prev)
 
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, e.s.approvalTimeout())
 	defer cancel()
 	params := approvalForm(q)
@@ -72,26 +73,34 @@ func (e elicitation) Approve(ctx context.Context, q approvals.Question) (approva
 	} else {
 		res, err = cl.session.Elicit(ctx, params)
 	}
+	answered := func(c approvals.Choice, note string) (approvals.Answer, error) {
+		return approvals.Answer{Choice: c, Source: hostfuncs.SourceUser, Note: note, Ended: hostfuncs.EndedAnswered}, nil
+	}
 	if err != nil {
-		return approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser}, fmt.Errorf("no answer from the MCP client: %w", err)
+		ans := approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser}
+		if outer.Err() == nil && ctx.Err() != nil {
+			ans.Ended, ans.Note = hostfuncs.EndedTimedOut, fmt.Sprintf("no answer in %s: timed out", e.s.approvalTimeout())
+			return ans, nil
+		}
+		return ans, fmt.Errorf("no answer from the MCP client: %w", err)
 	}
 	switch res.Action {
 	case "accept":
 	case "decline":
-		return approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser, Note: "declined in the MCP client"}, nil
+		return answered(approvals.Deny, "declined in the MCP client")
 	default:
-		return approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser, Note: "dismissed in the MCP client"}, nil
+		return answered(approvals.Deny, "dismissed in the MCP client")
 	}
 	d, _ := res.Content["decision"].(string)
 	if d == "" {
-		return approvals.Answer{Choice: approvals.AllowOnce, Source: hostfuncs.SourceUser, Note: "accepted in the MCP client"}, nil
+		return answered(approvals.AllowOnce, "accepted in the MCP client")
 	}
 	for _, c := range approvals.Choices {
 		if c.String() == d && q.Offers(c) {
-			return approvals.Answer{Choice: c, Source: hostfuncs.SourceUser, Note: "answered in the MCP client"}, nil
+			return answered(c, "answered in the MCP client")
 		}
 	}
-	return approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser}, fmt.Errorf("the MCP client answered %q, which was not offered", d)
+	return approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}, fmt.Errorf("the MCP client answered %q, which was not offered", d)
 }
 
 // viaRetry puts the question to the client through the request that drives

@@ -140,7 +140,7 @@ func (s *Server) Reload(ctx context.Context) error {
 // newTool makes the tool a manifest describes, with its schema checked; its
 // module is loaded later (load).
 func (s *Server) newTool(m *manifest.Manifest, modSeen fingerprint) (*tool, error) {
-	schema, resolved, err := resolveSchema(m.InputSchema)
+	schema, err := m.Schema()
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +151,8 @@ func (s *Server) newTool(m *manifest.Manifest, modSeen fingerprint) (*tool, erro
 	return &tool{
 		name:     m.Name,
 		manifest: m,
-		def:      &sdk.Tool{Name: m.Name, Description: m.Description, InputSchema: schema},
-		schema:   resolved,
+		def:      &sdk.Tool{Name: m.Name, Description: m.Description, InputSchema: schema.JSON, Annotations: annotations(m.Annotations)},
+		schema:   schema,
 		policy:   &pol,
 		modSeen:  modSeen,
 		ready:    make(chan struct{}),
@@ -334,4 +334,20 @@ func diagLine(d *hcl.Diagnostic) string {
 
 func rangeString(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// annotations are a manifest's MCP tool annotations, or nil. Hints the
+// manifest leaves out keep MCP's defaults.
+func annotations(a *manifest.Annotations) *sdk.ToolAnnotations {
+	if a == nil {
+		return nil
+	}
+	t := &sdk.ToolAnnotations{Title: a.Title, DestructiveHint: a.Destructive, OpenWorldHint: a.OpenWorld}
+	if a.ReadOnly != nil {
+		t.ReadOnlyHint = *a.ReadOnly
+	}
+	if a.Idempotent != nil {
+		t.IdempotentHint = *a.Idempotent
+	}
+	return t
 }

@@ -218,7 +218,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	res.Duration = time.Since(start)
 	res.Memory = out.mem
 	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
-	gate.Revoke()
+	// Every question still open (a prompt behind an HTTP dial the tool
+	// gave up on) is closed and recorded before the decisions are read.
+	gate.End(hostfuncs.ErrRunEnded)
 	hr.Close() // what host functions opened for the run (connections)
 	res.Decisions = gate.Decisions()
 

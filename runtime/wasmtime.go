@@ -311,7 +311,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	res.Duration = time.Since(begin)
 	res.Memory = out.mem
 	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
-	gate.Revoke()
+	gate.End(hostfuncs.ErrRunEnded) // open questions are closed and recorded first
 	hr.Close()
 	res.Decisions = gate.Decisions()
 

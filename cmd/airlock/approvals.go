@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -69,13 +68,16 @@ func (a *approvalFlags) resolveTool(path string, args []string, stderr io.Writer
 		if len(args) > 0 {
 			return t, errorf(stderr, ExitUsage, "give the tool's input with --input or its arguments after --, not both")
 		}
-		var input map[string]any
-		dec := json.NewDecoder(strings.NewReader(a.input))
-		dec.UseNumber()
-		if err := dec.Decode(&input); err != nil {
-			return t, errorf(stderr, ExitUsage, "--input is not a JSON object: %v", err)
+		// The same check as the MCP server's: the schema's defaults, then
+		// validation; a refusal names the field.
+		schema, err := m.Schema()
+		if err != nil {
+			return t, errorf(stderr, ExitUsage, "%s: %v", m.File, err)
 		}
-		var err error
+		input, err := schema.Decode([]byte(a.input))
+		if err != nil {
+			return t, errorf(stderr, ExitUsage, "%s: invalid --input: %v; the tool did not run", m.Name, err)
+		}
 		if t.args, err = m.Args(input); err != nil {
 			return t, errorf(stderr, ExitUsage, "%s: %v", m.Name, err)
 		}
@@ -234,6 +236,11 @@ func (s *session) checkModule(mod *runtime.Module) int {
 func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spec) (*runtime.Result, error) {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	// ctrl+c at a prompt (the terminal is in raw mode, so it is a key, not
+	// a signal) denies that question and stops the run, like SIGINT.
+	if s.term != nil {
+		s.term.Interrupt = func() { stop(hostfuncs.ErrInterrupted) }
+	}
 	info := approvals.RunInfo{Tool: spec.Module.Name, Digest: spec.Module.Digest, Mode: s.mode, Args: spec.Args}
 	r := s.broker.NewRun(info)
 	var requested []hostfuncs.Decision

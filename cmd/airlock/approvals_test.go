@@ -181,6 +181,17 @@ var pick = map[approvals.Choice][]string{
 	approvals.AlwaysDeny:  {"Down", "Down", "Down", "Down", "Enter"},
 }
 
+// pickWrite is pick for a question about one write of a file, which also
+// offers "always allow in folder" after "always allow".
+var pickWrite = map[approvals.Choice][]string{
+	approvals.Deny:              {"Enter"},
+	approvals.AllowOnce:         {"Down", "Enter"},
+	approvals.AllowRun:          {"Down", "Down", "Enter"},
+	approvals.AlwaysAllow:       {"Down", "Down", "Down", "Enter"},
+	approvals.AlwaysAllowFolder: {"Down", "Down", "Down", "Down", "Enter"},
+	approvals.AlwaysDeny:        {"Down", "Down", "Down", "Down", "Down", "Enter"},
+}
+
 func readAudit(t *testing.T, path string) []approvals.AuditRecord {
 	t.Helper()
 	f, err := os.Open(path)
@@ -228,7 +239,7 @@ func TestPromptChoices(t *testing.T) {
 					t.Errorf("the prompt lacks %q:\n%s", want, s)
 				}
 			}
-			p.keys(pick[c.choice]...)
+			p.keys(pickWrite[c.choice]...)
 			if c.prompts == 2 {
 				p.waitCount("airlock: "+c.choice.String()+": write /ro/a", 1)
 				p.waitFor("Allow?")
@@ -326,8 +337,8 @@ func TestPromptAccessible(t *testing.T) {
 	wasm := asker(t)
 	dir, env := roProject(t, "untrusted", "60s")
 	p := startPane(t, dir, env, "run", "--accessible", "--policy", "policy.hcl", wasm, "--", "write:/ro/a:1")
-	s := p.waitFor("Enter a number between 1 and 5")
-	for _, want := range []string{"airlock: asker (", "write /ro/a", "1. Deny", "2. Allow once", "5. Always deny"} {
+	s := p.waitFor("Enter a number between 1 and 6")
+	for _, want := range []string{"airlock: asker (", "write /ro/a", "1. Deny", "2. Allow once", "5. Always allow in /ro and below", "6. Always deny"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("accessible prompt lacks %q:\n%s", want, s)
 		}

@@ -21,18 +21,13 @@ import (
 func buildCmd(ctx context.Context, args []string, io stdio) int {
 	fs := newFlags("build", io.err)
 	out := fs.String("o", "", "write the module to `FILE` (default: the manifest's module, else DIR/module.wasm)")
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: airlock build [-o FILE] DIR")
-		fmt.Fprintln(io.err, "Compiles the Go tool in DIR for wasip1, writes the module beside it, and pins its digest in DIR/tool.hcl.")
-		fs.PrintDefaults()
-	}
-	dir, _, code := parseInterspersed(fs, args, io.err)
+	const synopsis = "usage: airlock build [-o FILE] DIR\nCompiles the Go tool in DIR for wasip1, writes the module beside it, and pins its digest in DIR/tool.hcl."
+	dir, _, code := parseInterspersed(fs, args, io, synopsis)
 	if code >= 0 {
 		return code
 	}
 	if dir == "" {
-		fs.Usage()
-		return ExitUsage
+		return missingArg(io, synopsis, "build")
 	}
 	if goFiles, _ := filepath.Glob(filepath.Join(dir, "*.go")); len(goFiles) == 0 {
 		return errorf(io.err, ExitUsage, "%s holds no Go source: airlock build compiles Go tools (for C, see docs/sdk.md)", dir)

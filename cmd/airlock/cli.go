@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -56,28 +54,52 @@ func commands() []command {
 		{"init", "scaffold a tool (Go source, tool.hcl, a test): airlock init [--net] NAME", initCmd},
 		{"build", "compile a Go tool to WASI and pin its digest in tool.hcl: airlock build DIR", buildCmd},
 		{"inspect", "show a module's imports, exports, memory and what airlock provides: airlock inspect [--json] MODULE", inspectCmd},
-		{"version", "print airlock's version", versionCmd},
+		{"completion", "print a shell completion script: airlock completion bash|zsh|fish", completionCmd},
+		{"version", "print airlock's version (also airlock --version)", versionCmd},
 	}
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return append(names, "help")
 }
 
 // Main runs the airlock CLI and returns its exit status.
 func Main(args []string, io stdio) int {
 	ctx, stop := withSignals(context.Background())
 	defer stop()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		usage(io.err)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "-help":
 		usage(io.out)
-		if len(args) == 0 {
-			return ExitUsage
-		}
 		return 0
+	case "help":
+		// airlock help [COMMAND [SUBCOMMAND]] is COMMAND [SUBCOMMAND] --help.
+		if len(args) == 1 {
+			usage(io.out)
+			return 0
+		}
+		return Main(append(args[1:], "--help"), io)
+	case "--version", "-version", "-V":
+		return versionCmd(ctx, args[1:], io)
+	case completeCommand:
+		return complete(args[1:], io)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], io)
 		}
 	}
-	fmt.Fprintf(io.err, "airlock: unknown command %q (see airlock help)\n", args[0])
-	return ExitUsage
+	if strings.HasPrefix(args[0], "-") {
+		return unknownWord(io, "flag", args[0], "airlock", []string{"--help", "--version"})
+	}
+	return unknownWord(io, "command", args[0], "airlock", commandNames())
 }
 
 func usage(w io.Writer) {
@@ -86,19 +108,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'airlock COMMAND -h' for a command's flags.")
-}
-
-func versionCmd(ctx context.Context, args []string, io stdio) int {
-	fmt.Fprintln(io.out, "airlock", version())
-	return 0
-}
-
-// newFlags returns a flag set that reports errors to w in one line.
-func newFlags(name string, w io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(w)
-	return fs
+	fmt.Fprintln(w, "\nRun 'airlock COMMAND --help' for a command's flags; 'airlock --version' for the version.")
 }
 
 // listFlag is a repeatable string flag.
@@ -135,7 +145,3 @@ func errorf(w io.Writer, code int, format string, args ...any) int {
 	fmt.Fprintln(w, "airlock: "+msg)
 	return code
 }
-
-var errHelp = flag.ErrHelp
-
-func isHelp(err error) bool { return errors.Is(err, errHelp) }

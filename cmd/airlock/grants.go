@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -13,13 +14,46 @@ import (
 
 const grantsUsage = "usage: airlock grants list | airlock grants revoke ID… | --all | --tool DIGEST"
 
+const grantsSynopsis = grantsUsage + `
+List or revoke the remembered answers ("always allow", "always deny"): the
+project's .airlock/grants.hcl and the user's airlock/grants.hcl. A grant is
+one capability of one module (its digest); a write grant is for one file or
+(scope folder) a folder and below. docs/approvals.md.`
+
 // grantsCmd lists and revokes remembered grants: the project's
 // (.airlock/grants.hcl) and the user's (airlock/grants.hcl in the user's
 // configuration directory).
 func grantsCmd(ctx context.Context, args []string, io stdio) int {
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		fmt.Fprintln(io.err, grantsUsage)
 		return ExitUsage
+	case wantsHelp(args[:1]):
+		printHelp(io.out, grantsSynopsis, nil)
+		return 0
+	case args[0] != "list" && args[0] != "revoke":
+		return unknownWord(io, "command", args[0], "airlock grants", []string{"list", "revoke"})
+	}
+	if args[0] == "list" {
+		fs := newFlags("grants list", io.err)
+		if code := parseFlags(fs, args[1:], io, "usage: airlock grants list\nList every remembered grant, file by file: ID, answer, kind, target, scope, module, tool, date."); code >= 0 {
+			return code
+		}
+		if fs.NArg() > 0 {
+			return errorf(io.err, ExitUsage, "%s", grantsUsage)
+		}
+	}
+	var revoke *flag.FlagSet
+	var all *bool
+	var tool *string
+	if args[0] == "revoke" {
+		revoke = newFlags("grants revoke", io.err)
+		all = revoke.Bool("all", false, "revoke every grant, in both files")
+		tool = revoke.String("tool", "", "revoke every grant of the module with `DIGEST` (sha256:…, or its first 12 or more hex digits)")
+		const synopsis = "usage: airlock grants revoke ID… | --all | --tool DIGEST\nRevoke grants by ID (airlock grants list shows them), all of them, or every grant of one module."
+		if code := parseFlags(revoke, args[1:], io, synopsis); code >= 0 {
+			return code
+		}
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
@@ -32,22 +66,10 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	switch args[0] {
 	case "list":
-		if len(args) > 1 {
-			return errorf(io.err, ExitUsage, "%s", grantsUsage)
-		}
 		listGrants(io, g)
 		return 0
 	case "revoke":
-		fs := newFlags("grants revoke", io.err)
-		all := fs.Bool("all", false, "revoke every grant, in both files")
-		tool := fs.String("tool", "", "revoke every grant of the module with `DIGEST` (sha256:…, or its first 12 or more hex digits)")
-		if err := fs.Parse(args[1:]); err != nil {
-			if isHelp(err) {
-				return 0
-			}
-			return ExitUsage
-		}
-		ids := fs.Args()
+		ids := revoke.Args()
 		modes := 0
 		for _, on := range []bool{*all, *tool != "", len(ids) > 0} {
 			if on {
@@ -96,14 +118,15 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.out, "revoked %d grant%s\n", n, plural(n))
 		return 0
 	}
-	return errorf(io.err, ExitUsage, "unknown grants command %q: use list or revoke", args[0])
+	return ExitUsage // not reached: args[0] is list or revoke
 }
 
 // listGrants prints both files' grants, one per line, readable:
 //
 //	/home/x/proj/.airlock/grants.hcl (project):
-//	  ID        ANSWER  KIND         TARGET              MODULE        TOOL  CREATED
-//	  3f9a1c2e  allow   net.connect  api.github.com:443  0123456789ab  gh    2026-01-02
+//	  ID        ANSWER  KIND         TARGET              SCOPE   MODULE        TOOL  CREATED
+//	  3f9a1c2e  allow   net.connect  api.github.com:443  exact   0123456789ab  gh    2026-01-02
+//	  5b0e77d1  allow   fs.write     /ro/docs            folder  0123456789ab  write 2026-01-02
 func listGrants(io stdio, g *approvals.Grants) {
 	names := []string{"project", "user"}
 	for i, f := range g.Files() {
@@ -123,7 +146,7 @@ func listGrants(io stdio, g *approvals.Grants) {
 		}
 		fmt.Fprintf(io.out, "%s (%s):\n", f, name)
 		tw := tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  ID\tANSWER\tKIND\tTARGET\tMODULE\tTOOL\tCREATED")
+		fmt.Fprintln(tw, "  ID\tANSWER\tKIND\tTARGET\tSCOPE\tMODULE\tTOOL\tCREATED")
 		for _, gr := range rows {
 			answer := "deny"
 			if gr.Allow {
@@ -133,8 +156,12 @@ func listGrants(io stdio, g *approvals.Grants) {
 			if !gr.Created.IsZero() {
 				created = gr.Created.Format("2006-01-02")
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(gr.Kind),
-				approvals.Neutralise(gr.Target), approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
+			scope := "exact"
+			if gr.Scope == approvals.ScopeFolder {
+				scope = "folder" // the target and everything below it
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(gr.Kind),
+				approvals.Neutralise(gr.Target), scope, approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
 		}
 		tw.Flush()
 	}

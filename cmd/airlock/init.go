@@ -25,18 +25,13 @@ func initCmd(ctx context.Context, args []string, io stdio) int {
 	dir := fs.String("dir", ".", "create the tool's folder in `DIR`")
 	sdk := fs.String("sdk", "", "a local airlock source tree `DIR` for the SDK and tooltest (go.mod replace); needed while airlock is not a published module")
 	desc := fs.String("description", "", "the tool's description in tool.hcl")
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: airlock init [--net] [--dir DIR] [--sdk AIRLOCK_SRC] NAME")
-		fmt.Fprintln(io.err, "Creates DIR/NAME with main.go, main_test.go (tooltest) and tool.hcl; then: airlock build DIR/NAME")
-		fs.PrintDefaults()
-	}
-	name, _, code := parseInterspersed(fs, args, io.err)
+	const synopsis = "usage: airlock init [--net] [--dir DIR] [--sdk AIRLOCK_SRC] NAME\nCreates DIR/NAME with main.go, main_test.go (tooltest) and tool.hcl; then: airlock build DIR/NAME"
+	name, _, code := parseInterspersed(fs, args, io, synopsis)
 	if code >= 0 {
 		return code
 	}
 	if name == "" {
-		fs.Usage()
-		return ExitUsage
+		return missingArg(io, synopsis, "init")
 	}
 	if strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
 		return errorf(io.err, ExitUsage, "the tool name %q may use only letters, digits, \"-\", \"_\" and \".\"", name)

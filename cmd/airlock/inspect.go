@@ -93,19 +93,15 @@ var capabilityKinds = []struct {
 func inspectCmd(ctx context.Context, args []string, io stdio) int {
 	fs := newFlags("inspect", io.err)
 	asJSON := fs.Bool("json", false, "print the inspection as one JSON object")
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: airlock inspect [--json] MODULE|TOOLDIR")
-		fmt.Fprintln(io.err, "Shows a module's imports, exports, memory, the capabilities it can use under airlock,")
-		fmt.Fprintln(io.err, "and every import airlock does not provide. Exit status: 0 it can run, 1 airlock would refuse it.")
-		fs.PrintDefaults()
-	}
-	module, _, code := parseInterspersed(fs, args, io.err)
+	const synopsis = `usage: airlock inspect [--json] MODULE|TOOLDIR
+Shows a module's imports, exports, memory, the capabilities it can use under airlock,
+and every import airlock does not provide. Exit status: 0 it can run, 1 airlock would refuse it.`
+	module, _, code := parseInterspersed(fs, args, io, synopsis)
 	if code >= 0 {
 		return code
 	}
 	if module == "" {
-		fs.Usage()
-		return ExitUsage
+		return missingArg(io, synopsis, "inspect")
 	}
 	eng, err := runtime.New(ctx, runtime.Config{HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{})})
 	if err != nil {

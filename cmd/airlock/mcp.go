@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type mcpFlags struct {
 	maxConcurrent int
 	headless      bool
 	poll          time.Duration
+	dir           string
 }
 
 // mcpCmd serves the tools of a folder to an MCP client: over stdio (the
@@ -34,6 +36,7 @@ type mcpFlags struct {
 func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	var f mcpFlags
 	fs := newFlags("mcp", io.err)
+	fs.StringVar(&f.dir, "dir", "", "work in the project `DIR`, as if started there: the default policy mounts it at /work, and .airlock/ (policy, grants, audit log) is read there (for agents that start servers elsewhere)")
 	fs.StringVar(&f.tools, "tools", "", "the `DIR` of tool manifests (tool.hcl beside each module, or NAME.tool.hcl)")
 	fs.StringVar(&f.policy, "policy", "", "policy `FILE` every call runs under (default: .airlock/policy.hcl if present, else the built-in default)")
 	fs.StringVar(&f.http, "http", "", "serve Streamable HTTP on `ADDR` (127.0.0.1:PORT) at /mcp instead of stdio")
@@ -41,23 +44,20 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow --http on a non-loopback address (needs --token-file)")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent", 0, "tool runs at once; more calls wait in a queue (default 2 × CPUs)")
 	fs.BoolVar(&f.headless, "headless", false, "never prompt on this terminal; a client without elicitation gets the policy's headless answer")
-	fs.DurationVar(&f.poll, "poll", mcp.DefaultPollInterval, "how often to check DIR for changes (0 or less: never)")
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: airlock mcp --tools DIR [--policy FILE] [--http 127.0.0.1:PORT [--token-file F]] [--max-concurrent N]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if isHelp(err) {
-			return 0
-		}
-		return ExitUsage
+	f.poll = mcp.DefaultPollInterval
+	fs.Var(intervalFlag{&f.poll}, "poll", "how often to check DIR for changes, e.g. 1s (0: never)")
+	const synopsis = `usage: airlock mcp --tools DIR [--policy FILE] [--http 127.0.0.1:PORT [--token-file F]] [--max-concurrent N]
+Serve every tool in DIR to an agent over MCP: on stdio (the client starts
+airlock), or Streamable HTTP with --http. Set-up for Codex and Claude Code:
+docs/mcp.md.`
+	if code := parseFlags(fs, args, io, synopsis); code >= 0 {
+		return code
 	}
 	if fs.NArg() > 0 {
-		return errorf(io.err, ExitUsage, "unexpected argument %q (see airlock mcp -h)", fs.Arg(0))
+		return errorf(io.err, ExitUsage, "unexpected argument %q (see airlock mcp --help)", fs.Arg(0))
 	}
 	if f.tools == "" {
-		fs.Usage()
-		return ExitUsage
+		return missingArg(io, synopsis, "mcp")
 	}
 	if f.http == "" && (f.tokenFile != "" || f.allowRemote) {
 		return errorf(io.err, ExitUsage, "--token-file and --allow-remote go with --http")
@@ -74,6 +74,21 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	if f.allowRemote && token == "" {
 		return errorf(io.err, ExitUsage, "--allow-remote needs --token-file: without the loopback check, the token is what keeps others out")
+	}
+
+	if f.dir != "" {
+		// Relative --tools and --policy are taken from where airlock was
+		// started, as written in the agent's configuration.
+		for _, p := range []*string{&f.tools, &f.policy, &f.tokenFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				if abs, err := filepath.Abs(*p); err == nil {
+					*p = abs
+				}
+			}
+		}
+		if err := os.Chdir(f.dir); err != nil {
+			return errorf(io.err, ExitUsage, "--dir: %v", err)
+		}
 	}
 
 	// A client that closes its end of stdout has hung up: the server ends

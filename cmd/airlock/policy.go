@@ -9,18 +9,31 @@ import (
 	"github.com/airlockhq/airlock/policy"
 )
 
+const policySynopsis = `usage: airlock policy check FILE… | airlock policy explain [FILE] [--url URL]
+check: parse and validate policy files (errors as file:line:col), exit 0 when all are valid.
+explain: say what a policy allows, layer by layer, or which rule decides a connection to URL.`
+
 func policyCmd(ctx context.Context, args []string, io stdio) int {
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		fmt.Fprintln(io.err, "usage: airlock policy check FILE… | airlock policy explain [FILE] [--url URL]")
 		return ExitUsage
+	case wantsHelp(args[:1]):
+		printHelp(io.out, policySynopsis, nil)
+		return 0
 	}
 	switch args[0] {
 	case "check":
-		if len(args) < 2 {
-			return errorf(io.err, ExitUsage, "usage: airlock policy check FILE…")
+		const synopsis = "usage: airlock policy check FILE…\nParse and validate each policy file; errors are file:line:col. Exit 0 when every file is valid, 125 otherwise."
+		fs := newFlags("policy check", io.err)
+		if code := parseFlags(fs, args[1:], io, synopsis); code >= 0 {
+			return code
+		}
+		if fs.NArg() == 0 {
+			return missingArg(io, synopsis, "policy check")
 		}
 		code := 0
-		for _, name := range args[1:] {
+		for _, name := range fs.Args() {
 			src, err := os.ReadFile(name)
 			if err != nil {
 				code = errorf(io.err, ExitUsage, "reading policy: %v", err)
@@ -42,14 +55,12 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 		}
 		fs := newFlags("policy explain", io.err)
 		url := fs.String("url", "", "say which rule decides a connection to `URL` (scheme://host[:port], scheme https, http or tcp)")
+		const synopsis = "usage: airlock policy explain [FILE] [--url URL]\nSay what the policy (FILE, else .airlock/policy.hcl, else the built-in default) allows, each fact with the layer that decided it."
 		// Flags may come before or after FILE.
 		var names []string
 		for rest := args[1:]; ; {
-			if err := fs.Parse(rest); err != nil {
-				if isHelp(err) {
-					return 0
-				}
-				return ExitUsage
+			if err := parse(fs, rest); err != nil {
+				return flagFailure(fs, err, io, synopsis)
 			}
 			if rest = fs.Args(); len(rest) == 0 {
 				break
@@ -85,5 +96,5 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 		}
 		return 0
 	}
-	return errorf(io.err, ExitUsage, "unknown policy command %q: use check or explain", args[0])
+	return unknownWord(io, "command", args[0], "airlock policy", []string{"check", "explain"})
 }

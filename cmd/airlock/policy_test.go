@@ -109,7 +109,7 @@ func TestPolicyExplainURLErrors(t *testing.T) {
 		{[]string{"policy", "explain", file, file},
 			"airlock: usage: airlock policy explain [FILE] [--url URL]\n"},
 		{[]string{"policy", "explain", "--bogus"},
-			"flag provided but not defined: -bogus\n"},
+			"airlock: unknown flag --bogus for airlock policy explain; see airlock policy explain --help\n"},
 	} {
 		out, errOut, code := policyMain(t, tc.args...)
 		if code != ExitUsage || !strings.HasPrefix(errOut, tc.want) {

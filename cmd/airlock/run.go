@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,11 @@ import (
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
+
+const runSynopsis = `usage: airlock run MODULE|TOOLDIR [flags] [-- args…]
+Run a tool in a sandbox bounded by the policy: MODULE is a .wasm file or a Go
+source folder; TOOLDIR a folder with a tool.hcl (or the tool.hcl itself).
+Arguments after -- go to the tool. Exit statuses: docs/exit-status.md.`
 
 type runFlags struct {
 	policy     string
@@ -45,11 +51,11 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	fs.Var(&f.allowNet, "allow-net", "allow connections matching network `RULE`, e.g. https://api.github.com (repeatable)")
 	fs.Var(&f.denyNet, "deny-net", "deny connections matching network `RULE` (repeatable; deny wins)")
 	fs.Var(&f.env, "env", "set `KEY=VALUE`, or pass KEY from the host (repeatable)")
-	fs.DurationVar(&f.timeout, "timeout", 0, "wall-time limit (default from the policy)")
-	fs.StringVar(&f.memory, "memory", "", "memory limit, e.g. 512MiB (default from the policy)")
-	fs.StringVar(&f.output, "output", "", "output limit per stream, e.g. 1MiB (default from the policy)")
+	fs.Var(durationFlag{&f.timeout}, "timeout", "wall-time `limit`, e.g. 30s or 5m (default from the policy)")
+	fs.Var(sizeFlag{&f.memory}, "memory", "memory `limit`, e.g. 512MiB (default from the policy)")
+	fs.Var(sizeFlag{&f.output}, "output", "output `limit` per stream, e.g. 1MiB (default from the policy)")
 	fs.BoolVar(&f.headless, "headless", false, "never prompt; what the policy leaves open is answered by its headless rule")
-	fs.Var(&f.json, "json", "write a JSON report of the run to stderr, or to `FILE` with --json=FILE")
+	fs.Var(&f.json, "json", "write a JSON report of the run to stderr; to FILE with --json=FILE, or --json FILE when FILE ends in .json")
 	fs.BoolVar(&f.failOnDeny, "fail-on-deny", false, fmt.Sprintf("exit %d if any capability was denied and the tool did not fail otherwise", ExitDenied))
 	fs.BoolVar(&f.quiet, "quiet", false, "print no summary of denials")
 	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
@@ -57,18 +63,12 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "with --engine wasmtime: run although it cannot enforce the policy's protect and hide patterns and open-files limit")
 	ap := addApprovalFlags(fs)
 	otelFlags := addTelemetryFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "usage: airlock run MODULE|TOOLDIR [flags] [-- args…]")
-		fs.PrintDefaults()
-	}
-
-	module, toolArgs, code := parseInterspersed(fs, args, io.err)
+	module, toolArgs, code := parseInterspersed(fs, joinJSONFile(args), io, runSynopsis)
 	if code >= 0 {
 		return code
 	}
 	if module == "" {
-		fs.Usage()
-		return ExitUsage
+		return errorf(io.err, ExitUsage, "airlock run needs a MODULE or TOOLDIR; see airlock run --help")
 	}
 
 	// From here on, every way out writes the --json report, and a closed
@@ -207,10 +207,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 // parseInterspersed parses flags before and after the module argument, up
 // to "--"; everything after "--" belongs to the tool. It returns code >= 0
 // when parsing ended the command.
-func parseInterspersed(fs interface {
-	Parse([]string) error
-	Args() []string
-}, args []string, stderr io.Writer) (module string, toolArgs []string, code int) {
+func parseInterspersed(fs *flag.FlagSet, args []string, io stdio, synopsis string) (module string, toolArgs []string, code int) {
 	for i, a := range args {
 		if a == "--" {
 			args, toolArgs = args[:i], append([]string{}, args[i+1:]...)
@@ -218,19 +215,21 @@ func parseInterspersed(fs interface {
 		}
 	}
 	for {
-		if err := fs.Parse(args); err != nil {
-			if isHelp(err) {
-				return "", nil, 0
+		if err := parse(fs, args); err != nil {
+			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok && module != "" {
+				// A flag after the module that airlock does not know is
+				// most likely the tool's.
+				return "", nil, errorf(io.err, ExitUsage, "unknown flag %s for airlock %s; if it is the tool's, put it after --, e.g. airlock %s %s -- %s",
+					"--"+strings.TrimLeft(name, "-"), fs.Name(), fs.Name(), module, strings.Join(args, " "))
 			}
-			fmt.Fprintln(stderr, "airlock: tool arguments go after --, e.g. airlock run ./tools/grep -- -n TODO /work")
-			return "", nil, ExitUsage
+			return "", nil, flagFailure(fs, err, io, synopsis)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
 			return module, toolArgs, -1
 		}
 		if module != "" {
-			fmt.Fprintf(stderr, "airlock: unexpected argument %q: tool arguments go after --, e.g. airlock run %s -- %s\n", rest[0], module, strings.Join(rest, " "))
+			fmt.Fprintf(io.err, "airlock: unexpected argument %q: tool arguments go after --, e.g. airlock run %s -- %s\n", rest[0], module, strings.Join(rest, " "))
 			return "", nil, ExitUsage
 		}
 		module, args = rest[0], rest[1:]

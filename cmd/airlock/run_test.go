@@ -163,7 +163,7 @@ func TestRunBadInputGetsOneLineErrors(t *testing.T) {
 		{"go build error", []string{"run", brokenGo}, ExitNoModule, "undefined: undefined"},
 		{"bad policy", []string{"run", probeWasm, "--policy", badPolicy}, ExitUsage, "bad.hcl:2:3: error:"},
 		{"args before --", []string{"run", probeWasm, "exit", "3"}, ExitUsage, "tool arguments go after --"},
-		{"unknown flag", []string{"run", "--frobnicate", probeWasm}, ExitUsage, "flag provided but not defined"},
+		{"unknown flag", []string{"run", "--frobnicate", probeWasm}, ExitUsage, "airlock: unknown flag --frobnicate for airlock run"},
 		{"widening mount", []string{"run", probeWasm, "--mount", dir + ":/work"}, ExitUsage, "/work"},
 		{"unknown command", []string{"frob"}, ExitUsage, `unknown command "frob"`},
 	} {

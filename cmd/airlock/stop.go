@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/hostfuncs"
 )
 
 // What can stop a run before the tool ends by itself, besides its limits:
@@ -31,8 +32,12 @@ func (e signalError) Error() string {
 	return "interrupted by " + signalName(e.sig)
 }
 
-// Is makes a signal a cancellation for code that only asks that.
-func (e signalError) Is(target error) bool { return target == context.Canceled }
+// Is makes a signal a cancellation for code that only asks that, and
+// SIGINT an interruption (hostfuncs.ErrInterrupted), so that a prompt it
+// closes is recorded as interrupted rather than as ended by the run.
+func (e signalError) Is(target error) bool {
+	return target == context.Canceled || (e.sig == syscall.SIGINT && target == hostfuncs.ErrInterrupted)
+}
 
 func signalName(s syscall.Signal) string {
 	switch s {

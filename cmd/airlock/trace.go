@@ -10,36 +10,31 @@ import (
 	"github.com/airlockhq/airlock/telemetry"
 )
 
+const traceSynopsis = "usage: airlock trace show [--all] [--trace ID] FILE|-\n  FILE is what `airlock run --otel-file FILE` wrote, or a Collector file exporter's OTLP JSON; - reads stdin."
+
 // traceCmd is `airlock trace show FILE`: a trace file as a tree on the
 // terminal.
 func traceCmd(ctx context.Context, args []string, io stdio) int {
-	usage := func() {
-		fmt.Fprintln(io.err, "usage: airlock trace show [--all] [--trace ID] FILE|-")
-		fmt.Fprintln(io.err, "  FILE is what `airlock run --otel-file FILE` wrote, or a Collector file exporter's OTLP JSON; - reads stdin.")
-	}
-	if len(args) == 0 || args[0] != "show" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			usage()
-			return 0
-		}
-		usage()
+	switch {
+	case len(args) == 0:
+		fmt.Fprintln(io.err, traceSynopsis)
 		return ExitUsage
+	case wantsHelp(args[:1]):
+		printHelp(io.out, traceSynopsis, nil)
+		return 0
+	case args[0] != "show":
+		return unknownWord(io, "command", args[0], "airlock trace", []string{"show"})
 	}
 	fs := newFlags("trace show", io.err)
 	var opts telemetry.TreeOptions
 	fs.BoolVar(&opts.All, "all", false, "print every host call on its own line (default: condense repeated calls)")
 	fs.StringVar(&opts.Trace, "trace", "", "show only the trace with this `ID` (or a prefix of it)")
-	fs.Usage = func() {
-		usage()
-		fs.PrintDefaults()
-	}
-	file, extra, code := parseInterspersed(fs, args[1:], io.err)
+	file, extra, code := parseInterspersed(fs, args[1:], io, traceSynopsis)
 	if code >= 0 {
 		return code
 	}
 	if file == "" || len(extra) > 0 {
-		fs.Usage()
-		return ExitUsage
+		return missingArg(io, traceSynopsis, "trace show")
 	}
 	r := io.in
 	if file != "-" {

@@ -1,10 +1,13 @@
 # The manifest of the sample tool grep (docs/tools.md), for `airlock mcp
-# --tools ./tools` and `airlock run tools/grep`. The module is this folder's
-# Go source, built for wasip1 when the tool loads; its digest depends on the
-# Go toolchain, so none is pinned here (pin a built .wasm in your own tools).
+# --tools ./tools` and `airlock run tools/grep`.
+# The module is grep.wasm beside this file, prebuilt from this folder's Go
+# source and pinned below, so that no Go toolchain is needed to serve it.
+# After changing the source, `task tools` rebuilds every sample module and
+# pins the new digests (tools/internal/prebuild; its test checks they match).
 tool "grep" {
   description  = "Search files for lines matching an RE2 regular expression. Directories are searched recursively (.git and binary files are skipped). Prints path:line:text; exit status 1 means no line matched."
-  module       = "."
+  module       = "grep.wasm"
+  digest       = "sha256:bcc9b166cd53a157e01a478f91384e37ca4b2a23708bea4aff141c0d5acb0bba"
   argv         = ["-n", "-i={ignore_case}", "-F={fixed}", "--max-count={max_count}", "--", "{pattern}", "{paths}"]
   input_schema = jsonencode({
     type = "object"
@@ -17,4 +20,11 @@ tool "grep" {
     }
     required = ["pattern"]
   })
+  annotations {
+    title       = "Search files"
+    read_only   = true
+    destructive = false
+    idempotent  = true
+    open_world  = false
+  }
 }

@@ -1,10 +1,15 @@
 # The manifest of the sample tool patch (docs/tools.md), for `airlock mcp
 # --tools ./tools` and `airlock run tools/patch`. The edit travels as the
 # tool's stdin (input = "stdin:edit"): SEARCH/REPLACE blocks or a unified
-# diff of one file. No digest is pinned: the module is this folder's source.
+# diff of one file.
+# The module is patch.wasm beside this file, prebuilt from this folder's Go
+# source and pinned below, so that no Go toolchain is needed to serve it.
+# After changing the source, `task tools` rebuilds every sample module and
+# pins the new digests (tools/internal/prebuild; its test checks they match).
 tool "patch" {
   description  = "Edit a file with SEARCH/REPLACE blocks (each SEARCH must match exactly once) or a unified diff, all or nothing, written atomically. Fails with a hint when a block does not match."
-  module       = "."
+  module       = "patch.wasm"
+  digest       = "sha256:0b53857e102ceedf0be00d6ec9acba122c86e56ec00ede918ec4a8513f5abc22"
   input        = "stdin:edit"
   argv         = ["--dry-run={dry_run}", "--", "{path}"]
   input_schema = jsonencode({
@@ -16,4 +21,11 @@ tool "patch" {
     }
     required = ["path", "edit"]
   })
+  annotations {
+    title       = "Edit a file"
+    read_only   = false
+    destructive = true
+    idempotent  = false
+    open_world  = false
+  }
 }

@@ -9,4 +9,10 @@ tool "urlcheck" {
   argv         = ["{urls}"]
   output       = "text"
   input_schema = jsonencode({ type = "object", properties = { urls = { type = "array", items = { type = "string" }, description = "http:// or https:// URLs" } }, required = ["urls"] })
+  annotations {
+    title      = "Check URLs"
+    read_only  = true
+    idempotent = true
+    open_world = true
+  }
 }

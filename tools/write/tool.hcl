@@ -1,11 +1,15 @@
 # The manifest of the sample tool write (docs/tools.md), for `airlock mcp
 # --tools ./tools` and `airlock run tools/write`. The new content travels as
 # the tool's stdin (input = "stdin:content"); the path and switches through
-# argv. The module is this folder's Go source, built when the tool loads, so
-# no digest is pinned here.
+# argv.
+# The module is write.wasm beside this file, prebuilt from this folder's Go
+# source and pinned below, so that no Go toolchain is needed to serve it.
+# After changing the source, `task tools` rebuilds every sample module and
+# pins the new digests (tools/internal/prebuild; its test checks they match).
 tool "write" {
   description  = "Write a file atomically (a temporary file renamed over the old one), or append to it. Paths are guest paths such as /work/src/main.go; protected paths (.git, .airlock, …) are refused."
-  module       = "."
+  module       = "write.wasm"
+  digest       = "sha256:00501967626ae52452c2cd6203e29c687db5ef6a27222c6bcace79ca05f633f7"
   input        = "stdin:content"
   argv         = ["--append={append}", "--mkdir={mkdir}", "--", "{path}"]
   input_schema = jsonencode({
@@ -18,4 +22,11 @@ tool "write" {
     }
     required = ["path", "content"]
   })
+  annotations {
+    title       = "Write a file"
+    read_only   = false
+    destructive = true
+    idempotent  = true
+    open_world  = false
+  }
 }

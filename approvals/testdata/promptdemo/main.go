@@ -54,8 +54,8 @@ func main() {
 			if name == "C" {
 				r.Target = "api.example.com:443 (93.184.215.15)" // the same host:port, another address
 			}
-			ok, src := run.Ask(context.Background(), r)
-			fmt.Fprintf(out, "%s allowed=%v source=%s\n", name, ok, src)
+			rep := run.Ask(context.Background(), r)
+			fmt.Fprintf(out, "%s allowed=%v source=%s\n", name, rep.Allowed, rep.Source)
 		}()
 	}
 	wg.Add(1)

@@ -6,6 +6,8 @@
 //	copy:SRC:DST        copy the file SRC to DST: "copy SRC ok" or "copy SRC err ERROR"
 //	print:TEXT          print TEXT with Go escapes (\x1b, \r, \n) interpreted
 //	connect:HOST:PORT   connect through airlock's network and read one line
+//	http:TIMEOUT:URL    GET URL through airlock's HTTP, giving up after TIMEOUT
+//	http&:URL           start a GET of URL and go on without waiting for it
 //	env:NAME            print NAME's value, or "env NAME unset"
 //	sleep:DURATION      sleep
 //	loop                sleep forever (for a process to be killed)
@@ -17,6 +19,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -65,6 +68,20 @@ func main() {
 			line, err := bufio.NewReader(conn).ReadString('\n')
 			conn.Close()
 			fmt.Printf("connect %s ok %q %v\n", rest, line, err)
+		case "http":
+			d, url, _ := strings.Cut(rest, ":")
+			timeout, _ := time.ParseDuration(d)
+			c := &http.Client{Transport: &airlocknet.Transport{}, Timeout: timeout}
+			resp, err := c.Get(url)
+			if err != nil {
+				fmt.Printf("http %s err %v\n", url, err)
+				continue
+			}
+			resp.Body.Close()
+			fmt.Printf("http %s ok %d\n", url, resp.StatusCode)
+		case "http&":
+			go (&http.Client{Transport: &airlocknet.Transport{}}).Get(rest)
+			time.Sleep(100 * time.Millisecond) // the request is made
 		case "env":
 			if v, ok := os.LookupEnv(rest); ok {
 				fmt.Printf("env %s=%s\n", rest, v)
