@@ -84,7 +84,7 @@ func TestAgentConfigSnippets(t *testing.T) {
 			proj, _ := project(t)
 			if slices.Contains(args, "--policy") {
 				os.MkdirAll(filepath.Join(proj, ".airlock"), 0o755)
-				os.WriteFile(filepath.Join(proj, ".airlock", "agent.hcl"), []byte("mount \"/work\" {\n  host   = \"..\"\n  access = \"read\"\n}\n"), 0o644)
+				os.WriteFile(filepath.Join(proj, ".airlock", "agent.hcl"), []byte("mount \"/work\" {\n  host   = \".\"\n  access = \"read\"\n}\n"), 0o644)
 			}
 			for i, a := range args {
 				a = strings.ReplaceAll(a, "/path/to/airlock/tools", filepath.Join(repoRoot, "tools"))
