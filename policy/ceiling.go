@@ -206,6 +206,7 @@ func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
 	if ma.AuditOrigin.Layer == LayerManaged {
 		a.Audit, a.AuditOrigin = ma.Audit, ma.AuditOrigin
 	}
+	applySandboxCeiling(managed, q) // sandbox.go
 
 	if diags.HasErrors() {
 		return nil, diags
