@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/wall"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -26,6 +27,8 @@ type report struct {
 	Stderr     runtime.Stream       `json:"stderr"`
 	Denied     int                  `json:"denied"`
 	Decisions  []hostfuncs.Decision `json:"decisions"`
+	// Landlock is the second wall: whether it was up, and what it held.
+	Landlock *wall.Status `json:"landlock,omitempty"`
 }
 
 func newReport(m *runtime.Module, args []string, policySource string, res *runtime.Result) *report {
@@ -53,16 +56,28 @@ func newReport(m *runtime.Module, args []string, policySource string, res *runti
 	return r
 }
 
-// writeReport writes r as one JSON object to path, or to stderr if path is empty.
-func writeReport(stderr io.Writer, path string, r *report) error {
+// writeReport writes r as one JSON object to path, or to stderr if path is
+// empty. When the second wall is up, the file was opened before it (f) and
+// is written through that.
+func writeReport(stderr io.Writer, path string, f *os.File, r *report) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
-	if path == "" {
+	switch {
+	case path == "":
 		_, err = stderr.Write(b)
 		return err
+	case f != nil:
+		defer f.Close()
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := f.WriteAt(b, 0); err != nil {
+			return err
+		}
+		return f.Close()
 	}
 	return os.WriteFile(path, b, 0o644)
 }

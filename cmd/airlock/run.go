@@ -98,6 +98,10 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 		return code
 	}
 	defer sess.close()
+	lock, code := newRunWall(pol, runtime.DefaultCacheDir(), f.quiet, io.err) // the second wall (wall.go)
+	if code >= 0 {
+		return code
+	}
 	tel, ctx, code := startTelemetry(ctx, pol, otelFlags, io)
 	if code >= 0 {
 		return code
@@ -114,7 +118,7 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	}
 
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}), Engine: f.engine, AllowUnenforced: f.unenforced}))
+		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine, AllowUnenforced: f.unenforced}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
@@ -132,12 +136,18 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	if code := sess.checkModule(mod); code >= 0 {
 		return code
 	}
+	sess.beforeRun = func(ctx context.Context, pol *policy.Policy) error {
+		return lock.raise(ctx, sess, pol, wallNeeds{eng: eng, mod: mod, interrupt: interrupt, tel: tel, report: f.json.path, cwd: cwd})
+	}
 	res, err := sess.run(ctx, eng, runtime.Spec{
 		Module: mod, Args: toolArgs,
 		Stdin: io.in, Stdout: io.out, Stderr: io.err,
 		Policy: pol, Interrupt: interrupt,
 	})
 	if ue := (*runtime.UnenforceableError)(nil); errors.As(err, &ue) {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
+	if we := (*wallError)(nil); errors.As(err, &we) {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
 	if err != nil && ctx.Err() != nil {
@@ -148,11 +158,12 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	}
 
 	rep := newReport(mod, toolArgs, source, res)
+	rep.Landlock = &lock.status
 	if !f.quiet {
 		summarize(io.err, res, pol)
 	}
 	if f.json.on {
-		if err := writeReport(io.err, f.json.path, rep); err != nil {
+		if err := writeReport(io.err, f.json.path, lock.report, rep); err != nil {
 			return errorf(io.err, ExitUsage, "writing the report: %v", err)
 		}
 	}

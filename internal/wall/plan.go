@@ -119,7 +119,7 @@ type Answers struct {
 	// Writes are the guest paths with a remembered grant to write.
 	Writes []string
 	// Connects are the network targets with a remembered grant to connect
-	// ("https://api.github.com:443").
+	// ("api.github.com:443").
 	Connects []string
 }
 
@@ -184,17 +184,13 @@ func (p *Plan) AddPolicy(pol *policy.Policy, answers Answers) {
 		}
 	}
 	for _, target := range answers.Connects {
-		u, err := url.Parse(target)
-		if err != nil {
-			continue
-		}
-		port, err := strconv.Atoi(u.Port())
-		if err != nil {
+		host, port := hostPort(target)
+		if port == 0 {
 			p.AllowAnyPort(fmt.Sprintf("a remembered grant to connect to %q names no port", target))
 			continue
 		}
 		p.AddPort(port)
-		names = names || net.ParseIP(u.Hostname()) == nil
+		names = names || net.ParseIP(strings.Trim(host, "[]")) == nil
 	}
 	if names {
 		p.AddLookups()
