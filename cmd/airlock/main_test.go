@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/wall/walltest"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 )
 
@@ -25,6 +26,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	walltest.Main() // a child that execs airlock without Landlock (wall_test.go)
 	os.Exit(testMain(m))
 }
 
