@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/internal/wall"
+	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 	"github.com/airlockhq/airlock/telemetry"
@@ -157,4 +158,56 @@ func noteOnce(cacheDir, key, text string, stderr io.Writer, line string) {
 	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err == nil {
 		_ = os.WriteFile(marker, []byte(text+"\n"), 0o644)
 	}
+}
+
+// raiseForMCP raises the wall around an MCP server once the tools listed at
+// start are loaded: the union of what every tool's calls may reach (its
+// policy widened by all its manifest requests), the folders manifests and
+// modules are read from, the compile cache, the grants folder and the
+// telemetry endpoints. Nothing is executed behind the wall, so a Go tool
+// folder changed later is not rebuilt until the server restarts
+// (docs/mcp.md). It returns an error only when the policy requires the
+// wall and it could not be raised.
+func (w *runWall) raiseForMCP(reach mcp.Reach, pol *policy.Policy, grants *approvals.Grants, tel *telemetry.Provider, cacheDir, cwd string) error {
+	if w.mode == policy.LandlockOff || w.status.ABI == 0 {
+		return nil
+	}
+	var plan wall.Plan
+	answers := wall.Answers{AskMayAllow: pol.Approvals.Mode != policy.ModeNever || pol.Approvals.Headless == policy.Allow}
+	for _, g := range grants.List() {
+		switch {
+		case !g.Allow:
+		case g.Kind == "fs.write":
+			answers.Writes = append(answers.Writes, g.Target)
+		case g.Kind == "net.connect":
+			answers.Connects = append(answers.Connects, g.Target)
+		}
+	}
+	for _, p := range reach.Policies {
+		plan.AddPolicy(p, answers)
+	}
+	for _, d := range reach.Dirs {
+		plan.Add(d, wall.Read, "tools")
+	}
+	if cacheDir != "" && cacheDir != "-" {
+		if abs, err := filepath.Abs(cacheDir); err == nil && os.MkdirAll(abs, 0o755) == nil {
+			plan.Add(abs, wall.Write, "compile cache")
+		}
+	}
+	dir := filepath.Dir(approvals.ProjectGrantsFile(cwd))
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		plan.Add(dir, wall.Write, "grants")
+	}
+	plan.AddEndpoints("telemetry endpoint", tel.Endpoints(os.Getenv)...)
+	st, err := wall.Restrict(&plan)
+	st.Mode = string(w.mode)
+	w.status = st
+	switch {
+	case err != nil && w.mode == policy.LandlockRequire:
+		return fmt.Errorf("the policy requires the Landlock wall (sandbox.landlock = \"require\", %s): %w", originWords(w.origin), err)
+	case err != nil:
+		w.status.Reason = err.Error()
+		fmt.Fprintf(w.stderr, "airlock: serving without the second wall: %v\n", err)
+	}
+	return nil
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/airlockhq/airlock/internal/wall"
 	"github.com/airlockhq/airlock/internal/wall/walltest"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
@@ -376,5 +378,74 @@ func TestWallMissingIsSaidOnce(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "ran.txt")); string(b) != "x" {
 		t.Errorf("the tool did not run: ran.txt holds %q", b)
+	}
+}
+
+// airlock mcp raises the wall once its tools are loaded, around the union
+// of what their calls may reach: a call of the wallprobe tool cannot
+// read outside the mounts, write the read-only mount or connect to a port
+// no policy names, seen from the host as in TestWallHoldsPastTheFilesystemLayer.
+func TestWallAroundTheMCPServer(t *testing.T) {
+	needWall(t, 4)
+	pb, err := wallProbe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, wasm := pb[0], pb[1]
+	// Nobody is asked (mode never): a client's answer could otherwise make
+	// the read-only mount writable, and the wall leaves room for that.
+	w := newWallProject(t, "approvals {\n  mode = \"never\"\n}\n")
+	tools := t.TempDir()
+	b, err := os.ReadFile(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tools, "wallprobe.wasm"), b, 0o644)
+	os.WriteFile(filepath.Join(tools, "tool.hcl"), []byte(`tool "wallprobe" {
+  description  = "probes the second wall"
+  module       = "wallprobe.wasm"
+  argv         = ["{ops}"]
+  input_schema = jsonencode({
+    type = "object"
+    properties = { ops = { type = "array", items = { type = "string" } } }
+  })
+}
+`), 0o644)
+
+	cmd := exec.Command(bin, "mcp", "--tools", tools, "--policy", "policy.hcl", "--headless")
+	cmd.Dir = w.dir
+	cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), w.env...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	client := sdk.NewClient(&sdk.Implementation{Name: "wall-test", Version: "1"}, nil)
+	cs, err := client.Connect(t.Context(), &sdk.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connecting: %v\n%s", err, stderr.String())
+	}
+	defer cs.Close()
+	args, want := w.probes()
+	res, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: "wallprobe", Arguments: map[string]any{"ops": args}})
+	if err != nil {
+		t.Fatalf("calling: %v\n%s", err, stderr.String())
+	}
+	var text string
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			text += tc.Text
+		}
+	}
+	for _, line := range want {
+		if !strings.Contains(text, line) {
+			t.Errorf("the result lacks %q:\n%s", line, text)
+		}
+	}
+	if b, _ := os.ReadFile(w.refFile); !bytes.Equal(b, w.refBytes) {
+		t.Errorf("the read-only mount's file is now %q", b)
+	}
+	if n := w.witness.count(); n != 0 {
+		t.Errorf("the witness server accepted %d connections, want 0", n)
+	}
+	if !strings.Contains(stderr.String(), "mcp: second wall up (Landlock)") {
+		t.Errorf("the server did not say the wall is up:\n%s", stderr.String())
 	}
 }

@@ -86,6 +86,9 @@ func (p *Plan) Add(hostPath string, a Access, why string) {
 	if hostPath == "" || !filepath.IsAbs(hostPath) {
 		return
 	}
+	if slices.ContainsFunc(p.Paths, func(x Path) bool { return x.Path == hostPath && x.Access == a }) {
+		return // the first reason given is kept
+	}
 	p.Paths = append(p.Paths, Path{Path: hostPath, Access: a, Why: why})
 }
 
@@ -221,9 +224,7 @@ func (p *Plan) AddEndpoints(why string, endpoints ...string) {
 func (p *Plan) AddLookups() {
 	p.AddPort(53)
 	for _, f := range resolverFiles {
-		if !slices.ContainsFunc(p.Paths, func(x Path) bool { return x.Path == f }) {
-			p.Add(f, Read, "name lookups")
-		}
+		p.Add(f, Read, "name lookups")
 	}
 }
 
