@@ -161,7 +161,7 @@ func runProbe(t *testing.T, bin, dir string, env []string, args ...string) cliRe
 	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
 }
 
-func parseReport(t *testing.T, stderr string) report {
+func parseReport(t testing.TB, stderr string) report {
 	t.Helper()
 	var rep report
 	if err := json.Unmarshal([]byte(lastLine(stderr)), &rep); err != nil {
