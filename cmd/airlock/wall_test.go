@@ -5,9 +5,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -447,5 +449,43 @@ func TestWallAroundTheMCPServer(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "mcp: second wall up (Landlock)") {
 		t.Errorf("the server did not say the wall is up:\n%s", stderr.String())
+	}
+}
+
+// A tool's HTTPS request works behind the wall: the host looks the name
+// up and verifies the server against the system's TLS roots (here
+// $SSL_CERT_FILE, a file outside every mount), which the wall keeps
+// readable; loading them lazily happens after the wall.
+func TestWallLetsHTTPSThrough(t *testing.T) {
+	needWall(t, 4)
+	var hits atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintln(w, "hello through the wall")
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	dir, _ := project(t)
+	os.WriteFile(filepath.Join(dir, "policy.hcl"), fmt.Appendf(nil, `mount "/work" {
+  host   = "."
+  access = "write"
+}
+network {
+  allow = ["https://127.0.0.1:%d"]
+}
+`, port), 0o644)
+	env := []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AIRLOCK_MANAGED_POLICY=", "SSL_CERT_FILE=" + ca, "SSL_CERT_DIR="}
+	r := runCLI(t, dir, "", env, "run", "--headless", "--policy", "policy.hcl", "--json",
+		filepath.Join(repoRoot, "tools", "fetch"), "--", fmt.Sprintf("https://127.0.0.1:%d/", port))
+	if r.code != 0 || !strings.Contains(r.stdout, "hello through the wall") || hits.Load() != 1 {
+		t.Fatalf("exit %d, %d requests:\n%s\n%s", r.code, hits.Load(), r.stdout, r.stderr)
+	}
+	st := parseReport(t, r.stderr).Landlock
+	if !st.Up || !slices.Equal(st.Connect, []uint16{uint16(port)}) ||
+		!slices.ContainsFunc(st.Paths, func(p wall.Path) bool { return p.Path == ca && p.Why == "TLS roots" }) {
+		t.Errorf("the report's landlock: %+v", st)
 	}
 }
