@@ -102,6 +102,7 @@ func runCmd(ctx context.Context, args []string, io stdio) int {
 	if code >= 0 {
 		return code
 	}
+	defer lock.discardReport()
 	tel, ctx, code := startTelemetry(ctx, pol, otelFlags, io)
 	if code >= 0 {
 		return code

@@ -25,9 +25,23 @@ type runWall struct {
 	origin policy.Origin
 	status wall.Status
 	// report is the --json=FILE file, opened before the wall goes up: its
-	// directory need not stay writable.
+	// directory need not stay writable. made says the wall's opening
+	// created it (discardReport removes it if no report was written).
 	report *os.File
+	made   bool
 	stderr io.Writer
+}
+
+// discardReport closes the report file opened for the wall when the run
+// ended without writing it, and removes it if opening it created it: a
+// run that never started leaves no empty report behind.
+func (w *runWall) discardReport() {
+	if w.report == nil {
+		return
+	}
+	if err := w.report.Close(); err == nil && w.made { // a closed file (written) fails here
+		os.Remove(w.report.Name())
+	}
 }
 
 // newRunWall reads the policy's sandbox.landlock and asks the kernel
@@ -85,7 +99,9 @@ func (w *runWall) raise(ctx context.Context, s *session, pol *policy.Policy, n w
 	if n.report != "" {
 		// Opened now, written at the end: the report's folder need not
 		// stay reachable. Not truncated until it is written.
+		_, statErr := os.Stat(n.report)
 		f, err := os.OpenFile(n.report, os.O_WRONLY|os.O_CREATE, 0o644)
+		w.made = err == nil && statErr != nil
 		if err != nil {
 			return &wallError{fmt.Errorf("opening the report file: %w", err)}
 		}
