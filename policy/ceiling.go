@@ -48,7 +48,8 @@ const (
 //   - when it has a network block, anything its network would deny is
 //     denied, and what it would ask about is at most asked about
 //     (Policy.CheckNetwork);
-//   - what its approvals block sets wins (a headless "deny" always wins).
+//   - what its approvals block sets wins (a headless "deny" always wins);
+//   - its sandbox.landlock is a floor (sandbox.go).
 //
 // The zero Ceiling bounds nothing.
 type Ceiling []*Policy
@@ -214,6 +215,7 @@ func ApplyCeiling(managed, p *Policy) (*Policy, hcl.Diagnostics) {
 	if ma.AuditFailureOrigin.Layer == LayerManaged && ma.AuditFailure == AuditStop {
 		a.AuditFailure, a.AuditFailureOrigin = AuditStop, ma.AuditFailureOrigin
 	}
+	applySandboxCeiling(managed, q) // sandbox.go
 
 	if diags.HasErrors() {
 		return nil, diags

@@ -185,6 +185,7 @@ var blockKinds = []blockKind{
 	{Type: "credential", Labels: []string{"name"}, Decode: decodeCredential, Finish: finishCredentials},
 	{Type: "telemetry", Once: true, Decode: decodeTelemetry, Finish: finishTelemetry},
 	{Type: "approvals", Once: true, Decode: decodeApprovals, Finish: finishApprovals},
+	{Type: "sandbox", Once: true, Decode: decodeSandbox, Finish: finishSandbox},
 }
 
 var rootSchema = func() *hcl.BodySchema {

@@ -157,7 +157,7 @@ func TestLoadTestdataDiagnostics(t *testing.T) {
 	}{
 		{"typos.hcl", []string{
 			`testdata/policies/typos.hcl:2:3: error: Unsupported argument; An argument named "acess" is not expected in a mount block. Did you mean "access"?`,
-			`testdata/policies/typos.hcl:6:1: error: Unsupported block type; Blocks of type "enviroment" are not expected in a policy file. Expected one of: mount, env, limits, network, credential, telemetry, approvals.`,
+			`testdata/policies/typos.hcl:6:1: error: Unsupported block type; Blocks of type "enviroment" are not expected in a policy file. Expected one of: mount, env, limits, network, credential, telemetry, approvals, sandbox.`,
 			`testdata/policies/typos.hcl:11:3: error: Unsupported argument; An argument named "memroy" is not expected in a limits block. Did you mean "memory"?`,
 		}},
 		{"invalid.hcl", []string{
@@ -199,7 +199,7 @@ func TestParseDiagnostics(t *testing.T) {
 		{"syntax", "mount \"/w\" {\n  host = \n}\n",
 			`p.hcl:2:10: error: Invalid expression; Expected the start of an expression, but found an invalid expression token.`},
 		{"unknown block, no hint", "frobnicate {}\n",
-			`p.hcl:1:1: error: Unsupported block type; Blocks of type "frobnicate" are not expected in a policy file. Expected one of: mount, env, limits, network, credential, telemetry, approvals.`},
+			`p.hcl:1:1: error: Unsupported block type; Blocks of type "frobnicate" are not expected in a policy file. Expected one of: mount, env, limits, network, credential, telemetry, approvals, sandbox.`},
 		{"unknown block, hint", "limit {}\n",
 			`p.hcl:1:1: error: Unsupported block type; Blocks of type "limit" are not expected in a policy file. Did you mean "limits"?`},
 		{"block written as argument", "env = {}\n",

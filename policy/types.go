@@ -80,6 +80,7 @@ type Policy struct {
 	Credentials []Credential // secrets the host adds to HTTP requests (credential.go)
 	Telemetry   Telemetry    // where spans, log records and metrics go (telemetry.go)
 	Approvals   Approvals    // who answers "ask", and when (approvals.go)
+	Sandbox     Sandbox      // the walls around airlock's own process (sandbox.go)
 	// ManagedNetwork holds the network blocks of the managed ceiling
 	// (ceiling.go): CheckNetwork consults them before Network.
 	ManagedNetwork []Network

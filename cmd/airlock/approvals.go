@@ -110,6 +110,11 @@ type session struct {
 	auditOrigin  policy.Origin
 	auditMu      sync.Mutex
 	auditErr     error // the first error of the audit log, once said
+
+	// beforeRun, if set, is called once, after what the manifest requests
+	// is settled and before the tool first runs, with the policy it runs
+	// under: the second wall goes up there (wall.go).
+	beforeRun func(ctx context.Context, pol *policy.Policy) error
 }
 
 // startApprovals loads the managed ceiling and bounds pol with it (after the
@@ -253,6 +258,11 @@ func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spe
 	}
 	if s.tool.stdin != nil {
 		spec.Stdin = bytes.NewReader(s.tool.stdin)
+	}
+	if s.beforeRun != nil {
+		if err := s.beforeRun(ctx, spec.Policy); err != nil {
+			return nil, err
+		}
 	}
 	// A write into a read-only mount is a question, like network "ask":
 	// remembered grants answer it in every mode, a person in the modes

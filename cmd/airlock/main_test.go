@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/wall/walltest"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 )
 
@@ -25,6 +26,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	walltest.Main() // a child that execs airlock without Landlock (wall_test.go)
 	os.Exit(testMain(m))
 }
 
@@ -60,7 +62,7 @@ type cliResult struct {
 
 // runCLI runs the airlock binary in dir with args, stdin and extra
 // environment (KEY=VALUE), and waits for it (at most 2 minutes).
-func runCLI(t *testing.T, dir, stdin string, env []string, args ...string) cliResult {
+func runCLI(t testing.TB, dir, stdin string, env []string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(airlockBin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test

@@ -116,6 +116,10 @@ docs/mcp.md.`
 		return code
 	}
 	defer closeApprovals()
+	lock, code := newRunWall(pol, runtime.DefaultCacheDir(), false, io.err) // the second wall (wall.go)
+	if code >= 0 {
+		return code
+	}
 	log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	tcfg, err := telemetry.Resolve(pol.Telemetry, os.Getenv, telemetry.Flags{})
@@ -136,7 +140,7 @@ docs/mcp.md.`
 	if auditPath == "" {
 		auditPath = approvals.DefaultAuditFile(cwd)
 	}
-	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}),
+	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...),
 		State: statePaths(cwd, policyFile, auditPath), Warn: warnTo(io.err)}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
@@ -178,18 +182,43 @@ docs/mcp.md.`
 		}
 	}()
 
+	// The second wall goes up once the tools listed now are loaded (built
+	// and compiled), before the first call is answered.
+	raise := func() int {
+		if lock.mode == policy.LandlockOff || lock.status.ABI == 0 {
+			return -1
+		}
+		if err := srv.Ready(ctx); err != nil {
+			return errorf(io.err, ExitInterrupted, "interrupted")
+		}
+		if err := lock.raiseForMCP(srv.Reach(), pol, acfg.Grants, tp, runtime.DefaultCacheDir(), cwd); err != nil {
+			return errorf(io.err, ExitUsage, "%v; nothing is served", err)
+		}
+		if st := lock.status; st.Up {
+			tcp := "any port (" + st.AnyPort + ")"
+			if st.AnyPort == "" {
+				tcp = fmt.Sprint(st.Connect)
+			}
+			log.Info("mcp: second wall up (Landlock)", "abi", st.Used, "paths", len(st.Paths), "tcp_connect", tcp, "took", st.Took.Round(time.Microsecond))
+		}
+		return -1
+	}
+
 	if f.http == "" {
+		if code := raise(); code >= 0 {
+			return code
+		}
 		if err := srv.ServeStdio(ctx, io.in, io.out); err != nil {
 			return errorf(io.err, ExitUsage, "serving MCP on stdio: %v", err)
 		}
 		return 0
 	}
-	return serveHTTP(ctx, srv, f, token, log, io.err)
+	return serveHTTP(ctx, srv, f, token, log, io.err, raise)
 }
 
 // serveHTTP serves the Streamable HTTP endpoint until ctx ends (SIGINT,
 // SIGTERM), then shuts down: in-flight calls are cancelled.
-func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, log *slog.Logger, stderr io.Writer) int {
+func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, log *slog.Logger, stderr io.Writer, raise func() int) int {
 	h, err := srv.Handler(mcp.HTTPOptions{Token: token, AllowRemote: f.allowRemote})
 	if err != nil {
 		return errorf(stderr, ExitUsage, "%v", err)
@@ -197,6 +226,10 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, l
 	ln, err := mcp.Listen(f.http, f.allowRemote)
 	if err != nil {
 		return errorf(stderr, ExitUsage, "%v", err)
+	}
+	defer ln.Close()
+	if code := raise(); code >= 0 { // after the listener is bound: the wall allows no bind
+		return code
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	fmt.Fprintf(stderr, "airlock: MCP endpoint http://%s%s\n", ln.Addr(), mcp.HTTPPath)

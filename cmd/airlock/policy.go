@@ -93,6 +93,9 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 			if err := policy.ExplainApprovals(io.out, p.Approvals); err != nil {
 				return errorf(io.err, ExitUsage, "%v", err)
 			}
+			if err := policy.ExplainSandbox(io.out, p.Sandbox); err != nil {
+				return errorf(io.err, ExitUsage, "%v", err)
+			}
 		}
 		return 0
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/wall"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -34,6 +36,8 @@ type report struct {
 	// AuditError is the first error of the audit log: a decision it could
 	// not record, or records it could not sync.
 	AuditError string `json:"audit_error,omitempty"`
+	// Landlock is the second wall: whether it was up, and what it held.
+	Landlock *wall.Status `json:"landlock,omitempty"`
 }
 
 // reasonNotRun is the report's reason when the tool did not run: airlock
@@ -55,8 +59,8 @@ func notRunReport(module string, args []string, policySource, why string, cause 
 
 // writeNotRun writes r and returns code, or ExitUsage if the report could
 // not be written and nothing else had failed.
-func writeNotRun(stderr io.Writer, path string, r *report, code int) int {
-	if err := writeReport(stderr, path, r); err != nil {
+func writeNotRun(stderr io.Writer, path string, f *os.File, r *report, code int) int {
+	if err := writeReport(stderr, path, f, r); err != nil {
 		errorf(stderr, 0, "writing the report: %v", err)
 		if code == 0 {
 			return ExitUsage
@@ -93,16 +97,49 @@ func newReport(m *runtime.Module, args []string, policySource string, res *runti
 	return r
 }
 
-// writeReport writes r as one JSON object to path, or to stderr if path is empty.
-func writeReport(stderr io.Writer, path string, r *report) error {
+// openReport opens the --json=FILE file before anything runs: what a tool
+// does during the run (or did in an earlier one, in a writable mount that
+// holds FILE) cannot redirect the report. A symbolic link in FILE's last
+// component is refused rather than followed (a tool could have planted
+// one pointing at any file of the person's), as is anything but a regular
+// file (a FIFO would block airlock). The file is truncated only when the
+// report is written, through this descriptor, which also keeps it
+// writable behind the second wall.
+func openReport(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|reportOpenFlags, 0o644)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symbolic link; airlock does not write a report through one (a tool may have made it): remove it or name another file", path)
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return f, nil
+}
+
+// writeReport writes r as one JSON object to path, or to stderr if path is
+// empty, through f, the file openReport opened for path.
+func writeReport(stderr io.Writer, path string, f *os.File, r *report) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
-	if path == "" {
+	switch {
+	case path == "":
 		_, err = stderr.Write(b)
 		return err
+	case f == nil:
+		return fmt.Errorf("the report file %s was not opened", path)
 	}
-	return os.WriteFile(path, b, 0o644)
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return err
+	}
+	return f.Sync()
 }

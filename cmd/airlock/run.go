@@ -71,6 +71,16 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		return errorf(io.err, ExitUsage, "airlock run needs a MODULE or TOOLDIR; see airlock run --help")
 	}
 
+	var repFile *os.File
+	if f.json.on && f.json.path != "" {
+		rf, err := openReport(f.json.path)
+		if err != nil {
+			return errorf(io.err, ExitUsage, "opening the report file: %v", err)
+		}
+		repFile = rf
+		defer repFile.Close()
+	}
+
 	// From here on, every way out writes the --json report, and a closed
 	// stdout or stderr pipe ends the run instead of killing airlock.
 	defer catchSIGPIPE()()
@@ -83,7 +93,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	reported := false
 	defer func() {
 		if f.json.on && !reported {
-			code = writeNotRun(io.err, f.json.path, notRunReport(module, toolArgs, source, errs.String(), context.Cause(ctx)), code)
+			code = writeNotRun(io.err, f.json.path, repFile, notRunReport(module, toolArgs, source, errs.String(), context.Cause(ctx)), code)
 		}
 	}()
 
@@ -120,6 +130,10 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 			return code
 		}
 	}
+	lock, code := newRunWall(pol, runtime.DefaultCacheDir(), f.quiet, io.err) // the second wall (wall.go)
+	if code >= 0 {
+		return code
+	}
 	tel, ctx, code := startTelemetry(ctx, pol, otelFlags, io)
 	if code >= 0 {
 		return code
@@ -140,7 +154,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		policyFile = source
 	}
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}), Engine: f.engine, AllowUnenforced: f.unenforced,
+		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine, AllowUnenforced: f.unenforced,
 		State: statePaths(cwd, policyFile, sess.auditPath), Warn: warnTo(io.err)}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
@@ -163,6 +177,9 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	if code := sess.checkModule(mod); code >= 0 {
 		return code
 	}
+	sess.beforeRun = func(ctx context.Context, pol *policy.Policy) error {
+		return lock.raise(ctx, sess, pol, wallNeeds{eng: eng, mod: mod, interrupt: interrupt, tel: tel, cwd: cwd})
+	}
 	res, err := sess.run(ctx, eng, runtime.Spec{
 		Module: mod, Args: toolArgs,
 		Stdin: io.in, Stdout: toolOut, Stderr: toolErr,
@@ -177,6 +194,9 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	if ue := (*approvals.UnrecordedError)(nil); errors.As(err, &ue) {
 		return errorf(io.err, ExitAuditFailed, "%s", stopText(err))
 	}
+	if we := (*wallError)(nil); errors.As(err, &we) {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
 	if err != nil && ctx.Err() != nil {
 		return errorf(io.err, stopStatus(context.Cause(ctx)), "%s", stopText(context.Cause(ctx)))
 	}
@@ -185,6 +205,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	}
 
 	rep := newReport(mod, toolArgs, source, res)
+	rep.Landlock = &lock.status
 	if !f.quiet {
 		summarize(io.err, res, pol)
 	} else if res.Reason == runtime.Canceled {
@@ -194,7 +215,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	rep.AuditError = sess.auditFailed()
 	if f.json.on {
 		reported = true
-		if err := writeReport(io.err, f.json.path, rep); err != nil {
+		if err := writeReport(io.err, f.json.path, repFile, rep); err != nil {
 			errorf(io.err, 0, "writing the report: %v", err)
 			if res.Reason != runtime.Canceled && status != ExitAuditFailed {
 				status = ExitUsage

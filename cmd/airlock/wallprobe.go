@@ -1,0 +1,11 @@
+//go:build !airlock_wallprobe
+
+package main
+
+import "github.com/airlockhq/airlock/hostfuncs"
+
+// wallProbeFuncs is nil in airlock itself. A build with the tag
+// airlock_wallprobe, for the second wall's tests only, adds host functions
+// that reach past airlock's filesystem layer and network policy
+// (wallprobe_tagged.go).
+func wallProbeFuncs() []hostfuncs.Func { return nil }
