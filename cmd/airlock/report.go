@@ -110,6 +110,8 @@ func openReport(path string) (*os.File, error) {
 	if err != nil {
 		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
 			return nil, fmt.Errorf("%s is a symbolic link; airlock does not write a report through one (a tool may have made it): remove it or name another file", path)
+		} else if lerr == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file", path)
 		}
 		return nil, err
 	}
