@@ -266,19 +266,17 @@ func memorySize(mod api.Module) uint64 {
 	return 0
 }
 
-// environ returns the tool's environment, sorted by name: PWD (the first
-// mount, so relative paths mean the same whatever the mount order), host
-// variables named in the pass list (only when set), then fixed values,
-// which win.
+// environ returns the tool's environment, sorted by name: exactly what the
+// policy gives, host variables named in the pass list (only when set), then
+// fixed values, which win. Nothing is added: a Go tool without PWD takes
+// the first preopened directory (the first mount) as its working
+// directory, and a policy that wants another sets PWD (docs/wasi.md).
 func environ(p *policy.Policy, lookup func(string) (string, bool)) [][2]string {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	env := p.Env
 	vals := map[string]string{}
-	if len(p.Mounts) > 0 {
-		vals["PWD"] = p.Mounts[0].Guest
-	}
 	for _, k := range env.Pass {
 		if v, ok := lookup(k); ok {
 			vals[k] = v
