@@ -58,6 +58,8 @@ type FS struct {
 
 	roRule, edgeRule string
 
+	covered []coverage // parts another (nested) mount serves: fs_cover_linux.go
+
 	linksOnce sync.Once
 	links     *linkSet
 }
@@ -297,6 +299,9 @@ func (f *FS) protected(rel string) (policy.Pattern, bool) {
 // seen at all: hidden paths, and files hard-linked to a hidden file, are
 // not there for the guest.
 func (f *FS) mayLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
+	if e := f.crossing("fs.read", op, rel); e != 0 {
+		return e
+	}
 	if p, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
 	}
@@ -312,6 +317,9 @@ func (f *FS) mayLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 // be changed: not protected, and not a file hard-linked to a protected file.
 // The read-only mount check is made once per operation by the caller.
 func (f *FS) mayChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
+	if e := f.crossing("fs.write", op, rel); e != 0 {
+		return e
+	}
 	if p, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, p, "")
 	}
@@ -325,6 +333,9 @@ func (f *FS) mayChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 
 // mayCreate checks that the name rel (real parent + new name) may be made.
 func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
+	if e := f.crossing("fs.write", op, rel); e != 0 {
+		return e
+	}
 	if p, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.write", op, rel, p, experimentalsys.EACCES)
 	}
@@ -338,6 +349,9 @@ func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
 // removed without taking with it a path that an anchored pattern covers
 // because of where it is.
 func (f *FS) mayMoveAway(op, rel string) experimentalsys.Errno {
+	if e := f.crossingBelow("fs.write", op, rel); e != 0 {
+		return e
+	}
 	for i := range f.protect {
 		if policy.CouldMatchBelow(f.protect[i:i+1], rel) {
 			return f.denyProtected(op, rel, f.protect[i], " (below)")
@@ -1133,6 +1147,9 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 		}
 	}
 	check := func(orel, nrel string) experimentalsys.Errno {
+		if e := f.crossing("fs.write", op, orel); e != 0 {
+			return e
+		}
 		if p, ok := f.hidden(orel); ok {
 			return f.denyHidden("fs.read", op, orel, p, experimentalsys.ENOENT)
 		}

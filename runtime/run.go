@@ -17,7 +17,6 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
-	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlockhq/airlock/hostfuncs"
@@ -111,7 +110,6 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			spec.Record(d)
 		}
 	})
-	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
 	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
 	var closers []io.Closer
 	defer func() {
@@ -119,7 +117,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			c.Close()
 		}
 	}()
-	var fsConfig wazero.FSConfig = fsc.(wazero.FSConfig)
+	var mounts []hostfuncs.WASIMount
 	for _, m := range p.Mounts {
 		fs, err := hostfuncs.NewFS(m, gate, limit)
 		if err != nil {
@@ -129,7 +127,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		if spec.ReadOnlyVerdict == policy.Ask && m.Origin.Layer != policy.LayerManaged {
 			fs.ReadOnlyVerdict = policy.Ask
 		}
-		fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(fs, m.Guest)
+		mounts = append(mounts, hostfuncs.WASIMount{Guest: m.Guest, FS: fs})
 	}
 
 	stdout := newCapped(orDiscard(spec.Stdout), p.Limits.Output)
@@ -138,11 +136,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	if stdin == nil {
 		stdin = eofReader{}
 	}
+	// airlock serves WASI's files, directories and streams itself
+	// (hostfuncs/wasi.go): the mounts and streams go to its state, not to
+	// wazero's module config.
+	wasi := hostfuncs.NewWASI(mounts, stdin, stdout, stderr)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(append([]string{spec.Module.Name}, spec.Args...)...).
-		WithStdin(stdin).WithStdout(stdout).WithStderr(stderr).
-		WithFSConfig(fsConfig).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader)
 	for _, kv := range environ(p, spec.LookupEnv) {
@@ -150,6 +150,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 
 	hr, callCtx, finish := e.hostRun(runCtx, &spec, gate)
+	hr.WASI = wasi
+	hr.OnClose(wasi.Close)
 
 	res := &Result{}
 	start := time.Now()
