@@ -17,8 +17,6 @@ import (
 
 	"github.com/airlockhq/airlock/policy"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/experimental/sysfs"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -58,12 +56,15 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// guestRuntime is one wazero runtime with WASI and the compiled fsguest,
-// made on first use and shared by the end-to-end tests.
+// guestRuntime is one wazero runtime with airlock's host modules (its own
+// WASI, as airlock run has them) and the compiled fsguest, made on first
+// use and shared by the end-to-end tests.
 var guestRuntime = sync.OnceValues(func() (*guestEnv, error) {
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
-	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	if err := Instantiate(ctx, r, nil, nil); err != nil {
+		return nil, err
+	}
 	wasm, err := os.ReadFile(guestWasm["fsguest"])
 	if err != nil {
 		return nil, err
@@ -80,21 +81,30 @@ type guestEnv struct {
 	mod wazero.CompiledModule
 }
 
-// runGuest runs fsguest with fsys mounted at /work under stock wazero and
-// returns its output lines, one per action.
+// runGuest runs fsguest with fsys mounted at /work and returns its output
+// lines, one per action.
 func runGuest(t *testing.T, fsys *FS, actions ...string) []string {
+	t.Helper()
+	return runGuestMounts(t, []WASIMount{{Guest: "/work", FS: fsys}}, actions...)
+}
+
+// runGuestMounts runs fsguest with these mounts through airlock's WASI
+// layer and returns its output lines, one per action. Every descriptor the
+// guest opened is closed when it returns.
+func runGuestMounts(t *testing.T, mounts []WASIMount, actions ...string) []string {
 	t.Helper()
 	env, err := guestRuntime()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
+	w := NewWASI(mounts, nil, &stdout, &stderr)
+	defer w.Close()
+	ctx := WithRun(context.Background(), &Run{WASI: w})
 	cfg := wazero.NewModuleConfig().WithName("").
 		WithArgs(append([]string{"fsguest"}, actions...)...).
-		WithStdout(&stdout).WithStderr(&stderr).
-		WithSysWalltime().WithSysNanotime().
-		WithFSConfig(wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(fsys, "/work"))
-	mod, err := env.r.InstantiateModule(context.Background(), env.mod, cfg)
+		WithSysWalltime().WithSysNanotime()
+	mod, err := env.r.InstantiateModule(ctx, env.mod, cfg)
 	var exit *sys.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
 		t.Fatalf("guest: %v\nstderr: %s", err, stderr.String())

@@ -147,6 +147,8 @@ func TestRunBadInputGetsOneLineErrors(t *testing.T) {
 	os.WriteFile(notWasm, []byte("#!/bin/sh\n"), 0o644)
 	badPolicy := filepath.Join(t.TempDir(), "bad.hcl")
 	os.WriteFile(badPolicy, []byte("mount \"/work\" {\n  acess = \"write\"\n}\n"), 0o644)
+	workPolicy := filepath.Join(dir, "work.hcl")
+	os.WriteFile(workPolicy, []byte("mount \"/work\" {\n  access = \"write\"\n}\n"), 0o644)
 	brokenGo := t.TempDir()
 	os.WriteFile(filepath.Join(brokenGo, "go.mod"), []byte("module broken\n\ngo 1.22\n"), 0o644)
 	os.WriteFile(filepath.Join(brokenGo, "main.go"), []byte("package main\nfunc main() { undefined() }\n"), 0o644)
@@ -164,7 +166,10 @@ func TestRunBadInputGetsOneLineErrors(t *testing.T) {
 		{"bad policy", []string{"run", probeWasm, "--policy", badPolicy}, ExitUsage, "bad.hcl:2:3: error:"},
 		{"args before --", []string{"run", probeWasm, "exit", "3"}, ExitUsage, "tool arguments go after --"},
 		{"unknown flag", []string{"run", "--frobnicate", probeWasm}, ExitUsage, "flag provided but not defined"},
-		{"widening mount", []string{"run", probeWasm, "--mount", dir + ":/work"}, ExitUsage, "/work"},
+		// A policy file's mount cannot be replaced by a flag (the built-in
+		// default's can: TestRunMountFlags).
+		{"replacing a policy file's mount", []string{"run", probeWasm, "--policy", workPolicy, "--mount", dir + ":/work"}, ExitUsage,
+			"/work is already mounted from " + dir + " (" + workPolicy + ":1:1)"},
 		{"unknown command", []string{"frob"}, ExitUsage, `unknown command "frob"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,6 +199,75 @@ func TestRunExtraMountReadOnly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "new.txt")); err == nil {
 		t.Fatal("a file appeared in the read-only mount")
 	}
+}
+
+// TestRunMountFlags: --mount replaces the built-in default's /work, nests
+// inside it (the inner mount's access holds) and mounts a directory at "/".
+func TestRunMountFlags(t *testing.T) {
+	dir, sentinel := project(t)
+	src := filepath.Join(dir, "src")
+	data := t.TempDir()
+	root := t.TempDir()
+	os.Mkdir(src, 0o755)
+	os.WriteFile(filepath.Join(src, "lib.go"), []byte("package lib\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "in.txt"), []byte("data\n"), 0o644)
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "motd"), []byte("hello from /\n"), 0o644)
+
+	// ./src takes the default's place at /work: the project root is not there.
+	r := runCLI(t, dir, "", nil, "run", "--mount", "./src:/work", probeWasm, "--", "read", "/work/lib.go")
+	if r.code != 0 || r.stdout != "package lib\n" {
+		t.Fatalf("read through the replacing mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, "run", "--mount", "./src:/work", probeWasm, "--", "read", "/work/main.go")
+	if r.code != 1 || !strings.Contains(r.stdout, "No such file") {
+		t.Fatalf("the replaced mount is still there: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+
+	// A read-only mount nested in the writable /work stays read-only.
+	nested := []string{"run", "--mount", data + ":/work/data:ro", probeWasm, "--"}
+	r = runCLI(t, dir, "", nil, append(nested, "read", "/work/data/in.txt")...)
+	if r.code != 0 || r.stdout != "data\n" {
+		t.Fatalf("read from the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, append(nested, "write", "/work/data/new.txt", "x")...)
+	if r.code != 1 || !strings.Contains(r.stdout, "Read-only file system") {
+		t.Fatalf("write into the nested read-only mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "new.txt")); err == nil {
+		t.Fatal("a file appeared in the nested read-only mount")
+	}
+	r = runCLI(t, dir, "", nil, append(nested, "write", "/work/out.txt", "x")...)
+	if r.code != 0 || readFile(t, filepath.Join(dir, "out.txt")) != "x" {
+		t.Fatalf("write beside the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+
+	// A mount at "/" beside the default /work.
+	withRoot := []string{"run", "--mount", root + ":/", probeWasm, "--"}
+	r = runCLI(t, dir, "", nil, append(withRoot, "read", "/etc/motd")...)
+	if r.code != 0 || r.stdout != "hello from /\n" {
+		t.Fatalf("read through the root mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, append(withRoot, "read", "/work/main.go")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "TODO") {
+		t.Fatalf("read through /work beside the root mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, append(withRoot, "read", "/../outside.txt")...)
+	if r.code != 1 || strings.Contains(r.stdout, "sentinel") {
+		t.Fatalf("read above the root mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if readFile(t, sentinel) != "sentinel: outside the mount\n" {
+		t.Fatal("the sentinel outside every mount changed")
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return string(b)
 }
 
 func TestRunEnvAndStdio(t *testing.T) {
