@@ -665,6 +665,9 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 		return opened{}, e
 	}
 	defer parent.close()
+	if e := f.beforeOpen(kind, rel, parent, name); e != 0 {
+		return opened{}, e
+	}
 	var fd int
 	err := retry(func() (err error) {
 		fd, err = unix.Openat(parent.fd, name, oflag|unix.O_NOFOLLOW, 0)
@@ -709,6 +712,9 @@ func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Ofla
 	}
 	defer parent.close()
 	real := joinRel(parent.rel, name)
+	if e := f.crossing(kind, "open", real); e != 0 {
+		return opened{}, e
+	}
 	creat := flag&experimentalsys.O_CREAT != 0
 	if creat {
 		if e := f.mayCreate("open", real); e != 0 {

@@ -66,6 +66,31 @@ func (f *FS) crossing(kind, op, rel string) experimentalsys.Errno {
 	return 0
 }
 
+// beforeOpen refuses to open the name rel (whose parent is pinned) when
+// another mount serves where it really is, before anything is opened: the
+// open itself is an event on the other side (an inotify watch sees it; a
+// FIFO would block). A final symlink is followed with O_PATH descriptors,
+// which open nothing, to learn where it leads. Without nested mounts it
+// does nothing.
+func (f *FS) beforeOpen(kind, rel string, parent pin, name string) experimentalsys.Errno {
+	if len(f.covered) == 0 {
+		return 0
+	}
+	if e := f.crossing(kind, "open", joinRel(parent.rel, name)); e != 0 {
+		return e
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || !isLink(&st) {
+		return 0
+	}
+	p, e := f.pinFollow(kind, "open", rel, &st)
+	if e != 0 {
+		return e // what opening would have met: an escape (recorded), a loop, nothing there
+	}
+	defer p.close()
+	return f.crossing(kind, "open", p.rel)
+}
+
 // crossingBelow refuses renaming or removing rel when a part another mount
 // serves lies below it: moving it would carry that part along, out of
 // where this mount knows it is covered.

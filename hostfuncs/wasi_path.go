@@ -70,7 +70,8 @@ func (w *WASI) resolve(e *fdEntry, kind, op, p string) (resolved, wasiErrno) {
 	slash := strings.HasSuffix(p, "/")
 	c := path.Clean(p)
 	if c == ".." || strings.HasPrefix(c, "../") {
-		return resolved{}, toWASIErrno(e.mount.fs.escape(kind, op, path.Join(e.guestPath(), p)))
+		// The decision shows the path as asked, not cleaned.
+		return resolved{}, toWASIErrno(e.mount.fs.escape(kind, op, strings.TrimSuffix(e.guestPath(), "/")+"/"+p))
 	}
 	full := c
 	if e.rel != "." {
