@@ -236,3 +236,52 @@ func TestGuestEndToEndReadOnly(t *testing.T) {
 	}
 	wantDecision(t, g, "fs.write", "open", "/work/ok.txt", `mount "/work" access = "read"`, "EROFS")
 }
+
+// TestGuestEndToEndNestedMounts: a Go guest with "/" (writable) and
+// "/work" (read-only, *.pem hidden) mounted from two host directories sees
+// the inner mount below /work with its rules, cannot reach the outer
+// directory's own work/ by a symlink, and cannot rename or link across.
+func TestGuestEndToEndNestedMounts(t *testing.T) {
+	nw := newNestedWorld(t)
+	innerOpts := defaultOpts()
+	innerOpts.access = policy.Read
+	innerOpts.hide = []string{"*.pem"}
+	fo, _ := nw.fsOf("/", nw.outer, defaultOpts())
+	fi, _ := nw.fsOf("/work", nw.inner, innerOpts)
+	checkShadow := watchDir(t, filepath.Join(nw.outer, "work"), false)
+	checkInner := watchDir(t, nw.inner, true)
+	cases := []struct{ action, want string }{
+		{"read:/work/in.txt", `read ok "in"`},
+		{"read:/work/shadow.txt", "read err ENOENT perm=false notexist=true"},
+		{"write:/work/new.txt:x", "write err EROFS perm=false notexist=false"},
+		{"read:/work/key.pem", "read err ENOENT perm=false notexist=true"},
+		{"readdir:/work", "readdir ok in.txt,up"},
+		{"read:/lnk/shadow.txt", "read err EPERM perm=true notexist=false"},
+		{"read:/lnk2", "read err EPERM perm=true notexist=false"},
+		{"write:/self/work/shadow.txt:pwned", "write err EPERM perm=true notexist=false"},
+		{"rename:/a.txt:/work/a.txt", "rename err EXDEV perm=false notexist=false"},
+		{"rename:/work/in.txt:/in.txt", "rename err EXDEV perm=false notexist=false"},
+		{"link:/a.txt:/work/l", "link err EXDEV perm=false notexist=false"},
+		{"symlink:work/shadow.txt:/made", "symlink ok"},
+		{"read:/made", "read err EPERM perm=true notexist=false"},
+		{"read:/work/up/a.txt", "read err EPERM perm=true notexist=false"},
+		{"write:/b.txt:b", "write ok"},
+		{"read:/work/../a.txt", `read ok "a"`},
+	}
+	var actions []string
+	for _, c := range cases {
+		actions = append(actions, c.action)
+	}
+	got := runGuestMounts(t, []WASIMount{{Guest: "/", FS: fo}, {Guest: "/work", FS: fi}}, actions...)
+	for i, c := range cases {
+		if got[i] != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.action, got[i], c.want)
+		}
+	}
+	checkShadow()
+	checkInner()
+	if hostContent(nw.shadow) != "SHADOW" || hostContent(filepath.Join(nw.outer, "b.txt")) != "b" {
+		t.Error("wrong content on the host")
+	}
+	nw.checkOutside()
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/airlockhq/airlock/policy"
@@ -649,4 +650,191 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// ---- descriptors and rights ----
+
+// TestWASIRightsOnlyNarrow: a descriptor can give rights up, never get
+// them back; without a right its operation fails, and a path opened from a
+// directory gets no right that directory does not pass on.
+func TestWASIRightsOnlyNarrow(t *testing.T) {
+	w := newWorld(t)
+	w.file("f.txt", "hello")
+	f, _ := w.fs(defaultOpts())
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	fd, e := g.open(3, "f.txt", 0, rightFdRead|rightFdWrite|rightFdSeek, 0)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	if got, e := g.read(fd); e != 0 || got != "hello" {
+		t.Fatalf("read: %q %d", got, e)
+	}
+	wantWASI(t, "drop write", g.call("fd_fdstat_set_rights", uint64(fd), rightFdRead|rightFdSeek, 0), errSUCCESS)
+	wantWASI(t, "write without the right", g.write(fd, "pwned", 0), errNOTCAPABLE)
+	wantWASI(t, "take write back", g.call("fd_fdstat_set_rights", uint64(fd), rightFdRead|rightFdWrite|rightFdSeek, 0), errNOTCAPABLE)
+	wantWASI(t, "write still refused", g.write(fd, "pwned", 0), errNOTCAPABLE)
+	wantWASI(t, "tell without the right", g.call("fd_tell", uint64(fd), uint64(g.alloc(8))), errNOTCAPABLE)
+	g.call("fd_close", uint64(fd))
+
+	// A directory that no longer passes FD_WRITE on opens files without it.
+	dir, e := g.open(3, ".", oflagDirectory, dirRights, 0)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	wantWASI(t, "narrow the directory", g.call("fd_fdstat_set_rights", uint64(dir), dirRights&^rightPathUnlinkFile, fileRights&^rightFdWrite), errSUCCESS)
+	fd, e = g.open(dir, "f.txt", 0, rightFdRead|rightFdWrite, 0)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	stat := g.alloc(24)
+	g.call("fd_fdstat_get", uint64(fd), uint64(stat))
+	base, _ := g.mod.Memory().ReadUint64Le(stat + 8)
+	if base&rightFdWrite != 0 {
+		t.Errorf("a file opened from a directory without FD_WRITE to pass on has it: %#x", base)
+	}
+	wantWASI(t, "write", g.write(fd, "pwned", -1), errNOTCAPABLE)
+	wantWASI(t, "unlink without the right", g.pathCall("path_unlink_file", dir, "f.txt"), errNOTCAPABLE)
+	if w.content("f.txt") != "hello" {
+		t.Error("the file changed")
+	}
+}
+
+// TestWASIDescriptorTable: numbers are the lowest free; renumber moves a
+// descriptor over another (a preopen included) and frees the old number;
+// a closed preopen is gone for path operations too; closing the state
+// closes every file (the open-file limit counts none).
+func TestWASIDescriptorTable(t *testing.T) {
+	w := newWorld(t)
+	w.file("a.txt", "a")
+	o := defaultOpts()
+	o.limit = NewOpenFileLimit(8)
+	f, _ := w.fs(o)
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	a, e := g.open(3, "a.txt", 0, rightFdRead, 0)
+	if e != 0 || a != 4 {
+		t.Fatalf("first open: fd %d errno %d, want 4", a, e)
+	}
+	b, _ := g.open(3, "a.txt", 0, rightFdRead, 0)
+	g.call("fd_close", uint64(a))
+	if c, _ := g.open(3, "a.txt", 0, rightFdRead, 0); c != 4 {
+		t.Errorf("reopened as %d, want the lowest free, 4", c)
+	}
+	wantWASI(t, "renumber over the preopen", g.call("fd_renumber", uint64(b), 3), errSUCCESS)
+	if got, e := g.read(3); e != 0 || got != "a" {
+		t.Errorf("read fd 3 after renumber: %q %d", got, e)
+	}
+	wantWASI(t, "old number", g.call("fd_close", uint64(b)), errBADF)
+	wantWASI(t, "path_open on what is now a file", func() wasiErrno { _, e := g.open(3, "a.txt", 0, rightFdRead, 0); return e }(), errNOTDIR)
+	wantWASI(t, "renumber to a closed number", g.call("fd_renumber", 3, 99), errBADF)
+	wantWASI(t, "prestat of a file", g.call("fd_prestat_get", 3, uint64(g.alloc(8))), errBADF)
+	if o.limit.Open() != 2 {
+		t.Errorf("%d files counted open, want 2", o.limit.Open())
+	}
+	g.w.Close()
+	if o.limit.Open() != 0 {
+		t.Errorf("%d files counted open after Close", o.limit.Open())
+	}
+	wantWASI(t, "after Close", g.call("fd_fdstat_get", 0, uint64(g.alloc(24))), errBADF)
+}
+
+// TestWASIFdFunctionsKeepRules: a protected or hidden file stays so through
+// every fd_* function: a descriptor opened for reading cannot write,
+// truncate, allocate or change times, and readdir leaves hidden names out.
+func TestWASIFdFunctionsKeepRules(t *testing.T) {
+	w := newWorld(t)
+	w.file(".git/config", "[core]")
+	w.file(".env", "TOKEN=x")
+	w.file("ok.txt", "ok")
+	f, _ := w.fs(defaultOpts())
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	checkGit := watchDir(t, filepath.Join(w.mount, ".git"), true)
+	fd, e := g.open(3, ".git/config", 0, fileRights, 0) // every right asked; opened for reading and writing?
+	wantWASI(t, "open .git/config with write rights", e, errACCES)
+	fd, e = g.open(3, ".git/config", 0, fileRights&^rightFdWrite, 0)
+	if e != 0 {
+		t.Fatalf("open .git/config for reading: %d", e)
+	}
+	wantWASI(t, "fd_write", g.write(fd, "pwned", -1), errNOTCAPABLE)
+	wantWASI(t, "fd_filestat_set_size", g.call("fd_filestat_set_size", uint64(fd), 0), errBADF)
+	wantWASI(t, "fd_allocate", g.call("fd_allocate", uint64(fd), 0, 1<<20), errBADF)
+	wantWASI(t, "fd_filestat_set_times", g.call("fd_filestat_set_times", uint64(fd), 1e18, 1e18, fstAtim|fstMtim), errACCES)
+	wantWASI(t, "fd_fdstat_set_flags append", g.call("fd_fdstat_set_flags", uint64(fd), fdflagAppend), errSUCCESS)
+	wantWASI(t, "fd_write after append", g.write(fd, "pwned", -1), errNOTCAPABLE)
+	wantWASI(t, "path_filestat_set_times nofollow", g.setTimes(3, ".git/config", false), errACCES)
+	wantWASI(t, "path_filestat_set_times", g.setTimes(3, ".git/config", true), errACCES)
+	wantWASI(t, "path_filestat_set_times on .git", g.setTimes(3, ".git", false), errACCES)
+	names, e := g.readdir(3)
+	if e != 0 || strings.Join(sorted(names), ",") != ".,..,.git,ok.txt" {
+		t.Errorf("list /work: %q %d (.env must not be listed)", names, e)
+	}
+	wantWASI(t, "stat .env", g.stat(3, ".env", false), errNOENT)
+	checkGit()
+	if w.content(".git/config") != "[core]" {
+		t.Error(".git/config changed")
+	}
+	fi, _ := os.Stat(filepath.Join(w.mount, ".git/config"))
+	if fi.ModTime().Year() > 3000 {
+		t.Error(".git/config times changed")
+	}
+}
+
+// TestWASIUtimensNoFollowStaysInside: path_filestat_set_times without
+// following changes the link itself, never what it points to, and refuses
+// the same paths as the following form.
+func TestWASIUtimensNoFollowStaysInside(t *testing.T) {
+	w := newWorld(t)
+	w.symlink(filepath.Join(w.outside, "secret.txt"), "abs")
+	w.symlink("../outside/secret.txt", "rel")
+	w.symlink("../outside", "reldir")
+	w.file("x.txt", "x")
+	f, gate := w.fs(defaultOpts())
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	wantWASI(t, "the link abs itself", g.setTimes(3, "abs", false), errSUCCESS)
+	wantWASI(t, "through abs", g.setTimes(3, "abs", true), errPERM)
+	wantWASI(t, "through rel", g.setTimes(3, "rel", true), errPERM)
+	wantWASI(t, "inside reldir", g.setTimes(3, "reldir/secret.txt", false), errPERM)
+	wantWASI(t, "..", g.setTimes(3, "../outside/secret.txt", false), errPERM)
+	wantWASI(t, "x.txt", g.setTimes(3, "x.txt", false), errSUCCESS)
+	fi, _ := os.Lstat(filepath.Join(w.mount, "abs"))
+	if fi.ModTime().Unix() != 1e9 {
+		t.Errorf("the link's own time is %v, want 1e9 s", fi.ModTime())
+	}
+	wantDecision(t, gate, "fs.write", "utimens", "/work/reldir", `mount "/work" boundary`, "EPERM")
+	w.checkOutside()
+}
+
+// TestWASIPollAndSockets: poll_oneoff reports the standard streams ready
+// and sleeps for a clock; sock_* on anything is refused.
+func TestWASIPollAndSockets(t *testing.T) {
+	w := newWorld(t)
+	f, _ := w.fs(defaultOpts())
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	subs := g.alloc(3 * subscriptionSize)
+	mem := g.mod.Memory()
+	b, _ := mem.Read(subs, 3*subscriptionSize)
+	put64(b[0:], 1) // userdata
+	b[8] = eventFdRead
+	put32(b[16:], 0) // stdin
+	put64(b[48:], 2)
+	b[56] = eventFdWrite
+	put32(b[64:], 1) // stdout
+	put64(b[96:], 3)
+	b[104] = eventClock
+	put32(b[112:], clockMonotonic)
+	put64(b[120:], 50e6) // 50 ms
+	out, nev := g.alloc(3*eventSize), g.alloc(4)
+	if e := g.call("poll_oneoff", uint64(subs), uint64(out), 3, uint64(nev)); e != 0 || g.u32(nev) != 2 {
+		t.Fatalf("poll streams: errno %d, %d events, want 2", e, g.u32(nev))
+	}
+	// The clock alone: it sleeps.
+	start := time.Now()
+	if e := g.call("poll_oneoff", uint64(subs+2*subscriptionSize), uint64(out), 1, uint64(nev)); e != 0 || g.u32(nev) != 1 {
+		t.Fatalf("poll clock: errno %d, %d events", e, g.u32(nev))
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("poll_oneoff on a 50 ms clock returned after %v", d)
+	}
+	wantWASI(t, "sock_shutdown stdout", g.call("sock_shutdown", 1, 1), errNOTSOCK)
+	wantWASI(t, "sock_accept preopen", g.call("sock_accept", 3, 0, uint64(g.alloc(4))), errBADF)
+	wantWASI(t, "sock_recv closed", g.call("sock_recv", 77, 0, 0, 0, uint64(g.alloc(4)), uint64(g.alloc(4))), errBADF)
 }
