@@ -508,6 +508,7 @@ func TestWASINestedMounts(t *testing.T) {
 	wantWASI(t, "write work/new.txt through /", g.writeFile(outer, "work/new.txt", "x"), errROFS)
 	wantWASI(t, "write work/in.txt through /", g.writeFile(outer, "work/in.txt", "x"), errROFS)
 	wantWASI(t, "mkdir work/d through /", g.pathCall("path_create_directory", outer, "work/d"), errROFS)
+	wantWASI(t, "set times of work/in.txt through /", g.setTimes(outer, "work/in.txt", false), errROFS)
 	wantWASI(t, "read work/key.pem through /", func() wasiErrno { _, e := g.readFile(outer, "work/key.pem"); return e }(), errNOENT)
 	wantWASI(t, "read key.pem", func() wasiErrno { _, e := g.readFile(inner, "key.pem"); return e }(), errNOENT)
 	dirfd, e := g.open(outer, "work", oflagDirectory, dirRights, 0)

@@ -201,6 +201,25 @@ func TestRunExtraMountReadOnly(t *testing.T) {
 	}
 }
 
+// TestRunSampleToolsRelativePaths: with no PWD in the environment, a Go
+// tool takes the first mount (/work on the built-in default) as its working
+// directory, so relative paths still work, with a root mount added too.
+func TestRunSampleToolsRelativePaths(t *testing.T) {
+	dir, _ := project(t)
+	root := t.TempDir()
+	for _, extra := range [][]string{nil, {"--mount", root + ":/"}} {
+		args := append(append([]string{"run"}, extra...), filepath.Join(repoRoot, "tools/grep"), "--", "-rn", "TODO", ".")
+		r := runCLI(t, dir, "", nil, args...)
+		if r.code != 0 || r.stdout != "main.go:3:// TODO: write main\n" {
+			t.Errorf("grep -rn TODO . (%v): exit %d stdout %q stderr %s", extra, r.code, r.stdout, r.stderr)
+		}
+		args = append(append([]string{"run"}, extra...), filepath.Join(repoRoot, "tools/cat"), "--", "main.go")
+		if r := runCLI(t, dir, "", nil, args...); r.code != 0 || !strings.Contains(r.stdout, "TODO") {
+			t.Errorf("cat main.go (%v): exit %d stdout %q stderr %s", extra, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
 // TestRunMountFlags: --mount replaces the built-in default's /work, nests
 // inside it (the inner mount's access holds) and mounts a directory at "/".
 func TestRunMountFlags(t *testing.T) {
