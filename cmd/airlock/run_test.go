@@ -372,3 +372,38 @@ func TestRunInterruptedWhileCompiling(t *testing.T) {
 		t.Fatalf("took %v to stop after SIGINT", el)
 	}
 }
+
+// TestManagedCeilingHoldsForNestedMounts: a managed policy bounds a
+// nested mount and a root mount like any other: read-only where it is,
+// its hide patterns inside it, nothing outside its mounts.
+func TestManagedCeilingHoldsForNestedMounts(t *testing.T) {
+	dir, _ := project(t)
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "a.key"), []byte("KEY-do-not-leak\n"), 0o644)
+	os.WriteFile(filepath.Join(sub, "b.txt"), []byte("b\n"), 0o644)
+	managed := filepath.Join(t.TempDir(), "managed.hcl")
+	os.WriteFile(managed, []byte("mount \"/m\" {\n  host   = \""+dir+"\"\n  access = \"read\"\n  hide   = [\"*.key\"]\n}\n"), 0o644)
+	env := []string{"AIRLOCK_MANAGED_POLICY=" + managed}
+	nested := []string{"run", "--mount", "./sub:/work/sub", probeWasm, "--"}
+
+	r := runCLI(t, dir, "", env, append(nested, "read", "/work/sub/b.txt")...)
+	if r.code != 0 || r.stdout != "b\n" {
+		t.Fatalf("read in the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", env, append(nested, "write", "/work/sub/new.txt", "x")...)
+	if r.code != 1 || !strings.Contains(r.stdout, "Read-only file system") || !strings.Contains(r.stderr, "managed:"+managed) {
+		t.Fatalf("write in the nested mount under a read-only ceiling: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", env, append(nested, "read", "/work/sub/a.key")...)
+	if r.code != 1 || strings.Contains(r.stdout+r.stderr, "do-not-leak") {
+		t.Fatalf("read a managed-hidden file in the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "new.txt")); err == nil {
+		t.Fatal("a file appeared under the read-only ceiling")
+	}
+	r = runCLI(t, dir, "", env, "run", "--mount", t.TempDir()+":/", probeWasm, "--", "exit", "0")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "outside the managed policy") {
+		t.Fatalf("a root mount outside the managed policy: exit %d %s", r.code, r.stderr)
+	}
+}
