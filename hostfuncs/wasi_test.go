@@ -33,14 +33,14 @@ var memModule = []byte{
 // wasiGuest calls airlock's WASI functions directly, with a real guest
 // memory, as a guest's imports would.
 type wasiGuest struct {
-	t    *testing.T
+	t    testing.TB
 	w    *WASI
 	mod  api.Module
 	ctx  context.Context
 	next uint32 // bump allocator in guest memory
 }
 
-func newWASIGuest(t *testing.T, mounts ...WASIMount) *wasiGuest {
+func newWASIGuest(t testing.TB, mounts ...WASIMount) *wasiGuest {
 	t.Helper()
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
