@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -147,14 +148,21 @@ func NewWASI(mounts []WASIMount, stdin io.Reader, stdout, stderr io.Writer) *WAS
 		// Innermost first: the longest mount point that matches wins.
 		sort.SliceStable(outer.children, func(i, j int) bool { return len(outer.children[i].at) > len(outer.children[j].at) })
 	}
-	w.fds[0] = &fdEntry{kind: fdStdin, base: stdinRights}
-	w.fds[1] = &fdEntry{kind: fdStdout, base: stdoutRights}
-	w.fds[2] = &fdEntry{kind: fdStderr, base: stdoutRights}
+	w.fds[0] = newEntry(&fdEntry{kind: fdStdin}, stdinRights, 0, 0)
+	w.fds[1] = newEntry(&fdEntry{kind: fdStdout}, stdoutRights, 0, 0)
+	w.fds[2] = newEntry(&fdEntry{kind: fdStderr}, stdoutRights, 0, 0)
 	for i, m := range w.mounts {
-		w.fds[uint32(3+i)] = &fdEntry{kind: fdDir, mount: m, rel: ".", preopen: m.guest,
-			base: dirRights, inheriting: dirRights | fileRights}
+		w.fds[uint32(3+i)] = newEntry(&fdEntry{kind: fdDir, mount: m, rel: ".", preopen: m.guest}, dirRights, dirRights|fileRights, 0)
 	}
 	return w
+}
+
+// newEntry sets e's rights and flags and returns it.
+func newEntry(e *fdEntry, base, inheriting uint64, flags uint16) *fdEntry {
+	e.base.Store(base)
+	e.inheriting.Store(inheriting)
+	e.flags.Store(uint32(flags))
+	return e
 }
 
 // guestRel is policy.GuestRel for paths already clean.
@@ -226,11 +234,13 @@ type fdEntry struct {
 	rel     string
 	preopen string // the guest path of a preopened directory, else ""
 	// file is the open file; for a preopen it is opened on first use.
-	file             experimentalsys.File
-	base, inheriting uint64 // rights
-	flags            uint16 // fdflags as set by path_open or fd_fdstat_set_flags
+	file experimentalsys.File
+	// Rights and fdflags (as set by path_open or fd_fdstat_set_flags), read
+	// by any thread; changed under mu.
+	base, inheriting atomic.Uint64
+	flags            atomic.Uint32
 
-	mu  sync.Mutex // serialises directory reading and the preopen's first open
+	mu  sync.Mutex // serialises changes of rights and flags, directory reading and the preopen's first open
 	dir *dirStream
 
 	// guarded by WASI.mu
@@ -384,7 +394,7 @@ const (
 
 // need checks that e holds every right in r.
 func (e *fdEntry) need(r uint64) wasiErrno {
-	if e.base&r != r {
+	if e.base.Load()&r != r {
 		return errNOTCAPABLE
 	}
 	return 0

@@ -348,7 +348,7 @@ func fdSeek(ctx context.Context, mod api.Module, stack []uint64) {
 	withFd(ctx, stack, func(w *WASI, e *fdEntry) wasiErrno {
 		off, whence, resultPtr := int64(stack[1]), uint32(stack[2]), uint32(stack[3])
 		need := uint64(rightFdSeek)
-		if off == 0 && whence == io.SeekCurrent && e.base&rightFdTell != 0 {
+		if off == 0 && whence == io.SeekCurrent && e.base.Load()&rightFdTell != 0 {
 			need = rightFdTell
 		}
 		if errno := e.need(need); errno != 0 {
@@ -488,9 +488,9 @@ func fdFdstatGet(ctx context.Context, mod api.Module, stack []uint64) {
 			b[i] = 0
 		}
 		b[0] = typ
-		put16(b[2:], e.flags)
-		put64(b[8:], e.base)
-		put64(b[16:], e.inheriting)
+		put16(b[2:], uint16(e.flags.Load()))
+		put64(b[8:], e.base.Load())
+		put64(b[16:], e.inheriting.Load())
 		return 0
 	})
 }
@@ -504,20 +504,23 @@ func fdFdstatSetFlags(ctx context.Context, _ api.Module, stack []uint64) {
 		if flags&^fdflagsAll != 0 {
 			return errINVAL
 		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		old := uint16(e.flags.Load())
 		// The synchronous-write flags cannot be changed on an open file
 		// (Linux ignores them in fcntl); asking for a change is refused.
 		const syncFlags = fdflagDsync | fdflagRsync | fdflagSync
-		if (flags^e.flags)&syncFlags != 0 {
+		if (flags^old)&syncFlags != 0 {
 			return errNOTSUP
 		}
 		switch e.kind {
 		case fdFile:
-			if (flags^e.flags)&fdflagAppend != 0 {
+			if (flags^old)&fdflagAppend != 0 {
 				if errno := e.file.SetAppend(flags&fdflagAppend != 0); errno != 0 {
 					return toWASIErrno(errno)
 				}
 			}
-			if (flags^e.flags)&fdflagNonblock != 0 {
+			if (flags^old)&fdflagNonblock != 0 {
 				pf, ok := e.file.(experimentalsys.PollableFile)
 				if !ok {
 					return errNOTSUP
@@ -527,14 +530,14 @@ func fdFdstatSetFlags(ctx context.Context, _ api.Module, stack []uint64) {
 				}
 			}
 		case fdDir:
-			if (flags^e.flags)&fdflagAppend != 0 {
+			if (flags^old)&fdflagAppend != 0 {
 				return errISDIR
 			}
 		}
 		// A stream keeps what was asked for; reads and writes of airlock's
 		// streams block either way, which is what a guest without
 		// non-blocking support does too.
-		e.flags = flags
+		e.flags.Store(uint32(flags))
 		return 0
 	})
 }
@@ -543,10 +546,13 @@ func fdFdstatSetRights(ctx context.Context, _ api.Module, stack []uint64) {
 	withFd(ctx, stack, func(w *WASI, e *fdEntry) wasiErrno {
 		base, inheriting := stack[1], stack[2]
 		// Rights can only be dropped.
-		if base&^e.base != 0 || inheriting&^e.inheriting != 0 {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if base&^e.base.Load() != 0 || inheriting&^e.inheriting.Load() != 0 {
 			return errNOTCAPABLE
 		}
-		e.base, e.inheriting = base, inheriting
+		e.base.Store(base)
+		e.inheriting.Store(inheriting)
 		return 0
 	})
 }

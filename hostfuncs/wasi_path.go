@@ -166,7 +166,7 @@ func pathOpen(ctx context.Context, mod api.Module, stack []uint64) {
 		// gets what the directory passes on, opened for reading, as wazero
 		// gives it; rights asked for are kept to (docs/wasi.md).
 		if base == 0 {
-			base = e.inheriting &^ (rightFdWrite | rightFdAllocate | rightFdFilestatSetSize | rightFdDatasync)
+			base = e.inheriting.Load() &^ (rightFdWrite | rightFdAllocate | rightFdFilestatSetSize | rightFdDatasync)
 		}
 		read := base&(rightFdRead|rightFdReaddir) != 0
 		write := base&rightFdWrite != 0 || fdflags&fdflagAppend != 0
@@ -220,18 +220,18 @@ func pathOpen(ctx context.Context, mod api.Module, stack []uint64) {
 			file.Close()
 			return toWASIErrno(ferr)
 		}
-		ne := &fdEntry{kind: fdFile, mount: r.m, file: file, flags: fdflags, inheriting: inheriting & e.inheriting}
+		passes := e.inheriting.Load()
+		ne := &fdEntry{kind: fdFile, mount: r.m, file: file}
+		mask := fileRights
 		if isDir {
-			ne.kind = fdDir
-			ne.base = base & e.inheriting & dirRights
+			ne.kind, mask = fdDir, dirRights
 			ne.rel = strings.TrimSuffix(r.rel, "/")
 			if rf, ok := file.(interface{ mountRel() string }); ok {
 				ne.rel = rf.mountRel() // where it really is, symlinks followed
 			}
 			ne.rel = path.Clean(ne.rel)
-		} else {
-			ne.base = base & e.inheriting & fileRights
 		}
+		newEntry(ne, base&passes&mask, inheriting&passes, fdflags)
 		fd, errno := w.add(ne)
 		if errno != 0 {
 			file.Close()

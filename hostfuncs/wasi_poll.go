@@ -158,7 +158,7 @@ func pollReady(e *fdEntry, typ uint8) wasiErrno {
 	switch {
 	case e.kind == fdDir:
 		return errBADF
-	case e.base&need == 0:
+	case e.base.Load()&need == 0:
 		return errNOTCAPABLE
 	}
 	switch e.kind {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -838,4 +839,55 @@ func TestWASIPollAndSockets(t *testing.T) {
 	wantWASI(t, "sock_shutdown stdout", g.call("sock_shutdown", 1, 1), errNOTSOCK)
 	wantWASI(t, "sock_accept preopen", g.call("sock_accept", 3, 0, uint64(g.alloc(4))), errBADF)
 	wantWASI(t, "sock_recv closed", g.call("sock_recv", 77, 0, 0, 0, uint64(g.alloc(4)), uint64(g.alloc(4))), errBADF)
+}
+
+// TestWASIConcurrentUse: threads of one run share the descriptor table;
+// opening, reading, narrowing rights and closing from many goroutines at
+// once, with the run ending meanwhile, leaves nothing open (run with -race).
+func TestWASIConcurrentUse(t *testing.T) {
+	w := newWorld(t)
+	w.file("f.txt", "shared")
+	o := defaultOpts()
+	o.limit = NewOpenFileLimit(1000)
+	f, _ := w.fs(o)
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	const workers, rounds = 8, 100
+	type region struct{ path, iov, buf, out, stat uint32 }
+	regions := make([]region, workers)
+	for i := range regions {
+		r := region{path: g.alloc(8), iov: g.alloc(8), buf: g.alloc(64), out: g.alloc(8), stat: g.alloc(24)}
+		g.mod.Memory().WriteString(r.path, "f.txt")
+		g.mod.Memory().WriteUint32Le(r.iov, r.buf)
+		g.mod.Memory().WriteUint32Le(r.iov+4, 64)
+		regions[i] = r
+	}
+	call := func(name string, params ...uint64) wasiErrno {
+		stack := make([]uint64, max(len(params), 1))
+		copy(stack, params)
+		wasiFuncs[name].Call(g.ctx, g.mod, stack)
+		return wasiErrno(stack[0])
+	}
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Add(1)
+		go func(r region) {
+			defer wg.Done()
+			for range rounds {
+				if call("path_open", 3, 1, uint64(r.path), 5, 0, rightFdRead|rightFdSeek, 0, 0, uint64(r.out)) != 0 {
+					continue // the run ended
+				}
+				fd, _ := g.mod.Memory().ReadUint32Le(r.out)
+				call("fd_read", uint64(fd), uint64(r.iov), 1, uint64(r.out+4))
+				call("fd_fdstat_set_rights", uint64(fd), rightFdRead, 0)
+				call("fd_fdstat_get", uint64(fd), uint64(r.stat))
+				call("fd_close", uint64(fd))
+			}
+		}(regions[i])
+	}
+	time.Sleep(5 * time.Millisecond)
+	g.w.Close() // the run ends while the workers are busy
+	wg.Wait()
+	if n := o.limit.Open(); n != 0 {
+		t.Errorf("%d files still open after the run ended", n)
+	}
 }
