@@ -50,11 +50,7 @@ func (e *fdEntry) guestPath() string {
 // resolve finds the mount and the path inside it that p names relative to
 // the directory entry e. kind and op name the operation in a refusal.
 func (w *WASI) resolve(e *fdEntry, kind, op, p string) (resolved, wasiErrno) {
-	switch e.kind {
-	case fdDir:
-	case fdFile:
-		return resolved{}, errNOTDIR
-	default:
+	if e.kind != fdDir {
 		return resolved{}, errNOTDIR
 	}
 	switch {
@@ -113,6 +109,9 @@ func (w *WASI) pathArg(mem api.Memory, e *fdEntry, need uint64, kind, op string,
 	}
 	if errno := e.need(need); errno != 0 {
 		return resolved{}, errno
+	}
+	if n > maxPath {
+		return resolved{}, errNAMETOOLONG // before copying it out of guest memory
 	}
 	p, errno := guestString(mem, ptr, n)
 	if errno != 0 {
@@ -350,6 +349,10 @@ func pathSymlink(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	mem := mod.Memory()
+	if uint32(stack[1]) > maxPath {
+		result(stack, errNAMETOOLONG)
+		return
+	}
 	target, errno := guestString(mem, uint32(stack[0]), uint32(stack[1]))
 	if errno != 0 {
 		result(stack, errno)
@@ -368,8 +371,6 @@ func pathSymlink(ctx context.Context, mod api.Module, stack []uint64) {
 		errno = errNOENT
 	case strings.IndexByte(target, 0) >= 0:
 		errno = errINVAL
-	case len(target) > maxPath:
-		errno = errNAMETOOLONG
 	case strings.HasSuffix(r.rel, "/"):
 		errno = slashedName(r)
 	default:
