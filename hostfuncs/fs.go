@@ -58,6 +58,8 @@ type FS struct {
 
 	roRule, edgeRule string
 
+	covered []coverage // parts another (nested) mount serves: fs_cover_linux.go
+
 	linksOnce sync.Once
 	links     *linkSet
 
@@ -312,6 +314,9 @@ func (f *FS) mayLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 	if e := f.stateLook(op, rel, st); e != 0 {
 		return e
 	}
+	if e := f.crossing("fs.read", op, rel); e != 0 {
+		return e
+	}
 	if p, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
 	}
@@ -330,6 +335,9 @@ func (f *FS) mayChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 	if e := f.stateChange(op, rel, st); e != 0 {
 		return e
 	}
+	if e := f.crossing("fs.write", op, rel); e != 0 {
+		return e
+	}
 	if p, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, p, "")
 	}
@@ -346,6 +354,9 @@ func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
 	if e := f.stateCreate(op, rel); e != 0 {
 		return e
 	}
+	if e := f.crossing("fs.write", op, rel); e != 0 {
+		return e
+	}
 	if p, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.write", op, rel, p, experimentalsys.EACCES)
 	}
@@ -360,6 +371,9 @@ func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
 // because of where it is.
 func (f *FS) mayMoveAway(op, rel string) experimentalsys.Errno {
 	if e := f.stateMove(op, rel); e != 0 {
+		return e
+	}
+	if e := f.crossingBelow("fs.write", op, rel); e != 0 {
 		return e
 	}
 	for i := range f.protect {
@@ -693,6 +707,9 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 		return opened{}, e
 	}
 	defer parent.close()
+	if e := f.beforeOpen(kind, rel, parent, name); e != 0 {
+		return opened{}, e
+	}
 	var fd int
 	err := retry(func() (err error) {
 		fd, err = unix.Openat(parent.fd, name, oflag|unix.O_NOFOLLOW, 0)
@@ -737,6 +754,9 @@ func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Ofla
 	}
 	defer parent.close()
 	real := joinRel(parent.rel, name)
+	if e := f.crossing(kind, "open", real); e != 0 {
+		return opened{}, e
+	}
 	creat := flag&experimentalsys.O_CREAT != 0
 	if creat {
 		if e := f.mayCreate("open", real); e != 0 {
@@ -1219,6 +1239,9 @@ func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
 		return e
 	}
 	check := func(orel, nrel string) experimentalsys.Errno {
+		if e := f.crossing("fs.write", op, orel); e != 0 {
+			return e
+		}
 		if p, ok := f.hidden(orel); ok {
 			return f.denyHidden("fs.read", op, orel, p, experimentalsys.ENOENT)
 		}

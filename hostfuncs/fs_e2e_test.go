@@ -17,8 +17,6 @@ import (
 
 	"github.com/airlockhq/airlock/policy"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/experimental/sysfs"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -58,12 +56,15 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// guestRuntime is one wazero runtime with WASI and the compiled fsguest,
-// made on first use and shared by the end-to-end tests.
+// guestRuntime is one wazero runtime with airlock's host modules (its own
+// WASI, as airlock run has them) and the compiled fsguest, made on first
+// use and shared by the end-to-end tests.
 var guestRuntime = sync.OnceValues(func() (*guestEnv, error) {
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
-	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	if err := Instantiate(ctx, r, nil, nil); err != nil {
+		return nil, err
+	}
 	wasm, err := os.ReadFile(guestWasm["fsguest"])
 	if err != nil {
 		return nil, err
@@ -80,21 +81,30 @@ type guestEnv struct {
 	mod wazero.CompiledModule
 }
 
-// runGuest runs fsguest with fsys mounted at /work under stock wazero and
-// returns its output lines, one per action.
+// runGuest runs fsguest with fsys mounted at /work and returns its output
+// lines, one per action.
 func runGuest(t *testing.T, fsys *FS, actions ...string) []string {
+	t.Helper()
+	return runGuestMounts(t, []WASIMount{{Guest: "/work", FS: fsys}}, actions...)
+}
+
+// runGuestMounts runs fsguest with these mounts through airlock's WASI
+// layer and returns its output lines, one per action. Every descriptor the
+// guest opened is closed when it returns.
+func runGuestMounts(t *testing.T, mounts []WASIMount, actions ...string) []string {
 	t.Helper()
 	env, err := guestRuntime()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
+	w := NewWASI(mounts, nil, &stdout, &stderr)
+	defer w.Close()
+	ctx := WithRun(context.Background(), &Run{WASI: w})
 	cfg := wazero.NewModuleConfig().WithName("").
 		WithArgs(append([]string{"fsguest"}, actions...)...).
-		WithStdout(&stdout).WithStderr(&stderr).
-		WithSysWalltime().WithSysNanotime().
-		WithFSConfig(wazero.NewFSConfig().(sysfs.FSConfig).WithSysFSMount(fsys, "/work"))
-	mod, err := env.r.InstantiateModule(context.Background(), env.mod, cfg)
+		WithSysWalltime().WithSysNanotime()
+	mod, err := env.r.InstantiateModule(ctx, env.mod, cfg)
 	var exit *sys.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
 		t.Fatalf("guest: %v\nstderr: %s", err, stderr.String())
@@ -225,4 +235,53 @@ func TestGuestEndToEndReadOnly(t *testing.T) {
 		t.Error("read-only mount changed")
 	}
 	wantDecision(t, g, "fs.write", "open", "/work/ok.txt", `mount "/work" access = "read"`, "EROFS")
+}
+
+// TestGuestEndToEndNestedMounts: a Go guest with "/" (writable) and
+// "/work" (read-only, *.pem hidden) mounted from two host directories sees
+// the inner mount below /work with its rules, cannot reach the outer
+// directory's own work/ by a symlink, and cannot rename or link across.
+func TestGuestEndToEndNestedMounts(t *testing.T) {
+	nw := newNestedWorld(t)
+	innerOpts := defaultOpts()
+	innerOpts.access = policy.Read
+	innerOpts.hide = []string{"*.pem"}
+	fo, _ := nw.fsOf("/", nw.outer, defaultOpts())
+	fi, _ := nw.fsOf("/work", nw.inner, innerOpts)
+	checkShadow := watchDir(t, filepath.Join(nw.outer, "work"), false)
+	checkInner := watchDir(t, nw.inner, true)
+	cases := []struct{ action, want string }{
+		{"read:/work/in.txt", `read ok "in"`},
+		{"read:/work/shadow.txt", "read err ENOENT perm=false notexist=true"},
+		{"write:/work/new.txt:x", "write err EROFS perm=false notexist=false"},
+		{"read:/work/key.pem", "read err ENOENT perm=false notexist=true"},
+		{"readdir:/work", "readdir ok in.txt,up"},
+		{"read:/lnk/shadow.txt", "read err EPERM perm=true notexist=false"},
+		{"read:/lnk2", "read err EPERM perm=true notexist=false"},
+		{"write:/self/work/shadow.txt:pwned", "write err EPERM perm=true notexist=false"},
+		{"rename:/a.txt:/work/a.txt", "rename err EXDEV perm=false notexist=false"},
+		{"rename:/work/in.txt:/in.txt", "rename err EXDEV perm=false notexist=false"},
+		{"link:/a.txt:/work/l", "link err EXDEV perm=false notexist=false"},
+		{"symlink:work/shadow.txt:/made", "symlink ok"},
+		{"read:/made", "read err EPERM perm=true notexist=false"},
+		{"read:/work/up/a.txt", "read err EPERM perm=true notexist=false"},
+		{"write:/b.txt:b", "write ok"},
+		{"read:/work/../a.txt", `read ok "a"`},
+	}
+	var actions []string
+	for _, c := range cases {
+		actions = append(actions, c.action)
+	}
+	got := runGuestMounts(t, []WASIMount{{Guest: "/", FS: fo}, {Guest: "/work", FS: fi}}, actions...)
+	for i, c := range cases {
+		if got[i] != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.action, got[i], c.want)
+		}
+	}
+	checkShadow()
+	checkInner()
+	if hostContent(nw.shadow) != "SHADOW" || hostContent(filepath.Join(nw.outer, "b.txt")) != "b" {
+		t.Error("wrong content on the host")
+	}
+	nw.checkOutside()
 }

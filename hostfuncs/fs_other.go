@@ -24,3 +24,14 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 
 // Close does nothing.
 func (f *FS) Close() error { return nil }
+
+// cover, hostRel, escape and utimensNoFollow exist for the WASI layer;
+// without a policy filesystem they are never reached.
+func (f *FS) cover(rel, by string)             {}
+func (f *FS) hostRel(other *FS) (string, bool) { return "", false }
+func (f *FS) escape(kind, op, target string) experimentalsys.Errno {
+	return experimentalsys.EPERM
+}
+func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
+	return experimentalsys.ENOSYS
+}

@@ -344,6 +344,7 @@ func TestHostSymlinksOutOfMount(t *testing.T) {
 		if strings.Contains(name, "/") {
 			wantFail(t, "unlink "+name, f.Unlink(name))
 			wantFail(t, "link from "+name, f.Link(name, "copy"))
+			wantFail(t, "utimens without following "+name, f.utimensNoFollow(name, 0, 0))
 		}
 	}
 	for _, d := range []string{"absdir", "reldir"} {
@@ -383,6 +384,7 @@ func TestDotDotStaysInside(t *testing.T) {
 		wantErrno(t, "mkdir "+p, f.Mkdir(p+"/d", 0o755), experimentalsys.EPERM)
 		wantErrno(t, "rename to "+p, f.Rename("a/b.txt", p+"/b"), experimentalsys.EPERM)
 		wantErrno(t, "symlink at "+p, f.Symlink("a", p+"/l"), experimentalsys.EPERM)
+		wantErrno(t, "utimens without following "+p, f.utimensNoFollow(p, 0, 0), experimentalsys.EPERM)
 	}
 	// ".." that stays inside is fine.
 	if got, e := readAll(t, f, "a/../a/b.txt"); e != 0 || got != "b" {
@@ -471,6 +473,8 @@ func TestProtectedGit(t *testing.T) {
 	wantErrno(t, "chmod", f.Chmod(".git/config", 0o777), acc)
 	wantErrno(t, "utimens", f.Utimens(".git/config", 1, 1), acc)
 	wantErrno(t, "utimens dir", f.Utimens(".git", 1, 1), acc)
+	wantErrno(t, "utimens without following", f.utimensNoFollow(".git/config", 1, 1), acc)
+	wantErrno(t, "utimens dir without following", f.utimensNoFollow(".git", 1, 1), acc)
 
 	// Reading is fine, but a descriptor opened for reading cannot change it.
 	file, e := f.OpenFile(".git/config", rdonly, 0)
@@ -569,6 +573,7 @@ func TestProtectedHardLinkFromHost(t *testing.T) {
 	wantErrno(t, "open alias trunc", openErr(f, "alias", rdwr|trunc), acc)
 	wantErrno(t, "chmod alias", f.Chmod("alias", 0o777), acc)
 	wantErrno(t, "utimens alias", f.Utimens("alias", 1, 1), acc)
+	wantErrno(t, "utimens alias without following", f.utimensNoFollow("alias", 1, 1), acc)
 	file, e := f.OpenFile("alias", rdonly, 0)
 	if e != 0 {
 		t.Fatalf("reading alias: %v", e)
@@ -683,6 +688,7 @@ func TestHidden(t *testing.T) {
 		_, e = f.Readlink(p)
 		wantErrno(t, "readlink "+p, e, noent)
 		wantErrno(t, "chmod "+p, f.Chmod(p, 0o777), noent)
+		wantErrno(t, "utimens without following "+p, f.utimensNoFollow(p, 1, 1), noent)
 		wantErrno(t, "unlink "+p, f.Unlink(p), noent)
 		wantErrno(t, "rename "+p, f.Rename(p, "exposed"), noent)
 		wantErrno(t, "link "+p, f.Link(p, "exposed"), noent)
@@ -1099,4 +1105,71 @@ func TestFileOperations(t *testing.T) {
 	}
 	_, e = d.Read(buf)
 	wantErrno(t, "read dir", e, experimentalsys.EISDIR)
+}
+
+// TestCoveredPartsAreRefused: a part of a mount that a nested mount serves
+// (FS.cover) is refused by every operation, reached by its name, through a
+// symlink planted on the host or made by the guest, or through a symlinked
+// parent; a directory holding it cannot be renamed or removed; nothing in
+// it is opened.
+func TestCoveredPartsAreRefused(t *testing.T) {
+	w := newWorld(t)
+	w.file("a/inner/x.txt", "covered")
+	w.file("ok.txt", "ok")
+	w.symlink("a/inner", "l")
+	w.symlink("a/inner/x.txt", "lx")
+	w.symlink(".", "self")
+	f, g := w.fs(defaultOpts())
+	f.cover("a/inner", "/work/a/inner")
+	check := watchDir(t, filepath.Join(w.mount, "a/inner"), false)
+	perm := experimentalsys.EPERM
+	// Through the symlink lx (itself outside the covered part, so it may be
+	// renamed or read as a link), what it points to is refused.
+	wantErrno(t, "open lx", openErr(f, "lx", rdonly), perm)
+	wantErrno(t, "open lx for write", openErr(f, "lx", wronly|trunc), perm)
+	_, e := f.Stat("lx")
+	wantErrno(t, "stat lx", e, perm)
+	wantErrno(t, "chmod lx", f.Chmod("lx", 0o777), perm)
+	wantErrno(t, "utimens lx", f.Utimens("lx", 1, 1), perm)
+	for _, p := range []string{"a/inner/x.txt", "l/x.txt", "self/a/inner/x.txt", "a/inner"} {
+		wantErrno(t, "open "+p, openErr(f, p, rdonly), perm)
+		wantErrno(t, "open for write "+p, openErr(f, p, wronly), perm)
+		wantErrno(t, "open nofollow "+p, openErr(f, p, rdonly|nofol), perm)
+		_, e := f.Stat(p)
+		wantErrno(t, "stat "+p, e, perm)
+		wantErrno(t, "chmod "+p, f.Chmod(p, 0o777), perm)
+		wantErrno(t, "utimens "+p, f.Utimens(p, 1, 1), perm)
+		wantErrno(t, "rename "+p, f.Rename(p, "moved"), perm)
+	}
+	for _, p := range []string{"a/inner/x.txt", "self/a/inner/x.txt"} {
+		_, e := f.Lstat(p)
+		wantErrno(t, "lstat "+p, e, perm)
+		_, e = f.Readlink(p)
+		wantErrno(t, "readlink "+p, e, perm)
+		wantErrno(t, "utimens without following "+p, f.utimensNoFollow(p, 1, 1), perm)
+		wantErrno(t, "unlink "+p, f.Unlink(p), perm)
+		wantErrno(t, "link from "+p, f.Link(p, "copy"), perm)
+	}
+	for _, p := range []string{"a/inner/new", "l/new", "self/a/inner/new"} {
+		wantErrno(t, "create "+p, openErr(f, p, wronly|creat), perm)
+		wantErrno(t, "create excl "+p, openErr(f, p, wronly|creat|excl), perm)
+		wantErrno(t, "mkdir "+p, f.Mkdir(p, 0o755), perm)
+		wantErrno(t, "symlink "+p, f.Symlink("x", p), perm)
+		wantErrno(t, "link to "+p, f.Link("ok.txt", p), perm)
+		wantErrno(t, "rename to "+p, f.Rename("ok.txt", p), perm)
+	}
+	wantErrno(t, "rename the directory holding it", f.Rename("a", "b"), perm)
+	wantErrno(t, "rmdir the directory holding it", f.Rmdir("a"), perm)
+	wantErrno(t, "rmdir it", f.Rmdir("a/inner"), perm)
+	// Beside it, everything works.
+	if e := writeFile(f, "a/beside.txt", wronly|creat, "b"); e != 0 {
+		t.Errorf("write beside the covered part: %v", e)
+	}
+	check()
+	if w.content("a/inner/x.txt") != "covered" || w.exists("moved") || w.exists("copy") || w.exists("b") {
+		t.Error("the covered part changed")
+	}
+	wantDecision(t, g, "fs.read", "open", "/work/a/inner/x.txt", `mount "/work" boundary (served by mount "/work/a/inner")`, "EPERM")
+	wantDecision(t, g, "fs.write", "rename", "/work/a", `mount "/work" boundary (holds mount "/work/a/inner")`, "EPERM")
+	w.checkOutside()
 }

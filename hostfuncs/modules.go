@@ -31,11 +31,13 @@ type Func struct {
 // means no decoration and no cost.
 type Wrap func(module, name string, fn api.GoModuleFunction) api.GoModuleFunction
 
-// Instantiate builds and instantiates airlock's host modules in r:
-// wazero's wasi_snapshot_preview1 with every function passed through wrap,
-// plus extra, grouped by module (extra functions named like a WASI function
-// replace it). Per-run state reaches the functions through the context (see
-// WithRun), so one instantiation serves every run of the runtime.
+// Instantiate builds and instantiates airlock's host modules in r: WASI
+// preview 1 (airlock's own file, directory, stream, poll and socket
+// functions, wasi.go, and wazero's for the rest) with every function passed
+// through wrap, plus extra, grouped by module (extra functions named like a
+// WASI function replace it). Per-run state reaches the functions through
+// the context (see WithRun), so one instantiation serves every run of the
+// runtime.
 func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func) error {
 	byModule := map[string][]Func{}
 	for _, f := range extra {
@@ -59,9 +61,11 @@ func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func)
 		if replaced[name] {
 			continue
 		}
-		fn, ok := def.GoFunction().(api.GoModuleFunction)
+		fn, ok := wasiFuncs[name]
 		if !ok {
-			return fmt.Errorf("WASI function %s is not a Go module function", name)
+			if fn, ok = def.GoFunction().(api.GoModuleFunction); !ok {
+				return fmt.Errorf("WASI function %s is not a Go module function", name)
+			}
 		}
 		wasi = append(wasi, Func{Module: WASIModule, Name: name, Params: def.ParamTypes(),
 			ParamNames: def.ParamNames(), Results: def.ResultTypes(), Fn: fn})
@@ -100,6 +104,10 @@ func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func)
 type Run struct {
 	Gate   *Gate
 	Policy *policy.Policy
+	// WASI is the run's WASI state: its descriptor table, mounts and
+	// standard streams (NewWASI). Without it every file function fails
+	// with EBADF.
+	WASI *WASI
 	// LookupEnv reads the host environment (credentials); never the guest's.
 	LookupEnv func(string) (string, bool)
 	// Tool and Digest identify the module that runs (for prompts, records).

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -283,7 +284,7 @@ func credentialLeaks(p *Policy) []leak {
 			leaks = append(leaks, leak{
 				detail: fmt.Sprintf("Credential %q reads the file %s, which the tool can read at %s (mount %s, %s). "+
 					"Keep the file outside every mount, or hide it: hide = [%q].",
-					c.Name, c.File, m.Guest+"/"+rel, m.Guest, originText(m.Origin), "./"+rel),
+					c.Name, c.File, path.Join(m.Guest, rel), m.Guest, originText(m.Origin), "./"+rel),
 				at: c.fileAt,
 			})
 		}

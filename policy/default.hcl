@@ -5,7 +5,10 @@ mount "/work" {
   host   = "."
   access = "write"
 }
+# --mount ./src:/work replaces this mount; other --mount flags add to it.
 
+# The tool's environment is empty, PWD included: a Go tool takes /work, the
+# first mount, as its working directory.
 env {
   pass = []
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -42,6 +43,21 @@ func Explain(w io.Writer, p *Policy) error {
 		}
 		for _, g := range groupPatterns(m.Hide) {
 			line("In %s, these cannot be read or listed (%s): %s.", m.Guest, g.origin, strings.Join(g.texts, ", "))
+		}
+	}
+	// Nested mounts: which one serves what (docs/filesystem.md, "Nested mounts").
+	for _, m := range p.Mounts {
+		for _, o := range p.Mounts {
+			if o.Guest == m.Guest {
+				continue
+			}
+			if _, ok := GuestRel(o.Guest, m.Guest); ok {
+				line("%s lies inside %s: below it, only %s's rules apply.", m.Guest, o.Guest, m.Guest)
+			}
+			if rel, err := filepath.Rel(o.Host, m.Host); err == nil && rel != "." && rel != ".." &&
+				!strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				line("%s lies inside the host directory of %s, which refuses it: it is reached through %s only.", m.Host, o.Guest, m.Guest)
+			}
 		}
 	}
 	if len(p.Mounts) == 0 {

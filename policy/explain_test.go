@@ -65,6 +65,7 @@ In /work, these cannot be read or listed (built-in): .env, .env.*, *.pem, .netrc
 In /work, these cannot be read or listed (testdata/policies/full.hcl:6:14): secrets/**.
 /ref is the host directory ` + filepath.Dir(dir) + `; the tool may read there and change nothing (testdata/policies/full.hcl:9:1).
 In /ref, these cannot be read or listed (built-in): .env, .env.*, *.pem, .netrc, id_rsa, id_ecdsa, id_ed25519.
+` + dir + ` lies inside the host directory of /ref, which refuses it: it is reached through /work only.
 No other host path exists for the tool.
 Environment: passed in from the host (testdata/policies/full.hcl:14:11): LANG, TZ.
 Environment: FOO is set to "bar" (testdata/policies/full.hcl:15:12).
@@ -95,5 +96,21 @@ func TestExplainEdges(t *testing.T) {
 	got = explain(t, &policy.Policy{Limits: p.Limits})
 	if !strings.HasPrefix(got, "No host path exists for the tool.\n") {
 		t.Errorf("no mounts:\n%s", got)
+	}
+}
+
+func TestExplainNestedMounts(t *testing.T) {
+	p := &policy.Policy{Mounts: []policy.Mount{
+		{Guest: "/", Host: "/srv/proj", Access: policy.Read},
+		{Guest: "/work/out", Host: "/srv/proj/out", Access: policy.Write},
+		{Guest: "/cache", Host: "/srv/cache", Access: policy.Write},
+	}}
+	got := explain(t, p)
+	want := "/work/out lies inside /: below it, only /work/out's rules apply.\n" +
+		"/srv/proj/out lies inside the host directory of /, which refuses it: it is reached through /work/out only.\n" +
+		"/cache lies inside /: below it, only /cache's rules apply.\n" +
+		"No other host path exists for the tool.\n"
+	if !strings.Contains(got, want) || strings.Count(got, " lies inside ") != 3 {
+		t.Errorf("explain:\n%s\nwant, after the mounts:\n%s", got, want)
 	}
 }

@@ -141,7 +141,10 @@ func decodeMountBlock(d *decoder, b *hcl.Block) (*Mount, hcl.Diagnostics) {
 	return m, diags
 }
 
-// finishMounts refuses mounts that share or nest guest paths.
+// finishMounts refuses two mounts at the same guest path. Mounts may nest
+// ("/" and "/work", "/work" and "/work/docs"): the innermost one serves the
+// paths below it, with its own access, protect and hide rules
+// (docs/filesystem.md, "Nested mounts").
 func finishMounts(d *decoder) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for i, m := range d.p.Mounts {
@@ -149,11 +152,11 @@ func finishMounts(d *decoder) hcl.Diagnostics {
 			continue // already reported
 		}
 		for _, prev := range d.p.Mounts[:i] {
-			if summary, detail := mountConflict(prev, m.Guest); summary != "" {
+			if prev.Guest == m.Guest {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
-					Summary:  summary,
-					Detail:   detail,
+					Summary:  "Duplicate mount",
+					Detail:   duplicateMount(prev),
 					Subject:  d.mountLabels[i].Ptr(),
 				})
 				break
@@ -164,12 +167,12 @@ func finishMounts(d *decoder) hcl.Diagnostics {
 }
 
 // checkGuestPath says what is wrong with a mount's guest path, if anything.
+// "/" is a guest path like any other: the mount is the guest's whole tree,
+// and other mounts nest inside it.
 func checkGuestPath(guest string) error {
 	switch {
 	case !strings.HasPrefix(guest, "/"):
 		return fmt.Errorf("the guest path %q must be absolute, like %q", guest, path.Join("/", guest))
-	case guest == "/":
-		return errors.New(`a mount at "/" is not allowed: every other guest path would lie inside it; mount the directory at a path such as "/work"`)
 	case path.Clean(guest) != guest:
 		return fmt.Errorf("the guest path %q is not in clean form; write %q", guest, path.Clean(guest))
 	case strings.ContainsRune(guest, 0):
@@ -178,20 +181,40 @@ func checkGuestPath(guest string) error {
 	return nil
 }
 
-// mountConflict says how guest collides with the existing mount m: a summary
-// and a detail, or two empty strings when it does not.
-func mountConflict(m Mount, guest string) (summary, detail string) {
-	const why = " Mounts may not nest: the inner mount would cover part of the outer one's directory, " +
-		"and the protect and hide patterns of each would not apply inside the other."
-	switch {
-	case guest == m.Guest:
-		return "Duplicate mount", fmt.Sprintf("%s is already mounted from %s (%s).", guest, m.Host, originText(m.Origin))
-	case strings.HasPrefix(guest, m.Guest+"/"):
-		return "Nested mounts", fmt.Sprintf("%s lies inside the mount %s (%s).%s", guest, m.Guest, originText(m.Origin), why)
-	case strings.HasPrefix(m.Guest, guest+"/"):
-		return "Nested mounts", fmt.Sprintf("%s would contain the mount %s (%s).%s", guest, m.Guest, originText(m.Origin), why)
+// duplicateMount says that m's guest path is taken.
+func duplicateMount(m Mount) string {
+	return fmt.Sprintf("%s is already mounted from %s (%s).", m.Guest, m.Host, originText(m.Origin))
+}
+
+// GuestRel returns guest (a clean absolute guest path) relative to the
+// mount at mountGuest, and whether guest is that mount's root or lies
+// below it: GuestRel("/work", "/work/a/b") is "a/b", GuestRel("/",
+// "/etc") is "etc", and the root itself is ".".
+func GuestRel(mountGuest, guest string) (string, bool) {
+	if guest == mountGuest {
+		return ".", true
 	}
-	return "", ""
+	prefix := mountGuest + "/"
+	if mountGuest == "/" {
+		prefix = "/"
+	}
+	if rel, ok := strings.CutPrefix(guest, prefix); ok && rel != "" {
+		return rel, true
+	}
+	return "", false
+}
+
+// Innermost returns the index of the mount of p that serves the clean
+// absolute guest path guest: the one with the longest guest path that is
+// guest or contains it. It returns -1 when no mount does.
+func (p *Policy) Innermost(guest string) int {
+	best := -1
+	for i, m := range p.Mounts {
+		if _, ok := GuestRel(m.Guest, guest); ok && (best < 0 || len(m.Guest) > len(p.Mounts[best].Guest)) {
+			best = i
+		}
+	}
+	return best
 }
 
 // resolveHost makes a mount's host path absolute and clean, resolving a

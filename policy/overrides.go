@@ -17,8 +17,10 @@ import (
 type Overrides struct {
 	// Mounts are "HOST:GUEST", "HOST:GUEST:rw" (write access, the default)
 	// or "HOST:GUEST:ro" (read only). A relative HOST resolves against the
-	// cwd given to With. A guest path that equals, contains or lies inside an
-	// existing mount is an error.
+	// cwd given to With. A mount may nest inside another or contain one
+	// (GUEST "/" included). At the guest path of a mount of the built-in
+	// default policy it replaces that mount; at the guest path of any other
+	// mount (a policy file's, another flag's) it is an error.
 	Mounts []string
 	// Protect and Hide are absolute guest paths, anchored in the mount that
 	// contains them ("/work/build" protects build at the root of /work), or
@@ -59,21 +61,20 @@ func (p *Policy) With(o Overrides, cwd string) (*Policy, hcl.Diagnostics) {
 			fail(summary, sentence(err.Error()))
 			continue
 		}
-		conflict := false
-		for _, prev := range q.Mounts {
-			if _, detail := mountConflict(prev, m.Guest); detail != "" {
-				fail(summary, detail+" A flag can add a mount, never replace or nest one; change the policy file instead.")
-				conflict = true
-				break
-			}
-		}
-		if conflict {
-			continue
-		}
 		m.Origin = flag
 		m.Protect = builtinPatterns(defaultProtect)
 		m.Hide = builtinPatterns(defaultHide)
-		q.Mounts = append(q.Mounts, m)
+		switch i := q.mountAt(m.Guest); {
+		case i < 0:
+			q.Mounts = append(q.Mounts, m)
+		case q.Mounts[i].Origin.Layer == LayerBuiltin:
+			// The built-in default's mount is a convenience, not a rule:
+			// the flag takes its place (and its place in the order, so
+			// that it stays the first preopen, the cwd of Go tools).
+			q.Mounts[i] = m
+		default:
+			fail(summary, duplicateMount(q.Mounts[i])+" A flag can add a mount, never replace one that a policy file or another flag made; change the policy file instead.")
+		}
 	}
 
 	for _, list := range []struct {
@@ -209,29 +210,27 @@ func parseMountFlag(spec, cwd string) (Mount, error) {
 	return m, nil
 }
 
-// anchoredPattern finds the mount containing the absolute guest path spec
-// and returns its index and the pattern, relative to that mount's root, that
-// names exactly that path.
+// anchoredPattern finds the mount that serves the absolute guest path spec
+// (the innermost one that contains it) and returns its index and the
+// pattern, relative to that mount's root, that names exactly that path.
 func (p *Policy) anchoredPattern(spec string) (int, string, error) {
 	guest := path.Clean(spec)
-	var guests []string
-	for i, m := range p.Mounts {
-		guests = append(guests, m.Guest)
-		if guest == m.Guest {
-			return 0, "", fmt.Errorf("%s is the root of a mount; a whole mount is made read-only with access = \"read\", and left out to hide it", spec)
+	i := p.Innermost(guest)
+	if i < 0 {
+		if len(p.Mounts) == 0 {
+			return 0, "", fmt.Errorf("%s is not inside a mount, and there is no mount", spec)
 		}
-		if rel, ok := strings.CutPrefix(guest, m.Guest+"/"); ok {
-			if !strings.Contains(rel, "/") {
-				rel = "./" + rel // a single name is anchored only with "./"
-			}
-			return i, rel, nil
-		}
+		return 0, "", fmt.Errorf("%s is not inside any mount (%s); write a guest path inside one, or a pattern without a leading \"/\" for every mount",
+			spec, p.guestList())
 	}
-	if len(guests) == 0 {
-		return 0, "", fmt.Errorf("%s is not inside a mount, and there is no mount", spec)
+	rel, _ := GuestRel(p.Mounts[i].Guest, guest)
+	if rel == "." {
+		return 0, "", fmt.Errorf("%s is the root of a mount; a whole mount is made read-only with access = \"read\", and left out to hide it", spec)
 	}
-	return 0, "", fmt.Errorf("%s is not inside any mount (%s); write a guest path inside one, or a pattern without a leading \"/\" for every mount",
-		spec, strings.Join(guests, ", "))
+	if !strings.Contains(rel, "/") {
+		rel = "./" + rel // a single name is anchored only with "./"
+	}
+	return i, rel, nil
 }
 
 func (m *Mount) addPattern(p Pattern, protect bool) {

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -101,12 +102,12 @@ func TestWithRefuses(t *testing.T) {
 		o    policy.Overrides
 		want string
 	}{
+		// full.hcl's /work is a policy file's mount: a flag cannot replace it.
 		{"same guest", policy.Overrides{Mounts: []string{"/:/work"}},
-			`error: Invalid --mount "/:/work"; /work is already mounted from ` + dir + ` (testdata/policies/full.hcl:2:1). A flag can add a mount, never replace or nest one; change the policy file instead.`},
-		{"inside", policy.Overrides{Mounts: []string{".:/ref/x:ro"}},
-			`error: Invalid --mount ".:/ref/x:ro"; /ref/x lies inside the mount /ref (testdata/policies/full.hcl:9:1). Mounts may not nest: the inner mount would cover part of the outer one's directory, and the protect and hide patterns of each would not apply inside the other. A flag can add a mount, never replace or nest one; change the policy file instead.`},
-		{"around", policy.Overrides{Mounts: []string{".:/x", ".:/x/y"}},
-			`error: Invalid --mount ".:/x/y"; /x/y lies inside the mount /x (flag). Mounts may not nest: the inner mount would cover part of the outer one's directory, and the protect and hide patterns of each would not apply inside the other. A flag can add a mount, never replace or nest one; change the policy file instead.`},
+			`error: Invalid --mount "/:/work"; /work is already mounted from ` + dir + ` (testdata/policies/full.hcl:2:1). A flag can add a mount, never replace one that a policy file or another flag made; change the policy file instead.`},
+		// Nor can a second flag replace the first.
+		{"same guest twice", policy.Overrides{Mounts: []string{".:/x", ".:/x:ro"}},
+			`error: Invalid --mount ".:/x:ro"; /x is already mounted from ` + cwd + ` (flag). A flag can add a mount, never replace one that a policy file or another flag made; change the policy file instead.`},
 		{"no guest", policy.Overrides{Mounts: []string{"/tmp"}},
 			`error: Invalid --mount "/tmp"; Write HOST:GUEST, HOST:GUEST:ro or HOST:GUEST:rw, like .:/work.`},
 		{"relative guest", policy.Overrides{Mounts: []string{".:work"}},
@@ -156,5 +157,69 @@ func TestWithEmptyIsACopy(t *testing.T) {
 	q.Env.Set["NEW"] = "x"
 	if p.Mounts[0].Protect[0].Text == "changed" || p.Env.Set["NEW"] == "x" {
 		t.Error("the copy shares slices or maps with the original")
+	}
+}
+
+func TestWithMountsNestAndReplaceTheDefault(t *testing.T) {
+	cwd := t.TempDir()
+	src := filepath.Join(cwd, "src")
+	docs := filepath.Join(cwd, "docs")
+	for _, d := range []string{src, docs} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flag := policy.Origin{Layer: policy.LayerFlag}
+	q, diags := policy.Default(cwd).With(policy.Overrides{
+		// The built-in default's /work gives way to the flag's, in place.
+		Mounts: []string{"./src:/work", cwd + ":/", "./docs:/work/docs:ro"},
+		// Anchored in the innermost mount that holds each path.
+		Protect: []string{"/work/docs/index.md", "/etc/passwd", "/work/a"},
+	}, cwd)
+	if diags.HasErrors() {
+		t.Fatal(diagLines(t, diags))
+	}
+	var got []string
+	for _, m := range q.Mounts {
+		got = append(got, m.Guest+"="+m.Host+":"+m.Access.String())
+		if m.Origin != flag {
+			t.Errorf("%s: origin %+v, want the flag layer", m.Guest, m.Origin)
+		}
+	}
+	want := []string{"/work=" + src + ":write", "/=" + cwd + ":write", "/work/docs=" + docs + ":read"}
+	if !slices.Equal(got, want) {
+		t.Errorf("mounts %q, want %q", got, want)
+	}
+	for i, pat := range map[int]string{0: "./a", 1: "etc/passwd", 2: "./index.md"} {
+		if ps := q.Mounts[i].Protect; ps[len(ps)-1].Text != pat {
+			t.Errorf("%s: last protect pattern %q, want %q", q.Mounts[i].Guest, ps[len(ps)-1].Text, pat)
+		}
+	}
+}
+
+func TestGuestRelAndInnermost(t *testing.T) {
+	for _, tc := range []struct {
+		mount, guest, rel string
+		ok                bool
+	}{
+		{"/", "/", ".", true},
+		{"/", "/etc/passwd", "etc/passwd", true},
+		{"/work", "/work", ".", true},
+		{"/work", "/work/a/b", "a/b", true},
+		{"/work", "/workshop", "", false}, // a prefix of the name is not a parent
+		{"/work", "/", "", false},
+	} {
+		if rel, ok := policy.GuestRel(tc.mount, tc.guest); rel != tc.rel || ok != tc.ok {
+			t.Errorf("GuestRel(%q, %q) = %q, %v; want %q, %v", tc.mount, tc.guest, rel, ok, tc.rel, tc.ok)
+		}
+	}
+	p := &policy.Policy{Mounts: []policy.Mount{{Guest: "/work"}, {Guest: "/"}, {Guest: "/work/docs"}}}
+	for guest, want := range map[string]int{"/work/docs/x": 2, "/work/docs": 2, "/work/docsx": 0, "/work": 0, "/tmp": 1, "/": 1} {
+		if got := p.Innermost(guest); got != want {
+			t.Errorf("Innermost(%q) = %d, want %d", guest, got, want)
+		}
+	}
+	if got := (&policy.Policy{Mounts: []policy.Mount{{Guest: "/work"}}}).Innermost("/tmp"); got != -1 {
+		t.Errorf("Innermost outside every mount = %d, want -1", got)
 	}
 }

@@ -167,7 +167,7 @@ func TestLoadTestdataDiagnostics(t *testing.T) {
 			`testdata/policies/invalid.hcl:7:14: error: Invalid pattern; Pattern "/etc/passwd" starts with "/": patterns are relative to the mount root, so write "etc/passwd" (a name at any depth) or "./etc/passwd" (only at the mount root).`,
 			`testdata/policies/invalid.hcl:7:29: error: Invalid pattern; Pattern "../up" has a ".." name: a pattern cannot reach outside its mount.`,
 			`testdata/policies/invalid.hcl:7:38: error: Invalid pattern; A pattern may not be empty.`,
-			`testdata/policies/invalid.hcl:10:7: error: Nested mounts; /data/sub lies inside the mount /data (testdata/policies/invalid.hcl:6:1). Mounts may not nest: the inner mount would cover part of the outer one's directory, and the protect and hide patterns of each would not apply inside the other.`,
+			`testdata/policies/invalid.hcl:10:7: error: Duplicate mount; /data is already mounted from ` + dir + ` (testdata/policies/invalid.hcl:6:1).`,
 			`testdata/policies/invalid.hcl:13:19: error: Invalid variable name; "not-a-name" is not a variable name: use letters, digits and underscores, not starting with a digit.`,
 			`testdata/policies/invalid.hcl:17:13: error: Invalid memory; "lots" is not a size: write a whole number with an optional unit B, KiB, MiB, GiB, KB, MB or GB, like "256MiB".`,
 			`testdata/policies/invalid.hcl:18:13: error: Invalid timeout; The timeout must be greater than zero, not "-1s"; leave it out for the default (2m).`,
@@ -216,12 +216,10 @@ func TestParseDiagnostics(t *testing.T) {
 			`p.hcl:2:1: error: Duplicate env block; A policy file has at most one env block, and one is already at p.hcl:1:1; merge the two.`},
 		{"guest not clean", "mount \"/w/../x\" {}\n",
 			`p.hcl:1:7: error: Invalid mount path; The guest path "/w/../x" is not in clean form; write "/x".`},
-		{"guest root", "mount \"/\" {}\n",
-			`p.hcl:1:7: error: Invalid mount path; A mount at "/" is not allowed: every other guest path would lie inside it; mount the directory at a path such as "/work".`},
 		{"duplicate mount", "mount \"/w\" {}\nmount \"/w\" {}\n",
 			`p.hcl:2:7: error: Duplicate mount; /w is already mounted from {dir} (p.hcl:1:1).`},
-		{"outer after inner", "mount \"/w/in\" {}\nmount \"/w\" {}\n",
-			`p.hcl:2:7: error: Nested mounts; /w would contain the mount /w/in (p.hcl:1:1). Mounts may not nest: the inner mount would cover part of the outer one's directory, and the protect and hide patterns of each would not apply inside the other.`},
+		{"duplicate root", "mount \"/\" {}\nmount \"/\" {}\n",
+			`p.hcl:2:7: error: Duplicate mount; / is already mounted from {dir} (p.hcl:1:1).`},
 		{"host not a directory", "mount \"/w\" {\n  host = \"file\"\n}\n",
 			`p.hcl:2:10: error: Invalid mount host; The host path {dir}/file (from "file") is not a directory: a mount exposes a directory.`},
 		{"host empty", "mount \"/w\" {\n  host = \"\"\n}\n",
@@ -331,5 +329,21 @@ func TestLoaderFiles(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("snippet output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestParseRootAndNestedMounts(t *testing.T) {
+	dir := t.TempDir()
+	src := "mount \"/\" {}\nmount \"/work\" {\n  access = \"write\"\n}\nmount \"/work/docs\" {}\n"
+	p, diags := policy.Parse([]byte(src), "p.hcl", policy.LayerProject, dir)
+	if len(diags) != 0 {
+		t.Fatal(diagLines(t, diags))
+	}
+	var got []string
+	for _, m := range p.Mounts {
+		got = append(got, m.Guest+":"+m.Access.String())
+	}
+	if want := []string{"/:read", "/work:write", "/work/docs:read"}; !slices.Equal(got, want) {
+		t.Errorf("mounts %q, want %q", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -102,6 +103,20 @@ func nativeWASIGaps(p *policy.Policy) []Unenforced {
 			}
 			out = append(out, Unenforced{Rule: fmt.Sprintf("%s %s in %s", list.verb, strings.Join(texts, ", "), m.Guest),
 				Origin: m.Origin.String(), Why: patternWhy})
+		}
+	}
+	// airlock's WASI lets one mount only serve a directory (docs/filesystem.md,
+	// "Nested mounts"); a native WASI opens each preopen on its own, so a
+	// mount whose host directory lies inside another's is reachable through
+	// that other one too, with its access.
+	for _, outer := range p.Mounts {
+		for _, inner := range p.Mounts {
+			if rel, err := filepath.Rel(outer.Host, inner.Host); err == nil && rel != "." && rel != ".." &&
+				!strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				out = append(out, Unenforced{Rule: fmt.Sprintf("mount %s inside the host directory of mount %s", inner.Guest, outer.Guest),
+					Origin: inner.Origin.String(),
+					Why:    fmt.Sprintf("its WASI opens each mount natively, so %s reaches %s's files with its own access", outer.Guest, inner.Guest)})
+			}
 		}
 	}
 	if p.Limits.OpenFiles > 0 {

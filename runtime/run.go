@@ -17,7 +17,6 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
-	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlockhq/airlock/hostfuncs"
@@ -114,7 +113,6 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		}
 		return nil
 	})
-	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
 	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
 	var closers []io.Closer
 	defer func() {
@@ -122,8 +120,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			c.Close()
 		}
 	}()
-	var fsConfig wazero.FSConfig = fsc.(wazero.FSConfig)
 	state := hostfuncs.NewState(e.statePaths())
+	var mounts []hostfuncs.WASIMount
 	for _, m := range p.Mounts {
 		fs, err := hostfuncs.NewFS(m, gate, limit)
 		if err != nil {
@@ -136,7 +134,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		if spec.ReadOnlyVerdict == policy.Ask && m.Origin.Layer != policy.LayerManaged {
 			fs.ReadOnlyVerdict = policy.Ask
 		}
-		fsConfig = fsConfig.(sysfs.FSConfig).WithSysFSMount(fs, m.Guest)
+		mounts = append(mounts, hostfuncs.WASIMount{Guest: m.Guest, FS: fs})
 	}
 
 	stdout := newCapped(orDiscard(spec.Stdout), p.Limits.Output)
@@ -145,11 +143,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	if stdin == nil {
 		stdin = eofReader{}
 	}
+	// airlock serves WASI's files, directories and streams itself
+	// (hostfuncs/wasi.go): the mounts and streams go to its state, not to
+	// wazero's module config.
+	wasi := hostfuncs.NewWASI(mounts, stdin, stdout, stderr)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(append([]string{spec.Module.Name}, spec.Args...)...).
-		WithStdin(stdin).WithStdout(stdout).WithStderr(stderr).
-		WithFSConfig(fsConfig).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader)
 	for _, kv := range environ(p, spec.LookupEnv) {
@@ -157,6 +157,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 
 	hr, callCtx, finish := e.hostRun(runCtx, &spec, gate)
+	hr.WASI = wasi
+	hr.OnClose(wasi.Close)
 
 	res := &Result{}
 	start := time.Now()
@@ -275,19 +277,17 @@ func memorySize(mod api.Module) uint64 {
 	return 0
 }
 
-// environ returns the tool's environment, sorted by name: PWD (the first
-// mount, so relative paths mean the same whatever the mount order), host
-// variables named in the pass list (only when set), then fixed values,
-// which win.
+// environ returns the tool's environment, sorted by name: exactly what the
+// policy gives, host variables named in the pass list (only when set), then
+// fixed values, which win. Nothing is added: a Go tool without PWD takes
+// the first preopened directory (the first mount) as its working
+// directory, and a policy that wants another sets PWD (docs/wasi.md).
 func environ(p *policy.Policy, lookup func(string) (string, bool)) [][2]string {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	env := p.Env
 	vals := map[string]string{}
-	if len(p.Mounts) > 0 {
-		vals["PWD"] = p.Mounts[0].Guest
-	}
 	for _, k := range env.Pass {
 		if v, ok := lookup(k); ok {
 			vals[k] = v

@@ -147,6 +147,8 @@ func TestRunBadInputGetsOneLineErrors(t *testing.T) {
 	os.WriteFile(notWasm, []byte("#!/bin/sh\n"), 0o644)
 	badPolicy := filepath.Join(t.TempDir(), "bad.hcl")
 	os.WriteFile(badPolicy, []byte("mount \"/work\" {\n  acess = \"write\"\n}\n"), 0o644)
+	workPolicy := filepath.Join(dir, "work.hcl")
+	os.WriteFile(workPolicy, []byte("mount \"/work\" {\n  access = \"write\"\n}\n"), 0o644)
 	brokenGo := t.TempDir()
 	os.WriteFile(filepath.Join(brokenGo, "go.mod"), []byte("module broken\n\ngo 1.22\n"), 0o644)
 	os.WriteFile(filepath.Join(brokenGo, "main.go"), []byte("package main\nfunc main() { undefined() }\n"), 0o644)
@@ -164,7 +166,10 @@ func TestRunBadInputGetsOneLineErrors(t *testing.T) {
 		{"bad policy", []string{"run", probeWasm, "--policy", badPolicy}, ExitUsage, "bad.hcl:2:3: error:"},
 		{"args before --", []string{"run", probeWasm, "exit", "3"}, ExitUsage, "tool arguments go after --"},
 		{"unknown flag", []string{"run", "--frobnicate", probeWasm}, ExitUsage, "airlock: unknown flag --frobnicate for airlock run"},
-		{"widening mount", []string{"run", probeWasm, "--mount", dir + ":/work"}, ExitUsage, "/work"},
+		// A policy file's mount cannot be replaced by a flag (the built-in
+		// default's can: TestRunMountFlags).
+		{"replacing a policy file's mount", []string{"run", probeWasm, "--policy", workPolicy, "--mount", dir + ":/work"}, ExitUsage,
+			"/work is already mounted from " + dir + " (" + workPolicy + ":1:1)"},
 		{"unknown command", []string{"frob"}, ExitUsage, `unknown command "frob"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,10 +201,98 @@ func TestRunExtraMountReadOnly(t *testing.T) {
 	}
 }
 
+// TestRunSampleToolsRelativePaths: with no PWD in the environment, a Go
+// tool takes the first mount (/work on the built-in default) as its working
+// directory, so relative paths still work, with a root mount added too.
+func TestRunSampleToolsRelativePaths(t *testing.T) {
+	dir, _ := project(t)
+	root := t.TempDir()
+	for _, extra := range [][]string{nil, {"--mount", root + ":/"}} {
+		args := append(append([]string{"run"}, extra...), filepath.Join(repoRoot, "tools/grep"), "--", "-rn", "TODO", ".")
+		r := runCLI(t, dir, "", nil, args...)
+		if r.code != 0 || r.stdout != "main.go:3:// TODO: write main\n" {
+			t.Errorf("grep -rn TODO . (%v): exit %d stdout %q stderr %s", extra, r.code, r.stdout, r.stderr)
+		}
+		args = append(append([]string{"run"}, extra...), filepath.Join(repoRoot, "tools/cat"), "--", "main.go")
+		if r := runCLI(t, dir, "", nil, args...); r.code != 0 || !strings.Contains(r.stdout, "TODO") {
+			t.Errorf("cat main.go (%v): exit %d stdout %q stderr %s", extra, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestRunMountFlags: --mount replaces the built-in default's /work, nests
+// inside it (the inner mount's access holds) and mounts a directory at "/".
+func TestRunMountFlags(t *testing.T) {
+	dir, sentinel := project(t)
+	src := filepath.Join(dir, "src")
+	data := t.TempDir()
+	root := t.TempDir()
+	os.Mkdir(src, 0o755)
+	os.WriteFile(filepath.Join(src, "lib.go"), []byte("package lib\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "in.txt"), []byte("data\n"), 0o644)
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "motd"), []byte("hello from /\n"), 0o644)
+
+	// ./src takes the default's place at /work: the project root is not there.
+	r := runCLI(t, dir, "", nil, "run", "--mount", "./src:/work", probeWasm, "--", "read", "/work/lib.go")
+	if r.code != 0 || r.stdout != "package lib\n" {
+		t.Fatalf("read through the replacing mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, "run", "--mount", "./src:/work", probeWasm, "--", "read", "/work/main.go")
+	if r.code != 1 || !strings.Contains(r.stdout, "No such file") {
+		t.Fatalf("the replaced mount is still there: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+
+	// A read-only mount nested in the writable /work stays read-only.
+	nested := []string{"run", "--mount", data + ":/work/data:ro", probeWasm, "--"}
+	r = runCLI(t, dir, "", nil, append(nested, "read", "/work/data/in.txt")...)
+	if r.code != 0 || r.stdout != "data\n" {
+		t.Fatalf("read from the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, append(nested, "write", "/work/data/new.txt", "x")...)
+	if r.code != 1 || !strings.Contains(r.stdout, "Read-only file system") {
+		t.Fatalf("write into the nested read-only mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "new.txt")); err == nil {
+		t.Fatal("a file appeared in the nested read-only mount")
+	}
+	r = runCLI(t, dir, "", nil, append(nested, "write", "/work/out.txt", "x")...)
+	if r.code != 0 || readFile(t, filepath.Join(dir, "out.txt")) != "x" {
+		t.Fatalf("write beside the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+
+	// A mount at "/" beside the default /work.
+	withRoot := []string{"run", "--mount", root + ":/", probeWasm, "--"}
+	r = runCLI(t, dir, "", nil, append(withRoot, "read", "/etc/motd")...)
+	if r.code != 0 || r.stdout != "hello from /\n" {
+		t.Fatalf("read through the root mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, append(withRoot, "read", "/work/main.go")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "TODO") {
+		t.Fatalf("read through /work beside the root mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", nil, append(withRoot, "read", "/../outside.txt")...)
+	if r.code != 1 || strings.Contains(r.stdout, "sentinel") {
+		t.Fatalf("read above the root mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if readFile(t, sentinel) != "sentinel: outside the mount\n" {
+		t.Fatal("the sentinel outside every mount changed")
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return string(b)
+}
+
 func TestRunEnvAndStdio(t *testing.T) {
 	dir, _ := project(t)
 	r := runCLI(t, dir, "hello", []string{"GITHUB_TOKEN=sekrit", "LANG=C"}, "run", probeWasm, "--env", "LANG", "--env", "MODE=ci", "--", "env")
-	if r.code != 0 || r.stdout != "LANG=C\nMODE=ci\nPWD=/work\n" {
+	if r.code != 0 || r.stdout != "LANG=C\nMODE=ci\n" {
 		t.Fatalf("env: exit %d %q %s", r.code, r.stdout, r.stderr)
 	}
 	r = runCLI(t, dir, "hello", nil, "run", probeWasm, "--", "stdin")
@@ -277,5 +370,40 @@ func TestRunInterruptedWhileCompiling(t *testing.T) {
 	}
 	if el := time.Since(sent); el > 3*time.Second {
 		t.Fatalf("took %v to stop after SIGINT", el)
+	}
+}
+
+// TestManagedCeilingHoldsForNestedMounts: a managed policy bounds a
+// nested mount and a root mount like any other: read-only where it is,
+// its hide patterns inside it, nothing outside its mounts.
+func TestManagedCeilingHoldsForNestedMounts(t *testing.T) {
+	dir, _ := project(t)
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "a.key"), []byte("KEY-do-not-leak\n"), 0o644)
+	os.WriteFile(filepath.Join(sub, "b.txt"), []byte("b\n"), 0o644)
+	managed := filepath.Join(t.TempDir(), "managed.hcl")
+	os.WriteFile(managed, []byte("mount \"/m\" {\n  host   = \""+dir+"\"\n  access = \"read\"\n  hide   = [\"*.key\"]\n}\n"), 0o644)
+	env := []string{"AIRLOCK_MANAGED_POLICY=" + managed}
+	nested := []string{"run", "--mount", "./sub:/work/sub", probeWasm, "--"}
+
+	r := runCLI(t, dir, "", env, append(nested, "read", "/work/sub/b.txt")...)
+	if r.code != 0 || r.stdout != "b\n" {
+		t.Fatalf("read in the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", env, append(nested, "write", "/work/sub/new.txt", "x")...)
+	if r.code != 1 || !strings.Contains(r.stdout, "Read-only file system") || !strings.Contains(r.stderr, "managed:"+managed) {
+		t.Fatalf("write in the nested mount under a read-only ceiling: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, dir, "", env, append(nested, "read", "/work/sub/a.key")...)
+	if r.code != 1 || strings.Contains(r.stdout+r.stderr, "do-not-leak") {
+		t.Fatalf("read a managed-hidden file in the nested mount: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "new.txt")); err == nil {
+		t.Fatal("a file appeared under the read-only ceiling")
+	}
+	r = runCLI(t, dir, "", env, "run", "--mount", t.TempDir()+":/", probeWasm, "--", "exit", "0")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "outside the managed policy") {
+		t.Fatalf("a root mount outside the managed policy: exit %d %s", r.code, r.stderr)
 	}
 }

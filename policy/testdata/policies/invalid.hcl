@@ -7,7 +7,7 @@ mount "/data" {
   protect = ["/etc/passwd", "../up", ""]
 }
 
-mount "/data/sub" {}
+mount "/data" {}
 
 env {
   pass = ["LANG", "not-a-name"]

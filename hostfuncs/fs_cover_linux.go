@@ -1,0 +1,163 @@
+//go:build linux
+
+package hostfuncs
+
+import (
+	"strconv"
+	"strings"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"golang.org/x/sys/unix"
+)
+
+// Nested mounts (docs/filesystem.md, "Nested mounts"). When mounts nest, a
+// part of an outer mount's tree is served by an inner one: the inner mount
+// point ("work" in "/" when "/work" is mounted), and the inner mount's host
+// directory where that lies inside the outer one's. The WASI layer hands
+// paths that reach an inner mount point to the inner mount; what is left
+// for FS is never to serve such a part itself, whatever way a path leads
+// there (a symlink, a directory renamed by the host): every rule check on
+// a real location first asks crossing, and a covered location is refused
+// with EPERM and a boundary decision. So the inner mount's access, protect
+// and hide rules are the only ones that apply below it, and a read-only
+// inner mount stays read-only even inside a writable outer one.
+
+// coverage is a part of the mount that another mount serves.
+type coverage struct {
+	rel string // relative to the mount root, clean
+	by  string // the guest path of the mount that serves it
+}
+
+// cover marks rel (a clean path relative to the mount root) as served by
+// the mount at guest path by. It is called before the mount is used.
+func (f *FS) cover(rel, by string) {
+	for _, c := range f.covered {
+		if c.rel == rel {
+			return
+		}
+	}
+	f.covered = append(f.covered, coverage{rel: rel, by: by})
+}
+
+// hostRel reports where other's root really is inside f's root, if it is.
+func (f *FS) hostRel(other *FS) (string, bool) {
+	return relUnder([]byte(*other.realRoot.Load()), *f.realRoot.Load())
+}
+
+// coveredAt returns the coverage that rel lies in, if any.
+func (f *FS) coveredAt(rel string) (coverage, bool) {
+	for _, c := range f.covered {
+		if rel == c.rel || strings.HasPrefix(rel, c.rel+"/") {
+			return c, true
+		}
+	}
+	return coverage{}, false
+}
+
+// crossing refuses an operation on the real location rel when another
+// mount serves it, recording the refusal.
+func (f *FS) crossing(kind, op, rel string) experimentalsys.Errno {
+	if len(f.covered) == 0 {
+		return 0
+	}
+	if c, ok := f.coveredAt(rel); ok {
+		return f.deny(kind, op, f.target(rel), f.edgeRule+" (served by mount "+strconv.Quote(c.by)+")", f.mount.Origin, experimentalsys.EPERM)
+	}
+	return 0
+}
+
+// beforeOpen refuses to open the name rel (whose parent is pinned) when
+// another mount serves where it really is, before anything is opened: the
+// open itself is an event on the other side (an inotify watch sees it; a
+// FIFO would block). A final symlink is followed with O_PATH descriptors,
+// which open nothing, to learn where it leads. Without nested mounts it
+// does nothing.
+func (f *FS) beforeOpen(kind, rel string, parent pin, name string) experimentalsys.Errno {
+	if len(f.covered) == 0 {
+		return 0
+	}
+	if e := f.crossing(kind, "open", joinRel(parent.rel, name)); e != 0 {
+		return e
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || !isLink(&st) {
+		return 0
+	}
+	p, e := f.pinFollow(kind, "open", rel, &st)
+	if e != 0 {
+		return e // what opening would have met: an escape (recorded), a loop, nothing there
+	}
+	defer p.close()
+	return f.crossing(kind, "open", p.rel)
+}
+
+// crossingBelow refuses renaming or removing rel when a part another mount
+// serves lies below it: moving it would carry that part along, out of
+// where this mount knows it is covered.
+func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
+	if e := f.crossing(kind, op, rel); e != 0 {
+		return e
+	}
+	for _, c := range f.covered {
+		if rel == "." || strings.HasPrefix(c.rel, rel+"/") {
+			return f.deny(kind, op, f.target(rel), f.edgeRule+" (holds mount "+strconv.Quote(c.by)+")", f.mount.Origin, experimentalsys.EPERM)
+		}
+	}
+	return 0
+}
+
+// utimensNoFollow sets the times of the object rel names without following
+// a final symlink (path_filestat_set_times without SYMLINK_FOLLOW). The
+// parent is pinned and the rules are checked on its real location plus the
+// name; the change is made relative to the pinned parent.
+func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
+	const op = "utimens"
+	if f.gate.Revoked() {
+		return experimentalsys.EACCES
+	}
+	rel, _ := cleanRel(p)
+	if escapes(rel) {
+		return f.escape("fs.write", op, f.target(rel))
+	}
+	if pat, ok := f.hidden(rel); ok {
+		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
+	}
+	if !f.writable {
+		if e := f.readOnly(op, f.target(rel)); e != 0 {
+			return e
+		}
+	}
+	if pat, ok := f.protected(rel); ok {
+		return f.denyProtected(op, rel, pat, "")
+	}
+	if rel == "." {
+		return f.Utimens(".", atim, mtim)
+	}
+	dir, name := splitRel(rel)
+	parent, e := f.pinDir("fs.write", op, dir)
+	if e != 0 {
+		return e
+	}
+	defer parent.close()
+	real := joinRel(parent.rel, name)
+	var st unix.Stat_t
+	if err := unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return errno(err)
+	}
+	if e := f.mayLook(op, real, &st); e != 0 {
+		return e
+	}
+	if e := f.mayChange(op, real, &st); e != 0 {
+		return e
+	}
+	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
+		return 0
+	}
+	ts := timespecs(atim, mtim)
+	return errno(retry(func() error { return unix.UtimesNanoAt(parent.fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW) }))
+}
+
+// mountRel is where the file really was when opened, relative to its
+// mount's root: the WASI layer resolves paths given relative to an open
+// directory from there.
+func (f *File) mountRel() string { return f.rel }
