@@ -146,7 +146,7 @@ func TestCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
-	sh := func(name string, args ...string) string {
+	sh := func(t *testing.T, name string, args ...string) string {
 		t.Helper()
 		if _, err := exec.LookPath(name); err != nil {
 			t.Skipf("%s is not installed (.ci/setup-shells.sh installs it)", name)
@@ -169,7 +169,7 @@ func TestCompletion(t *testing.T) {
 	}
 	t.Run("bash", func(t *testing.T) {
 		for _, c := range cases {
-			got := sh("bash", "-c", `source <(airlock completion bash)
+			got := sh(t, "bash", "-c", `source <(airlock completion bash)
 read -ra COMP_WORDS <<< "$1"; [[ $1 == *" " ]] && COMP_WORDS+=("")
 COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _airlock; echo "${COMPREPLY[*]}"`, "bash", c.line)
 			if strings.TrimSpace(got) != c.want {
@@ -179,7 +179,7 @@ COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _airlock; echo "${COMPREPLY[*]}"`, "bash", 
 	})
 	t.Run("fish", func(t *testing.T) {
 		for _, c := range cases {
-			got := sh("fish", "-c", "airlock completion fish | source; complete -C $argv[1]", c.line)
+			got := sh(t, "fish", "-c", "airlock completion fish | source; complete -C $argv[1]", c.line)
 			for _, w := range strings.Fields(c.want) {
 				if !strings.Contains("\n"+got, "\n"+w+"\n") && !strings.Contains("\n"+got, "\n"+w+"\t") {
 					t.Errorf("fish %q: %q lacks %q", c.line, got, w)
@@ -190,7 +190,7 @@ COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _airlock; echo "${COMPREPLY[*]}"`, "bash", 
 	t.Run("zsh", func(t *testing.T) {
 		// zsh's completion needs a terminal to run; check the script loads
 		// and registers its function, and that what it calls answers.
-		got := sh("zsh", "-c", `autoload -U compinit && compinit -u -D && source <(airlock completion zsh) && print -r -- ${+functions[_airlock]} ${_comps[airlock]}`)
+		got := sh(t, "zsh", "-c", `autoload -U compinit && compinit -u -D && source <(airlock completion zsh) && print -r -- ${+functions[_airlock]} ${_comps[airlock]}`)
 		if strings.TrimSpace(got) != "1 _airlock" {
 			t.Errorf("zsh: %q", got)
 		}
