@@ -793,13 +793,6 @@ func TestReadOnlyMount(t *testing.T) {
 	}
 }
 
-type askerFunc func(context.Context, Request) (bool, Source)
-
-func (a askerFunc) Ask(ctx context.Context, r Request) Reply {
-	ok, src := a(ctx, r)
-	return Reply{Allowed: ok, Source: src, Ended: EndedAnswered}
-}
-
 func TestReadOnlyVerdictAsk(t *testing.T) {
 	w := newWorld(t)
 	w.file("a.txt", "a")

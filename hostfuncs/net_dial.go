@@ -33,9 +33,9 @@ func netSchemeOf(code uint32) (string, netErrno) {
 	return netSchemes[code], netOK
 }
 
-// netDenied is the error a dial returns when the policy (or the person
+// errNetDenied is the error a dial returns when the policy (or the person
 // asked) refused every address; the guest sees EACCES.
-var netDenied = errors.New("connection denied by policy")
+var errNetDenied = errors.New("connection denied by policy")
 
 // netCandidate is one address a name resolved to, with the policy's verdict.
 type netCandidate struct {
@@ -141,7 +141,7 @@ func netTarget(name string, port int, ip netip.Addr) string {
 // to the gate before dialing it; an address the policy leaves to a person
 // is asked about only when none is allowed outright, and the next is tried
 // only while the answers are yes. When no address may be tried, the first
-// denial is recorded and the error is netDenied.
+// denial is recorded and the error is errNetDenied.
 func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, timeout time.Duration) (net.Conn, netip.AddrPort, error) {
 	name, cs, e := s.candidates(ctx, scheme, host, port)
 	if e != netOK {
@@ -156,7 +156,7 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 	}
 	gate := s.run.Gate
 	tried := false
-	var last error = netDenied
+	var last error = errNetDenied
 	for _, c := range cs {
 		if c.dec.Verdict == policy.Deny || (c.dec.Verdict == policy.Ask && anyAllowed) {
 			continue
@@ -165,7 +165,7 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 		req := Request{Kind: NetKind, Op: op, Target: netTarget(name, port, c.ip),
 			Policy: c.dec.Verdict, Rule: c.dec.Rule, Origin: c.dec.Origin}
 		if !gate.DecideContext(ctx, req, "EACCES") {
-			last = netDenied
+			last = errNetDenied
 			break
 		}
 		ap := netip.AddrPortFrom(c.ip, uint16(port))
@@ -214,7 +214,7 @@ func netErrnoOf(err error) netErrno {
 		return netOK
 	case errors.As(err, &ne):
 		return ne.e
-	case errors.Is(err, netDenied):
+	case errors.Is(err, errNetDenied):
 		return netEACCES
 	case errors.Is(err, errNetTooLarge):
 		return netEFBIG

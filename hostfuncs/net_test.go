@@ -453,3 +453,11 @@ func TestNetUnaskedEncoding(t *testing.T) {
 		}
 	}
 }
+
+// askerFunc answers each question with what the function says.
+type askerFunc func(context.Context, Request) (bool, Source)
+
+func (a askerFunc) Ask(ctx context.Context, r Request) Reply {
+	ok, src := a(ctx, r)
+	return Reply{Allowed: ok, Source: src, Ended: EndedAnswered}
+}

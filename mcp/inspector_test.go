@@ -3,7 +3,6 @@ package mcp_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // inspector finds the MCP Inspector's CLI, installed by .ci/setup-mcp.sh
@@ -45,7 +43,7 @@ func inspector(t *testing.T) string {
 // and say tool_is_error on stderr; that is accepted when toolError is set.
 func inspect(t *testing.T, bin string, toolError bool, args ...string) map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	ctx, cancel := deadline(t, t.Context())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--cli"}, args...)...)
 	var stdout, stderr bytes.Buffer

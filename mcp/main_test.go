@@ -300,10 +300,26 @@ func texts(r *sdk.CallToolResult) string {
 	return strings.Join(parts, "\n")
 }
 
-// call calls a tool and fails the test on a protocol error.
+// deadline returns parent ended a little before the test binary's own
+// deadline (go test -timeout): a call that hangs fails its test with a
+// message, not the whole binary with a panic, however slow the machine
+// (-race, two cores shared) makes the calls that do finish. Without a
+// -timeout there is no deadline.
+func deadline(t testing.TB, parent context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if end, ok := d.Deadline(); ok {
+			return context.WithDeadline(parent, end.Add(-time.Until(end)/10))
+		}
+	}
+	return context.WithCancel(parent)
+}
+
+// call calls a tool and fails the test on a protocol error. The call is
+// not cancelled with the test's context, so that it may be made in a
+// cleanup.
 func call(t testing.TB, cs *sdk.ClientSession, name string, args map[string]any) *sdk.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := deadline(t, context.Background())
 	defer cancel()
 	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
 	if err != nil {

@@ -107,7 +107,7 @@ func (g *gate) report() (messages []string, maxOpen int, timedOut bool) {
 // results in order; a protocol error fails the test.
 func callAll(t *testing.T, calls ...func(ctx context.Context) (*sdk.CallToolResult, error)) []*sdk.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := deadline(t, t.Context())
 	defer cancel()
 	res := make([]*sdk.CallToolResult, len(calls))
 	errs := make([]error, len(calls))

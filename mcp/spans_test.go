@@ -101,7 +101,7 @@ func TestRequestSpans(t *testing.T) {
 		case telemetry.SpanMCPRequest:
 			a := map[string]string{}
 			for _, kv := range s.Attributes() {
-				a[string(kv.Key)] = kv.Value.Emit()
+				a[string(kv.Key)] = kv.Value.String()
 			}
 			requests[strings.TrimSpace(a[telemetry.AttrMCPMethod]+" "+a[telemetry.AttrMCPTool])] = s
 			if a[telemetry.AttrMCPOutcome] == "" || a[telemetry.AttrDurationMS] == "" {

@@ -106,12 +106,14 @@ func TestWatch(t *testing.T) {
 			logs := make(chan string, 10)
 			cs := e.connect(t, tc.kind, &sdk.ClientOptions{
 				ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+				//lint:ignore SA1019 logging is tested on the protocol before 2026-07-28
 				LoggingMessageHandler: func(_ context.Context, r *sdk.LoggingMessageRequest) {
 					s, _ := r.Params.Data.(string)
 					logs <- s
 				},
 			})
 			if tc.legacy {
+				//lint:ignore SA1019 logging is tested on the protocol before 2026-07-28
 				if err := cs.SetLoggingLevel(t.Context(), &sdk.SetLoggingLevelParams{Level: "warning"}); err != nil {
 					t.Fatal(err)
 				}
@@ -142,6 +144,14 @@ func TestWatch(t *testing.T) {
 					}
 				case <-time.After(5 * time.Second):
 					t.Error("no log notification of the malformed manifest")
+				}
+			}
+
+			if !tc.legacy {
+				select {
+				case msg := <-logs:
+					t.Errorf("log notification %q on protocol 2026-07-28, which deprecates logging", msg)
+				default:
 				}
 			}
 

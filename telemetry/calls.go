@@ -472,8 +472,12 @@ func (s *callSpan) InstrumentationScope() instrumentation.Scope {
 	return instrumentation.Scope{Name: ScopeName, Version: s.c.rs.p.cfg.ServiceVersion}
 }
 
-//nolint:staticcheck // part of the ReadOnlySpan interface
+// InstrumentationLibrary is deprecated but still part of the
+// sdktrace.ReadOnlySpan interface.
+//
+//lint:ignore SA1019 the interface requires it
 func (s *callSpan) InstrumentationLibrary() instrumentation.Library {
+	//lint:ignore SA1019 the interface requires it
 	return instrumentation.Library{Name: ScopeName, Version: s.c.rs.p.cfg.ServiceVersion}
 }
 

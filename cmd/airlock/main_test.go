@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,7 +64,7 @@ type cliResult struct {
 func runCLI(t testing.TB, dir, stdin string, env []string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(airlockBin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
+	cmd.SysProcAttr = childAttr() // never outlive the test
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)
 	cmd.Env = append(cmd.Env, env...)

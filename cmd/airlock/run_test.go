@@ -119,7 +119,7 @@ func TestRunMemoryLimit(t *testing.T) {
 func TestRunInterruptedBySIGINT(t *testing.T) {
 	dir, _ := project(t)
 	cmd := exec.Command(airlockBin, "run", probeWasm, "--", "loop")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir, "GOGC=1")
 	out := &syncBuffer{}
@@ -352,7 +352,7 @@ func (s *syncBuffer) String() string {
 func TestRunInterruptedWhileCompiling(t *testing.T) {
 	dir, _ := project(t)
 	cmd := exec.Command(airlockBin, "run", probeWasm, "--", "exit", "0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+t.TempDir()) // cold cache: it must compile
 	out := &syncBuffer{}

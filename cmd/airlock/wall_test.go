@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -154,7 +153,7 @@ func (w *wallProject) probes() (args, want []string) {
 func runProbe(t *testing.T, bin, dir string, env []string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), env...)
 	var stdout, stderr bytes.Buffer
@@ -315,7 +314,7 @@ func TestWallLetsAirlockFinishItsWork(t *testing.T) {
 func withoutLandlock(t *testing.T, dir string, env []string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), walltest.Args(append([]string{airlockBin}, args...)...)), env...)
 	var stdout, stderr bytes.Buffer
