@@ -109,7 +109,7 @@ func TestElicitation(t *testing.T) {
 							t.Errorf("the question %q does not say %q", shown[0], want)
 						}
 					}
-					waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+					waitFor(t, "the server to be idle", idle(e))
 				})
 			}
 		}
@@ -198,7 +198,7 @@ func TestApprovalRoundTrip(t *testing.T) {
 	if !res.NeedsInput() {
 		t.Fatalf("second call: %+v, want input required", res)
 	}
-	waitFor(t, 10*time.Second, "the abandoned call to be dropped", idle(e))
+	waitFor(t, "the abandoned call to be dropped", idle(e))
 	late, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: "ask", RequestState: res.RequestState,
 		InputResponses: sdk.InputResponseMap{key: &sdk.ElicitResult{Action: "accept"}}})
 	if err != nil || !late.IsError {

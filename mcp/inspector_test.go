@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // inspector finds the MCP Inspector's CLI, installed by .ci/setup-mcp.sh
@@ -45,7 +47,13 @@ func inspect(t *testing.T, bin string, toolError bool, args ...string) map[strin
 	t.Helper()
 	ctx, cancel := deadline(t, t.Context())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--cli"}, args...)...)
+	// The Inspector gives a server 15 s to connect unless told otherwise:
+	// give it until the test's own deadline (-race, a loaded machine).
+	wait := "15000"
+	if end, ok := ctx.Deadline(); ok {
+		wait = strconv.FormatInt(time.Until(end).Milliseconds(), 10)
+	}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--cli", "--connect-timeout", wait}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = append(os.Environ(), "MCP_CATALOG_PATH="+filepath.Join(t.TempDir(), "mcp.json"))

@@ -155,9 +155,21 @@ func (m manifest) hcl() string {
 func writeManifests(t testing.TB, dir string, ms ...manifest) {
 	t.Helper()
 	for _, m := range ms {
-		if err := os.WriteFile(filepath.Join(dir, m.name+".tool.hcl"), []byte(m.hcl()), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeWhole(t, filepath.Join(dir, m.name+".tool.hcl"), m.hcl())
+	}
+}
+
+// writeWhole writes a file that a running server may be watching: beside
+// it first, then renamed into place, so that the server never reads it half
+// written.
+func writeWhole(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".part"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -312,6 +324,15 @@ func deadline(t testing.TB, parent context.Context) (context.Context, context.Ca
 		}
 	}
 	return context.WithCancel(parent)
+}
+
+// expiry is closed a little before the test binary's deadline (see
+// deadline): what a test waits for that must happen is waited for until
+// then, not for a fixed time.
+func expiry(t testing.TB) <-chan struct{} {
+	ctx, cancel := deadline(t, context.Background())
+	t.Cleanup(cancel)
+	return ctx.Done()
 }
 
 // call calls a tool and fails the test on a protocol error. The call is

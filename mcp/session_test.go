@@ -176,7 +176,7 @@ func TestSessionAsksOnce(t *testing.T) {
 			if n := brokers.Load(); n != 1 {
 				t.Errorf("%d approvals brokers while one session's calls waited, want 1", n)
 			}
-			waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+			waitFor(t, "the server to be idle", idle(e))
 			if n := e.srv.Brokers(); n != 0 {
 				t.Errorf("%d approvals brokers left after the calls ended, want 0", n)
 			}
@@ -272,7 +272,7 @@ func TestSessionsAskApart(t *testing.T) {
 			if n := brokers.Load(); n != 2 {
 				t.Errorf("%d approvals brokers while two sessions' calls waited, want 2", n)
 			}
-			waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+			waitFor(t, "the server to be idle", idle(e))
 			if n := e.srv.Brokers(); n != 0 {
 				t.Errorf("%d approvals brokers left after the calls ended, want 0", n)
 			}
