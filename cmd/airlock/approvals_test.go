@@ -167,6 +167,14 @@ func (p *pane) exit() (int, string) {
 	p.t.Helper()
 	s := p.waitFor("[exit ")
 	m := exitRE.FindStringSubmatch(s)
+	for tries := 0; m == nil; tries++ { // caught while "[exit 143]" was being drawn
+		if tries == 100 {
+			p.t.Fatalf("the screen shows no exit status:\n%s", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+		s = p.screen()
+		m = exitRE.FindStringSubmatch(s)
+	}
 	n, _ := strconv.Atoi(m[1])
 	return n, s
 }

@@ -16,31 +16,27 @@ import (
 // the policy package does no I/O of its own), and bounds pol by it. The
 // managed rules then hold on the places they name, whichever mount exposes
 // them. It returns the resolved ceiling (for the broker, which bounds
-// grants with it) and the bounded policy, or code >= 0 when the command
-// must end (the diagnostics are written to stderr).
-func boundByCeiling(pol *policy.Policy, stderr io.Writer) (policy.Ceiling, *policy.Policy, int) {
+// grants with it) and the bounded policy; the diagnostics are written to
+// stderr.
+func boundByCeiling(pol *policy.Policy, stderr io.Writer) (policy.Ceiling, *policy.Policy, error) {
 	var l policy.Loader
 	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
 	}
 	ceiling, diags = ceiling.Resolve(filepath.EvalSymlinks)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
 	}
 	pol, diags = pol.Resolve(filepath.EvalSymlinks)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
 	}
 	pol, diags = ceiling.Apply(pol)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
 	}
-	return ceiling, pol, -1
+	return ceiling, pol, nil
 }
 
 // projectPolicy returns the project's policy file in cwd,
@@ -100,9 +96,8 @@ func readOnlyDefault(cwd string, stderr io.Writer) *policy.Policy {
 // refuseUnenforcedManaged refuses --allow-unenforced when the policy holds
 // patterns of the managed layer: an engine that cannot enforce patterns
 // (wasmtime) would run without the administrator's protect and hide rules,
-// and no flag may lift the ceiling. It returns code >= 0 when the command
-// must end.
-func refuseUnenforcedManaged(pol *policy.Policy, stderr io.Writer) int {
+// and no flag may lift the ceiling.
+func refuseUnenforcedManaged(pol *policy.Policy) error {
 	for _, m := range pol.Mounts {
 		for _, list := range []struct {
 			verb string
@@ -110,9 +105,9 @@ func refuseUnenforcedManaged(pol *policy.Policy, stderr io.Writer) int {
 		}{{"hide", m.Hide}, {"protect", m.Protect}} {
 			if i := slices.IndexFunc(list.pats, func(p policy.Pattern) bool { return p.Origin.Layer == policy.LayerManaged }); i >= 0 {
 				p := list.pats[i]
-				return errorf(stderr, ExitUsage, "--allow-unenforced cannot lift the managed policy's rules: %s %q in %s (%s) must hold; use the default engine", list.verb, p.Text, m.Guest, p.Origin)
+				return fail(ExitUsage, "--allow-unenforced cannot lift the managed policy's rules: %s %q in %s (%s) must hold; use the default engine", list.verb, p.Text, m.Guest, p.Origin)
 			}
 		}
 	}
-	return -1
+	return nil
 }

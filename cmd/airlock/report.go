@@ -61,7 +61,7 @@ func notRunReport(module string, args []string, policySource, why string, cause 
 // not be written and nothing else had failed.
 func writeNotRun(stderr io.Writer, path string, f *os.File, r *report, code int) int {
 	if err := writeReport(stderr, path, f, r); err != nil {
-		errorf(stderr, 0, "writing the report: %v", err)
+		say(stderr, "writing the report: %v", err)
 		if code == 0 {
 			return ExitUsage
 		}
