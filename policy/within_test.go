@@ -18,7 +18,7 @@ func TestPatternWithin(t *testing.T) {
 		{"data/keys/**", "data", false, []string{"keys/**"}}, // the rest of the path
 		{"data/keys", "src", false, nil},                     // names nothing there
 		{"./secrets", "secrets/x", true, nil},                // the folder is covered
-		{"a/**/c", "a/b", false, []string{"**/c", "c"}},      // "**" keeps matching at any depth
+		{"a/**/c", "a/b", false, []string{"**/c"}},           // "**" keeps matching at any depth
 		{"*.pem", "certs", false, []string{"*.pem"}},         // a glob name
 		{"build/out", "build/output", false, nil},            // a near miss
 	} {
