@@ -32,6 +32,7 @@ type Use struct {
 	Host   string
 	Port   int
 	Addr   netip.Addr
+	Local  bool // Addr is one of this machine's own (policy.Dest.Local)
 }
 
 // Observe makes f receive every Use of the gate's run from now on (nil
