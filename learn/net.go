@@ -43,19 +43,37 @@ func learnNet(conns map[connKey]connUse, cut int) ([]NetNeed, []string) {
 		if e.u.op == hostfuncs.NetOpConnect {
 			what = "a raw connection"
 		}
-		why = fmt.Sprintf("%s to %s%s", what, hostPort(e.k.host, e.k.port), why)
-		if i, ok := index[rule]; ok {
-			out[i].Why = strings.TrimSuffix(out[i].Why, "; and others") + "; and others"
-			continue
+		add := func(n NetNeed) {
+			if i, ok := index[n.Rule]; ok {
+				out[i].Why = strings.TrimSuffix(out[i].Why, "; and others") + "; and others"
+				return
+			}
+			index[n.Rule] = len(out)
+			out = append(out, n)
 		}
-		index[rule] = len(out)
-		out = append(out, NetNeed{Rule: rule, Dest: d, Why: why})
+		if why != "" {
+			// A name that led to a special address: the address rule
+			// allows the connection, and a rule naming the host is what
+			// has airlock look the name up at all (and the second wall
+			// let it read the resolver's files). Both name only what the
+			// tool used.
+			named := policy.Dest{Scheme: d.Scheme, Host: d.Host, Port: d.Port, IP: publicAddr}
+			if nameRule, _, err := ruleFor(named); err == nil {
+				add(NetNeed{Rule: nameRule, Dest: named, Why: fmt.Sprintf("the name in %s to %s, so that airlock looks it up; the rule for the address it led to follows", what, hostPort(e.k.host, e.k.port))})
+			}
+		}
+		add(NetNeed{Rule: rule, Dest: d, Why: fmt.Sprintf("%s to %s%s", what, hostPort(e.k.host, e.k.port), why)})
 	}
 	if cut > 0 {
 		notes = append(notes, fmt.Sprintf("not learned: %d more destinations (over %d in one run)", cut, maxConns))
 	}
 	return out, notes
 }
+
+// publicAddr stands for an ordinary public address (TEST-NET-1), to ask
+// whether a rule naming a host allows it where the name leads somewhere
+// that is not special.
+var publicAddr = netip.AddrFrom4([4]byte{192, 0, 2, 1})
 
 // ruleFor is the narrowest rule that allows d.
 func ruleFor(d policy.Dest) (rule, why string, err error) {
@@ -78,8 +96,8 @@ func ruleFor(d policy.Dest) (rule, why string, err error) {
 		}
 		return "", "", err
 	}
-	kind, _ := policy.SpecialAddress(d.IP)
-	if d.Local {
+	kind, special := policy.SpecialAddress(d.IP)
+	if !special && d.Local {
 		kind = "this machine"
 	}
 	if _, isIP, _ := isAddr(d.Host); isIP {
