@@ -13,6 +13,7 @@ import (
 
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/learn"
+	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -246,6 +247,34 @@ func openLearnDir(dir string) (*learnDir, error) {
 		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
 	return &learnDir{dir: abs}, nil
+}
+
+// path is DIR, "" without --learn.
+func (d *learnDir) path() string {
+	if d == nil {
+		return ""
+	}
+	return d.dir
+}
+
+// toolNameObserver puts the MCP tool of each request in its context, where
+// learnDir.prepareRun finds it, and passes the request on to inner.
+type toolNameObserver struct{ inner mcp.Observer }
+
+func (o toolNameObserver) Start(ctx context.Context, r mcp.RequestStart) context.Context {
+	if r.Tool != "" {
+		ctx = context.WithValue(ctx, learnToolKey{}, r.Tool)
+	}
+	if o.inner != nil {
+		return o.inner.Start(ctx, r)
+	}
+	return ctx
+}
+
+func (o toolNameObserver) End(ctx context.Context, r mcp.RequestRecord) {
+	if o.inner != nil {
+		o.inner.End(ctx, r)
+	}
 }
 
 func (d *learnDir) statePaths() []hostfuncs.StatePath {
