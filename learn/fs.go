@@ -119,7 +119,7 @@ func learnMount(m *policy.Mount, p *policy.Policy, paths map[pathKey]pathUse, wh
 				writes = addFolder(writes, folder{rel: w, why: e.why, n: 1})
 				continue
 			}
-			notes = append(notes, "learned read-only: "+guestJoin(guest, dir)+" cannot be a writable mount of its own (protected, hidden, or reached through a symbolic link), so the write to "+guestJoin(guest, e.path)+" is not learned")
+			notes = append(notes, "learned read-only: "+guestJoin(guest, dir)+" is protected or hidden, so the write to "+guestJoin(guest, e.path)+" is not learned")
 		}
 		reads = addFolder(reads, folder{rel: n.readable(e.path), why: e.why, n: 1})
 	}
@@ -230,13 +230,29 @@ func (n narrower) readable(rel string) string {
 	}
 }
 
-// writable is dir when it can be mounted writable; ok is false when it
-// cannot (protected, hidden, not a real directory, …).
+// writable is the folder to mount writable for a change in dir: dir
+// itself, or, when dir is no real directory of its own (a symbolic link, a
+// name that does not print as it is, gone by the end of the run), the
+// nearest folder above it that is. ok is false when dir, or the folder
+// that would have to be writable, is protected or hidden: that is never
+// learned.
 func (n narrower) writable(dir string) (string, bool) {
-	if n.mountable(dir, true) {
-		return dir, true
+	for {
+		if n.mountable(dir, true) {
+			return dir, true
+		}
+		if n.refused(dir) || dir == "." {
+			return "", false
+		}
+		dir = parent(dir)
 	}
-	return "", false
+}
+
+// refused reports whether rel may never be a writable mount: hidden,
+// protected (by the ceiling or the built-in list), or airlock's state.
+func (n narrower) refused(rel string) bool {
+	return matchesAny(n.m.Hide, rel) || matchesAny(n.m.Protect, rel) || matchesAny(defaultProtect, rel) ||
+		n.st.holds(hostJoin(n.root, rel))
 }
 
 // mountable reports whether the folder rel of the ceiling mount may be
