@@ -6,6 +6,7 @@
 //	read:PATH            read PATH and print its contents (quoted)
 //	write:PATH:TEXT      write TEXT to PATH
 //	mkdir:PATH           make the directory PATH
+//	rename:FROM:TO       rename FROM to TO
 //	symlink:TARGET:LINK  make LINK a symbolic link to TARGET
 //	stat:PATH            stat PATH
 //	ls:PATH              list PATH
@@ -40,6 +41,10 @@ func main() {
 			rest = path
 		case "mkdir":
 			err = os.Mkdir(rest, 0o755)
+		case "rename":
+			from, to, _ := strings.Cut(rest, ":")
+			err = os.Rename(from, to)
+			rest = to
 		case "symlink":
 			target, link, _ := strings.Cut(rest, ":")
 			err = os.Symlink(target, link)
