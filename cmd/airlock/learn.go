@@ -44,6 +44,12 @@ type learnFile struct {
 // through a mount while it runs.
 func openLearn(path string) (*learnFile, error) {
 	_, statErr := os.Lstat(path)
+	if errors.Is(statErr, os.ErrNotExist) {
+		// .airlock/learned.hcl in a project that has no .airlock yet.
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+	}
 	f, err := openPolicyRW(path)
 	if err != nil {
 		return nil, err
