@@ -29,7 +29,8 @@ type learnFile struct {
 	path    string
 	f       *os.File
 	src     []byte
-	created bool // FILE did not exist: removed again if nothing is learned
+	created bool   // FILE did not exist: removed again if nothing is learned
+	madeDir string // its folder, made for it (removed with it when empty)
 
 	mu   sync.Mutex
 	rec  learn.Recorder
@@ -44,11 +45,13 @@ type learnFile struct {
 // through a mount while it runs.
 func openLearn(path string) (*learnFile, error) {
 	_, statErr := os.Lstat(path)
-	if errors.Is(statErr, os.ErrNotExist) {
+	madeDir := ""
+	if _, err := os.Lstat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
 		// .airlock/learned.hcl in a project that has no .airlock yet.
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}
+		madeDir = filepath.Dir(path)
 	}
 	f, err := openPolicyRW(path)
 	if err != nil {
@@ -68,7 +71,7 @@ func openLearn(path string) (*learnFile, error) {
 		f.Close()
 		return nil, err
 	}
-	l := &learnFile{path: path, f: f, src: src, created: errors.Is(statErr, os.ErrNotExist)}
+	l := &learnFile{path: path, f: f, src: src, created: errors.Is(statErr, os.ErrNotExist), madeDir: madeDir}
 	if len(strings.TrimSpace(string(src))) > 0 {
 		// Merging needs a valid file: say so before the tool runs.
 		if _, diags := policy.Parse(src, path, policy.LayerProject, policy.BaseDir(path)); diags.HasErrors() {
@@ -169,6 +172,9 @@ func (l *learnFile) close() {
 	if l.created {
 		if fi, err := l.f.Stat(); err == nil && fi.Size() == 0 {
 			os.Remove(l.path)
+			if l.madeDir != "" {
+				os.Remove(l.madeDir) // only if still empty
+			}
 		}
 	}
 	l.f.Close()
