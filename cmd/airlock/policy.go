@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
 )
 
-const policySynopsis = `usage: airlock policy check FILE… | airlock policy explain [FILE] [--url URL]
+const policySynopsis = `usage: airlock policy check FILE… | airlock policy explain [FILE|DIR] [--url URL]
 check: parse and validate policy files (errors as file:line:col), exit 0 when all are valid.
 explain: say what a policy allows, layer by layer, or which rule decides a connection to URL.`
 
@@ -78,30 +80,62 @@ func policyCmd(ctx context.Context, args []string, std stdio) error {
 		if len(names) == 1 {
 			name = names[0]
 		}
-		p, source, err := loadPolicy(name, cwd, std.err)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(std.out, "Policy: %s\n", source)
-		if p, err = explainLayers(std.out, std.err, cwd, source, p); err != nil {
-			return err
-		}
-		explain := func() error { return policy.Explain(std.out, p) }
-		if *url != "" {
-			explain = func() error { return policy.ExplainDestOn(std.out, p, *url, hostfuncs.OwnAddress) }
-		}
-		if err := explain(); err != nil {
-			return fail(ExitUsage, "%v", err)
-		}
-		if *url == "" {
-			if err := policy.ExplainApprovals(std.out, p.Approvals); err != nil {
-				return fail(ExitUsage, "%v", err)
+		files := []string{name}
+		if fi, err := os.Stat(name); name != "" && err == nil && fi.IsDir() {
+			// A folder of learned policies (airlock mcp --learn DIR):
+			// each of them, in turn.
+			if files, err = filepath.Glob(filepath.Join(name, "*.hcl")); err != nil || len(files) == 0 {
+				return fail(ExitUsage, "%s holds no policy (*.hcl)", name)
 			}
-			if err := policy.ExplainSandbox(std.out, p.Sandbox); err != nil {
-				return fail(ExitUsage, "%v", err)
+		}
+		for i, name := range files {
+			if i > 0 {
+				fmt.Fprintln(std.out)
+			}
+			if err := explainPolicy(name, cwd, *url, std); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
 	return unknownWord("command", args[0], "airlock policy", []string{"check", "explain"})
+}
+
+// explainPolicy writes what the policy name (or the project's, or the
+// built-in default) allows; with url, which rule decides a connection
+// there. For a learned policy it adds what each rule was learned for.
+func explainPolicy(name, cwd, url string, std stdio) error {
+	p, source, err := loadPolicy(name, cwd, std.err)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(std.out, "Policy: %s\n", source)
+	file := p
+	if p, err = explainLayers(std.out, std.err, cwd, source, p); err != nil {
+		return err
+	}
+	explain := func() error { return policy.Explain(std.out, p) }
+	if url != "" {
+		explain = func() error { return policy.ExplainDestOn(std.out, p, url, hostfuncs.OwnAddress) }
+	}
+	if err := explain(); err != nil {
+		return fail(ExitUsage, "%v", err)
+	}
+	if url != "" {
+		return nil
+	}
+	if err := policy.ExplainApprovals(std.out, p.Approvals); err != nil {
+		return fail(ExitUsage, "%v", err)
+	}
+	if err := policy.ExplainSandbox(std.out, p.Sandbox); err != nil {
+		return fail(ExitUsage, "%v", err)
+	}
+	if source != "builtin default" {
+		if src, err := os.ReadFile(source); err == nil && learn.IsLearned(src) {
+			if err := learn.Explain(std.out, src, file); err != nil {
+				return fail(ExitUsage, "%v", err)
+			}
+		}
+	}
+	return nil
 }

@@ -39,6 +39,7 @@ type runFlags struct {
 	interrupt  string
 	engine     string // runtime.EngineWazero or runtime.EngineWasmtime
 	unenforced bool   // run even what the engine cannot fully enforce
+	learn      string // --learn FILE (learn.go)
 }
 
 func runCmd(ctx context.Context, args []string, std stdio) (err error) {
@@ -60,6 +61,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	fs.BoolVar(&f.quiet, "quiet", false, "print no summary of denials")
 	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
 	fs.StringVar(&f.engine, "engine", runtime.EngineWazero, "WebAssembly `ENGINE`: "+strings.Join(runtime.Engines(), " or ")+" (wasmtime needs a build with -tags wasmtime; docs/engines.md)")
+	fs.StringVar(&f.learn, "learn", "", "write to `FILE` the narrowest policy that lets this run happen again, or add to the one there (docs/learn.md)")
 	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "with --engine wasmtime: run although it cannot enforce the policy's protect and hide patterns and open-files limit")
 	ap := addApprovalFlags(fs)
 	otelFlags := addTelemetryFlags(fs)
@@ -79,6 +81,18 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 		}
 		repFile = rf
 		defer repFile.Close()
+	}
+	var learning *learnFile
+	if f.learn != "" {
+		if f.engine != runtime.EngineWazero {
+			return fail(ExitUsage, "--learn needs the wazero engine: with --engine %s airlock does not see the tool's file operations", f.engine)
+		}
+		lf, err := openLearn(f.learn)
+		if err != nil {
+			return fail(ExitUsage, "--learn: %v", err)
+		}
+		learning = lf
+		defer learning.close()
 	}
 
 	// From here on, every way out writes the --json report, and a closed
@@ -156,9 +170,10 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	if source != "builtin default" {
 		policyFile = source
 	}
+	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err),
 		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine, AllowUnenforced: f.unenforced,
-		State: statePaths(cwd, policyFile, sess.auditPath), Warn: warnTo(std.err)}))
+		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
 	}
@@ -192,6 +207,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 		return runFailed(ctx, err)
 	}
 
+	learned := learning == nil || learning.finish(res, state, f.quiet, std.err)
 	rep := newReport(mod, toolArgs, source, res)
 	rep.Landlock = &lock.status
 	if !f.quiet {
@@ -200,6 +216,9 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 		fmt.Fprintln(std.err, "airlock: "+stopText(res.Err)) // why it stopped is not a summary
 	}
 	status := sess.exit(exitStatus(res, f.failOnDeny)) // the audit log is closed: its last error is known
+	if !learned && status == 0 {
+		status = ExitUsage
+	}
 	rep.AuditError = sess.auditFailed()
 	if f.json.on {
 		reported = true
