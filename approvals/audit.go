@@ -81,7 +81,7 @@ func DefaultAuditFile(dir string) string { return filepath.Join(dir, ".airlock",
 
 // DefaultSyncInterval bounds how long a written record may wait for its
 // fsync (see AuditLog and RATIONALE.md, "Why fsync the audit log in
-// batches?").
+// batches, and write each record at once?").
 const DefaultSyncInterval = 50 * time.Millisecond
 
 // AuditLog is an append-only file of JSON lines, one AuditRecord each.

@@ -23,9 +23,9 @@ import (
 
 // The compile cache holds native code that this process maps and runs, so
 // a changed entry must never load (see RATIONALE.md, "Why are compiled
-// modules sealed?"). wazero's own file cache checks only a CRC, and its
-// interface is internal, so airlock keeps its own store and gives wazero
-// nothing but verified copies:
+// modules sealed, and loaded from a private copy?"). wazero's own file
+// cache checks only a CRC, and its interface is internal, so airlock keeps
+// its own store and gives wazero nothing but verified copies:
 //
 //   - compiled/sealed/ENGINE/KEY holds one compiled module: a header,
 //     wazero's entry (or wasmtime's serialized module) and an HMAC-SHA256

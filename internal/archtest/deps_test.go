@@ -1,5 +1,6 @@
-// Package archtest holds tests that keep the project's package arrows
-// pointing downwards: cmd → mcp → runtime → hostfuncs → policy (DESIGN.md).
+// Package archtest holds tests of the project's shape: the package arrows
+// point downwards, cmd → mcp → runtime → hostfuncs → policy (RATIONALE.md,
+// "Package arrows"), and every RATIONALE.md section that is cited exists.
 package archtest
 
 import (
@@ -12,7 +13,7 @@ const module = "github.com/airlockhq/airlock/"
 
 // allowed lists, for each package, the project packages it may import
 // (directly or not). A new arrow is a design decision: add it here with
-// its reason in RATIONALE.md.
+// its reason in RATIONALE.md, "Package arrows".
 var allowed = map[string][]string{
 	"policy":    {},
 	"hostfuncs": {"policy"},
