@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	sysapi "github.com/tetratelabs/wazero/sys"
@@ -255,28 +256,28 @@ func joinRel(dir, name string) string {
 
 // ---- decisions ----
 
-func (f *FS) deny(kind, op, target, rule string, origin policy.Origin, e experimentalsys.Errno) experimentalsys.Errno {
-	f.gate.Decide(Request{Kind: kind, Op: op, Target: target, Policy: policy.Deny, Rule: rule, Origin: origin}, errnoName(e))
+func (f *FS) deny(kind decision.Kind, op, target, rule string, origin policy.Origin, e experimentalsys.Errno) experimentalsys.Errno {
+	f.gate.Decide(decision.Request{Kind: kind, Op: op, Target: target, Policy: policy.Deny, Rule: rule, Origin: origin}, errnoName(e))
 	return e
 }
 
-func (f *FS) denyHidden(kind, op, rel string, p policy.Pattern, e experimentalsys.Errno) experimentalsys.Errno {
+func (f *FS) denyHidden(kind decision.Kind, op, rel string, p policy.Pattern, e experimentalsys.Errno) experimentalsys.Errno {
 	return f.deny(kind, op, f.target(rel), "hide "+strconv.Quote(p.Text), p.Origin, e)
 }
 
 func (f *FS) denyProtected(op, rel string, p policy.Pattern, how string) experimentalsys.Errno {
-	return f.deny("fs.write", op, f.target(rel), "protect "+strconv.Quote(p.Text)+how, p.Origin, experimentalsys.EACCES)
+	return f.deny(decision.FSWrite, op, f.target(rel), "protect "+strconv.Quote(p.Text)+how, p.Origin, experimentalsys.EACCES)
 }
 
 // escape records an attempt to leave the mount and returns EPERM.
-func (f *FS) escape(kind, op, target string) experimentalsys.Errno {
+func (f *FS) escape(kind decision.Kind, op, target string) experimentalsys.Errno {
 	return f.deny(kind, op, target, f.edgeRule, f.mount.Origin, experimentalsys.EPERM)
 }
 
 // readOnly asks the gate about a write into a read-only mount. It returns
 // zero when the gate allows the write.
 func (f *FS) readOnly(op, target string) experimentalsys.Errno {
-	if f.gate.Decide(Request{Kind: "fs.write", Op: op, Target: target, Policy: f.ReadOnlyVerdict,
+	if f.gate.Decide(decision.Request{Kind: decision.FSWrite, Op: op, Target: target, Policy: f.ReadOnlyVerdict,
 		Rule: f.roRule, Origin: f.mount.Origin}, "EROFS") {
 		return 0
 	}
@@ -284,7 +285,7 @@ func (f *FS) readOnly(op, target string) experimentalsys.Errno {
 }
 
 // rootErr maps an error from os.Root, recording escapes.
-func (f *FS) rootErr(kind, op, target string, err error) experimentalsys.Errno {
+func (f *FS) rootErr(kind decision.Kind, op, target string, err error) experimentalsys.Errno {
 	if isEscape(err) {
 		return f.escape(kind, op, target)
 	}
@@ -314,15 +315,15 @@ func (f *FS) mayLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 	if e := f.stateLook(op, rel, st); e != 0 {
 		return e
 	}
-	if e := f.crossing("fs.read", op, rel); e != 0 {
+	if e := f.crossing(decision.FSRead, op, rel); e != 0 {
 		return e
 	}
 	if p, ok := f.hidden(rel); ok {
-		return f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
+		return f.denyHidden(decision.FSRead, op, rel, p, experimentalsys.ENOENT)
 	}
 	if st != nil && st.Nlink > 1 && isReg(st) && len(f.hide) > 0 {
 		if p, ok := f.linkedTo(st, true); ok {
-			return f.deny("fs.read", op, f.target(rel), "hide "+strconv.Quote(p.Text)+" (hard link)", p.Origin, experimentalsys.ENOENT)
+			return f.deny(decision.FSRead, op, f.target(rel), "hide "+strconv.Quote(p.Text)+" (hard link)", p.Origin, experimentalsys.ENOENT)
 		}
 	}
 	return 0
@@ -335,7 +336,7 @@ func (f *FS) mayChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 	if e := f.stateChange(op, rel, st); e != 0 {
 		return e
 	}
-	if e := f.crossing("fs.write", op, rel); e != 0 {
+	if e := f.crossing(decision.FSWrite, op, rel); e != 0 {
 		return e
 	}
 	if p, ok := f.protected(rel); ok {
@@ -354,11 +355,11 @@ func (f *FS) mayCreate(op, rel string) experimentalsys.Errno {
 	if e := f.stateCreate(op, rel); e != 0 {
 		return e
 	}
-	if e := f.crossing("fs.write", op, rel); e != 0 {
+	if e := f.crossing(decision.FSWrite, op, rel); e != 0 {
 		return e
 	}
 	if p, ok := f.hidden(rel); ok {
-		return f.denyHidden("fs.write", op, rel, p, experimentalsys.EACCES)
+		return f.denyHidden(decision.FSWrite, op, rel, p, experimentalsys.EACCES)
 	}
 	if p, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, p, "")
@@ -373,7 +374,7 @@ func (f *FS) mayMoveAway(op, rel string) experimentalsys.Errno {
 	if e := f.stateMove(op, rel); e != 0 {
 		return e
 	}
-	if e := f.crossingBelow("fs.write", op, rel); e != 0 {
+	if e := f.crossingBelow(decision.FSWrite, op, rel); e != 0 {
 		return e
 	}
 	for i := range f.protect {
@@ -383,7 +384,7 @@ func (f *FS) mayMoveAway(op, rel string) experimentalsys.Errno {
 	}
 	for i := range f.hide {
 		if policy.CouldMatchBelow(f.hide[i:i+1], rel) {
-			return f.deny("fs.write", op, f.target(rel), "hide "+strconv.Quote(f.hide[i].Text)+" (below)", f.hide[i].Origin, experimentalsys.EACCES)
+			return f.deny(decision.FSWrite, op, f.target(rel), "hide "+strconv.Quote(f.hide[i].Text)+" (below)", f.hide[i].Origin, experimentalsys.EACCES)
 		}
 	}
 	return 0
@@ -431,7 +432,7 @@ func (p pin) close() {
 // walk itself tracks where it is). When a name on the way is a symlink (or
 // not a directory), os.Root resolves the whole path instead and
 // /proc/self/fd says where the directory really is.
-func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
+func (f *FS) pinDir(kind decision.Kind, op, rel string) (pin, experimentalsys.Errno) {
 	if rel == "." {
 		return pin{fd: f.rootFd, rel: "."}, f.statePinned(kind, op, pin{fd: f.rootFd, rel: "."})
 	}
@@ -466,7 +467,7 @@ func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
 }
 
 // pinDirRoot is pinDir through os.Root, for paths with symlinks in them.
-func (f *FS) pinDirRoot(kind, op, rel string) (pin, experimentalsys.Errno) {
+func (f *FS) pinDirRoot(kind decision.Kind, op, rel string) (pin, experimentalsys.Errno) {
 	file, err := f.root.OpenFile(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return pin{}, f.rootErr(kind, op, f.target(rel), err)
@@ -490,7 +491,7 @@ func (f *FS) pinDirRoot(kind, op, rel string) (pin, experimentalsys.Errno) {
 // pinNoFollow pins the object at rel itself: its parent is pinned, and the
 // final name opened from it with O_PATH|O_NOFOLLOW, so a final symlink is
 // the symlink, and the object really is at the parent's place plus name.
-func (f *FS) pinNoFollow(kind, op, rel string, st *unix.Stat_t) (pin, experimentalsys.Errno) {
+func (f *FS) pinNoFollow(kind decision.Kind, op, rel string, st *unix.Stat_t) (pin, experimentalsys.Errno) {
 	p := pin{fd: f.rootFd, rel: "."}
 	if rel != "." {
 		dir, name := splitRel(rel)
@@ -521,7 +522,7 @@ const maxSymlinks = 40
 
 // pinFollow pins the object rel names, following a final symlink, each hop
 // resolved beneath the root from where the link really is.
-func (f *FS) pinFollow(kind, op, rel string, st *unix.Stat_t) (pin, experimentalsys.Errno) {
+func (f *FS) pinFollow(kind decision.Kind, op, rel string, st *unix.Stat_t) (pin, experimentalsys.Errno) {
 	for hops := 0; ; hops++ {
 		p, e := f.pinNoFollow(kind, op, rel, st)
 		if e != 0 || !isLink(st) {
@@ -571,9 +572,9 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (_
 		flag |= experimentalsys.O_DIRECTORY
 	}
 	write := flag&(experimentalsys.O_RDWR|experimentalsys.O_WRONLY|experimentalsys.O_TRUNC|experimentalsys.O_CREAT) != 0
-	kind := "fs.read"
+	kind := decision.FSRead
 	if write {
-		kind = "fs.write"
+		kind = decision.FSWrite
 	}
 	if !pre {
 		defer f.noteDone(&ret, kind, "open", rel) // learn mode (fs_use.go)
@@ -597,15 +598,15 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (_
 	return file, 0
 }
 
-func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode, write bool) (*File, experimentalsys.Errno) {
+func (f *FS) open(kind decision.Kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode, write bool) (*File, experimentalsys.Errno) {
 	creat := flag&experimentalsys.O_CREAT != 0
 	// The path as asked: refusals here only add to those below, which are
 	// made on the real location.
 	if p, ok := f.hidden(rel); ok {
 		if creat {
-			return nil, f.denyHidden("fs.write", "open", rel, p, experimentalsys.EACCES)
+			return nil, f.denyHidden(decision.FSWrite, "open", rel, p, experimentalsys.EACCES)
 		}
-		return nil, f.denyHidden("fs.read", "open", rel, p, experimentalsys.ENOENT)
+		return nil, f.denyHidden(decision.FSRead, "open", rel, p, experimentalsys.ENOENT)
 	}
 	if e := f.stateAsked(kind, "open", rel, creat); e != 0 {
 		return nil, e
@@ -713,7 +714,7 @@ type opened struct {
 // really is the parent's real location plus that name. Only when the final
 // name is a symlink is it followed, by os.Root, and then where the object
 // really is comes from /proc/self/fd.
-func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.Errno) {
+func (f *FS) openExisting(kind decision.Kind, rel string, oflag int) (opened, experimentalsys.Errno) {
 	dir, name := splitRel(rel)
 	parent, e := f.pinDir(kind, "open", dir)
 	if e != 0 {
@@ -758,7 +759,7 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 // refuseLink is set and a symlink sits where the file would be made (a
 // dangling one, since the caller found nothing to open), it returns ELOOP
 // rather than create whatever the link names.
-func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Oflag, refuseLink bool, perm fs.FileMode) (opened, experimentalsys.Errno) {
+func (f *FS) openInParent(kind decision.Kind, rel string, oflag int, flag experimentalsys.Oflag, refuseLink bool, perm fs.FileMode) (opened, experimentalsys.Errno) {
 	oflag |= unix.O_NOFOLLOW
 	dir, name := splitRel(rel)
 	parent, e := f.pinDir(kind, "open", dir)
@@ -817,15 +818,15 @@ func (f *FS) Stat(p string) (sysapi.Stat_t, experimentalsys.Errno) {
 }
 
 func (f *FS) stat(op, rel string, follow bool) (_ sysapi.Stat_t, ret experimentalsys.Errno) {
-	defer f.noteDone(&ret, "fs.read", op, rel)
+	defer f.noteDone(&ret, decision.FSRead, op, rel)
 	if f.gate.Revoked() {
 		return sysapi.Stat_t{}, experimentalsys.EACCES
 	}
 	if escapes(rel) {
-		return sysapi.Stat_t{}, f.escape("fs.read", op, f.target(rel))
+		return sysapi.Stat_t{}, f.escape(decision.FSRead, op, f.target(rel))
 	}
 	if p, ok := f.hidden(rel); ok {
-		return sysapi.Stat_t{}, f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
+		return sysapi.Stat_t{}, f.denyHidden(decision.FSRead, op, rel, p, experimentalsys.ENOENT)
 	}
 	if sf := f.stagedAt(rel); sf != nil {
 		return sf.stat()
@@ -834,9 +835,9 @@ func (f *FS) stat(op, rel string, follow bool) (_ sysapi.Stat_t, ret experimenta
 	var p pin
 	var e experimentalsys.Errno
 	if follow {
-		p, e = f.pinFollow("fs.read", op, rel, &st)
+		p, e = f.pinFollow(decision.FSRead, op, rel, &st)
 	} else {
-		p, e = f.pinNoFollow("fs.read", op, rel, &st)
+		p, e = f.pinNoFollow(decision.FSRead, op, rel, &st)
 	}
 	if e != 0 {
 		return sysapi.Stat_t{}, e
@@ -850,19 +851,19 @@ func (f *FS) stat(op, rel string, follow bool) (_ sysapi.Stat_t, ret experimenta
 
 // Readlink implements experimentalsys.FS.
 func (f *FS) Readlink(p string) (_ string, ret experimentalsys.Errno) {
-	defer f.noteDone(&ret, "fs.read", "readlink", p)
+	defer f.noteDone(&ret, decision.FSRead, "readlink", p)
 	if f.gate.Revoked() {
 		return "", experimentalsys.EACCES
 	}
 	rel, _ := cleanRel(p)
 	if escapes(rel) {
-		return "", f.escape("fs.read", "readlink", f.target(rel))
+		return "", f.escape(decision.FSRead, "readlink", f.target(rel))
 	}
 	if pat, ok := f.hidden(rel); ok {
-		return "", f.denyHidden("fs.read", "readlink", rel, pat, experimentalsys.ENOENT)
+		return "", f.denyHidden(decision.FSRead, "readlink", rel, pat, experimentalsys.ENOENT)
 	}
 	var st unix.Stat_t
-	pn, e := f.pinNoFollow("fs.read", "readlink", rel, &st)
+	pn, e := f.pinNoFollow(decision.FSRead, "readlink", rel, &st)
 	if e != 0 {
 		return "", e
 	}
@@ -884,7 +885,7 @@ func (f *FS) Readlink(p string) (_ string, ret experimentalsys.Errno) {
 // Mkdir implements experimentalsys.FS.
 func (f *FS) Mkdir(p string, perm fs.FileMode) (ret experimentalsys.Errno) {
 	const op = "mkdir"
-	defer f.noteDone(&ret, "fs.write", op, p)
+	defer f.noteDone(&ret, decision.FSWrite, op, p)
 	rel, _ := cleanRel(p)
 	parent, name, e := f.beginCreate(op, rel)
 	if e != 0 {
@@ -913,7 +914,7 @@ func createMode(perm fs.FileMode, ordinary uint32) uint32 {
 // the sandbox could follow it, and a tool run later on the host would.
 func (f *FS) Symlink(oldPath, linkName string) (ret experimentalsys.Errno) {
 	const op = "symlink"
-	defer f.noteDone(&ret, "fs.write", op, linkName)
+	defer f.noteDone(&ret, decision.FSWrite, op, linkName)
 	rel, _ := cleanRel(linkName)
 	parent, name, e := f.beginCreate(op, rel)
 	if e != 0 {
@@ -921,7 +922,7 @@ func (f *FS) Symlink(oldPath, linkName string) (ret experimentalsys.Errno) {
 	}
 	defer parent.close()
 	if !linkStaysInside(parent.rel, oldPath) {
-		return f.escape("fs.write", op, f.target(joinRel(parent.rel, name))+" -> "+oldPath)
+		return f.escape(decision.FSWrite, op, f.target(joinRel(parent.rel, name))+" -> "+oldPath)
 	}
 	return errno(retry(func() error { return unix.Symlinkat(oldPath, parent.fd, name) }))
 }
@@ -965,7 +966,7 @@ func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
 		return pin{}, "", experimentalsys.EACCES
 	}
 	if escapes(rel) {
-		return pin{}, "", f.escape("fs.write", op, f.target(rel))
+		return pin{}, "", f.escape(decision.FSWrite, op, f.target(rel))
 	}
 	if rel == "." {
 		return pin{}, "", experimentalsys.EEXIST
@@ -977,7 +978,7 @@ func (f *FS) beginCreate(op, rel string) (pin, string, experimentalsys.Errno) {
 		return pin{}, "", e
 	}
 	dir, name := splitRel(rel)
-	parent, e := f.pinDir("fs.write", op, dir)
+	parent, e := f.pinDir(decision.FSWrite, op, dir)
 	if e != 0 {
 		return pin{}, "", e
 	}
@@ -1016,18 +1017,18 @@ func (f *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 // changeAttr pins the object p names (following symlinks), checks it, and
 // changes it through /proc/self/fd/N, which names the pinned object.
 func (f *FS) changeAttr(op, p string, change func(proc string) error) (ret experimentalsys.Errno) {
-	defer f.noteDone(&ret, "fs.write", op, p)
+	defer f.noteDone(&ret, decision.FSWrite, op, p)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
 	rel, _ := cleanRel(p)
 	if escapes(rel) {
-		return f.escape("fs.write", op, f.target(rel))
+		return f.escape(decision.FSWrite, op, f.target(rel))
 	}
 	if pat, ok := f.hidden(rel); ok {
-		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
+		return f.denyHidden(decision.FSRead, op, rel, pat, experimentalsys.ENOENT)
 	}
-	if e := f.stateAsked("fs.write", op, rel, false); e != 0 {
+	if e := f.stateAsked(decision.FSWrite, op, rel, false); e != 0 {
 		return e
 	}
 	if sf := f.stagedAt(rel); sf != nil {
@@ -1037,7 +1038,7 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) (ret exper
 		return f.denyProtected(op, rel, pat, "")
 	}
 	var st unix.Stat_t
-	pn, e := f.pinFollow("fs.write", op, rel, &st)
+	pn, e := f.pinFollow(decision.FSWrite, op, rel, &st)
 	if e != 0 {
 		return e
 	}
@@ -1059,8 +1060,8 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) (ret exper
 // Rename implements experimentalsys.FS.
 func (f *FS) Rename(from, to string) (ret experimentalsys.Errno) {
 	const op = "rename"
-	defer f.noteDone(&ret, "fs.write", op, from)
-	defer f.noteDone(&ret, "fs.write", op, to)
+	defer f.noteDone(&ret, decision.FSWrite, op, from)
+	defer f.noteDone(&ret, decision.FSWrite, op, to)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
@@ -1068,7 +1069,7 @@ func (f *FS) Rename(from, to string) (ret experimentalsys.Errno) {
 	trel, tslash := cleanRel(to)
 	what := func(a, b string) string { return f.target(a) + " -> " + f.target(b) }
 	if escapes(frel) || escapes(trel) {
-		return f.escape("fs.write", op, what(frel, trel))
+		return f.escape(decision.FSWrite, op, what(frel, trel))
 	}
 	if frel == "." || trel == "." {
 		return experimentalsys.EINVAL
@@ -1087,7 +1088,7 @@ func (f *FS) Rename(from, to string) (ret experimentalsys.Errno) {
 	// As asked, then again on the real locations.
 	check := func(frel, trel string) experimentalsys.Errno {
 		if p, ok := f.hidden(frel); ok {
-			return f.denyHidden("fs.read", op, frel, p, experimentalsys.ENOENT)
+			return f.denyHidden(decision.FSRead, op, frel, p, experimentalsys.ENOENT)
 		}
 		if p, ok := f.protected(frel); ok {
 			return f.denyProtected(op, frel, p, "")
@@ -1105,12 +1106,12 @@ func (f *FS) Rename(from, to string) (ret experimentalsys.Errno) {
 	}
 	fdir, fname := splitRel(frel)
 	tdir, tname := splitRel(trel)
-	fp, e := f.pinDir("fs.write", op, fdir)
+	fp, e := f.pinDir(decision.FSWrite, op, fdir)
 	if e != 0 {
 		return e
 	}
 	defer fp.close()
-	tp, e := f.pinDir("fs.write", op, tdir)
+	tp, e := f.pinDir(decision.FSWrite, op, tdir)
 	if e != 0 {
 		return e
 	}
@@ -1175,13 +1176,13 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 }
 
 func (f *FS) remove(op, p string, flags int) (ret experimentalsys.Errno) {
-	defer f.noteDone(&ret, "fs.write", op, p)
+	defer f.noteDone(&ret, decision.FSWrite, op, p)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
 	rel, slash := cleanRel(p)
 	if escapes(rel) {
-		return f.escape("fs.write", op, f.target(rel))
+		return f.escape(decision.FSWrite, op, f.target(rel))
 	}
 	if rel == "." {
 		if flags == 0 {
@@ -1201,7 +1202,7 @@ func (f *FS) remove(op, p string, flags int) (ret experimentalsys.Errno) {
 	}
 	check := func(rel string) experimentalsys.Errno {
 		if p, ok := f.hidden(rel); ok {
-			return f.denyHidden("fs.read", op, rel, p, experimentalsys.ENOENT)
+			return f.denyHidden(decision.FSRead, op, rel, p, experimentalsys.ENOENT)
 		}
 		if p, ok := f.protected(rel); ok {
 			return f.denyProtected(op, rel, p, "")
@@ -1212,7 +1213,7 @@ func (f *FS) remove(op, p string, flags int) (ret experimentalsys.Errno) {
 		return e
 	}
 	dir, name := splitRel(rel)
-	parent, e := f.pinDir("fs.write", op, dir)
+	parent, e := f.pinDir(decision.FSWrite, op, dir)
 	if e != 0 {
 		return e
 	}
@@ -1244,8 +1245,8 @@ func (f *FS) remove(op, p string, flags int) (ret experimentalsys.Errno) {
 // same file, so a protected or hidden file cannot be linked at all.
 func (f *FS) Link(oldPath, newPath string) (ret experimentalsys.Errno) {
 	const op = "link"
-	defer f.noteDone(&ret, "fs.read", op, oldPath)
-	defer f.noteDone(&ret, "fs.write", op, newPath)
+	defer f.noteDone(&ret, decision.FSRead, op, oldPath)
+	defer f.noteDone(&ret, decision.FSWrite, op, newPath)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
@@ -1253,25 +1254,25 @@ func (f *FS) Link(oldPath, newPath string) (ret experimentalsys.Errno) {
 	nrel, _ := cleanRel(newPath)
 	what := f.target(orel) + " -> " + f.target(nrel)
 	if escapes(orel) || escapes(nrel) {
-		return f.escape("fs.write", op, what)
+		return f.escape(decision.FSWrite, op, what)
 	}
-	if e := f.stateAsked("fs.write", op, orel, false); e != 0 {
+	if e := f.stateAsked(decision.FSWrite, op, orel, false); e != 0 {
 		return e
 	}
 	if e := f.stateCreate(op, nrel); e != 0 {
 		return e
 	}
 	check := func(orel, nrel string) experimentalsys.Errno {
-		if e := f.crossing("fs.write", op, orel); e != 0 {
+		if e := f.crossing(decision.FSWrite, op, orel); e != 0 {
 			return e
 		}
 		if p, ok := f.hidden(orel); ok {
-			return f.denyHidden("fs.read", op, orel, p, experimentalsys.ENOENT)
+			return f.denyHidden(decision.FSRead, op, orel, p, experimentalsys.ENOENT)
 		}
 		if p, ok := f.protected(orel); ok {
 			return f.denyProtected(op, orel, p, "")
 		}
-		if e := f.stateAsked("fs.write", op, orel, false); e != 0 {
+		if e := f.stateAsked(decision.FSWrite, op, orel, false); e != 0 {
 			return e
 		}
 		return f.mayCreate(op, nrel)
@@ -1281,12 +1282,12 @@ func (f *FS) Link(oldPath, newPath string) (ret experimentalsys.Errno) {
 	}
 	odir, oname := splitRel(orel)
 	ndir, nname := splitRel(nrel)
-	op1, e := f.pinDir("fs.write", op, odir)
+	op1, e := f.pinDir(decision.FSWrite, op, odir)
 	if e != 0 {
 		return e
 	}
 	defer op1.close()
-	np, e := f.pinDir("fs.write", op, ndir)
+	np, e := f.pinDir(decision.FSWrite, op, ndir)
 	if e != 0 {
 		return e
 	}

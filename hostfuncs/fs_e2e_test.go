@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
@@ -183,9 +184,9 @@ func TestGuestEndToEnd(t *testing.T) {
 	if o.limit.Open() != 0 {
 		t.Errorf("%d files still counted open after the guest exited", o.limit.Open())
 	}
-	wantDecision(t, g, "fs.write", "open", "/work/.git/config", `protect ".git"`, "EACCES")
-	wantDecision(t, g, "fs.read", "open", "/work/.env", `hide ".env"`, "ENOENT")
-	wantDecision(t, g, "fs.read", "open", "/work/abs", `mount "/work" boundary`, "EPERM")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/.git/config", `protect ".git"`, "EACCES")
+	wantDecision(t, g, decision.FSRead, "open", "/work/.env", `hide ".env"`, "ENOENT")
+	wantDecision(t, g, decision.FSRead, "open", "/work/abs", `mount "/work" boundary`, "EPERM")
 	w.checkOutside()
 }
 
@@ -231,7 +232,7 @@ func TestGuestEndToEndReadOnly(t *testing.T) {
 	if w.content("ok.txt") != "hello" || w.exists("new.txt") || w.exists("d") || w.exists("l") {
 		t.Error("read-only mount changed")
 	}
-	wantDecision(t, g, "fs.write", "open", "/work/ok.txt", `mount "/work" access = "read"`, "EROFS")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/ok.txt", `mount "/work" access = "read"`, "EROFS")
 }
 
 // TestGuestEndToEndNestedMounts: a Go guest with "/" (writable) and

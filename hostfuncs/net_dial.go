@@ -12,15 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
-)
-
-// Kinds and operations of the network decisions, as the gate records them.
-const (
-	NetKind       = "net.connect"    // a connection, raw or for HTTP
-	NetCredential = "net.credential" // a credential added to a request (or not: its secret was missing)
-	NetOpConnect  = "connect"        // the raw TCP path
-	NetOpHTTP     = "http"           // the host's HTTP path
 )
 
 // netSchemes are the schemes a guest may name on the raw path, by code.
@@ -162,13 +155,13 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 			continue
 		}
 		tried = true
-		req := Request{Kind: NetKind, Op: op, Target: netTarget(name, port, c.ip),
+		req := decision.Request{Kind: decision.NetConnect, Op: op, Target: netTarget(name, port, c.ip),
 			Policy: c.dec.Verdict, Rule: c.dec.Rule, Origin: c.dec.Origin}
 		if !gate.DecideContext(ctx, req, "EACCES") {
 			last = errNetDenied
 			break
 		}
-		gate.used(Use{Kind: NetKind, Op: op, Scheme: scheme, Host: name, Port: port, Addr: c.ip, Local: s.eng.local.has(c.ip)}) // learn mode (use.go)
+		gate.used(decision.Use{Kind: decision.NetConnect, Op: op, Scheme: scheme, Host: name, Port: port, Addr: c.ip, Local: s.eng.local.has(c.ip)}) // learn mode (use.go)
 		ap := netip.AddrPortFrom(c.ip, uint16(port))
 		conn, err := dialExact(ctx, ap, timeout)
 		if err == nil {
@@ -182,7 +175,7 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 	}
 	if !tried {
 		c := cs[0]
-		gate.Decide(Request{Kind: NetKind, Op: op, Target: netTarget(name, port, c.ip),
+		gate.Decide(decision.Request{Kind: decision.NetConnect, Op: op, Target: netTarget(name, port, c.ip),
 			Policy: policy.Deny, Rule: c.dec.Rule, Origin: c.dec.Origin}, "EACCES")
 	}
 	return nil, netip.AddrPort{}, last

@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -153,7 +154,7 @@ type netCase struct {
 	args    []string          // the guest's action and its arguments
 	env     map[string]string // the host environment (credentials read it)
 	files   map[string]string // files in the /work mount
-	asker   hostfuncs.Asker
+	asker   decision.Asker
 	module  *runtime.Module // the netguest if nil
 	timeout string          // limits.timeout, "30s" if empty
 	// abandon runs with runtime.InterruptAbandon (airlock run's mode)
@@ -214,10 +215,10 @@ func runNet(t testing.TB, c netCase) netOutcome {
 }
 
 // netDecisions returns the decisions of kind NetKind.
-func (o netOutcome) netDecisions() []hostfuncs.Decision {
-	var ds []hostfuncs.Decision
+func (o netOutcome) netDecisions() []decision.Decision {
+	var ds []decision.Decision
 	for _, d := range o.res.Decisions {
-		if d.Kind == hostfuncs.NetKind {
+		if d.Kind == decision.NetConnect {
 			ds = append(ds, d)
 		}
 	}
@@ -596,7 +597,7 @@ func TestNetHTTP(t *testing.T) {
 		o.wantExit(t, 0)
 		o.wantOut(t, "status: 200", "body: GET /hello", "header: Echo-User-Agent: ")
 		ds := o.netDecisions()
-		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != hostfuncs.NetOpHTTP || ds[0].Target != "127.0.0.1:"+srv.port {
+		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != decision.OpHTTP || ds[0].Target != "127.0.0.1:"+srv.port {
 			t.Fatalf("decisions %+v", ds)
 		}
 	})
@@ -647,7 +648,7 @@ func TestNetHTTPS(t *testing.T) {
 		o.wantExit(t, 0)
 		o.wantOut(t, "status: 200", "body: GET /tls")
 		ds := o.netDecisions()
-		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != hostfuncs.NetOpConnect {
+		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != decision.OpConnect {
 			t.Fatalf("decisions %+v", ds)
 		}
 	})
@@ -703,7 +704,7 @@ credential "test" {
 	}
 	var noted bool
 	for _, d := range o.res.Decisions {
-		if d.Kind == hostfuncs.NetCredential {
+		if d.Kind == decision.NetCredential {
 			noted = d.Allowed && d.Rule == `credential "test"` && strings.Contains(d.Target, "secure.test")
 		}
 	}
@@ -750,7 +751,7 @@ credential "test" {
 	o.wantExit(t, 0)
 	var missing bool
 	for _, d := range o.res.Decisions {
-		missing = missing || (d.Kind == hostfuncs.NetCredential && !d.Allowed && strings.Contains(d.Rule, "AIRLOCK_TEST_TOKEN is not set"))
+		missing = missing || (d.Kind == decision.NetCredential && !d.Allowed && strings.Contains(d.Rule, "AIRLOCK_TEST_TOKEN is not set"))
 	}
 	if !missing {
 		t.Errorf("no record of the missing secret: %+v", o.res.Decisions)
@@ -879,9 +880,9 @@ credential "test" {
 					t.Fatalf("the secret reached the guest:\n%s\ndecoded body:\n%q", o.out, bodies)
 				}
 			}
-			var refusals []hostfuncs.Decision
+			var refusals []decision.Decision
 			for _, d := range o.res.Decisions {
-				if d.Kind == hostfuncs.NetCredential && d.Op == "response" {
+				if d.Kind == decision.NetCredential && d.Op == "response" {
 					refusals = append(refusals, d)
 				}
 			}
@@ -943,9 +944,9 @@ type scriptedAsker struct {
 	asked  atomic.Int64
 }
 
-func (a *scriptedAsker) Ask(ctx context.Context, r hostfuncs.Request) hostfuncs.Reply {
+func (a *scriptedAsker) Ask(ctx context.Context, r decision.Request) decision.Reply {
 	a.asked.Add(1)
-	return hostfuncs.Reply{Allowed: a.answer, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}
+	return decision.Reply{Allowed: a.answer, Source: decision.SourceUser, Ended: decision.EndedAnswered}
 }
 
 // "ask" never reaches a special address: it is denied before anyone is

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // Bounds on what a Recorder keeps, so that a tool that touches millions of
@@ -53,11 +53,11 @@ type connUse struct {
 
 // Use records one use. It is quick and never blocks for long: it runs on
 // the guest's host calls.
-func (r *Recorder) Use(u hostfuncs.Use) {
+func (r *Recorder) Use(u decision.Use) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
-	if u.Kind == hostfuncs.NetKind {
+	if u.Kind == decision.NetConnect {
 		k := connKey{u.Scheme, u.Host, u.Port, u.Addr}
 		c := r.conns[k]
 		if c == nil {
@@ -98,7 +98,7 @@ func (r *Recorder) Use(u hostfuncs.Use) {
 		if !p.look {
 			p.look, p.firstLook = true, u.Op
 		}
-	case u.Kind == "fs.write":
+	case u.Kind == decision.FSWrite:
 		if !p.write {
 			p.write, p.firstWrite = true, u.Op
 		}

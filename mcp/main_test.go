@@ -17,6 +17,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/mcp"
@@ -97,7 +98,7 @@ var askFunc = hostfuncs.Func{
 	Results: []api.ValueType{api.ValueTypeI32},
 	Fn: api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 		run := hostfuncs.RunFrom(ctx)
-		ok := run.Gate.Decide(hostfuncs.Request{Kind: "test.ask", Op: "ask", Target: "the-test-target",
+		ok := run.Gate.Decide(decision.Request{Kind: "test.ask", Op: "ask", Target: "the-test-target",
 			Policy: policy.Ask, Rule: "the test asks"}, "EPERM")
 		stack[0] = 0
 		if ok {

@@ -13,6 +13,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
@@ -169,7 +170,7 @@ func TestSessionAsksOnce(t *testing.T) {
 				if got := strings.TrimSpace(texts(r)); got != "allowed" {
 					t.Errorf("call %d: the tool says %q, want allowed", i, got)
 				}
-				if d := askDecision(t, r); !d.Allowed || d.Source != hostfuncs.SourceUser {
+				if d := askDecision(t, r); !d.Allowed || d.Source != decision.SourceUser {
 					t.Errorf("call %d: decision %+v, want allowed by the user", i, d)
 				}
 			}
@@ -265,7 +266,7 @@ func TestSessionsAskApart(t *testing.T) {
 				if got := strings.TrimSpace(texts(res[i])); !strings.HasPrefix(got, tc.want) {
 					t.Errorf("session %d: the tool says %q, want %s", i, got, tc.want)
 				}
-				if d := askDecision(t, res[i]); d.Allowed != (tc.want == "allowed") || d.Source != hostfuncs.SourceUser {
+				if d := askDecision(t, res[i]); d.Allowed != (tc.want == "allowed") || d.Source != decision.SourceUser {
 					t.Errorf("session %d: decision %+v, want %s by the user", i, d, tc.want)
 				}
 			}

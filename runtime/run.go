@@ -19,6 +19,7 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 )
@@ -35,11 +36,11 @@ type Spec struct {
 	// os.LookupEnv if nil.
 	LookupEnv func(string) (string, bool)
 	// Asker answers what the policy leaves open; nil denies.
-	Asker hostfuncs.Asker
+	Asker decision.Asker
 	// Record receives every decision as it is made (audit log, telemetry).
 	// A decision it cannot record is denied and revokes the run's
 	// capabilities (hostfuncs.Recorder).
-	Record hostfuncs.Recorder
+	Record decision.Recorder
 	// Interrupt is how a timeout or cancellation stops the guest.
 	Interrupt Interrupt
 	// ReadOnlyVerdict is what a write into a read-only mount gets:
@@ -75,7 +76,7 @@ type Result struct {
 	Stdout    Stream
 	Stderr    Stream
 	Memory    uint64 // bytes of linear memory at the end
-	Decisions []hostfuncs.Decision
+	Decisions []decision.Decision
 }
 
 // Run runs spec's module once in a fresh sandbox built from spec's policy.
@@ -107,7 +108,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	defer cancel()
 
 	// spec.Record is read at each decision, so PrepareRun may wrap it.
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) error {
+	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d decision.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
@@ -222,7 +223,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
 	// Every question still open (a prompt behind an HTTP dial the tool
 	// gave up on) is closed and recorded before the decisions are read.
-	gate.End(hostfuncs.ErrRunEnded)
+	gate.End(decision.ErrRunEnded)
 	hr.Close() // what host functions opened for the run (connections)
 	res.Decisions = gate.Decisions()
 

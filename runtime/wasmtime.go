@@ -15,6 +15,7 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v39"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 )
@@ -201,7 +202,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		runCtx, cancel = context.WithTimeout(ctx, p.Limits.Timeout)
 	}
 	defer cancel()
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) error {
+	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d decision.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
@@ -311,7 +312,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	res.Duration = time.Since(begin)
 	res.Memory = out.mem
 	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
-	gate.End(hostfuncs.ErrRunEnded) // open questions are closed and recorded first
+	gate.End(decision.ErrRunEnded) // open questions are closed and recorded first
 	hr.Close()
 	res.Decisions = gate.Decisions()
 

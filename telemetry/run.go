@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -63,7 +64,7 @@ type runState struct {
 	base    time.Time       // the run's start; host call times are offsets from it
 	tool    string
 	digest  string
-	next    hostfuncs.Recorder // the recorder the caller set, called first
+	next    decision.Recorder // the recorder the caller set, called first
 	run     *hostfuncs.Run
 
 	current   atomic.Uint64 // the span ID of the host call in progress, 0 between calls
@@ -116,11 +117,11 @@ func (p *Provider) argAttrs(args []string) []attribute.KeyValue {
 // caller's recorder (the audit log) runs first: a decision it could not
 // record is reported as the denial the gate turns it into, and its error
 // is returned. Telemetry's own export failures never fail a decision.
-func (rs *runState) record(d hostfuncs.Decision) error {
+func (rs *runState) record(d decision.Decision) error {
 	var err error
 	if rs.next != nil {
 		if err = rs.next(d); err != nil {
-			d.Allowed, d.Source = false, hostfuncs.SourceUnrecorded
+			d.Allowed, d.Source = false, decision.SourceUnrecorded
 		}
 	}
 	rs.emitDecision(d)
@@ -129,7 +130,7 @@ func (rs *runState) record(d hostfuncs.Decision) error {
 
 // emitDecision reports one decision: a count, span attributes and a log
 // record.
-func (rs *runState) emitDecision(d hostfuncs.Decision) {
+func (rs *runState) emitDecision(d decision.Decision) {
 	p := rs.p
 	rs.decisions.Add(1)
 	if !d.Allowed {
@@ -138,7 +139,7 @@ func (rs *runState) emitDecision(d hostfuncs.Decision) {
 	p.inst.decisions.Add(rs.ctx, 1, metric.WithAttributes(
 		attribute.String(AttrDecision, outcome(d.Allowed)),
 		attribute.String(AttrDecisionSource, string(d.Source)),
-		attribute.String(AttrDecisionKind, d.Kind)))
+		attribute.String(AttrDecisionKind, string(d.Kind))))
 
 	ctx := rs.ctx
 	if id := rs.current.Load(); id != 0 && rs.sampled {
@@ -171,7 +172,7 @@ func (rs *runState) emitDecision(d hostfuncs.Decision) {
 		attribute.String(AttrToolDigest, rs.digest),
 		attribute.String(AttrDecision, outcome(d.Allowed)),
 		attribute.Bool(AttrDecisionAllowed, d.Allowed),
-		attribute.String(AttrDecisionKind, d.Kind),
+		attribute.String(AttrDecisionKind, string(d.Kind)),
 		attribute.String(AttrDecisionOp, d.Op),
 		attribute.String(AttrDecisionTarget, d.Target),
 		attribute.String(AttrDecisionSource, string(d.Source)),

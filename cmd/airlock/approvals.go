@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/manifest"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -242,11 +242,11 @@ func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spe
 	// ctrl+c at a prompt (the terminal is in raw mode, so it is a key, not
 	// a signal) denies that question and stops the run, like SIGINT.
 	if s.term != nil {
-		s.term.Interrupt = func() { stop(hostfuncs.ErrInterrupted) }
+		s.term.Interrupt = func() { stop(decision.ErrInterrupted) }
 	}
 	info := approvals.RunInfo{Tool: spec.Module.Name, Digest: spec.Module.Digest, Mode: s.mode, Args: spec.Args}
 	r := s.broker.NewRun(info)
-	var requested []hostfuncs.Decision
+	var requested []decision.Decision
 	if m := s.tool.man; m != nil && !m.Requests.Empty() {
 		pol, ds, err := r.Escalate(ctx, spec.Policy, m.Requests.Escalation())
 		if err != nil {
@@ -318,8 +318,8 @@ func (s *session) auditFailed() string {
 
 // stopUnrecorded is r's Recorder, which also stops the run when a decision
 // could not be recorded.
-func stopUnrecorded(r *approvals.Run, stop context.CancelCauseFunc) hostfuncs.Recorder {
-	return func(d hostfuncs.Decision) error {
+func stopUnrecorded(r *approvals.Run, stop context.CancelCauseFunc) decision.Recorder {
+	return func(d decision.Decision) error {
 		err := r.Record(d)
 		if err != nil {
 			stop(err)

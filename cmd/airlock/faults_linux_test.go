@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/internal/tmpfstest"
 )
 
@@ -62,7 +63,7 @@ func fullAudit(t *testing.T) (path, filler string) {
 	t.Helper()
 	dir := tmpfstest.Mount(t, 64<<10)
 	path = filepath.Join(dir, "audit.jsonl")
-	rec := approvals.AuditRecord{Time: time.Now(), Run: "0000000000000000", Tool: "earlier", Kind: "fs.write",
+	rec := approvals.AuditRecord{Time: time.Now(), Run: "0000000000000000", Tool: "earlier", Kind: decision.FSWrite,
 		Op: "open", Target: "/ro/earlier", Decision: "deny", Source: "rule"}
 	line, _ := json.Marshal(rec)
 	rec.Note = strings.Repeat("n", 4096-40-len(line)-len(`,"note":""`)-1)

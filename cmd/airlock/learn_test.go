@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -347,48 +346,6 @@ func TestLearnHostileToolStaysNarrow(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, ".git", "x")); err == nil {
 		t.Error("a file was written into .git")
-	}
-}
-
-// The learn file is airlock's to write: a symbolic link or a FIFO in its
-// place is refused before anything runs (the link's target unchanged, no
-// hang), and an invalid policy there is refused before the tool runs,
-// rather than overwritten.
-func TestLearnFileIsOpenedWithCare(t *testing.T) {
-	dir := learnProject(t)
-	env := learnEnv(t)
-	target := filepath.Join(t.TempDir(), "precious") // empty: a valid place to learn into, if followed
-	os.WriteFile(target, nil, 0o644)
-	link := filepath.Join(dir, "link.hcl")
-	os.Symlink(target, link)
-	fifo := filepath.Join(dir, "fifo.hcl")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bad := filepath.Join(dir, "bad.hcl")
-	os.WriteFile(bad, []byte("mount \"/work\" {\n  acess = \"write\"\n}\n"), 0o644)
-	for _, c := range []struct{ file, want string }{
-		{link, "symbolic link"},
-		{fifo, "not a regular file"},
-		{bad, "not a valid policy"},
-	} {
-		r := runCLI(t, dir, "", env, "run", "--learn", c.file, tool("cat"), "--", "/work/src/a.txt")
-		if r.code != ExitUsage || !strings.Contains(r.stderr, c.want) || r.stdout != "" {
-			t.Errorf("--learn %s: exit %d, stdout %q, stderr %q; want %d and %q, and no run", filepath.Base(c.file), r.code, r.stdout, r.stderr, ExitUsage, c.want)
-		}
-	}
-	if b, _ := os.ReadFile(target); len(b) != 0 {
-		t.Errorf("the link's target is now %q", b)
-	}
-	if b, _ := os.ReadFile(bad); !strings.Contains(string(b), "acess") {
-		t.Errorf("the invalid policy was overwritten: %q", b)
-	}
-	r := runCLI(t, dir, "", env, "run", "--learn", filepath.Join(dir, "new.hcl"), "--engine", "wasmtime", tool("cat"), "--", "/work/src/a.txt")
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "--learn needs the wazero engine") {
-		t.Errorf("--engine wasmtime: exit %d: %s", r.code, r.stderr)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "new.hcl")); err == nil {
-		t.Error("a refused run left an empty learn file behind")
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 func TestRunSampleToolOnDefaultPolicy(t *testing.T) {
@@ -65,7 +67,7 @@ func TestRunProtectsGitAndReportsDecision(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	d := rep.Decisions[0]
-	if d.Allowed || d.Kind != "fs.write" || d.Errno != "EACCES" || d.Origin != "builtin" {
+	if d.Allowed || d.Kind != decision.FSWrite || d.Errno != "EACCES" || d.Origin != "builtin" {
 		t.Fatalf("decision %+v", d)
 	}
 

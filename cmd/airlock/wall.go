@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/internal/wall"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
@@ -85,9 +86,9 @@ func (w *runWall) raise(ctx context.Context, s *session, pol *policy.Policy, n w
 			continue
 		}
 		switch g.Kind {
-		case "fs.write":
+		case decision.FSWrite:
 			answers.Writes = append(answers.Writes, g.Target)
-		case "net.connect":
+		case decision.NetConnect:
 			answers.Connects = append(answers.Connects, g.Target)
 		}
 	}
@@ -163,9 +164,9 @@ func (w *runWall) raiseForMCP(reach mcp.Reach, pol *policy.Policy, grants *appro
 	for _, g := range grants.List() {
 		switch {
 		case !g.Allow:
-		case g.Kind == "fs.write":
+		case g.Kind == decision.FSWrite:
 			answers.Writes = append(answers.Writes, g.Target)
-		case g.Kind == "net.connect":
+		case g.Kind == decision.NetConnect:
 			answers.Connects = append(answers.Connects, g.Target)
 		}
 	}

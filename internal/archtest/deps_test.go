@@ -15,18 +15,22 @@ const module = "github.com/airlockhq/airlock/"
 // (directly or not). A new arrow is a design decision: add it here with
 // its reason in RATIONALE.md, "Package arrows".
 var allowed = map[string][]string{
-	"policy":    {},
-	"hostfuncs": {"policy"},
+	"policy": {},
+	// The vocabulary of decisions, shared by everything that asks,
+	// answers, records or reads them; a leaf, so that none of those links
+	// the engine for it (TestLeafLinksNoEngine).
+	"decision":  {"policy"},
+	"hostfuncs": {"decision", "policy"},
 	"manifest":  {"policy"},
-	"runtime":   {"hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"approvals": {"hostfuncs", "policy"},
-	"telemetry": {"runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"mcp":       {"approvals", "manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"tooltest":  {"manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	// Learn mode turns what the gate saw (hostfuncs' Use and Decision)
-	// into policy text; it runs nothing, so it needs no engine
-	// (RATIONALE.md, "Why is learn mode a package of its own?").
-	"learn": {"hostfuncs", "policy"},
+	"runtime":   {"hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"approvals": {"decision", "policy"},
+	"telemetry": {"runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"mcp":       {"approvals", "manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"tooltest":  {"manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	// Learn mode turns what the gate saw (decision.Use and Decision) into
+	// policy text; it runs nothing, so it needs no engine (RATIONALE.md,
+	// "Why is learn mode a package of its own?").
+	"learn": {"decision", "policy"},
 	// The second wall reads policies to plan what stays reachable, and
 	// nothing else of the project: the CLI gives it the rest as plain
 	// paths and ports (RATIONALE.md, "Why a second wall, and why Landlock?").
@@ -64,6 +68,23 @@ func TestNoUIBelowApprovals(t *testing.T) {
 		for _, dep := range strings.Fields(string(out)) {
 			if strings.Contains(dep, "charmbracelet") || strings.Contains(dep, "modelcontextprotocol") {
 				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}
+
+// TestLeafLinksNoEngine: the decision vocabulary, and the packages that
+// only speak it (the approvals and their user interfaces, learn mode),
+// link neither the WebAssembly engine nor an HTTP stack.
+func TestLeafLinksNoEngine(t *testing.T) {
+	for _, pkg := range []string{"decision", "approvals", "learn"} {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/tetratelabs/wazero") || dep == "net/http" {
+				t.Errorf("%s links %s", pkg, dep)
 			}
 		}
 	}
