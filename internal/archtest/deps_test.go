@@ -38,17 +38,24 @@ var allowed = map[string][]string{
 	"internal/wall/walltest": {},
 }
 
+// deps lists what pkg (of this module) links: every package it imports,
+// directly or not, and itself.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
 func TestPackageArrows(t *testing.T) {
 	for pkg, ok := range allowed {
-		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
-		if err != nil {
-			t.Fatalf("go list %s: %v", pkg, err)
-		}
 		may := map[string]bool{pkg: true}
 		for _, p := range ok {
 			may[p] = true
 		}
-		for _, dep := range strings.Fields(string(out)) {
+		for _, dep := range deps(t, pkg) {
 			rel, mine := strings.CutPrefix(dep, module)
 			if mine && !may[rel] {
 				t.Errorf("%s imports %s, which it must not (allowed: %v)", pkg, rel, ok)
@@ -61,11 +68,7 @@ func TestPackageArrows(t *testing.T) {
 // guest can call or into the engine.
 func TestNoUIBelowApprovals(t *testing.T) {
 	for _, pkg := range []string{"hostfuncs", "runtime", "policy"} {
-		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, dep := range strings.Fields(string(out)) {
+		for _, dep := range deps(t, pkg) {
 			if strings.Contains(dep, "charmbracelet") || strings.Contains(dep, "modelcontextprotocol") {
 				t.Errorf("%s depends on %s", pkg, dep)
 			}
@@ -78,11 +81,7 @@ func TestNoUIBelowApprovals(t *testing.T) {
 // link neither the WebAssembly engine nor an HTTP stack.
 func TestLeafLinksNoEngine(t *testing.T) {
 	for _, pkg := range []string{"decision", "approvals", "learn"} {
-		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, dep := range strings.Fields(string(out)) {
+		for _, dep := range deps(t, pkg) {
 			if strings.HasPrefix(dep, "github.com/tetratelabs/wazero") || dep == "net/http" {
 				t.Errorf("%s links %s", pkg, dep)
 			}
