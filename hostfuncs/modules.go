@@ -123,7 +123,7 @@ type Run struct {
 	// type of the family's own (like context keys), so this package need
 	// not know every family. Host functions reach it through Value, which
 	// is safe for the threads of a run; set it only before the run starts.
-	Values map[any]any
+	Values   map[any]any
 	valuesMu sync.Mutex
 
 	closeMu sync.Mutex

@@ -89,7 +89,7 @@ func memoryModule(name string, min, max uint64) []byte {
 	b = append(append(b, 5), appendLEB(nil, uint64(len(mem)))...)
 	b = append(b, mem...)
 	exp := appendLEB([]byte{1}, uint64(len(name))) // one export
-	exp = append(append(exp, name...), 2, 0)         // memory 0
+	exp = append(append(exp, name...), 2, 0)       // memory 0
 	b = append(append(b, 7), appendLEB(nil, uint64(len(exp)))...)
 	return append(b, exp...)
 }
@@ -317,7 +317,9 @@ func (g *threadGroup) threads() int {
 // Without that field, every aligned offset is notified (slow for a large
 // memory, but still right).
 func wakeAll(mem api.Memory) {
-	n, ok := mem.(interface{ Notify(offset, count uint32) uint32 })
+	n, ok := mem.(interface {
+		Notify(offset, count uint32) uint32
+	})
 	if !ok {
 		return
 	}
