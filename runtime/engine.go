@@ -321,17 +321,24 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 }
 
 // Precompile compiles m for the given limits ahead of a run, so that the
-// first run pays no compile cost (the MCP server does this at start).
+// first run pays no compile cost (the MCP server does this at start), and
+// nothing is compiled once airlock's Landlock wall is up (airlock run);
+// for a module whose threads share an imported memory, that memory's
+// module too.
 func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
 	if e.alt != nil {
 		return e.alt.precompile(ctx, m)
 	}
-	k := rtKey{memPages: pagesFor(memory), interrupt: in, threads: e.threadsOf(m).shared}
+	ti := e.threadsOf(m)
+	k := rtKey{memPages: pagesFor(memory), interrupt: in, threads: ti.shared}
 	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
 		return err
 	}
-	_, err = e.compile(ctx, r, k, m)
+	if _, err = e.compile(ctx, r, k, m); err != nil || ti.imported == nil {
+		return err
+	}
+	_, err = e.compileSharedMemory(ctx, r, k, ti.imported) // the memory its threads share
 	return err
 }
 

@@ -107,9 +107,23 @@ func appendLEB(b []byte, v uint64) []byte {
 }
 
 // sharedMemory instantiates the memory a module importing im shares with
-// its threads, anonymous so that runs do not collide, compiled once per
-// runtime and limits.
+// its threads, anonymous so that runs do not collide.
 func (e *Engine) sharedMemory(ctx context.Context, r *rtEntry, k rtKey, im *wasmfile.Import) (api.Module, error) {
+	cm, err := e.compileSharedMemory(ctx, r, k, im)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := r.rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		return nil, fmt.Errorf("making the shared memory %s.%s: %w", im.Module, im.Name, err)
+	}
+	return mod, nil
+}
+
+// compileSharedMemory compiles the module that defines the memory im
+// imports, once per runtime and limits, through the compile cache like
+// any module (Precompile does it before the Landlock wall is up).
+func (e *Engine) compileSharedMemory(ctx context.Context, r *rtEntry, k rtKey, im *wasmfile.Import) (wazero.CompiledModule, error) {
 	max := im.Memory.Max
 	if !im.Memory.HasMax {
 		max = uint64(k.memPages) // wazero refuses a shared memory without one anyway
@@ -136,15 +150,13 @@ func (e *Engine) sharedMemory(ctx context.Context, r *rtEntry, k rtKey, im *wasm
 	})
 	if c.err != nil {
 		r.mu.Lock()
-		delete(r.memories, key)
+		if r.memories[key] == c {
+			delete(r.memories, key)
+		}
 		r.mu.Unlock()
 		return nil, fmt.Errorf("making the shared memory %s.%s: %w", im.Module, im.Name, c.err)
 	}
-	mod, err := r.rt.InstantiateModule(ctx, c.mod, wazero.NewModuleConfig().WithName("").WithStartFunctions())
-	if err != nil {
-		return nil, fmt.Errorf("making the shared memory %s.%s: %w", im.Module, im.Name, err)
-	}
-	return mod, nil
+	return c.mod, nil
 }
 
 // threadGroup is the threads of one run. It is the run's Spawner.
