@@ -118,7 +118,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	defer stop(nil)
 
 	// spec.Record is read at each decision, so PrepareRun may wrap it.
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) error {
+	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d hostfuncs.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -254,4 +255,83 @@ func TestThreadsGuestIsCurrent(t *testing.T) {
 	if !bytes.Equal(built, committed) {
 		t.Fatal("testdata/threads/threads.wasm is stale: run `task threads-guest` and commit it")
 	}
+}
+
+// TestThreadsShareTheMemoryLimit: the memory the threads share is capped
+// by limits.memory, whatever maximum the module declares (4 MiB here):
+// four threads growing it together stop at the limit.
+func TestThreadsShareTheMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		limit uint64
+		pages int
+	}{{2 << 20, 32}, {0, 64}} { // no limit: the module's own maximum
+		res, out := runThreads(t, sharedEngine(), t.TempDir(), runtime.InterruptInstrument, func(p *policy.Policy) {
+			p.Limits.Memory = c.limit
+		}, "grow", "4")
+		if want := fmt.Sprintf("pages=%d grown=%d\n", c.pages, c.pages-16); out != want || res.ExitCode != 0 {
+			t.Errorf("limit %d: %q (exit %d), want %q", c.limit, out, res.ExitCode, want)
+		}
+		if res.Memory != uint64(c.pages)*64<<10 {
+			t.Errorf("limit %d: Result.Memory = %d", c.limit, res.Memory)
+		}
+	}
+}
+
+// blockingAsker answers nothing until the question's context ends, as a
+// person who walked away from the prompt.
+type blockingAsker struct{ asked chan struct{} }
+
+func (a blockingAsker) Ask(ctx context.Context, r hostfuncs.Request) hostfuncs.Reply {
+	a.asked <- struct{}{}
+	<-ctx.Done()
+	ended, _ := hostfuncs.EndedBy(ctx)
+	return hostfuncs.Reply{Source: hostfuncs.SourceUser, Ended: ended}
+}
+
+// TestAThreadAskingWhenTheRunEnds: a thread waits on a question (a write
+// into a read-only mount, asked about) when the main thread returns. The
+// question ends with the run, is recorded as run-ended and denied, the
+// file keeps its bytes, and no goroutine is left.
+func TestAThreadAskingWhenTheRunEnds(t *testing.T) {
+	e := engine(t)
+	work := t.TempDir()
+	runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, nil, "run", "1") // compile, warm up
+	os.WriteFile(filepath.Join(work, "victim.txt"), []byte("original\n"), 0o644)
+	baseline := goruntime.NumGoroutine()
+	p := policy.Default(work)
+	p.Mounts = p.Mounts[:1]
+	p.Mounts[0].Access = policy.Read
+	p.Limits.Timeout = 0 // only the end of the run may end the question
+	asker := blockingAsker{asked: make(chan struct{}, 1)}
+	var out bytes.Buffer
+	start := time.Now()
+	res, err := e.Run(context.Background(), runtime.Spec{Module: threadsGuest(t), Args: []string{"ask"}, Stdout: &out,
+		Policy: p, Interrupt: runtime.InterruptInstrument, Asker: asker, ReadOnlyVerdict: policy.Ask})
+	if err != nil || res.Reason != runtime.Exited || res.ExitCode != 0 {
+		t.Fatalf("%v %+v\n%s", err, res, out.String())
+	}
+	select {
+	case <-asker.asked:
+	default:
+		t.Fatal("the thread's write was never asked about")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the run took %v", d)
+	}
+	found := false
+	for _, d := range res.Decisions {
+		if d.Target == "/work/victim.txt" {
+			found = true
+			if d.Allowed || d.Ended != hostfuncs.EndedRunEnded {
+				t.Errorf("decision %+v, want denied, ended run-ended", d)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no decision recorded for the question: %+v", res.Decisions)
+	}
+	if b, _ := os.ReadFile(filepath.Join(work, "victim.txt")); string(b) != "original\n" {
+		t.Errorf("victim.txt is now %q", b)
+	}
+	goroutinesBack(t, baseline)
 }

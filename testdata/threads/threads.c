@@ -14,6 +14,11 @@
 //                    prints how many started and the first refusal
 //   threads exit K   a thread calls proc_exit(K); the main thread waits
 //   threads trap     a thread traps (unreachable); the main thread waits
+//   threads ask      a thread tries to overwrite victim.txt (a write the
+//                    policy may ask about); the main thread returns 0.3 s
+//                    after the thread started
+//   threads grow N   N threads grow the shared memory a page at a time
+//                    until it refuses; prints its final size in pages
 #include <stdint.h>
 
 #define WASI(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
@@ -46,7 +51,7 @@ struct targ {
 
 static struct targ args[MAXT];
 static _Alignas(16) char stacks[MAXT][STACK];
-static uint32_t sum, finished, go_signal, forever;
+static uint32_t sum, finished, go_signal, forever, asking, grown;
 static int mode;
 
 static uint32_t slen(const char *s) {
@@ -163,6 +168,15 @@ void thread_main(int32_t tid, struct targ *a) {
 			waitForever();
 		waitFor(&go_signal, 1);
 		break;
+	case 'a':
+		__atomic_store_n(&asking, 1, __ATOMIC_SEQ_CST);
+		__builtin_wasm_memory_atomic_notify((int32_t *)&asking, -1);
+		tryFiles("thread ", (int32_t)a->index);
+		break;
+	case 'g':
+		while (__builtin_wasm_memory_grow(0, 1) != (__SIZE_TYPE__)-1)
+			__atomic_fetch_add(&grown, 1, __ATOMIC_SEQ_CST);
+		break;
 	case 'e':
 		proc_exit(a->index);
 	case 't':
@@ -212,6 +226,22 @@ void _start(void) {
 		line(p, 2);
 		waitForever();
 	}
+	if (eq(cmd, "ask")) {
+		spawn(0, 0);
+		waitFor(&asking, 1);
+		__builtin_wasm_memory_atomic_wait32((int32_t *)&forever, 0, 300000000);
+		struct piece p[] = {S("returning while the thread asks")};
+		line(p, 1);
+		return;
+	}
+	if (eq(cmd, "grow")) {
+		for (uint32_t i = 0; i < n && i < MAXT; i++)
+			spawn(i, i);
+		waitFor(&finished, n);
+		struct piece p[] = {S("pages="), N(__builtin_wasm_memory_size(0)), S(" grown="), N(grown)};
+		line(p, 4);
+		return;
+	}
 	if (eq(cmd, "block")) {
 		int32_t tid = spawn(0, 0);
 		struct piece p[] = {S("spawned "), N(tid), S(", returning")};
@@ -238,7 +268,7 @@ void _start(void) {
 		line(p, 6);
 		return;
 	}
-	struct piece p[] = {S("usage: threads run N | spin | block | flood N | exit K | trap")};
+	struct piece p[] = {S("usage: threads run N | spin | block | flood N | exit K | trap | ask | grow N")};
 	line(p, 1);
 	proc_exit(2);
 }
