@@ -621,7 +621,10 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 		}
 	}
 
-	oflag := unixFlags(flag)
+	// Never blocking in open(2): a FIFO without a writer would hold the
+	// tool until its time limit. What is opened is checked below, and only
+	// files and folders are served.
+	oflag := unixFlags(flag) | unix.O_NONBLOCK
 	var o opened
 	var e experimentalsys.Errno
 	switch {
@@ -658,6 +661,13 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 	if err := unix.Fstat(fd, &st); err != nil {
 		closeIt()
 		return nil, errno(err)
+	}
+	if special(&st) {
+		closeIt()
+		return nil, experimentalsys.ENOTSUP
+	}
+	if flag&experimentalsys.O_NONBLOCK == 0 {
+		unix.SetNonblock(fd, false)
 	}
 	e = f.mayLook("open", real, &st)
 	if e == 0 && write {
