@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	goruntime "runtime"
 	"runtime/debug"
 	"sort"
@@ -225,6 +226,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			done <- outcome{err: &startError{err}}
 			return
 		}
+		if threads != nil {
+			threads.setMemory(moduleMemory(mod)) // a defined shared memory: its waiters too
+		}
 		if start := mod.ExportedFunction("_start"); start != nil { // the main thread
 			_, err = start.Call(callCtx)
 		}
@@ -323,7 +327,7 @@ func (e *startError) Error() string { return e.err.Error() }
 
 // memorySize is the size of a module's memory, 0 if it has none.
 func memorySize(mod api.Module) uint64 {
-	if m := mod.Memory(); m != nil {
+	if m := moduleMemory(mod); m != nil {
 		return uint64(m.Size()) // defined or imported (a shared memory)
 	}
 	for name := range mod.ExportedMemoryDefinitions() {
@@ -332,6 +336,19 @@ func memorySize(mod api.Module) uint64 {
 		}
 	}
 	return 0
+}
+
+// moduleMemory is mod's memory, defined or imported, or nil when it has
+// none (wazero then returns a typed nil).
+func moduleMemory(mod api.Module) api.Memory {
+	m := mod.Memory()
+	if m == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(m); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
+	}
+	return m
 }
 
 // environ returns the tool's environment, sorted by name: exactly what the

@@ -177,7 +177,7 @@ type threadGroup struct {
 	live    int
 	next    int32
 	started int
-	mem     api.Memory // the shared memory, to wake its waiters
+	mem     api.Memory // the shared memory, to wake its waiters (set before the run, or by setMemory)
 	idle    chan struct{}
 }
 
@@ -293,8 +293,8 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 			abandoned = true
 			break
 		}
-		if g.mem != nil {
-			wakeAll(g.mem)
+		if mem := g.memory(); mem != nil {
+			wakeAll(mem)
 		}
 		select {
 		case o := <-done:
@@ -311,6 +311,22 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 		out.err = context.Cause(g.ctx)
 	}
 	return out, abandoned
+}
+
+// setMemory sets the memory whose waiters the end of the run wakes, when
+// the run did not make it (a module that defines its shared memory).
+func (g *threadGroup) setMemory(mem api.Memory) {
+	g.mu.Lock()
+	if g.mem == nil {
+		g.mem = mem
+	}
+	g.mu.Unlock()
+}
+
+func (g *threadGroup) memory() api.Memory {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mem
 }
 
 // threads returns how many threads were started.

@@ -31,9 +31,17 @@ func TestThreadsThroughTheCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "in.txt"), []byte("input data\n"), 0o644)
 	os.WriteFile(filepath.Join(data, "victim.txt"), []byte("original\n"), 0o644)
 
-	r := runCLI(t, dir, "", nil, "run", "--headless", "--audit=off", "--mount", data+":/work:ro", threadsWasm(), "--", "run", "4")
+	reportFile := filepath.Join(dir, "report.json")
+	r := runCLI(t, dir, "", nil, "run", "--headless", "--audit=off", "--json="+reportFile, "--mount", data+":/work:ro", threadsWasm(), "--", "run", "4")
 	if r.code != 0 {
 		t.Fatalf("run 4: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var rep struct {
+		Threads int `json:"threads"`
+		Denied  int `json:"denied"`
+	}
+	if b, err := os.ReadFile(reportFile); err != nil || json.Unmarshal(b, &rep) != nil || rep.Threads != 4 || rep.Denied != 5 {
+		t.Errorf("report: %+v (%v), want 4 threads and 5 denials", rep, err)
 	}
 	for i := 0; i < 4; i++ {
 		for _, want := range []string{fmt.Sprintf("thread %d hello", i), fmt.Sprintf("thread %d: write victim.txt: errno 69\n", i)} {
