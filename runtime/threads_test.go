@@ -335,3 +335,15 @@ func TestAThreadAskingWhenTheRunEnds(t *testing.T) {
 	}
 	goroutinesBack(t, baseline)
 }
+
+// TestThreadsShareTheOutputLimit: eight threads writing to stdout at once
+// share the run's one output cap: the host receives no byte past it.
+func TestThreadsShareTheOutputLimit(t *testing.T) {
+	const limit = 100
+	res, out := runThreads(t, sharedEngine(), t.TempDir(), runtime.InterruptInstrument, func(p *policy.Policy) {
+		p.Limits.Output = limit
+	}, "run", "8")
+	if len(out) > limit || res.Stdout.Bytes > limit || !res.Stdout.Truncated {
+		t.Fatalf("%d bytes reached the host (Result.Stdout %+v), limit %d", len(out), res.Stdout, limit)
+	}
+}
