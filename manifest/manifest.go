@@ -26,6 +26,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -180,7 +181,7 @@ func LoadDir(dir string) ([]*Manifest, hcl.Diagnostics) {
 		}
 		if prev := seen[m.Name]; prev != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate tool name",
-				Detail:  fmt.Sprintf("A tool named %q is already defined at %s; this one is left out.", m.Name, rangeString(prev.Range)),
+				Detail:  fmt.Sprintf("A tool named %q is already defined at %s; this one is left out.", m.Name, hclx.Pos(prev.Range)),
 				Subject: m.Range.Ptr()})
 			continue
 		}
@@ -528,7 +529,7 @@ func (m *Manifest) CheckDigest(got string) error {
 	if m.Digest == "" || m.Digest == got {
 		return nil
 	}
-	return &DigestError{Tool: m.Name, Module: m.Module, Pinned: m.Digest, Got: got, At: rangeString(m.DigestRange)}
+	return &DigestError{Tool: m.Name, Module: m.Module, Pinned: m.Digest, Got: got, At: hclx.Pos(m.DigestRange)}
 }
 
 // DigestError says a module is not the one its manifest pins: the tool
@@ -612,10 +613,6 @@ func sentence(s string) string {
 		s += "."
 	}
 	return s
-}
-
-func rangeString(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
 // validField reports whether s can name an input field: letters, digits

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
@@ -129,7 +130,7 @@ func (l *Loader) parse(src []byte, filename string, layer Layer, baseDir string,
 					Severity: hcl.DiagError,
 					Summary:  "Duplicate " + b.Type + " block",
 					Detail: fmt.Sprintf("A policy file has at most one %s block, and one is already at %s; merge the two.",
-						b.Type, rangeString(prev)),
+						b.Type, hclx.Pos(prev)),
 					Subject: b.DefRange.Ptr(),
 				})
 				continue
@@ -227,8 +228,8 @@ func bodyContent(body hcl.Body, schema *hcl.BodySchema, where string) (*hcl.Body
 		}
 		var hint string
 		switch {
-		case didYouMean(name, attrNames) != "":
-			hint = fmt.Sprintf(" Did you mean %q?", didYouMean(name, attrNames))
+		case hclx.DidYouMean(name, attrNames) != "":
+			hint = fmt.Sprintf(" Did you mean %q?", hclx.DidYouMean(name, attrNames))
 		case slices.Contains(blockTypes, name):
 			hint = fmt.Sprintf(" Did you mean to write %s as a block? Write it as %s { … }, without the equals sign.", name, name)
 		case len(attrNames) == 0:
@@ -249,8 +250,8 @@ func bodyContent(body hcl.Body, schema *hcl.BodySchema, where string) (*hcl.Body
 		}
 		var hint string
 		switch {
-		case didYouMean(b.Type, blockTypes) != "":
-			hint = fmt.Sprintf(" Did you mean %q?", didYouMean(b.Type, blockTypes))
+		case hclx.DidYouMean(b.Type, blockTypes) != "":
+			hint = fmt.Sprintf(" Did you mean %q?", hclx.DidYouMean(b.Type, blockTypes))
 		case slices.Contains(attrNames, b.Type):
 			hint = fmt.Sprintf(" Did you mean the argument %q? Write it with an equals sign: %s = ….", b.Type, b.Type)
 		case len(blockTypes) == 0:
@@ -285,8 +286,4 @@ func sortDiagnostics(diags hcl.Diagnostics) {
 		}
 		return a.Subject.Start.Byte - b.Subject.Start.Byte
 	})
-}
-
-func rangeString(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }

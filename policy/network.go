@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -157,7 +158,7 @@ func compileNetRule(text string) (*netMatcher, error) {
 		c.scheme = strings.ToLower(rest[:i])
 		if !slices.Contains(netSchemes, c.scheme) {
 			hint := ""
-			if s := didYouMean(c.scheme, netSchemes); s != "" {
+			if s := hclx.DidYouMean(c.scheme, netSchemes); s != "" {
 				hint = fmt.Sprintf(": did you mean %q?", s)
 			}
 			return nil, fmt.Errorf("%q has an unknown scheme %q%s The schemes are https, http and tcp (a raw TCP connection); leave the scheme out for any",
@@ -519,7 +520,7 @@ func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
 				n.Default = Ask
 			default:
 				detail := fmt.Sprintf("default must be \"allow\", \"deny\" or \"ask\", not %q.", s)
-				if s := didYouMean(s, verdictNames); s != "" {
+				if s := hclx.DidYouMean(s, verdictNames); s != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", s)
 				}
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid default", detail))
@@ -547,7 +548,7 @@ func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagWarning,
 					Summary:  "Rule listed twice",
-					Detail:   fmt.Sprintf("%q is already in %s at %s.", it.Value, name, rangeString(seenAt[it.Value])),
+					Detail:   fmt.Sprintf("%q is already in %s at %s.", it.Value, name, hclx.Pos(seenAt[it.Value])),
 					Subject:  it.Range.Ptr(),
 				})
 				continue
@@ -555,7 +556,7 @@ func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagWarning,
 					Summary:  "Rule both allowed and denied",
-					Detail:   fmt.Sprintf("%q is also in deny at %s, and deny wins: this allow rule never applies.", it.Value, rangeString(seenAt[it.Value])),
+					Detail:   fmt.Sprintf("%q is also in deny at %s, and deny wins: this allow rule never applies.", it.Value, hclx.Pos(seenAt[it.Value])),
 					Subject:  it.Range.Ptr(),
 				})
 			default:

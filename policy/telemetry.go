@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -61,7 +62,7 @@ func decodeTelemetry(d *decoder, b *hcl.Block) hcl.Diagnostics {
 			t.Exporter = s
 		default:
 			detail := fmt.Sprintf("exporter must be one of %s, not %q.", strings.Join(TelemetryExporters, ", "), s)
-			if m := didYouMean(s, TelemetryExporters); m != "" {
+			if m := hclx.DidYouMean(s, TelemetryExporters); m != "" {
 				detail += fmt.Sprintf(" Did you mean %q?", m)
 			}
 			diags = append(diags, valueError(a, a.Expr.Range(), "Invalid exporter", detail))
