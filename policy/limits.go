@@ -255,3 +255,11 @@ func formatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// ParseSize parses a size the way the policy language does: a whole number
+// of bytes with an optional unit B, KiB, MiB, GiB, KB, MB or GB ("512MiB").
+// Tool manifests use it for their memory request.
+func ParseSize(s string) (uint64, error) { return parseSize(s) }
+
+// FormatSize renders a byte count as explanations do: "512 MiB".
+func FormatSize(n uint64) string { return formatSize(n) }

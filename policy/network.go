@@ -719,3 +719,28 @@ func parseDestURL(rawURL string) (d Dest, given string, isIP bool, err error) {
 	}
 	return d, given, isIP, nil
 }
+
+// CheckNetwork decides whether the host may make the connection d: the
+// managed network ceilings first (a deny there is final; an ask there turns
+// the policy's allow into an ask), then p.Network. Network host functions
+// call this, never p.Network.Check directly, so that no layer below the
+// managed one can open what it closes.
+func (p *Policy) CheckNetwork(d Dest) NetDecision { return p.checkNetwork(d, true) }
+
+func (p *Policy) checkNetwork(d Dest, ipKnown bool) NetDecision {
+	dec := p.Network.decide(d, ipKnown)
+	for i := range p.ManagedNetwork {
+		n := &p.ManagedNetwork[i]
+		m := n.decide(d, ipKnown)
+		if m.Origin.Layer != LayerManaged {
+			m.Origin = n.Origin // a built-in rule of the managed block decided
+		}
+		switch {
+		case m.Verdict == Deny:
+			return m
+		case m.Verdict == Ask && dec.Verdict == Allow:
+			dec = m
+		}
+	}
+	return dec
+}
