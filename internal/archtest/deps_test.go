@@ -1,6 +1,3 @@
-// Package archtest holds tests of the project's shape: the package arrows
-// point downwards, cmd → mcp → runtime → hostfuncs → policy (RATIONALE.md,
-// "Package arrows"), and every RATIONALE.md section that is cited exists.
 package archtest
 
 import (
