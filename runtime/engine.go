@@ -72,12 +72,6 @@ type Config struct {
 	// engine mends something on its own: a compile-cache entry discarded
 	// and compiled again. Nil writes "airlock: " + line to os.Stderr.
 	Warn func(line string)
-	// AllowUnenforced lets an engine that cannot enforce every rule of a
-	// policy run it without those rules (wasmtime: protect and hide
-	// patterns, limits.open_files, host-call tracing). False refuses such
-	// a run with an *UnenforceableError naming each rule. The default
-	// engine enforces everything and ignores it.
-	AllowUnenforced bool
 }
 
 // DefaultCacheDir is $AIRLOCK_CACHE_DIR, or "airlock" in the user's cache dir.
@@ -154,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		e.code, e.cache = code, c
 	}
-	alt, err := newBackend(cfg, e.code)
+	alt, err := newBackend(ctx, cfg, e.code)
 	if err != nil {
 		e.Close(ctx)
 		return nil, err

@@ -30,7 +30,7 @@ func TestWasmtimeRefusesMountsOverState(t *testing.T) {
 	os.MkdirAll(filepath.Dir(policyFile), 0o755)
 	os.WriteFile(policyFile, []byte("# policy\n"), 0o644)
 	e, err := runtime.New(context.Background(), runtime.Config{CacheDir: cache, Engine: runtime.EngineWasmtime,
-		AllowUnenforced: true, State: []hostfuncs.StatePath{{Path: policyFile, What: "policy"}}})
+		State: []hostfuncs.StatePath{{Path: policyFile, What: "policy"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ type runFlags struct {
 	quiet      bool
 	interrupt  string
 	engine     string // runtime.EngineWazero or runtime.EngineWasmtime
-	unenforced bool   // run even what the engine cannot fully enforce
+	unenforced bool   // deprecated: every engine enforces every rule
 }
 
 func runCmd(ctx context.Context, args []string, io stdio) (code int) {
@@ -60,7 +60,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	fs.BoolVar(&f.quiet, "quiet", false, "print no summary of denials")
 	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
 	fs.StringVar(&f.engine, "engine", runtime.EngineWazero, "WebAssembly `ENGINE`: "+strings.Join(runtime.Engines(), " or ")+" (wasmtime needs a build with -tags wasmtime; docs/engines.md)")
-	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "with --engine wasmtime: run although it cannot enforce the policy's protect and hide patterns and open-files limit")
+	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "no longer needed (every engine enforces every rule); accepted and ignored")
 	ap := addApprovalFlags(fs)
 	otelFlags := addTelemetryFlags(fs)
 	module, toolArgs, code := parseInterspersed(fs, joinJSONFile(args), io, runSynopsis)
@@ -126,9 +126,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	}
 	defer sess.close()
 	if f.unenforced {
-		if code := refuseUnenforcedManaged(pol, io.err); code >= 0 {
-			return code
-		}
+		fmt.Fprintln(io.err, "airlock: --allow-unenforced is no longer needed and changes nothing: every engine enforces every rule of the policy (docs/engines.md)")
 	}
 	lock, code := newRunWall(pol, runtime.DefaultCacheDir(), f.quiet, io.err) // the second wall (wall.go)
 	if code >= 0 {
@@ -154,7 +152,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		policyFile = source
 	}
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
-		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine, AllowUnenforced: f.unenforced,
+		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
 		State: statePaths(cwd, policyFile, sess.auditPath), Warn: warnTo(io.err)}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
@@ -185,9 +183,6 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		Stdin: io.in, Stdout: toolOut, Stderr: toolErr,
 		Policy: pol, Interrupt: interrupt,
 	})
-	if ue := (*runtime.UnenforceableError)(nil); errors.As(err, &ue) {
-		return errorf(io.err, ExitUsage, "%v", err)
-	}
 	if se := (*runtime.StateError)(nil); errors.As(err, &se) {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
