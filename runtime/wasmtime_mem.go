@@ -56,7 +56,7 @@ func (m *callerModule) ExportedFunctionDefinitions() map[string]api.FunctionDefi
 	return nil
 }
 func (m *callerModule) ExportedMemoryDefinitions() map[string]api.MemoryDefinition { return nil }
-func (m *callerModule) ExportedGlobal(string) api.Global                          { return nil }
+func (m *callerModule) ExportedGlobal(string) api.Global                           { return nil }
 
 // CloseWithExitCode records the exit: the host function then panics with a
 // *sys.ExitError, as on wazero, and the call trap ends the guest.
