@@ -42,7 +42,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if airlockBin, err = wasmbuild.Binary(".", dir, "airlock"); err != nil {
+	if airlockBin, err = wasmbuild.Binary(".", dir, "airlock", cliBuildFlags...); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
