@@ -56,12 +56,6 @@ func engineNamed(t testing.TB, name string) *runtime.Engine {
 	return e
 }
 
-// engineCache keeps compiled modules between runs of this test binary:
-// wasmtime takes seconds to compile each Go tool, and a cached module
-// loads in milliseconds. Entries are keyed by module digest and engine
-// version, so sharing them is safe.
-var engineCache = filepath.Join(os.TempDir(), "airlock-test-engine-cache")
-
 // plainPolicy mounts dir at /work with no patterns: what both engines
 // enforce alike.
 func plainPolicy(dir string) *policy.Policy {
