@@ -9,7 +9,10 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +24,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -186,5 +190,91 @@ func TestEnginesTraceTheSameCalls(t *testing.T) {
 	wz, wt := show(calls[runtime.EngineWazero]), show(calls[runtime.EngineWasmtime])
 	if wz != wt || !strings.Contains(wt, hostfuncs.WASIModule+".path_open=") {
 		t.Fatalf("traced calls differ:\nwazero:   %s\nwasmtime: %s", wz, wt)
+	}
+}
+
+// TestWasmtimeNativeWASIWouldLeak: the same guest, the same attack, on
+// wasmtime's own WASI (what the wasmtime engine linked before it served
+// airlock's) reads the hidden file and writes the protected one; through
+// airlock's WASI on the wasmtime engine, neither. The fixture is a real
+// attack, and airlock's layer is what stops it.
+func TestWasmtimeNativeWASIWouldLeak(t *testing.T) {
+	dir := t.TempDir()
+	path, err := wasmbuild.Build(filepath.Join("..", "hostfuncs", "testdata", "fsguest"), dir, "fsguest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attack := []string{"read:/work/.env", "write:/work/.git/config:pwned"}
+	fixture := func() string {
+		proj := t.TempDir()
+		os.MkdirAll(filepath.Join(proj, ".git"), 0o755)
+		os.WriteFile(filepath.Join(proj, ".git", "config"), []byte("[core]\n"), 0o644)
+		os.WriteFile(filepath.Join(proj, ".env"), []byte("API_KEY=do-not-leak\n"), 0o644)
+		return proj
+	}
+
+	// wasmtime's WASI, the mount preopened read-write.
+	proj := fixture()
+	engine := wasmtime.NewEngine()
+	defer engine.Close()
+	mod, err := wasmtime.NewModule(engine, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linker := wasmtime.NewLinker(engine)
+	if err := linker.DefineWasi(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "stdout")
+	wc := wasmtime.NewWasiConfig()
+	wc.SetArgv(append([]string{"fsguest"}, attack...))
+	if err := wc.PreopenDir(proj, "/work", wasmtime.DIR_READ|wasmtime.DIR_WRITE, wasmtime.FILE_READ|wasmtime.FILE_WRITE); err != nil {
+		t.Fatal(err)
+	}
+	if err := wc.SetStdoutFile(out); err != nil {
+		t.Fatal(err)
+	}
+	store := wasmtime.NewStore(engine)
+	store.SetWasi(wc)
+	inst, err := linker.Instantiate(store, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inst.GetFunc(store, "_start").Call(store)
+	if err != nil { // proc_exit(0) is an error carrying the status
+		var we *wasmtime.Error
+		if !errors.As(err, &we) {
+			t.Fatalf("native run: %v", err)
+		}
+		if code, ok := we.ExitStatus(); !ok || code != 0 {
+			t.Fatalf("native run: %v", err)
+		}
+	}
+	store.Close()
+	native, _ := os.ReadFile(out)
+	config, _ := os.ReadFile(filepath.Join(proj, ".git", "config"))
+	if !strings.Contains(string(native), "do-not-leak") || string(config) != "pwned" {
+		t.Fatalf("wasmtime's own WASI refused the attack (stdout %q, .git/config %q): the fixture proves nothing", native, config)
+	}
+
+	// airlock's WASI on the wasmtime engine, the built-in default policy.
+	proj = fixture()
+	e := engineNamed(t, runtime.EngineWasmtime)
+	var stdout bytes.Buffer
+	res, err := e.Run(context.Background(), runtime.Spec{Module: runtime.NewModule("fsguest", wasm), Args: attack,
+		Stdout: &stdout, Policy: policy.Default(proj)})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	config, _ = os.ReadFile(filepath.Join(proj, ".git", "config"))
+	if strings.Contains(stdout.String(), "do-not-leak") || string(config) != "[core]\n" {
+		t.Fatalf("airlock on wasmtime let the attack through: stdout %q, .git/config %q", stdout.String(), config)
+	}
+	if len(res.Decisions) != 2 {
+		t.Errorf("decisions %+v, want the hide and the protect denial", res.Decisions)
 	}
 }
