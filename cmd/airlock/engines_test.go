@@ -210,7 +210,6 @@ func TestEnginesAgreeOnSampleTools(t *testing.T) {
 	}
 }
 
-
 // TestEnginesAgreeOnAttacks: a hostile guest tries every route to the
 // protected and hidden files of the built-in default policy, and out of
 // the mount, on both engines. Each engine refuses each the same way
