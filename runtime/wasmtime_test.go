@@ -10,6 +10,7 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -287,6 +288,54 @@ func BenchmarkEngines(b *testing.B) {
 			res, err := e.Run(context.Background(), runtime.Spec{Module: m, Args: []string{computeN}, Policy: p, Interrupt: c.in, Stdout: &bytes.Buffer{}})
 			if err != nil || res.ExitCode != 0 {
 				b.Fatalf("%v %+v", err, res)
+			}
+		})
+	}
+}
+
+// BenchmarkEnginesHostCalls runs a host-call-heavy tool (grep -rn over 300
+// small files: a path_open, fd_read, fd_filestat_get and fd_close per
+// file, and a readdir per folder) on both engines, each compiled once, and
+// reports each engine's time per run against wazero's in the same run.
+func BenchmarkEnginesHostCalls(b *testing.B) {
+	tools, err := sampleTools()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	for i := 0; i < 300; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("d%02d", i/10), fmt.Sprintf("f%03d.txt", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(strings.Repeat("some text\n", 20)+"TODO here\n"), 0o644)
+	}
+	per := map[string]float64{}
+	for _, c := range []struct {
+		name   string
+		engine string
+		in     runtime.Interrupt
+	}{
+		{"wazero-abandon", runtime.EngineWazero, runtime.InterruptAbandon},
+		{"wazero-instrument", runtime.EngineWazero, runtime.InterruptInstrument},
+		{"wasmtime-epoch", runtime.EngineWasmtime, runtime.InterruptInstrument},
+	} {
+		e := engineNamed(b, c.engine)
+		p := plainPolicy(dir)
+		if err := e.Precompile(context.Background(), tools["grep"], p.Limits.Memory, c.in); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				var out bytes.Buffer
+				res, err := e.Run(context.Background(), runtime.Spec{Module: tools["grep"], Args: []string{"-rn", "TODO", "/work"},
+					Policy: p, Interrupt: c.in, Stdout: &out})
+				if err != nil || res.ExitCode != 0 || strings.Count(out.String(), "\n") != 300 {
+					b.Fatalf("%v %+v %d lines", err, res, strings.Count(out.String(), "\n"))
+				}
+			}
+			per[c.name] = float64(time.Since(start)) / float64(b.N)
+			if base := per["wazero-abandon"]; base > 0 {
+				b.ReportMetric(per[c.name]/base, "x-wazero")
 			}
 		})
 	}
