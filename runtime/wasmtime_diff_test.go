@@ -278,3 +278,54 @@ func TestWasmtimeNativeWASIWouldLeak(t *testing.T) {
 		t.Errorf("decisions %+v, want the hide and the protect denial", res.Decisions)
 	}
 }
+
+// writeLoopWAT writes one byte to stdout 100,000 times: nothing but host
+// calls into airlock's fd_write.
+const writeLoopWAT = `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i32)
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 1))
+    (loop $l
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))))`
+
+// BenchmarkEnginesHostCallPath measures the cost of one host call on each
+// engine (the same airlock fd_write behind both), as time per call and as
+// a ratio to wazero's in the same run.
+func BenchmarkEnginesHostCallPath(b *testing.B) {
+	wasm, err := wasmtime.Wat2Wasm(writeLoopWAT)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := runtime.NewModule("writeloop", wasm)
+	per := map[string]float64{}
+	for _, name := range runtime.Engines() {
+		e := engineNamed(b, name)
+		p := plainPolicy(b.TempDir())
+		if err := e.Precompile(context.Background(), m, p.Limits.Memory, runtime.InterruptAbandon); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				var n countWriter
+				res, err := e.Run(context.Background(), runtime.Spec{Module: m, Policy: p, Stdout: &n})
+				if err != nil || res.ExitCode != 0 || n != 100000 {
+					b.Fatalf("%v %+v %d bytes", err, res, n)
+				}
+			}
+			per[name] = float64(time.Since(start)) / float64(b.N) / 100000
+			b.ReportMetric(per[name], "ns/call")
+			if base := per[runtime.EngineWazero]; base > 0 {
+				b.ReportMetric(per[name]/base, "x-wazero")
+			}
+		})
+	}
+}
+
+type countWriter int
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
