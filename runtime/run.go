@@ -373,6 +373,14 @@ func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *hostfuncs.Gat
 	}
 	hr := &hostfuncs.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
 		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
+	// For airlock's own args_* and environ_* (hostfuncs.StockWASIFunc):
+	// the engines that serve them read the run's arguments and environment
+	// here.
+	var env []string
+	for _, kv := range environ(spec.Policy, spec.LookupEnv) {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+	hostfuncs.SetProcess(hr, append([]string{spec.Module.Name}, spec.Args...), env)
 	callCtx := hostfuncs.WithRun(runCtx, hr)
 	finish := func(*Result) {}
 	if e.cfg.PrepareRun != nil {

@@ -203,11 +203,6 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	hr, callCtx, finish := e.hostRun(runCtx, &spec, gate)
 	hr.WASI = sb.wasi
 	hr.OnClose(sb.wasi.Close)
-	var env []string
-	for _, kv := range environ(p, spec.LookupEnv) {
-		env = append(env, kv[0]+"="+kv[1])
-	}
-	hostfuncs.SetProcess(hr, append([]string{spec.Module.Name}, spec.Args...), env)
 
 	sr := &storeRun{ctx: callCtx}
 	store := wasmtime.NewStoreWithData(b.engine, sr)
