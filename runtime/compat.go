@@ -155,6 +155,12 @@ func importProblem(im wasmfile.Import, provides func(module, name string) bool, 
 		p.Feature = "threads"
 		p.Message = "the module starts threads (wasi-threads); airlock runs a tool on one thread: " +
 			"rebuild without threads (wasm32-wasip1, not wasm32-wasip1-threads or wasm32-wasi-threads; no -pthread)"
+		if alt {
+			// Whatever the default engine does, this one has no thread
+			// support (an instance per thread on a shared memory).
+			p.Message = "the module starts threads (wasi-threads), which airlock's wasmtime engine does not run: " +
+				"rebuild without threads (wasm32-wasip1, not wasm32-wasip1-threads or wasm32-wasi-threads; no -pthread)"
+		}
 		return p, true
 	}
 	if im.Module == "wasi_unstable" {

@@ -329,3 +329,20 @@ func BenchmarkEnginesHostCallPath(b *testing.B) {
 type countWriter int
 
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+// TestWasmtimeRefusesThreadsByName: what the wasmtime engine truly cannot
+// run, wasi-threads, is refused before it starts, naming the import and
+// the engine, and thread-spawn is not in its linker whatever the default
+// engine serves.
+func TestWasmtimeRefusesThreadsByName(t *testing.T) {
+	e := engineNamed(t, runtime.EngineWasmtime)
+	m := runtime.NewModule("threads", threadsModule)
+	_, err := e.Run(context.Background(), runtime.Spec{Module: m, Policy: plainPolicy(t.TempDir())})
+	var ie *runtime.IncompatibleError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "wasi.thread-spawn") || !strings.Contains(err.Error(), "wasmtime engine does not run") {
+		t.Fatalf("err %v, want an IncompatibleError naming wasi.thread-spawn and the engine", err)
+	}
+	if ps, err := e.Check(context.Background(), m); err != nil || len(ps) == 0 || ps[0].Feature != "threads" {
+		t.Fatalf("Check: %v %+v", err, ps)
+	}
+}

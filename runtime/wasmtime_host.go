@@ -31,6 +31,12 @@ func defineHostFuncs(ctx context.Context, l *wasmtime.Linker, wrap hostfuncs.Wra
 		return err
 	}
 	for _, f := range funcs {
+		if f.Module == "wasi" {
+			// wasi-threads: a new instance per thread on a shared memory,
+			// which this engine does not do; the import is refused by
+			// name (compat.go) rather than half served.
+			continue
+		}
 		fn := f.Fn
 		if f.Stock {
 			var ok bool
