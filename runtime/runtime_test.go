@@ -391,3 +391,25 @@ func TestLoadRefusesNonWasm(t *testing.T) {
 		t.Fatalf("missing file: err %v", err)
 	}
 }
+
+// TestCloseWaitsForADetachedCompile: a caller that stops waiting for a
+// compile (its context ended) leaves it running; closing the engine then
+// must not pull the runtime out from under it, which crashed the process
+// inside wazero (seen in airlock run stopped by SIGTERM while compiling).
+func TestCloseWaitsForADetachedCompile(t *testing.T) {
+	e, err := runtime.New(context.Background(), runtime.Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := e.Run(ctx, runtime.Spec{Module: probe, Args: []string{"exit", "0"}, Policy: policy.Default(t.TempDir())}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the caller's deadline while compiling", err)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Without the wait, the compile still running panics here, in its own
+	// goroutine, when it reaches the closed runtime (well within this time).
+	time.Sleep(3 * time.Second)
+}
