@@ -217,10 +217,12 @@ func TestWallHoldsPastTheFilesystemLayer(t *testing.T) {
 	}
 	st := parseReport(t, r.stderr).Landlock
 	wantPaths := []wall.Path{{Path: w.dir, Access: wall.Write, Why: "mount /work"}, {Path: w.ref, Access: wall.Read, Why: "mount /ref"}}
-	// Then the TLS roots: the policy allows a connection.
+	// Then name lookups and the TLS roots, read-only: the policy allows a connection.
 	if !st.Up || st.Mode != "auto" || st.ABI < 4 || len(st.Paths) < 2 || !slices.Equal(st.Paths[:2], wantPaths) ||
-		slices.ContainsFunc(st.Paths[2:], func(p wall.Path) bool { return p.Why != "TLS roots" || p.Access != wall.Read }) ||
-		!slices.Equal(st.Connect, []uint16{uint16(w.allowed.port())}) || st.AnyPort != "" {
+		slices.ContainsFunc(st.Paths[2:], func(p wall.Path) bool {
+			return p.Why != "TLS roots" && p.Why != "name lookups" || p.Access != wall.Read
+		}) ||
+		!slices.Equal(st.Connect, []uint16{uint16(w.allowed.port()), 53}) || st.AnyPort != "" {
 		t.Errorf("the report's landlock: %+v", st)
 	}
 
@@ -486,7 +488,7 @@ network {
 		t.Fatalf("exit %d, %d requests:\n%s\n%s", r.code, hits.Load(), r.stdout, r.stderr)
 	}
 	st := parseReport(t, r.stderr).Landlock
-	if !st.Up || !slices.Equal(st.Connect, []uint16{uint16(port)}) ||
+	if !st.Up || !slices.Equal(st.Connect, []uint16{uint16(port), 53}) ||
 		!slices.ContainsFunc(st.Paths, func(p wall.Path) bool { return p.Path == ca && p.Why == "TLS roots" }) {
 		t.Errorf("the report's landlock: %+v", st)
 	}
