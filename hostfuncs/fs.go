@@ -58,7 +58,7 @@ type FS struct {
 
 	roRule, edgeRule string
 
-	covered []coverage // parts another (nested) mount serves: fs_cover_linux.go
+	covered []coverage // parts another (nested) mount serves, and /proc: fs_cover_linux.go, fs_proc_linux.go
 
 	linksOnce sync.Once
 	links     *linkSet
@@ -130,6 +130,10 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 			m.Guest, m.Host, real, m.Real)
 	}
 	f.realRoot.Store(&real)
+	if err := f.coverProc(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
+	}
 	if err := f.protectGitDir(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)

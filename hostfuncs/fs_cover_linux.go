@@ -22,10 +22,12 @@ import (
 // and hide rules are the only ones that apply below it, and a read-only
 // inner mount stays read-only even inside a writable outer one.
 
-// coverage is a part of the mount that another mount serves.
+// coverage is a part of the mount that another mount serves, or that no
+// mount serves: the process filesystem (fs_proc_linux.go).
 type coverage struct {
-	rel string // relative to the mount root, clean
-	by  string // the guest path of the mount that serves it
+	rel  string // relative to the mount root, clean
+	by   string // the guest path of the mount that serves it
+	proc bool   // a procfs mount point: airlock's own process, refused as its state is
 }
 
 // cover marks rel (a clean path relative to the mount root) as served by
@@ -61,6 +63,9 @@ func (f *FS) crossing(kind, op, rel string) experimentalsys.Errno {
 		return 0
 	}
 	if c, ok := f.coveredAt(rel); ok {
+		if c.proc {
+			return f.deny(kind, op, f.target(rel), stateRule(procWhat, ""), stateOrigin, experimentalsys.EACCES)
+		}
 		return f.deny(kind, op, f.target(rel), f.edgeRule+" (served by mount "+strconv.Quote(c.by)+")", f.mount.Origin, experimentalsys.EPERM)
 	}
 	return 0
@@ -100,6 +105,9 @@ func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
 	}
 	for _, c := range f.covered {
 		if rel == "." || strings.HasPrefix(c.rel, rel+"/") {
+			if c.proc {
+				return f.deny(kind, op, f.target(rel), stateRule(procWhat, " (below)"), stateOrigin, experimentalsys.EACCES)
+			}
 			return f.deny(kind, op, f.target(rel), f.edgeRule+" (holds mount "+strconv.Quote(c.by)+")", f.mount.Origin, experimentalsys.EPERM)
 		}
 	}

@@ -35,3 +35,7 @@ func (f *FS) escape(kind, op, target string) experimentalsys.Errno {
 func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 	return experimentalsys.ENOSYS
 }
+
+// ProcessFSWithin reports where the process filesystem is at or below
+// dir: Linux only.
+func ProcessFSWithin(dir string) (string, bool) { return "", false }

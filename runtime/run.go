@@ -124,6 +124,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	var mounts []hostfuncs.WASIMount
 	for _, m := range p.Mounts {
 		fs, err := hostfuncs.NewFS(m, gate, limit)
+		if errors.Is(err, hostfuncs.ErrProcessFS) {
+			return nil, &StateError{Guest: m.Guest, Err: err}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
 		}

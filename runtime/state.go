@@ -37,6 +37,11 @@ func mountsExposeState(p *policy.Policy, st *hostfuncs.State) error {
 		if real, err := filepath.EvalSymlinks(host); err == nil {
 			host = real
 		}
+		// No mount may hold the process filesystem: airlock's own memory
+		// and environment.
+		if at, ok := hostfuncs.ProcessFSWithin(host); ok {
+			return &StateError{Guest: m.Guest, Err: fmt.Errorf("%s holds the process filesystem (%s), which shows airlock's own memory and environment; this engine cannot keep a tool away from it: mount a folder that does not contain it, or use the default engine", m.Host, at)}
+		}
 		// A writable mount must not contain any state, there or to come; a
 		// read-only one no secret state that is there.
 		var exposed []hostfuncs.StatePath

@@ -45,7 +45,9 @@ func TestWasmtimeRefusesMountsOverState(t *testing.T) {
 	for _, c := range []struct {
 		host   string
 		access policy.Access
-	}{{home, policy.Write}, {home, policy.Read}, {filepath.Join(home, "proj"), policy.Write}} {
+	}{{home, policy.Write}, {home, policy.Read}, {filepath.Join(home, "proj"), policy.Write},
+		// The process filesystem: airlock's own memory and environment.
+		{"/proc", policy.Read}, {"/proc/self", policy.Read}} {
 		if err := run(c.host, c.access); !errors.As(err, &se) {
 			t.Errorf("mount of %s (%s): %v, want a StateError", c.host, c.access, err)
 		}

@@ -21,6 +21,7 @@ import (
 var (
 	airlockBin string // the airlock CLI built from this package
 	probeWasm  string // runtime/testdata/probe: exit codes, loops, allocation, file I/O
+	attackWasm string // testdata/wasiattack: raw WASI calls a hostile tool makes (wasi_attack_test.go)
 	repoRoot   string // the repository root (tools/ lives there)
 	cacheDir   string // AIRLOCK_CACHE_DIR shared by every CLI run of this test binary
 )
@@ -47,6 +48,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	if probeWasm, err = wasmbuild.Build(filepath.Join(repoRoot, "runtime/testdata/probe"), dir, "probe"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if attackWasm, err = wasmbuild.Build("testdata/wasiattack", dir, "wasiattack"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

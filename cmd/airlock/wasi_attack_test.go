@@ -1,0 +1,45 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Attacks by a hostile tool (testdata/wasiattack, raw WASI calls) on the
+// real airlock binary, proved from the host side. The attacks on the WASI
+// functions one by one are in hostfuncs/wasi_attack_test.go;
+// docs/filesystem.md ("Threat model") lists them all.
+
+// TestAttackRootMountProc: with the host's root mounted (--mount /:/), the
+// tool must not read airlock's own environment through /proc/self/environ
+// (the credentials airlock holds are there), nor open /proc/self/mem
+// (airlock's memory: the compile cache's key; writing it changes airlock's
+// code). Each refusal is in the audit log.
+func TestAttackRootMountProc(t *testing.T) {
+	const secret = "ghp_attack_4c0ffee"
+	for _, mount := range []string{"/:/:ro", "/:/"} {
+		proj, sentinel := project(t)
+		r := runCLI(t, proj, "", []string{"GITHUB_TOKEN=" + secret}, "run", "--headless", "--mount", mount, attackWasm, "--",
+			"mount=/", "read=proc/self/environ", "read=proc/thread-self/environ", "openread=proc/self/mem", "openwrite=proc/self/mem",
+			"openread=proc/self/maps", "read="+strings.TrimPrefix(sentinel, "/"))
+		if strings.Contains(r.stdout, secret) || strings.Contains(r.stderr, secret) {
+			t.Errorf("--mount %s: the tool read airlock's environment:\n%s", mount, r.stdout)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if strings.Contains(line, "proc/") && !strings.Contains(line, "errno=2 ") {
+				t.Errorf("--mount %s: %s, want errno=2 (EACCES)", mount, line)
+			}
+		}
+		if !strings.Contains(r.stdout, "sentinel: outside the mount") {
+			t.Errorf("--mount %s: a file is not readable through /: exit %d\n%s\n%s", mount, r.code, r.stdout, r.stderr)
+		}
+		audit, _ := os.ReadFile(filepath.Join(proj, ".airlock", "audit.jsonl"))
+		if !strings.Contains(string(audit), `"rule":"airlock state: process filesystem"`) {
+			t.Errorf("--mount %s: no refusal in the audit log:\n%s", mount, audit)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+//go:build linux
+
+package hostfuncs
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/policy"
+)
+
+// Attacks on airlock's WASI functions by a hostile guest, each proved from
+// the host side. docs/filesystem.md ("Threat model") lists them.
+
+// TestAttackRandomCallsNeverPanic calls every WASI function airlock serves
+// with random arguments (descriptors near the real ones, pointers in,
+// across and past the end of guest memory, huge lengths, offsets and
+// flags) over random guest memory: no call may panic (a panic in a host
+// function would end the run without its result), and nothing outside the
+// mount is touched.
+func TestAttackRandomCallsNeverPanic(t *testing.T) {
+	w := newWorld(t)
+	w.file("a.txt", "a")
+	w.file("d/b.txt", "b")
+	w.file(".git/config", "[core]")
+	w.file(".env", "TOKEN=x")
+	o := defaultOpts()
+	o.limit = NewOpenFileLimit(64)
+	f, _ := w.fs(o)
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	mem := g.mod.Memory()
+	memSize := mem.Size()
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := make([]string, 0, len(wasiFuncs))
+	for name := range wasiFuncs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	value := func() uint64 {
+		switch rng.IntN(8) {
+		case 0:
+			return uint64(rng.IntN(8)) // a descriptor, a small length
+		case 1:
+			return uint64(rng.Uint32N(memSize)) // inside memory
+		case 2:
+			return uint64(memSize - rng.Uint32N(16)) // across the end
+		case 3:
+			return uint64(rng.Uint32()) // anywhere
+		case 4:
+			return 1<<32 - 1 - uint64(rng.IntN(16)) // near the top
+		case 5:
+			return rng.Uint64() // a huge 64-bit offset or right set
+		case 6:
+			return 1<<63 - uint64(rng.IntN(4)) // around int64's end
+		}
+		return 0
+	}
+	const calls = 20000
+	for i := range calls {
+		if i%500 == 0 { // fresh random memory, with a few real paths in it
+			b, _ := mem.Read(0, memSize)
+			for j := range b {
+				b[j] = byte(rng.Uint32())
+			}
+			for _, p := range []string{"a.txt", "d", ".git/config", ".env", "../outside/secret.txt", "d/b.txt"} {
+				copy(b[rng.IntN(int(memSize)-64):], p)
+			}
+		}
+		name := names[rng.IntN(len(names))]
+		stack := make([]uint64, 9)
+		for j := range stack {
+			stack[j] = value()
+		}
+		args := fmt.Sprint(stack)
+		func() {
+			ctx, cancel := context.WithTimeout(g.ctx, 5*time.Millisecond) // poll_oneoff may sleep
+			defer cancel()
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("%s%v panicked: %v", name, args, r)
+				}
+			}()
+			wasiFuncs[name].Call(ctx, g.mod, stack)
+		}()
+	}
+	g.w.Close()
+	if n := o.limit.Open(); n != 0 {
+		t.Errorf("%d files still counted open after the run ended", n)
+	}
+	w.checkOutside()
+	if w.content(".git/config") != "[core]" {
+		t.Error(".git/config changed")
+	}
+}
+
+// TestAttackProcIsNotServed: a mount that holds the process filesystem
+// (a mount of "/", as --mount /:/ makes) must not serve it. /proc/self is
+// airlock's own process: its environment holds the credentials airlock
+// adds to requests (which never enter the sandbox), its memory holds the
+// compile cache's key and every secret airlock read, and writing
+// /proc/self/mem would change airlock's own code. Other processes of the
+// user (the shell that started airlock) hold the same environment. So
+// nothing under /proc is opened, read, listed, stat-ed or written, by any
+// path: directly, through /proc/self, through a symlink to it. A mount of
+// /proc itself, or of a folder in it, is refused.
+func TestAttackProcIsNotServed(t *testing.T) {
+	const secret = "airlock-attack-secret-7f3a"
+	t.Setenv("AIRLOCK_ATTACK_SECRET", secret)
+	tmp := t.TempDir()
+	// A symlink planted in the mount that leads to /proc/self, relative.
+	up := strings.Repeat("../", strings.Count(strings.TrimPrefix(tmp, "/"), "/")+1)
+	if err := os.Symlink(up+"proc/self", filepath.Join(tmp, "self")); err != nil {
+		t.Fatal(err)
+	}
+	rel := strings.TrimPrefix(tmp, "/")
+	for _, access := range []policy.Access{policy.Read, policy.Write} {
+		gate := NewGate(context.Background(), nil, nil)
+		f, err := NewFS(policy.Mount{Guest: "/", Host: "/", Access: access, Origin: testOrigin}, gate, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		g := newWASIGuest(t, WASIMount{Guest: "/", FS: f})
+		for _, p := range []string{"proc/self/environ", "proc/thread-self/environ", "proc/" + strconv.Itoa(os.Getpid()) + "/environ",
+			"proc/" + strconv.Itoa(os.Getppid()) + "/environ", "proc/self/cmdline", "proc/self/maps", rel + "/self/environ", "proc/self/fd/0"} {
+			got, e := g.readFile(3, p)
+			if e == 0 || strings.Contains(got, secret) {
+				t.Errorf("%s mount /: read %s: errno %d, %d bytes", access, p, e, len(got))
+			}
+			wantWASI(t, "stat "+p, g.stat(3, p, true), errACCES, errPERM)
+		}
+		wantWASI(t, "stat /proc", g.stat(3, "proc", false), errACCES)
+		_, e := g.open(3, "proc", oflagDirectory, rightFdReaddir, 0)
+		wantWASI(t, "open /proc to list it", e, errACCES)
+		_, e = g.open(3, "proc/self/mem", 0, rightFdRead|rightFdWrite|rightFdSeek, 0)
+		wantWASI(t, "open /proc/self/mem for writing", e, errACCES, errROFS)
+		_, e = g.open(3, "proc/self/mem", 0, rightFdRead|rightFdSeek, 0)
+		wantWASI(t, "open /proc/self/mem for reading", e, errACCES)
+		wantWASI(t, "readlink /proc/self/exe", g.readlink(3, "proc/self/exe"), errACCES)
+		// The decision names where the path really led: /proc/PID.
+		wantDecision(t, gate, "fs.read", "open", "/proc/"+strconv.Itoa(os.Getpid())+"/environ", StateRulePrefix+"process filesystem", "EACCES")
+	}
+	for _, host := range []string{"/proc", "/proc/self", "/proc/sys"} {
+		f, err := NewFS(policy.Mount{Guest: "/p", Host: host, Access: policy.Read, Origin: testOrigin}, NewGate(context.Background(), nil, nil), nil)
+		if err == nil {
+			f.Close()
+			t.Errorf("a mount of %s was made", host)
+		} else if !strings.Contains(err.Error(), "process filesystem") {
+			t.Errorf("mount of %s: %v", host, err)
+		}
+	}
+}
