@@ -130,9 +130,14 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 			m.Guest, m.Host, real, m.Real)
 	}
 	f.realRoot.Store(&real)
-	if err := f.coverProc(); err != nil {
+	if err := f.refuseProc(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
+	}
+	// Behind the Landlock wall the mount table cannot be read: the caller
+	// passes one read before (CoverProcessFS).
+	if points, err := ProcessFSMounts(); err == nil {
+		f.CoverProcessFS(points)
 	}
 	if err := f.protectGitDir(); err != nil {
 		f.Close()

@@ -30,9 +30,9 @@ const procSuperMagic = 0x9fa0
 // ("airlock state: process filesystem").
 const procWhat = "process filesystem"
 
-// coverProc refuses a mount root in procfs and covers every procfs mount
-// point below it.
-func (f *FS) coverProc() error {
+// refuseProc refuses a mount root in procfs. It needs no file opened, so
+// it works behind the Landlock wall too.
+func (f *FS) refuseProc() error {
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(f.rootFd, &sfs); err != nil {
 		return fmt.Errorf("reading what filesystem %s is on: %w", f.mount.Host, err)
@@ -40,17 +40,41 @@ func (f *FS) coverProc() error {
 	if sfs.Type == procSuperMagic {
 		return fmt.Errorf("%s is in the %w (/proc), which shows airlock's own memory and environment; no tool may reach it", f.mount.Host, ErrProcessFS)
 	}
-	points, err := procMountPoints()
-	if err != nil {
-		return fmt.Errorf("reading the mount table (/proc/self/mountinfo): %w", err)
-	}
+	return nil
+}
+
+// CoverProcessFS makes every procfs mount point among points (host paths,
+// from ProcessFSMounts) that lies below the mount root a part this mount
+// never serves. NewFS does it with the mount table it reads itself; a
+// caller that makes the FS where /proc/self/mountinfo cannot be read
+// (behind the Landlock wall, as the runtime does) passes a table read
+// earlier. Call it before the FS is mounted.
+func (f *FS) CoverProcessFS(points []string) {
 	real := *f.realRoot.Load()
 	for _, p := range points {
-		if rel, ok := relUnder([]byte(p), real); ok && rel != "." {
+		if rel, ok := relUnder([]byte(p), real); ok && rel != "." && !f.coversProc(rel) {
 			f.covered = append(f.covered, coverage{rel: rel, proc: true})
 		}
 	}
-	return nil
+}
+
+func (f *FS) coversProc(rel string) bool {
+	for _, c := range f.covered {
+		if c.proc && c.rel == rel {
+			return true
+		}
+	}
+	return false
+}
+
+// ProcessFSMounts returns where procfs is mounted, from this process's
+// mount table (/proc/self/mountinfo).
+func ProcessFSMounts() ([]string, error) {
+	points, err := procMountPoints()
+	if err != nil {
+		return nil, fmt.Errorf("reading the mount table (/proc/self/mountinfo): %w", err)
+	}
+	return points, nil
 }
 
 // procMountPoints returns where procfs is mounted, from this process's
@@ -105,14 +129,14 @@ func unescapeMountinfo(s string) string {
 }
 
 // ProcessFSWithin reports where the process filesystem is at or below
-// host directory dir (dir itself when dir is in it), for engines that
-// cannot refuse single calls and must refuse such a mount whole.
-func ProcessFSWithin(dir string) (string, bool) {
+// host directory dir (dir itself when dir is in it), given the procfs
+// mount points (ProcessFSMounts), for engines that cannot refuse single
+// calls and must refuse such a mount whole.
+func ProcessFSWithin(dir string, points []string) (string, bool) {
 	var sfs unix.Statfs_t
 	if unix.Statfs(dir, &sfs) == nil && sfs.Type == procSuperMagic {
 		return dir, true
 	}
-	points, _ := procMountPoints()
 	for _, p := range points {
 		if under(p, dir) {
 			return p, true

@@ -131,6 +131,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
 		}
 		closers = append(closers, fs)
+		fs.CoverProcessFS(e.procMounts)
 		if err := fs.GuardState(state); err != nil {
 			return nil, &StateError{Guest: m.Guest, Err: err}
 		}

@@ -28,7 +28,7 @@ func (e *StateError) Unwrap() error { return e.Err }
 // mountsExposeState refuses a policy with a mount that reaches airlock's
 // state, for engines that cannot refuse single calls: a writable mount
 // that contains state, or a read-only one that contains secret state.
-func mountsExposeState(p *policy.Policy, st *hostfuncs.State) error {
+func mountsExposeState(p *policy.Policy, st *hostfuncs.State, procMounts []string) error {
 	for _, m := range p.Mounts {
 		host, err := filepath.Abs(m.Host)
 		if err != nil {
@@ -39,7 +39,7 @@ func mountsExposeState(p *policy.Policy, st *hostfuncs.State) error {
 		}
 		// No mount may hold the process filesystem: airlock's own memory
 		// and environment.
-		if at, ok := hostfuncs.ProcessFSWithin(host); ok {
+		if at, ok := hostfuncs.ProcessFSWithin(host, procMounts); ok {
 			return &StateError{Guest: m.Guest, Err: fmt.Errorf("%s holds the process filesystem (%s), which shows airlock's own memory and environment; this engine cannot keep a tool away from it: mount a folder that does not contain it, or use the default engine", m.Host, at)}
 		}
 		// A writable mount must not contain any state, there or to come; a

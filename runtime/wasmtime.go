@@ -217,7 +217,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	wasi.SetEnv(keys, vals)
 	// wasmtime's WASI is native: airlock cannot refuse single calls, so a
 	// mount that exposes airlock's own state is refused whole.
-	if err := mountsExposeState(p, hostfuncs.NewState(e.statePaths())); err != nil {
+	if err := mountsExposeState(p, hostfuncs.NewState(e.statePaths()), e.procMounts); err != nil {
 		return nil, err
 	}
 	for _, m := range p.Mounts {

@@ -69,7 +69,13 @@ type cliResult struct {
 // environment (KEY=VALUE), and waits for it (at most 2 minutes).
 func runCLI(t testing.TB, dir, stdin string, env []string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command(airlockBin, args...)
+	return runCLIBin(t, airlockBin, dir, stdin, env, args...)
+}
+
+// runCLIBin is runCLI with the airlock program at bin.
+func runCLIBin(t testing.TB, bin, dir, stdin string, env []string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,5 +42,34 @@ func TestAttackRootMountProc(t *testing.T) {
 		if !strings.Contains(string(audit), `"rule":"airlock state: process filesystem"`) {
 			t.Errorf("--mount %s: no refusal in the audit log:\n%s", mount, audit)
 		}
+	}
+}
+
+// TestAttackReplaceAirlock: airlock's own program is what runs, natively,
+// the next time anyone types airlock. A developer who built airlock into
+// the project folder (go build -o airlock ./cmd/airlock), a mounted home
+// with ~/go/bin/airlock, a mount of / all put it inside a writable mount.
+// The tool must not overwrite it, nor write a new file and rename it over
+// the program (a running program cannot be opened for writing, ETXTBSY,
+// but it can be replaced; the rename even keeps its executable bit).
+func TestAttackReplaceAirlock(t *testing.T) {
+	proj, _ := project(t)
+	bin := filepath.Join(proj, "airlock")
+	orig, err := os.ReadFile(airlockBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const evil = "#!/bin/sh\necho pwned\n"
+	r := runCLIBin(t, bin, proj, "", nil, "run", "--headless", attackWasm, "--",
+		"write=airlock:"+evil, "write=x.new:"+evil, "rename=x.new:airlock", "rename=airlock:moved", "write=moved:"+evil)
+	if b, _ := os.ReadFile(bin); !bytes.Equal(b, orig) {
+		t.Errorf("the tool changed airlock's program (%d bytes now):\n%s%s", len(b), r.stdout, r.stderr)
+	}
+	audit, _ := os.ReadFile(filepath.Join(proj, ".airlock", "audit.jsonl"))
+	if !strings.Contains(string(audit), `"rule":"airlock state: airlock program"`) {
+		t.Errorf("no refusal in the audit log:\n%s", audit)
 	}
 }

@@ -35,6 +35,9 @@ func fdClose(fd int32) int32
 //go:wasmimport wasi_snapshot_preview1 fd_renumber
 func fdRenumber(from, to int32) int32
 
+//go:wasmimport wasi_snapshot_preview1 path_rename
+func pathRename(fd int32, old unsafe.Pointer, oldLen int32, newFd int32, new unsafe.Pointer, newLen int32) int32
+
 //go:wasmimport wasi_snapshot_preview1 fd_prestat_get
 func fdPrestatGet(fd int32, out unsafe.Pointer) int32
 
@@ -137,6 +140,21 @@ func run(name, arg string) (int32, string) {
 			fdClose(fd)
 		}
 		return e, ""
+	case "write": // write=PATH:TEXT: create or truncate PATH and write TEXT
+		p, text, _ := strings.Cut(arg, ":")
+		fd, e := open(preopen, p, 1|8, rightWrite, true) // O_CREAT|O_TRUNC
+		if e != 0 {
+			return e, ""
+		}
+		defer fdClose(fd)
+		b := []byte(text + "\x00")
+		iov := [2]uint32{uint32(uintptr(unsafe.Pointer(&b[0]))), uint32(len(text))}
+		var n uint32
+		return fdWrite(fd, unsafe.Pointer(&iov), 1, unsafe.Pointer(&n)), ""
+	case "rename": // rename=FROM:TO
+		from, to, _ := strings.Cut(arg, ":")
+		a, b := []byte(from+"\x00"), []byte(to+"\x00")
+		return pathRename(preopen, unsafe.Pointer(&a[0]), int32(len(from)), preopen, unsafe.Pointer(&b[0]), int32(len(to))), ""
 	case "spin-denied": // spin-denied=N:PATH: open a refused PATH N times
 		ns, p, _ := strings.Cut(arg, ":")
 		n, _ := strconv.Atoi(ns)
