@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -71,5 +72,32 @@ func TestAttackReplaceAirlock(t *testing.T) {
 	audit, _ := os.ReadFile(filepath.Join(proj, ".airlock", "audit.jsonl"))
 	if !strings.Contains(string(audit), `"rule":"airlock state: airlock program"`) {
 		t.Errorf("no refusal in the audit log:\n%s", audit)
+	}
+}
+
+// TestAttackProcMountedInProject: procfs mounted somewhere inside a mount
+// (here, inside the project) is never served either, behind the Landlock
+// wall too, where the mount table can no longer be read: the engine reads
+// it before. Mounting procfs needs root; the test is skipped without it.
+func TestAttackProcMountedInProject(t *testing.T) {
+	const secret = "ghp_attack_in_project_77"
+	proj, _ := project(t)
+	at := filepath.Join(proj, "p")
+	if err := os.Mkdir(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("proc", at, "proc", 0, ""); err != nil {
+		t.Skipf("mounting procfs needs root here: %v", err)
+	}
+	defer syscall.Unmount(at, syscall.MNT_DETACH)
+	r := runCLI(t, proj, "", []string{"GITHUB_TOKEN=" + secret}, "run", "--headless", attackWasm, "--",
+		"read=p/self/environ", "openread=p/self/mem", "openwrite=p/self/mem", "read=main.go")
+	if strings.Contains(r.stdout, secret) || !strings.Contains(r.stdout, "TODO: write main") {
+		t.Errorf("exit %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.Contains(line, "p/self") && !strings.Contains(line, "errno=2 ") {
+			t.Errorf("%s, want errno=2 (EACCES)", line)
+		}
 	}
 }
