@@ -729,6 +729,9 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 	if e := f.beforeOpen(kind, rel, parent, name); e != 0 {
 		return opened{}, e
 	}
+	if e := notSpecial(parent.fd, name); e != 0 {
+		return opened{}, e
+	}
 	var fd int
 	err := retry(func() (err error) {
 		fd, err = unix.Openat(parent.fd, name, oflag|unix.O_NOFOLLOW, 0)
@@ -740,6 +743,10 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 	var st unix.Stat_t
 	if (err != unix.ELOOP && err != unix.ENOTDIR) || unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || !isLink(&st) {
 		return opened{}, errno(err)
+	}
+	// A final symlink: what it leads to is not opened if it is special.
+	if fi, err := f.root.Stat(rel); err == nil && fi.Mode()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
+		return opened{}, experimentalsys.ENOTSUP
 	}
 	file, err := f.root.OpenFile(rel, oflag, 0)
 	if err != nil {
@@ -757,6 +764,20 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 		return opened{}, e
 	}
 	return o, 0
+}
+
+// notSpecial refuses (ENOTSUP) to open the entry name of the directory
+// dirFd when it is a FIFO, socket or device, before open(2) is made:
+// opening one has effects of its own (a FIFO's wakes a program blocked
+// opening the other end; a serial port's raises its modem lines). What is
+// opened is checked again afterwards; only another process swapping the
+// entry in between gets past this check, and that one still fails.
+func notSpecial(dirFd int, name string) experimentalsys.Errno {
+	var st unix.Stat_t
+	if unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && special(&st) {
+		return experimentalsys.ENOTSUP
+	}
+	return 0
 }
 
 // openInParent opens the final name of rel with openat(O_NOFOLLOW) on its
@@ -777,6 +798,11 @@ func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Ofla
 		return opened{}, e
 	}
 	creat := flag&experimentalsys.O_CREAT != 0
+	if flag&experimentalsys.O_EXCL == 0 {
+		if e := notSpecial(parent.fd, name); e != 0 {
+			return opened{}, e
+		}
+	}
 	if creat {
 		if e := f.mayCreate("open", real); e != 0 {
 			return opened{}, e

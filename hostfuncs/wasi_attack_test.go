@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/airlockhq/airlock/policy"
+	"golang.org/x/sys/unix"
 )
 
 // Attacks on airlock's WASI functions by a hostile guest, each proved from
@@ -155,6 +157,83 @@ func TestAttackProcIsNotServed(t *testing.T) {
 			t.Errorf("a mount of %s was made", host)
 		} else if !strings.Contains(err.Error(), "process filesystem") {
 			t.Errorf("mount of %s: %v", host, err)
+		}
+	}
+}
+
+// TestAttackSpecialFilesNeverOpened: a FIFO, socket or device file in a
+// mount is refused (ENOTSUP) without open(2) on it at all, by every way
+// of opening it: for reading, for writing, read-write, through a symlink,
+// with O_NOFOLLOW, with O_CREAT. Opening has effects of its own on such
+// files: a FIFO's open wakes a program on the host blocked opening the
+// other end (which then reads an end of file, or gets SIGPIPE on its next
+// write), a serial port's raises its modem lines (resetting a board
+// attached to it), a terminal's may make it the controlling terminal.
+// inotify sees every open of the FIFO; none may happen.
+func TestAttackSpecialFilesNeverOpened(t *testing.T) {
+	for _, access := range []policy.Access{policy.Write, policy.Read} {
+		w := newWorld(t)
+		w.file("fifos/x.txt", "x")
+		fifo := filepath.Join(w.mount, "fifos", "pipe")
+		if err := unix.Mkfifo(fifo, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		w.symlink("fifos/pipe", "lp")
+		o := defaultOpts()
+		o.access = access
+		f, _ := w.fs(o)
+		g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+		check := watchFile(t, fifo)
+		for _, c := range []struct {
+			p      string
+			lookup uint32
+			oflags uint16
+			base   uint64
+		}{
+			{"fifos/pipe", lookupSymlinkFollow, 0, rightFdRead},
+			{"fifos/pipe", lookupSymlinkFollow, 0, rightFdWrite},
+			{"fifos/pipe", lookupSymlinkFollow, 0, rightFdRead | rightFdWrite},
+			{"fifos/pipe", 0, 0, rightFdRead},
+			{"fifos/pipe", 0, 0, rightFdWrite},
+			{"fifos/pipe", lookupSymlinkFollow, oflagCreat, rightFdWrite},
+			{"lp", lookupSymlinkFollow, 0, rightFdRead},
+			{"lp", lookupSymlinkFollow, 0, rightFdWrite},
+			{"lp", lookupSymlinkFollow, oflagCreat, rightFdRead},
+		} {
+			_, e := g.openLookup(3, c.lookup, c.p, c.oflags, c.base, 0)
+			wantWASI(t, fmt.Sprintf("%s: open %s lookup=%d oflags=%d rights=%d", access, c.p, c.lookup, c.oflags, c.base), e, errNOTSUP)
+		}
+		check()
+	}
+}
+
+// watchFile watches one file (a FIFO) with inotify; the returned function
+// fails the test if it was opened, read, written or changed since.
+func watchFile(t *testing.T, p string) func() {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.InotifyAddWatch(fd, p, unix.IN_OPEN|unix.IN_ACCESS|unix.IN_MODIFY|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		buf := make([]byte, 4096)
+		n, err := unix.Read(fd, buf)
+		if err != nil && err != unix.EAGAIN {
+			t.Fatal(err)
+		}
+		var seen []string
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			seen = append(seen, inotifyMask(ev.Mask))
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+		}
+		if len(seen) > 0 {
+			t.Errorf("%s was touched: %v", p, seen)
 		}
 	}
 }
