@@ -117,7 +117,9 @@ func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
 // utimensNoFollow sets the times of the object rel names without following
 // a final symlink (path_filestat_set_times without SYMLINK_FOLLOW). The
 // parent is pinned and the rules are checked on its real location plus the
-// name; the change is made relative to the pinned parent.
+// name, and only then, in a read-only mount, is the change asked about,
+// naming that real location; the change is made relative to the pinned
+// parent.
 func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 	const op = "utimens"
 	if f.gate.Revoked() {
@@ -130,10 +132,8 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 	if pat, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return e
-		}
+	if e := f.stateAsked("fs.write", op, rel, false); e != 0 {
+		return e
 	}
 	if pat, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, pat, "")
@@ -160,6 +160,12 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 	}
 	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
 		return 0
+	}
+	// Asked about where the change lands, once every rule has passed.
+	if !f.writable {
+		if e := f.readOnly(op, f.target(real)); e != 0 {
+			return e
+		}
 	}
 	ts := timespecs(atim, mtim)
 	return errno(retry(func() error { return unix.UtimesNanoAt(parent.fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW) }))

@@ -237,3 +237,55 @@ func watchFile(t *testing.T, p string) func() {
 		}
 	}
 }
+
+// TestAttackTimesQuestionNamesWhereItLands: in a read-only mount whose
+// writes are questions, changing a file's times is asked about where it
+// really lands, never as written: a grant for /work/granted must not let
+// "granted/link/x.txt" (link -> ../other) touch /work/other/x.txt. And a
+// protected path is refused without a question, whichever function
+// changes its times.
+func TestAttackTimesQuestionNamesWhereItLands(t *testing.T) {
+	w := newWorld(t)
+	w.file("granted/a.txt", "a")
+	w.file("other/x.txt", "x")
+	w.file(".git/config", "[core]")
+	w.symlink("../other", "granted/link")
+	old := time.Date(2002, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range []string{"other/x.txt", ".git/config"} {
+		os.Chtimes(filepath.Join(w.mount, p), old, old)
+	}
+	var asked []string
+	o := defaultOpts()
+	o.access = policy.Read
+	o.asker = askerFunc(func(_ context.Context, r Request) (bool, Source) {
+		asked = append(asked, r.Op+" "+r.Target)
+		return strings.HasPrefix(r.Target, "/work/granted/"), SourceGrant // a grant for the folder
+	})
+	f, _ := w.fs(o)
+	f.ReadOnlyVerdict = policy.Ask
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	wantWASI(t, "granted/a.txt", g.setTimes(3, "granted/a.txt", false), errSUCCESS)
+	wantWASI(t, "granted/link/x.txt without following", g.setTimes(3, "granted/link/x.txt", false), errROFS)
+	wantWASI(t, "granted/link/x.txt", g.setTimes(3, "granted/link/x.txt", true), errROFS)
+	n := len(asked)
+	wantWASI(t, ".git/config without following", g.setTimes(3, ".git/config", false), errACCES)
+	wantWASI(t, ".git/config", g.setTimes(3, ".git/config", true), errACCES)
+	fd, e := g.open(3, ".git/config", 0, rightFdRead|rightFdFilestatSetTimes, 0)
+	if e != 0 {
+		t.Fatalf("open .git/config for reading: %d", e)
+	}
+	wantWASI(t, "fd_filestat_set_times on .git/config", g.call("fd_filestat_set_times", uint64(fd), 1e18, 1e18, fstAtim|fstMtim), errACCES)
+	if len(asked) != n {
+		t.Errorf("a protected path was put to the asker: %q", asked[n:])
+	}
+	for _, q := range asked {
+		if strings.Contains(q, "link") {
+			t.Errorf("asked %q: not where the change lands", q)
+		}
+	}
+	for _, p := range []string{"other/x.txt", ".git/config"} {
+		if fi, _ := os.Stat(filepath.Join(w.mount, p)); !fi.ModTime().Equal(old) {
+			t.Errorf("%s: times changed to %v", p, fi.ModTime())
+		}
+	}
+}
