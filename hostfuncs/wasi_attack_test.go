@@ -289,3 +289,42 @@ func TestAttackTimesQuestionNamesWhereItLands(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackDecisionFlood: every refusal is a decision, kept for the run's
+// report and written to the audit log. A tool that asks for refused things
+// in a loop (here, a hidden file under names that never repeat) would
+// grow airlock's memory and the audit log without bound: 300,000 refusals
+// took 8 s and 770 MB of airlock's memory, past the tool's own 256 MiB.
+// A run keeps at most maxDecisions; the next one revokes every capability
+// of the run, recorded once, and nothing after that is kept.
+func TestAttackDecisionFlood(t *testing.T) {
+	w := newWorld(t)
+	w.file("a.txt", "a")
+	var recorded int
+	gate := NewGate(context.Background(), nil, func(Decision) error { recorded++; return nil })
+	f, err := NewFS(newMount(t, "/work", w.mount, defaultOpts()), gate, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	var last wasiErrno
+	mark := g.next
+	for i := range maxDecisions + 1000 {
+		_, last = g.open(3, "d"+strconv.Itoa(i)+"/.env", 0, rightFdRead, 0)
+		g.next = mark // reuse the harness's guest memory
+	}
+	if n := len(gate.Decisions()); n != maxDecisions+1 || recorded != n {
+		t.Errorf("%d decisions kept, %d recorded, want %d", n, recorded, maxDecisions+1)
+	}
+	d := gate.Decisions()[maxDecisions]
+	if d.Allowed || d.Kind != "limits.decisions" || !strings.Contains(d.Rule, "every capability") {
+		t.Errorf("last decision %+v", d)
+	}
+	if !gate.Revoked() || last == 0 {
+		t.Errorf("revoked %t, last errno %d", gate.Revoked(), last)
+	}
+	if _, e := g.readFile(3, "a.txt"); e == 0 {
+		t.Error("the run can still read after its decisions ran out")
+	}
+}

@@ -101,3 +101,25 @@ func TestAttackProcMountedInProject(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackDecisionFlood: a tool that asks for a hidden file in a loop
+// makes a refusal each time, each kept for the report and written to the
+// audit log. Past maxDecisions (100,000) the run's capabilities are
+// revoked, once, in the audit log; the log stops growing, airlock's memory
+// with it, and airlock ends the run normally.
+func TestAttackDecisionFlood(t *testing.T) {
+	proj, _ := project(t)
+	r := runCLI(t, proj, "", nil, "run", "--headless", "--quiet", "--json="+filepath.Join(proj, "report.json"), attackWasm, "--",
+		"spin-denied=150000:.env", "read=main.go")
+	if !strings.Contains(r.stdout, "read errno=8 ") || r.code != 0 {
+		t.Errorf("exit %d; the run could still read after its decisions ran out:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	audit, err := os.ReadFile(filepath.Join(proj, ".airlock", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(audit)), "\n")
+	if len(lines) != 100001 || !strings.Contains(lines[len(lines)-1], `"kind":"limits.decisions"`) {
+		t.Errorf("%d records in the audit log, the last: %s", len(lines), lines[len(lines)-1])
+	}
+}
