@@ -155,6 +155,18 @@ func run(name, arg string) (int32, string) {
 		from, to, _ := strings.Cut(arg, ":")
 		a, b := []byte(from+"\x00"), []byte(to+"\x00")
 		return pathRename(preopen, unsafe.Pointer(&a[0]), int32(len(from)), preopen, unsafe.Pointer(&b[0]), int32(len(to))), ""
+	case "spin-create": // spin-create=N:PREFIX: create N files PREFIX0, PREFIX1, …
+		ns, p, _ := strings.Cut(arg, ":")
+		n, _ := strconv.Atoi(ns)
+		var last int32
+		for i := 0; i < n; i++ {
+			fd, e := open(preopen, p+strconv.Itoa(i), 1, rightWrite, true)
+			if e == 0 {
+				fdClose(fd)
+			}
+			last = e
+		}
+		return last, ""
 	case "spin-denied": // spin-denied=N:PATH: open a refused PATH N times
 		ns, p, _ := strings.Cut(arg, ":")
 		n, _ := strconv.Atoi(ns)
