@@ -328,3 +328,58 @@ func TestAttackDecisionFlood(t *testing.T) {
 		t.Error("the run can still read after its decisions ran out")
 	}
 }
+
+// TestAttackReaddirHoldsLittle: fd_readdir keeps, per directory
+// descriptor, the entries read but not yet passed to the guest. A tool
+// that fills one large buffer from a large directory, through as many
+// descriptors as the open-file limit allows, and never asks again, must
+// not make airlock hold the whole directory once per descriptor (a
+// million files, which a tool can make in a writable mount in seconds,
+// times 256 descriptors was some 10 GB of airlock's memory). What a
+// descriptor holds after a call is at most one batch of entries.
+func TestAttackReaddirHoldsLittle(t *testing.T) {
+	w := newWorld(t)
+	const files, fds = 5000, 20
+	for i := range files {
+		w.file("big/f"+strconv.Itoa(i), "")
+	}
+	f, _ := w.fs(defaultOpts())
+	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+	if _, ok := g.mod.Memory().Grow(30); !ok {
+		t.Fatal("cannot grow the harness's memory")
+	}
+	buf, used := uint32(2*65536), g.alloc(4)
+	var names int
+	for range fds {
+		fd, e := g.open(3, "big", oflagDirectory, rightFdReaddir, 0)
+		if e != 0 {
+			t.Fatalf("open big: %d", e)
+		}
+		if e := g.call("fd_readdir", uint64(fd), uint64(buf), 30*65536, 0, uint64(used)); e != 0 {
+			t.Fatalf("readdir: %d", e)
+		}
+		b, _ := g.mod.Memory().Read(buf, g.u32(used))
+		for len(b) >= direntSize {
+			n := int(le32(b[16:]))
+			if direntSize+n > len(b) {
+				break
+			}
+			names++
+			b = b[direntSize+n:]
+		}
+	}
+	if names != fds*(files+2) {
+		t.Errorf("listed %d names, want %d", names, fds*(files+2))
+	}
+	held := 0
+	g.w.mu.Lock()
+	for _, e := range g.w.fds {
+		if e.dir != nil {
+			held += len(e.dir.ents)
+		}
+	}
+	g.w.mu.Unlock()
+	if held > fds*(readdirBatch+2) {
+		t.Errorf("airlock holds %d directory entries for %d descriptors, want at most %d", held, fds, fds*(readdirBatch+2))
+	}
+}
