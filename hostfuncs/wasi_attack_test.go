@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -26,14 +27,16 @@ import (
 // with random arguments (descriptors near the real ones, pointers in,
 // across and past the end of guest memory, huge lengths, offsets and
 // flags) over random guest memory: no call may panic (a panic in a host
-// function would end the run without its result), and nothing outside the
-// mount is touched.
+// function would end the run without its result), nothing outside the
+// mount is touched, and once the run ends no descriptor is left open in
+// airlock's process.
 func TestAttackRandomCallsNeverPanic(t *testing.T) {
 	w := newWorld(t)
 	w.file("a.txt", "a")
 	w.file("d/b.txt", "b")
 	w.file(".git/config", "[core]")
 	w.file(".env", "TOKEN=x")
+	fdsBefore := countFds(t)
 	o := defaultOpts()
 	o.limit = NewOpenFileLimit(64)
 	f, _ := w.fs(o)
@@ -100,6 +103,10 @@ func TestAttackRandomCallsNeverPanic(t *testing.T) {
 	w.checkOutside()
 	if w.content(".git/config") != "[core]" {
 		t.Error(".git/config changed")
+	}
+	f.Close()
+	if n := countFds(t); n > fdsBefore {
+		t.Errorf("%d descriptors open in airlock's process after the run, %d before", n, fdsBefore)
 	}
 }
 
@@ -382,4 +389,551 @@ func TestAttackReaddirHoldsLittle(t *testing.T) {
 	if held > fds*(readdirBatch+2) {
 		t.Errorf("airlock holds %d directory entries for %d descriptors, want at most %d", held, fds, fds*(readdirBatch+2))
 	}
+}
+
+// TestAttackTwoGuestsRace: two runs over the same project at once (two
+// airlock processes, or two calls of one MCP server), each with its own
+// descriptors and filesystem. One keeps swapping the name "d" between a
+// real folder and a symlink to .git (a symlink inside the mount, which it
+// may make); the other writes, truncates, touches, removes, renames and
+// links "d/config" and makes things in "d" as fast as it can. Whatever the
+// interleaving, .git stays as it was; both outcomes must be seen, or the
+// race did not happen.
+func TestAttackTwoGuestsRace(t *testing.T) {
+	w := newWorld(t)
+	w.file(".git/config", "[core]")
+	w.file("dreal/config", "mine")
+	gitTime := time.Date(2003, 3, 3, 0, 0, 0, 0, time.UTC)
+	os.Chtimes(filepath.Join(w.mount, ".git/config"), gitTime, gitTime)
+	fa, _ := w.fs(defaultOpts())
+	fb, _ := w.fs(defaultOpts())
+	a := newWASIGuest(t, WASIMount{Guest: "/work", FS: fa})
+	b := newWASIGuest(t, WASIMount{Guest: "/work", FS: fb})
+	wantWASI(t, "symlink lnk -> .git", a.symlink(".git", 3, "lnk"), errSUCCESS)
+
+	var stop atomic.Bool
+	var swaps atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mark := a.next
+		for !stop.Load() {
+			a.rename(3, "dreal", 3, "d")
+			a.rename(3, "d", 3, "dreal")
+			a.rename(3, "lnk", 3, "d")
+			a.rename(3, "d", 3, "lnk")
+			a.next = mark
+			swaps.Add(1)
+		}
+	}()
+	var ok, refused int
+	count := func(e wasiErrno) {
+		if e == 0 {
+			ok++
+		} else {
+			refused++
+		}
+	}
+	mark := b.next
+	for range 300 {
+		count(b.writeFile(3, "d/config", "pwned"))
+		fd, e := b.open(3, "d/config", oflagTrunc, rightFdWrite, 0)
+		if e == 0 {
+			b.call("fd_close", uint64(fd))
+		}
+		count(e)
+		count(b.setTimes(3, "d/config", false))
+		count(b.setTimes(3, "d/config", true))
+		count(b.link(3, "d/config", 3, "stolen"))
+		b.pathCall("path_unlink_file", 3, "stolen")
+		count(b.rename(3, "d/config", 3, "d/config2"))
+		b.rename(3, "d/config2", 3, "d/config")
+		count(b.pathCall("path_create_directory", 3, "d/new"))
+		b.pathCall("path_remove_directory", 3, "d/new")
+		count(b.symlink("x", 3, "d/sl"))
+		b.pathCall("path_unlink_file", 3, "d/sl")
+		b.next = mark
+	}
+	stop.Store(true)
+	<-done
+	t.Logf("%d swap rounds; %d operations succeeded, %d refused", swaps.Load(), ok, refused)
+	if ok == 0 || refused == 0 || swaps.Load() < 50 {
+		t.Fatalf("the race did not happen (%d ok, %d refused, %d swap rounds)", ok, refused, swaps.Load())
+	}
+	if got := w.content(".git/config"); got != "[core]" {
+		t.Errorf(".git/config is %q", got)
+	}
+	ents, _ := os.ReadDir(filepath.Join(w.mount, ".git"))
+	if len(ents) != 1 {
+		t.Errorf(".git holds %d entries, want only config", len(ents))
+	}
+	if fi, _ := os.Stat(filepath.Join(w.mount, ".git/config")); !fi.ModTime().Equal(gitTime) {
+		t.Errorf(".git/config times changed: %v", fi.ModTime())
+	}
+	w.checkOutside()
+}
+
+// ---- the attack table ----
+
+// attackEnv is one attack's world: a mount at /work (preopen 3) with a
+// protected .git/config, a hidden .env, loops and chains of symlinks, and
+// a sentinel outside the mount.
+type attackEnv struct {
+	w     *world
+	g     *wasiGuest
+	f     *FS
+	limit *OpenFileLimit
+	asked []string // questions put to the asker
+}
+
+const (
+	attackSecret = "TOKEN=attack-secret-value"
+	memEnd       = 2 * 65536 // the harness's guest memory size
+)
+
+// iov puts one iovec (ptr, n) in guest memory and returns its address.
+func (a *attackEnv) iov(ptr, n uint32) uint64 {
+	p := a.g.alloc(8)
+	a.g.mod.Memory().WriteUint32Le(p, ptr)
+	a.g.mod.Memory().WriteUint32Le(p+4, n)
+	return uint64(p)
+}
+
+// fd opens p with rights (0 oflags, following symlinks) or fails the test.
+func (a *attackEnv) fd(p string, rights uint64) uint64 {
+	a.g.t.Helper()
+	fd, e := a.g.open(3, p, 0, rights, 0)
+	if e != 0 {
+		a.g.t.Fatalf("open %s: %d", p, e)
+	}
+	return uint64(fd)
+}
+
+func (a *attackEnv) out() uint64 { return uint64(a.g.alloc(8)) }
+
+// TestAttackTable: attacks that hold, one row each. After every row, from
+// the host side: nothing outside the mount was touched, the protected and
+// hidden files are as they were, the hidden file's content never reached
+// the guest, and once the run ends every file it opened is closed (the
+// open-file count and this process's descriptors are back where they
+// were). No call may panic.
+func TestAttackTable(t *testing.T) {
+	ro := func(o *mountOpts) { o.access = policy.Read }
+	rows := []struct {
+		name string
+		opts func(*mountOpts) // changes to a writable mount with the default rules
+		ask  bool             // read-only writes are questions (ReadOnlyVerdict = Ask); the asker refuses
+		do   func(a *attackEnv) wasiErrno
+		want []wasiErrno
+		host func(a *attackEnv) string // what the host sees afterwards; "" when as it should be
+	}{
+		// Guest memory: every pointer and length is checked.
+		{name: "fd_read: iovec array past the end of memory", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_read", a.fd("a.txt", rightFdRead), memEnd-4, 1, a.out())
+			}},
+		{name: "fd_read: buffer across the end of memory", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_read", a.fd("a.txt", rightFdRead), a.iov(memEnd-2, 100), 1, a.out())
+			}},
+		{name: "fd_read: 2^32-1 iovecs", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_read", a.fd("a.txt", rightFdRead), a.iov(0, 1), 1<<32-1, a.out())
+			}},
+		{name: "fd_read: an iovec of 4 GiB", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_read", a.fd("a.txt", rightFdRead), a.iov(0, 1<<32-1), 1, a.out())
+			}},
+		{name: "fd_read: result pointer past the end", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_read", a.fd("a.txt", rightFdRead), a.iov(uint32(a.out()), 8), 1, 1<<32-1)
+			}},
+		{name: "fd_write: from memory across the end", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_write", a.fd("a.txt", rightFdWrite), a.iov(memEnd-1, 2), 1, a.out())
+			},
+			host: func(a *attackEnv) string { return unless(a.w.content("a.txt") == "a", "a.txt changed") }},
+		{name: "fd_write: 1024 iovecs over the same 4 bytes", want: []wasiErrno{errSUCCESS},
+			do: func(a *attackEnv) wasiErrno {
+				buf := a.g.alloc(4)
+				a.g.mod.Memory().WriteString(buf, "abcd")
+				iovs := a.g.alloc(1024 * 8)
+				for i := range uint32(1024) {
+					a.g.mod.Memory().WriteUint32Le(iovs+8*i, buf)
+					a.g.mod.Memory().WriteUint32Le(iovs+8*i+4, 4)
+				}
+				return a.g.call("fd_write", a.fd("d/b.txt", rightFdWrite), uint64(iovs), 1024, a.out())
+			},
+			host: func(a *attackEnv) string {
+				return unless(a.w.content("d/b.txt") == strings.Repeat("abcd", 1024), "d/b.txt is not 1024 copies")
+			}},
+		{name: "path_open: path across the end of memory", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("path_open", 3, 1, memEnd-2, 10, 0, rightFdRead, 0, 0, a.out())
+			}},
+		{name: "path_open: a path of 2^32-1 bytes", want: []wasiErrno{errNAMETOOLONG},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("path_open", 3, 1, 0, 1<<32-1, 0, rightFdRead, 0, 0, a.out())
+			}},
+		{name: "path_open: a path of 4097 bytes", want: []wasiErrno{errNAMETOOLONG},
+			do: func(a *attackEnv) wasiErrno {
+				_, e := a.g.open(3, strings.Repeat("a/", 2048)+"b", 0, rightFdRead, 0)
+				return e
+			}},
+		{name: "path_open: creating, result pointer past the end (the descriptor is not leaked)", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				p, n := a.g.str("new.txt")
+				return a.g.call("path_open", 3, 1, p, n, oflagCreat, rightFdWrite, 0, 0, 1<<32-2)
+			}},
+		{name: "path_open: result pointer past the end, 256 times (no place of the open-file limit is lost)", want: []wasiErrno{errSUCCESS},
+			do: func(a *attackEnv) wasiErrno {
+				p, n := a.g.str("a.txt")
+				for range 300 {
+					if e := a.g.call("path_open", 3, 1, p, n, 0, rightFdRead, 0, 0, 1<<32-2); e != errFAULT {
+						return e
+					}
+				}
+				_, e := a.g.open(3, "a.txt", 0, rightFdRead, 0)
+				return e
+			}},
+		{name: "fd_readdir: buffer across the end", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_readdir", 3, memEnd-10, 100, 0, a.out())
+			}},
+		{name: "fd_readdir: cookie 2^64-1, past the end", want: []wasiErrno{errSUCCESS},
+			do: func(a *attackEnv) wasiErrno {
+				out := a.out()
+				e := a.g.call("fd_readdir", 3, uint64(a.g.alloc(256)), 256, 1<<64-1, out)
+				if e == 0 && a.g.u32(uint32(out)) != 0 {
+					return errIO // entries past the end
+				}
+				return e
+			}},
+		{name: "fd_readdir: on a file", want: []wasiErrno{errNOTDIR, errNOTCAPABLE},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_readdir", a.fd("a.txt", rightFdRead), uint64(a.g.alloc(64)), 64, 0, a.out())
+			}},
+		{name: "poll_oneoff: 2^32-1 subscriptions", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno { return a.g.call("poll_oneoff", 0, 0, 1<<32-1, a.out()) }},
+		{name: "poll_oneoff: events past the end", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("poll_oneoff", uint64(a.g.alloc(48)), memEnd-16, 1, a.out())
+			}},
+		{name: "fd_prestat_dir_name: into 0 bytes", want: []wasiErrno{errNAMETOOLONG},
+			do: func(a *attackEnv) wasiErrno { return a.g.call("fd_prestat_dir_name", 3, a.out(), 0) }},
+		{name: "fd_prestat_dir_name: past the end", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno { return a.g.call("fd_prestat_dir_name", 3, memEnd-2, 5) }},
+		{name: "path_readlink: into a buffer past the end", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				p, n := a.g.str("loop1")
+				return a.g.call("path_readlink", 3, p, n, memEnd-2, 64, a.out())
+			}},
+		{name: "path_filestat_get: result past the end", want: []wasiErrno{errFAULT},
+			do: func(a *attackEnv) wasiErrno {
+				p, n := a.g.str("a.txt")
+				return a.g.call("path_filestat_get", 3, 1, p, n, memEnd-8)
+			}},
+
+		// Sizes and offsets that overflow.
+		{name: "fd_pread: offset 2^63", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_pread", a.fd("a.txt", rightFdRead|rightFdSeek), a.iov(uint32(a.g.alloc(8)), 8), 1, 1<<63, a.out())
+			}},
+		{name: "fd_pwrite: offset 2^63-1", want: []wasiErrno{errFBIG, errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.write(uint32(a.fd("a.txt", rightFdWrite|rightFdSeek)), "x", 1<<63-1)
+			},
+			host: func(a *attackEnv) string { return unless(a.w.content("a.txt") == "a", "a.txt changed") }},
+		{name: "fd_seek: to -2^63", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_seek", a.fd("a.txt", rightFdRead|rightFdSeek), 1<<63, 1, a.out())
+			}},
+		{name: "fd_seek: whence 3", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_seek", a.fd("a.txt", rightFdRead|rightFdSeek), 0, 3, a.out())
+			}},
+		{name: "fd_allocate: offset + length wraps", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_allocate", a.fd("a.txt", rightFdWrite|rightFdAllocate), 1<<63, 1<<63)
+			},
+			host: func(a *attackEnv) string { return unless(a.w.content("a.txt") == "a", "a.txt changed") }},
+		{name: "fd_filestat_set_size: 2^63", want: []wasiErrno{errFBIG},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_filestat_set_size", a.fd("a.txt", rightFdWrite|rightFdFilestatSetSize), 1<<63)
+			}},
+		{name: "fd_advise: offset + length wraps", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_advise", a.fd("a.txt", rightFdRead|rightFdAdvise), 1<<62, 1<<62+1<<61, 0)
+			}},
+		{name: "fd_filestat_set_times: a time and now at once", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_filestat_set_times", a.fd("a.txt", rightFdWrite|rightFdFilestatSetTimes), 1, 1, fstAtim|fstAtimNow)
+			}},
+
+		// Path strings.
+		{name: "a NUL byte in a path", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno {
+				_, e := a.g.open(3, "a.txt\x00/../../outside/secret.txt", 0, rightFdRead, 0)
+				return e
+			}},
+		{name: "a NUL byte in a symlink's text", want: []wasiErrno{errINVAL},
+			do:   func(a *attackEnv) wasiErrno { return a.g.symlink("a.txt\x00../outside", 3, "nul") },
+			host: func(a *attackEnv) string { return unless(!a.w.exists("nul"), "the link was made") }},
+		{name: ".. above the preopen", want: []wasiErrno{errPERM},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.readFile(3, "../outside/secret.txt"); return e }},
+		{name: "climbing through a folder: d/../../outside", want: []wasiErrno{errPERM},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.readFile(3, "d/../../outside/secret.txt"); return e }},
+		{name: "an absolute path", want: []wasiErrno{errPERM},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.readFile(3, "/etc/passwd"); return e }},
+		{name: "a trailing slash on a file", want: []wasiErrno{errNOTDIR},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.readFile(3, "a.txt/"); return e }},
+		{name: "a symlink loop", want: []wasiErrno{errLOOP},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.readFile(3, "loop1"); return e }},
+		{name: "a symlink to itself, as a folder", want: []wasiErrno{errLOOP},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.readFile(3, "self/a.txt"); return e }},
+		{name: "a chain of 41 symlinks", want: []wasiErrno{errLOOP},
+			do: func(a *attackEnv) wasiErrno { return a.g.stat(3, "c0", true) }},
+		{name: "a symlink planted out of the mount", want: []wasiErrno{errPERM},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.readFile(3, "out/secret.txt"); return e }},
+		{name: "a symlink made to lead out", want: []wasiErrno{errPERM},
+			do:   func(a *attackEnv) wasiErrno { return a.g.symlink("d/../../outside", 3, "mine") },
+			host: func(a *attackEnv) string { return unless(!a.w.exists("mine"), "the link was made") }},
+		{name: "the hidden file through a directory descriptor", want: []wasiErrno{errNOENT},
+			do: func(a *attackEnv) wasiErrno {
+				dir, _ := a.g.open(3, ".", oflagDirectory, dirRights, 0)
+				_, e := a.g.readFile(dir, ".env")
+				return e
+			}},
+		{name: "the hidden file renamed into view", want: []wasiErrno{errNOENT},
+			do:   func(a *attackEnv) wasiErrno { return a.g.rename(3, ".env", 3, "visible") },
+			host: func(a *attackEnv) string { return unless(!a.w.exists("visible"), "renamed") }},
+		{name: "the protected file linked to a new name", want: []wasiErrno{errACCES},
+			do:   func(a *attackEnv) wasiErrno { return a.g.link(3, ".git/config", 3, "x") },
+			host: func(a *attackEnv) string { return unless(!a.w.exists("x"), "linked") }},
+		{name: "the protected file truncated by an open for reading", want: []wasiErrno{errACCES},
+			do: func(a *attackEnv) wasiErrno {
+				_, e := a.g.open(3, ".git/config", oflagTrunc, rightFdRead, 0)
+				return e
+			}},
+		{name: "the mount root removed", want: []wasiErrno{errINVAL, errISDIR},
+			do: func(a *attackEnv) wasiErrno { return a.g.pathCall("path_remove_directory", 3, ".") }},
+		{name: "the mount root renamed", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno { return a.g.rename(3, ".", 3, "x") }},
+		{name: "unknown open flags", want: []wasiErrno{errINVAL},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.open(3, "a.txt", 0xfff0, rightFdRead, 0); return e }},
+		{name: "a folder opened for writing", want: []wasiErrno{errISDIR},
+			do: func(a *attackEnv) wasiErrno { _, e := a.g.open(3, "d", oflagDirectory, rightFdWrite, 0); return e }},
+
+		// The descriptor table.
+		{name: "descriptor 2^32-1", want: []wasiErrno{errBADF},
+			do: func(a *attackEnv) wasiErrno { return a.g.call("fd_read", 1<<32-1, a.iov(0, 1), 1, a.out()) }},
+		{name: "the preopen closed, then used", want: []wasiErrno{errBADF},
+			do: func(a *attackEnv) wasiErrno {
+				a.g.call("fd_close", 3)
+				_, e := a.g.open(3, "a.txt", 0, rightFdRead, 0)
+				return e
+			}},
+		{name: "the preopen closed, its number reused by a file, used for paths", want: []wasiErrno{errNOTDIR},
+			do: func(a *attackEnv) wasiErrno {
+				dir, _ := a.g.open(3, "d", oflagDirectory, dirRights, 0)
+				a.g.call("fd_close", 3)
+				if fd, e := a.g.open(dir, "b.txt", 0, rightFdRead, 0); e != 0 || fd != 3 {
+					return errIO
+				}
+				_, e := a.g.open(3, "b.txt", 0, rightFdRead, 0)
+				return e
+			}},
+		{name: "the preopen renumbered over stdout, then written to", want: []wasiErrno{errNOTCAPABLE},
+			do: func(a *attackEnv) wasiErrno {
+				a.g.call("fd_renumber", 3, 1)
+				return a.g.write(1, "x", -1)
+			}},
+		{name: "a directory descriptor closed, its number reused by a file", want: []wasiErrno{errNOTDIR},
+			do: func(a *attackEnv) wasiErrno {
+				dir, _ := a.g.open(3, "d", oflagDirectory, dirRights, 0)
+				a.g.call("fd_close", uint64(dir))
+				if fd := a.fd("a.txt", rightFdRead); fd != uint64(dir) {
+					return errIO
+				}
+				_, e := a.g.open(dir, "b.txt", 0, rightFdRead, 0)
+				return e
+			}},
+		{name: "rights grown back", want: []wasiErrno{errNOTCAPABLE},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("fd_fdstat_set_rights", a.fd("a.txt", rightFdRead), rightFdRead|rightFdWrite, 0)
+			}},
+		{name: "append set on a descriptor opened for reading, then written", want: []wasiErrno{errNOTCAPABLE},
+			do: func(a *attackEnv) wasiErrno {
+				fd := a.fd("a.txt", rightFdRead|rightFdFdstatSetFlags)
+				a.g.call("fd_fdstat_set_flags", fd, fdflagAppend)
+				return a.g.write(uint32(fd), "x", -1)
+			},
+			host: func(a *attackEnv) string { return unless(a.w.content("a.txt") == "a", "a.txt changed") }},
+		{name: "write through a folder that does not pass the write right", want: []wasiErrno{errNOTCAPABLE},
+			do: func(a *attackEnv) wasiErrno {
+				dir, _ := a.g.open(3, "d", oflagDirectory, dirRights, 0)
+				a.g.call("fd_fdstat_set_rights", uint64(dir), dirRights, rightFdRead)
+				ptr, n := a.g.str("b.txt")
+				out := a.g.alloc(4)
+				if e := a.g.call("path_open", uint64(dir), 1, ptr, n, 0, rightFdWrite|rightFdRead, 0, 0, uint64(out)); e != 0 {
+					return e
+				}
+				return a.g.write(a.g.u32(out), "x", -1)
+			},
+			host: func(a *attackEnv) string { return unless(a.w.content("d/b.txt") == "b", "d/b.txt changed") }},
+		{name: "sock_recv on a file", want: []wasiErrno{errNOTSOCK},
+			do: func(a *attackEnv) wasiErrno {
+				return a.g.call("sock_recv", a.fd("a.txt", rightFdRead), a.iov(0, 1), 1, 0, a.out(), a.out())
+			}},
+		{name: "the open-file limit", want: []wasiErrno{errIO},
+			do: func(a *attackEnv) wasiErrno {
+				for range 300 {
+					if _, e := a.g.open(3, "a.txt", 0, rightFdRead, 0); e != 0 {
+						return e
+					}
+				}
+				return 0
+			}},
+
+		// Descriptors that outlive what they named.
+		{name: "a directory descriptor whose folder became a symlink to .git", want: []wasiErrno{errACCES},
+			do: func(a *attackEnv) wasiErrno {
+				dir, _ := a.g.open(3, "d", oflagDirectory, dirRights, 0)
+				a.g.rename(3, "d", 3, "d2")
+				a.g.symlink(".git", 3, "d")
+				_, e := a.g.open(dir, "config", oflagTrunc, rightFdWrite, 0)
+				return e
+			}},
+		{name: "a directory descriptor whose folder the host swapped for a symlink out", want: []wasiErrno{errPERM},
+			do: func(a *attackEnv) wasiErrno {
+				dir, _ := a.g.open(3, "d", oflagDirectory, dirRights, 0)
+				os.Rename(filepath.Join(a.w.mount, "d"), filepath.Join(a.w.mount, "d2"))
+				os.Symlink("../outside", filepath.Join(a.w.mount, "d"))
+				_, e := a.g.readFile(dir, "secret.txt")
+				return e
+			}},
+		{name: "a file descriptor whose file was renamed into .git", want: []wasiErrno{errACCES},
+			do: func(a *attackEnv) wasiErrno {
+				fd := a.fd("a.txt", rightFdRead|rightFdFilestatSetTimes)
+				os.Rename(filepath.Join(a.w.mount, "a.txt"), filepath.Join(a.w.mount, ".git", "a.txt"))
+				return a.g.call("fd_filestat_set_times", fd, 1e18, 1e18, fstAtim|fstMtim)
+			}},
+
+		// Read-only mounts and provisional files.
+		{name: "a write into a read-only mount with nobody to ask", opts: ro, want: []wasiErrno{errROFS},
+			do:   func(a *attackEnv) wasiErrno { return a.g.writeFile(3, "a.txt", "pwned") },
+			host: func(a *attackEnv) string { return unless(a.w.content("a.txt") == "a", "a.txt changed") }},
+		{name: "a provisional file renamed onto .git/config", opts: ro, ask: true, want: []wasiErrno{errACCES},
+			do: func(a *attackEnv) wasiErrno {
+				fd, e := a.g.open(3, ".x.tmp", oflagCreat|oflagExcl, rightFdWrite, 0)
+				if e != 0 {
+					return e
+				}
+				a.g.write(fd, "pwned", -1)
+				return a.g.rename(3, ".x.tmp", 3, ".git/config")
+			},
+			host: func(a *attackEnv) string { return unless(len(a.asked) == 0, "asked: "+strings.Join(a.asked, ", ")) }},
+		{name: "a provisional file grown past its 256 MiB", opts: ro, ask: true, want: []wasiErrno{errIO},
+			do: func(a *attackEnv) wasiErrno {
+				fd, e := a.g.open(3, ".big.tmp", oflagCreat|oflagExcl, rightFdWrite|rightFdFilestatSetSize, 0)
+				if e != 0 {
+					return e
+				}
+				return a.g.call("fd_filestat_set_size", uint64(fd), 300<<20)
+			}},
+		{name: "a provisional file linked to a real name", opts: ro, ask: true, want: []wasiErrno{errROFS, errNOENT},
+			do: func(a *attackEnv) wasiErrno {
+				if _, e := a.g.open(3, ".x.tmp", oflagCreat|oflagExcl, rightFdWrite, 0); e != 0 {
+					return e
+				}
+				return a.g.link(3, ".x.tmp", 3, "real")
+			},
+			host: func(a *attackEnv) string { return unless(!a.w.exists("real") && !a.w.exists(".x.tmp"), "on the host") }},
+		{name: "a provisional file renamed out of the mount", opts: ro, ask: true, want: []wasiErrno{errPERM},
+			do: func(a *attackEnv) wasiErrno {
+				if _, e := a.g.open(3, ".x.tmp", oflagCreat|oflagExcl, rightFdWrite, 0); e != 0 {
+					return e
+				}
+				return a.g.rename(3, ".x.tmp", 3, "../outside/x")
+			}},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			w := newWorld(t)
+			fdsBefore := countFds(t)
+			w.file("a.txt", "a")
+			w.file("d/b.txt", "b")
+			w.file(".git/config", "[core]")
+			w.file(".env", attackSecret)
+			w.symlink("loop2", "loop1")
+			w.symlink("loop1", "loop2")
+			w.symlink("self", "self")
+			w.symlink("../outside", "out")
+			for i := range 41 {
+				w.symlink("c"+strconv.Itoa(i+1), "c"+strconv.Itoa(i))
+			}
+			w.file("c41", "end")
+			o := defaultOpts()
+			o.limit = NewOpenFileLimit(256)
+			if row.opts != nil {
+				row.opts(&o)
+			}
+			a := &attackEnv{w: w, limit: o.limit}
+			o.asker = askerFunc(func(_ context.Context, r Request) (bool, Source) {
+				a.asked = append(a.asked, r.Op+" "+r.Target)
+				return false, SourceUser
+			})
+			gate := NewGate(context.Background(), o.asker, nil)
+			f, err := NewFS(newMount(t, "/work", w.mount, o), gate, o.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row.ask {
+				f.ReadOnlyVerdict = policy.Ask
+			}
+			a.f, a.g = f, newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
+			got := row.do(a)
+			wantWASI(t, row.name, got, row.want...)
+			if row.host != nil {
+				if msg := row.host(a); msg != "" {
+					t.Error(msg)
+				}
+			}
+			a.g.w.Close()
+			gate.End(nil)
+			if n := o.limit.Open(); n != 0 {
+				t.Errorf("%d files still counted open after the run ended", n)
+			}
+			if w.content(".git/config") != "[core]" || w.content(".env") != attackSecret {
+				t.Error("the protected or the hidden file changed")
+			}
+			mem, _ := a.g.mod.Memory().Read(0, a.g.mod.Memory().Size())
+			if strings.Contains(string(mem), "attack-secret-value") {
+				t.Error("the hidden file's content is in the guest's memory")
+			}
+			w.checkOutside()
+			f.Close()
+			if n := countFds(t); n > fdsBefore {
+				t.Errorf("%d descriptors open in airlock's process, %d before", n, fdsBefore)
+			}
+		})
+	}
+}
+
+// unless returns msg when ok is false.
+func unless(ok bool, msg string) string {
+	if ok {
+		return ""
+	}
+	return msg
+}
+
+// countFds counts this process's open descriptors.
+func countFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
