@@ -1,6 +1,6 @@
 // Command wasiattack is a hostile WASI guest for cmd/airlock's attack
 // tests (wasi_attack_test.go): each argument names one attack, run in
-// order, and each prints one line "NAME errno=N [detail]". It calls the
+// order, and each prints one line `NAME "ARG" errno=N [detail]`. It calls the
 // WASI preview 1 functions directly (go:wasmimport) so that it can pass
 // what Go's os package never would: pointers past the end of memory, huge
 // lengths and offsets, NUL bytes in paths, closed and renumbered
@@ -110,7 +110,10 @@ func main() {
 		}
 		name, arg, _ := strings.Cut(a, "=")
 		e, detail := run(name, arg)
-		fmt.Printf("%s errno=%d %s\n", name, e, detail)
+		if len(arg) > 80 {
+			arg = arg[:80]
+		}
+		fmt.Printf("%s %q errno=%d %s\n", name, arg, e, detail)
 	}
 }
 
