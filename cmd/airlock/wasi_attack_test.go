@@ -141,3 +141,27 @@ func errnoOf(line string) int {
 	}
 	return n
 }
+
+// TestAttackSummaryEscapes: airlock's summary of what it refused names
+// each path as the tool wrote it, and a file name may hold any byte but
+// "/" and NUL. The summary goes to the person's terminal: an escape
+// sequence there could write the clipboard (OSC 52), retitle the window or
+// clear the screen, and a newline could add a line that looks like
+// airlock's own ("airlock: nothing was denied"). Names are shown with
+// every control character as text, on one line.
+func TestAttackSummaryEscapes(t *testing.T) {
+	proj, _ := project(t)
+	r := runCLI(t, proj, "", nil, "run", "--headless", attackWasm, "--",
+		"read=x\x1b]52;c;cHduZWQ=\x07\x1b[2J/.env", "read=y\nairlock: all clear, nothing was denied\n/.env")
+	if strings.ContainsAny(r.stderr, "\x1b\x07") {
+		t.Errorf("an escape sequence reached airlock's stderr: %q", r.stderr)
+	}
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(line, "airlock: all clear") {
+			t.Errorf("the tool added a line to airlock's summary:\n%s", r.stderr)
+		}
+	}
+	if !strings.Contains(r.stderr, `denied fs.read open /work/y^Jairlock: all clear`) {
+		t.Errorf("the refusal is not named, on one line:\n%s", r.stderr)
+	}
+}
