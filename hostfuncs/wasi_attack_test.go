@@ -937,3 +937,211 @@ func countFds(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestAttackRandomSequences plays random sequences of well-formed calls
+// (open with random flags and rights from random directory descriptors,
+// read, write, rename, link, symlink, unlink, mkdir, rmdir, times,
+// renumber, close) over paths chosen from a vocabulary of the places that
+// matter: protected and hidden names, symlinks to them and out, "..", the
+// point where a read-only mount is nested inside a writable one. After
+// every read the buffer is searched for the hidden files' content; at the
+// end, from the host: the read-only mount is exactly as it was, the outer
+// mount's own folder under the inner mount point was never opened, the
+// protected file is unchanged, nothing outside was touched, and no
+// descriptor is left open.
+//
+// AIRLOCK_ATTACK_SEEDS=N plays N sequences instead of 20 (300 took 23 s).
+func TestAttackRandomSequences(t *testing.T) {
+	seeds := uint64(20)
+	if n, err := strconv.ParseUint(os.Getenv("AIRLOCK_ATTACK_SEEDS"), 10, 64); err == nil {
+		seeds = n
+	}
+	for seed := uint64(1); seed <= seeds; seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { randomSequence(t, seed, 3000) })
+	}
+}
+
+func randomSequence(t *testing.T, seed uint64, steps int) {
+	nw := newNestedWorld(t) // outer "/" (writable), inner "/work" (read-only here)
+	writeHost(t, filepath.Join(nw.outer, ".git/config"), "[core]")
+	writeHost(t, filepath.Join(nw.outer, "key.pem"), "OUTER-PEM-SECRET")
+	writeHost(t, filepath.Join(nw.inner, ".env"), "INNER-ENV-SECRET")
+	os.WriteFile(filepath.Join(nw.inner, "key.pem"), []byte("INNER-PEM-SECRET"), 0o644)
+	secrets := []string{"OUTER-PEM-SECRET", "INNER-PEM-SECRET", "INNER-ENV-SECRET", "SHADOW"}
+	innerBefore := treeOf(t, nw.inner)
+	outerOpts := defaultOpts()
+	outerOpts.hide = []string{"*.pem"}
+	innerOpts := defaultOpts()
+	innerOpts.access = policy.Read
+	innerOpts.hide = []string{"*.pem", ".env"}
+	limit := NewOpenFileLimit(64)
+	outerOpts.limit, innerOpts.limit = limit, limit
+	fo, _ := nw.fsOf("/", nw.outer, outerOpts)
+	fi, _ := nw.fsOf("/work", nw.inner, innerOpts)
+	shadow := watchDir(t, filepath.Join(nw.outer, "work"), false)
+	fdsBefore := countFds(t) - 4 // less the two mounts' roots (two each), closed below
+	g := newWASIGuest(t, WASIMount{Guest: "/", FS: fo}, WASIMount{Guest: "/work", FS: fi})
+	rng := rand.New(rand.NewPCG(seed, 99))
+	paths := []string{"a.txt", "new", "d", "d/x", "d/y/z", ".git", ".git/config", ".git/new", "key.pem", "work", "work/in.txt",
+		"work/key.pem", "work/.env", "work/new", "work/up", "work/up/a.txt", "work/up/work/shadow.txt", "lnk", "lnk/shadow.txt",
+		"lnk2", "self", "self/work/shadow.txt", "self/key.pem", "..", "../outside/secret.txt", "d/../..", "work/..",
+		"work/../work/.env", "work/shadow.txt", "x/", "a.txt/", "d/", "sl", "sl/config", "work/sl", "."}
+	targets := []string{".git", ".git/config", "key.pem", "work", "work/.env", "../outside", "..", "d", "a.txt", "self", "lnk", ".", "x"}
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	dirs := []uint32{3, 4}
+	var open []uint32
+	buf := g.alloc(4096)
+	scratch := g.next
+	for range steps {
+		g.next = scratch
+		dirfd := dirs[rng.IntN(len(dirs))]
+		switch rng.IntN(12) {
+		case 0, 1, 2: // open
+			oflags := uint16(rng.IntN(16))
+			rights := []uint64{rightFdRead, rightFdWrite, rightFdRead | rightFdWrite, rightFdReaddir, 0, fileRights, dirRights}[rng.IntN(7)]
+			fdflags := uint16(rng.IntN(2)) * fdflagAppend
+			fd, e := g.openLookup(dirfd, uint32(rng.IntN(2)), pick(paths), oflags, rights, fdflags)
+			if e == 0 {
+				open = append(open, fd)
+				if oflags&oflagDirectory != 0 {
+					dirs = append(dirs, fd)
+				}
+			}
+		case 3: // read what is open
+			if len(open) > 0 {
+				fd := open[rng.IntN(len(open))]
+				iov := g.alloc(8)
+				g.mod.Memory().WriteUint32Le(iov, buf)
+				g.mod.Memory().WriteUint32Le(iov+4, 4096)
+				if g.call("fd_read", uint64(fd), uint64(iov), 1, uint64(g.alloc(4))) == 0 {
+					b, _ := g.mod.Memory().Read(buf, 4096)
+					for _, s := range secrets {
+						if strings.Contains(string(b), s) {
+							t.Fatalf("seed %d: read %s through fd %d", seed, s, fd)
+						}
+					}
+				}
+				g.call("fd_readdir", uint64(fd), uint64(buf), 4096, 0, uint64(g.alloc(4)))
+			}
+		case 4: // write what is open
+			if len(open) > 0 {
+				g.write(open[rng.IntN(len(open))], "pwned", int64(rng.IntN(2))*int64(rng.IntN(10))-1)
+			}
+		case 5:
+			g.rename(dirfd, pick(paths), dirs[rng.IntN(len(dirs))], pick(paths))
+		case 6:
+			g.link(dirfd, pick(paths), dirs[rng.IntN(len(dirs))], pick(paths))
+		case 7:
+			g.symlink(pick(targets), dirfd, pick(paths))
+		case 8:
+			g.pathCall([]string{"path_unlink_file", "path_remove_directory", "path_create_directory"}[rng.IntN(3)], dirfd, pick(paths))
+		case 9:
+			g.setTimes(dirfd, pick(paths), rng.IntN(2) == 0)
+			if len(open) > 0 {
+				g.call("fd_filestat_set_times", uint64(open[rng.IntN(len(open))]), 1e18, 1e18, fstAtim|fstMtim)
+				g.call("fd_filestat_set_size", uint64(open[rng.IntN(len(open))]), uint64(rng.IntN(3)))
+			}
+		case 10: // renumber or close
+			if len(open) > 0 {
+				i := rng.IntN(len(open))
+				if rng.IntN(2) == 0 {
+					g.call("fd_close", uint64(open[i]))
+				} else {
+					g.call("fd_renumber", uint64(open[i]), uint64(dirs[rng.IntN(len(dirs))]))
+				}
+				open = append(open[:i], open[i+1:]...)
+			}
+		case 11:
+			g.stat(dirfd, pick(paths), rng.IntN(2) == 0)
+			g.readlink(dirfd, pick(paths))
+		}
+	}
+	g.w.Close()
+	shadow()
+	if n := limit.Open(); n != 0 {
+		t.Errorf("seed %d: %d files still counted open", seed, n)
+	}
+	if after := treeOf(t, nw.inner); after != innerBefore {
+		t.Errorf("seed %d: the read-only mount changed:\nbefore %s\nafter  %s", seed, innerBefore, after)
+	}
+	if hostContent(filepath.Join(nw.outer, ".git/config")) != "[core]" || hostContent(nw.shadow) != "SHADOW" {
+		t.Errorf("seed %d: .git/config or the shadowed file changed", seed)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(nw.outer, ".git")); len(ents) != 1 {
+		t.Errorf("seed %d: .git holds %d entries", seed, len(ents))
+	}
+	nw.checkOutside()
+	fo.Close()
+	fi.Close()
+	if n := countFds(t); n > fdsBefore {
+		t.Errorf("seed %d: %d descriptors open, %d before", seed, n, fdsBefore)
+	}
+}
+
+// treeOf describes a host directory: every entry's path, type, size,
+// content hash and modification time.
+func treeOf(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		fmt.Fprintf(&b, "%s %v %d %d", rel, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		if fi.Mode().IsRegular() {
+			c, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, " %q", c)
+		}
+		b.WriteString("; ")
+		return nil
+	})
+	return b.String()
+}
+
+// TestAttackLinkWalkSkipsCoveredParts: the first file with a second name
+// that an operation meets makes the filesystem walk its mount once, to
+// find protected and hidden files with twins. A tool can cause that walk
+// whenever it likes (a hard link of its own, then a stat). The walk must
+// not go where the mount never serves: the outer mount's own folder under
+// an inner mount point, /proc. Nothing there is opened, not even listed.
+func TestAttackLinkWalkSkipsCoveredParts(t *testing.T) {
+	nw := newNestedWorld(t)
+	fo, _ := nw.fsOf("/", nw.outer, defaultOpts())
+	fi, _ := nw.fsOf("/work", nw.inner, defaultOpts())
+	g := newWASIGuest(t, WASIMount{Guest: "/", FS: fo}, WASIMount{Guest: "/work", FS: fi})
+	shadow := watchDir(t, filepath.Join(nw.outer, "work"), false)
+	wantWASI(t, "link a.txt", g.link(3, "a.txt", 3, "twin"), errSUCCESS)
+	wantWASI(t, "stat the twin", g.stat(3, "twin", false), errSUCCESS)
+	if fo.links == nil {
+		t.Fatal("the walk did not happen")
+	}
+	shadow()
+}
+
+// TestAttackSymlinkIntoCoveredPartNeverOpens: a symlink in the outer mount
+// that leads into the inner mount point's own folder ("d -> work"), used
+// as a folder on the way ("d/y/z"), is refused without that folder being
+// opened (inotify sees any open, even of a folder): each name is resolved
+// with O_PATH, which opens nothing, not by opening every folder on the
+// way as os.Root does.
+func TestAttackSymlinkIntoCoveredPartNeverOpens(t *testing.T) {
+	nw := newNestedWorld(t)
+	fo, _ := nw.fsOf("/", nw.outer, defaultOpts())
+	fi, _ := nw.fsOf("/work", nw.inner, defaultOpts())
+	g := newWASIGuest(t, WASIMount{Guest: "/", FS: fo}, WASIMount{Guest: "/work", FS: fi})
+	wantWASI(t, "symlink d -> work", g.symlink("work", 3, "d"), errSUCCESS)
+	shadow := watchDir(t, filepath.Join(nw.outer, "work"), false)
+	for _, p := range []string{"d/y/z", "d/shadow.txt", "lnk/y/z", "self/work/y/z"} {
+		_, e := g.readFile(3, p)
+		wantWASI(t, "open "+p, e, errPERM, errNOENT)
+		wantWASI(t, "create "+p, g.writeFile(3, p, "x"), errPERM, errNOENT)
+		g.stat(3, p, true)
+		g.pathCall("path_create_directory", 3, p)
+		g.setTimes(3, p, false)
+	}
+	shadow()
+	if hostContent(nw.shadow) != "SHADOW" {
+		t.Error("the shadowed file changed")
+	}
+}
