@@ -120,8 +120,9 @@ func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
 // name, and only then, in a read-only mount, is the change asked about,
 // naming that real location; the change is made relative to the pinned
 // parent.
-func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
+func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Errno) {
 	const op = "utimens"
+	defer f.noteDone(&ret, "fs.write", op, p)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}

@@ -492,5 +492,12 @@ func firstLineOf(err error) string {
 	return s
 }
 
-// variantOf says what besides the module changes the code wazero makes.
-func variantOf(in Interrupt) string { return "interrupt=" + strconv.Itoa(int(in)) }
+// variantOf says what besides the module changes the code wazero makes:
+// the interrupt mode, and the threads feature.
+func variantOf(in Interrupt, threads bool) string {
+	v := "interrupt=" + strconv.Itoa(int(in))
+	if threads {
+		v += ",threads"
+	}
+	return v
+}

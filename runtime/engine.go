@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/airlockhq/airlock/hostfuncs"
 )
@@ -111,6 +112,8 @@ type Engine struct {
 
 	alt backend // an engine other than wazero (backend.go), or nil
 
+	threadInfos sync.Map // module digest -> threadsInfo (threads.go)
+
 	goTC goToolchainCache // the Go toolchain that builds tool folders (load.go)
 
 	// procMounts is where procfs is mounted, read when the engine is made:
@@ -122,12 +125,14 @@ type Engine struct {
 type rtKey struct {
 	memPages  uint32
 	interrupt Interrupt
+	threads   bool // wazero's threads feature (shared memory, atomics) is on
 }
 
 type rtEntry struct {
 	rt       wazero.Runtime
 	mu       sync.Mutex
 	compiled map[string]*compileOnce
+	memories map[string]*compileOnce // shared memories for threads (threads.go)
 }
 
 type compileOnce struct {
@@ -249,6 +254,11 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 	if k.interrupt == InterruptInstrument {
 		cfg = cfg.WithCloseOnContextDone(true)
 	}
+	if k.threads {
+		// Only for modules with a shared memory: wazero calls the feature
+		// experimental (RATIONALE.md, "Why run wasi-threads, and how?").
+		cfg = cfg.WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesThreads)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if err := hostfuncs.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
 		rt.Close(ctx)
@@ -303,7 +313,7 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 		return
 	}
 	if e.code != nil {
-		c.mod, c.err = e.code.compileWazero(ctx, r.rt, m, variantOf(k.interrupt), e.cfg.OnCompile)
+		c.mod, c.err = e.code.compileWazero(ctx, r.rt, m, variantOf(k.interrupt, k.threads), e.cfg.OnCompile)
 	} else {
 		var done func()
 		if e.cfg.OnCompile != nil {
@@ -320,27 +330,35 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 }
 
 // Precompile compiles m for the given limits ahead of a run, so that the
-// first run pays no compile cost (the MCP server does this at start).
+// first run pays no compile cost (the MCP server does this at start), and
+// nothing is compiled once airlock's Landlock wall is up (airlock run);
+// for a module whose threads share an imported memory, that memory's
+// module too.
 func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
 	if e.alt != nil {
 		return e.alt.precompile(ctx, m)
 	}
-	k := rtKey{memPages: pagesFor(memory), interrupt: in}
+	ti := e.threadsOf(m)
+	k := rtKey{memPages: pagesFor(memory), interrupt: in, threads: ti.shared}
 	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
 		return err
 	}
-	_, err = e.compile(ctx, r, k, m)
+	if _, err = e.compile(ctx, r, k, m); err != nil || ti.imported == nil {
+		return err
+	}
+	_, err = e.compileSharedMemory(ctx, r, k, ti.imported) // the memory its threads share
 	return err
 }
 
 // Imports lists what m imports, for `airlock inspect` and for clear errors.
 func (e *Engine) Imports(ctx context.Context, m *Module) ([]api.FunctionDefinition, error) {
-	r, err := e.runtimeFor(ctx, rtKey{memPages: pagesFor(0)})
+	k := rtKey{memPages: pagesFor(0), threads: e.threadsOf(m).shared}
+	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
 		return nil, err
 	}
-	cm, err := e.compile(ctx, r, rtKey{memPages: pagesFor(0)}, m)
+	cm, err := e.compile(ctx, r, k, m)
 	if err != nil {
 		return nil, err
 	}

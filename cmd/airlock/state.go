@@ -15,9 +15,9 @@ import (
 // the project's .airlock folder and grants, the user's configuration
 // folder and grants, the audit log, the policy file (if any), every
 // managed policy file, present or not, and airlock's own program (what
-// runs, natively, the next time anyone types airlock). runtime.Config.State keeps them out
-// of every tool's reach (the engine adds its compile cache); the grants
-// are also unreadable.
+// runs, natively, the next time anyone types airlock).
+// runtime.Config.State keeps them out of every tool's reach (the engine
+// adds its compile cache); the grants are also unreadable.
 func statePaths(cwd, policyFile, auditPath string) []hostfuncs.StatePath {
 	var out []hostfuncs.StatePath
 	add := func(p, what string, secret bool) {
