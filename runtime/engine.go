@@ -111,6 +111,11 @@ type Engine struct {
 	threadInfos sync.Map // module digest -> threadsInfo (threads.go)
 
 	goTC goToolchainCache // the Go toolchain that builds tool folders (load.go)
+
+	// procMounts is where procfs is mounted, read when the engine is made:
+	// a run's mounts are made behind the Landlock wall, where the mount
+	// table cannot be read, and must never serve /proc (fs_proc_linux.go).
+	procMounts []string
 }
 
 type rtKey struct {
@@ -138,6 +143,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.Warn = func(line string) { fmt.Fprintln(os.Stderr, "airlock: "+line) }
 	}
 	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
+	var err error
+	if e.procMounts, err = hostfuncs.ProcessFSMounts(); err != nil {
+		return nil, err
+	}
 	e.cacheDir = cfg.CacheDir
 	if e.cacheDir == "" {
 		e.cacheDir = DefaultCacheDir()

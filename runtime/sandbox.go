@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -28,11 +29,16 @@ func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) 
 	var mounts []hostfuncs.WASIMount
 	for _, m := range p.Mounts {
 		fs, err := hostfuncs.NewFS(m, gate, limit)
+		if errors.Is(err, hostfuncs.ErrProcessFS) {
+			s.close()
+			return nil, &StateError{Guest: m.Guest, Err: err}
+		}
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
 		}
 		s.closers = append(s.closers, fs)
+		fs.CoverProcessFS(e.procMounts)
 		if err := fs.GuardState(state); err != nil {
 			s.close()
 			return nil, &StateError{Guest: m.Guest, Err: err}

@@ -341,7 +341,8 @@ func summarize(w io.Writer, res *runtime.Result, pol *policy.Policy) {
 		if where == "" {
 			where = string(d.Source)
 		}
-		fmt.Fprintf(w, "airlock: denied %s %s %s: %s (%s)\n", d.Kind, d.Op, d.Target, d.Rule, where)
+		// The target is the tool's choice: shown on one line, no escapes.
+		fmt.Fprintf(w, "airlock: denied %s %s %s: %s (%s)\n", d.Kind, d.Op, approvals.NeutraliseLine(d.Target), d.Rule, where)
 	}
 	if res.Stdout.Truncated {
 		fmt.Fprintf(w, "airlock: stdout was cut at %s (limits.output)\n", sizeString(pol.Limits.Output))
