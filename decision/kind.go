@@ -13,6 +13,9 @@ const (
 	FSWrite       Kind = "fs.write"       // changing anything in a mount (a read-only one, or a protected path)
 	NetConnect    Kind = "net.connect"    // a connection, raw or for HTTP, to host:port
 	NetCredential Kind = "net.credential" // a credential added to a request, or an encoded response refused
+	// LimitsDecisions is the one decision that ends a run whose decisions
+	// reached their bound: every capability is revoked.
+	LimitsDecisions Kind = "limits.decisions"
 )
 
 // The capabilities a tool's manifest requests before it runs, which widen

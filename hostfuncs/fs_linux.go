@@ -55,7 +55,7 @@ type FS struct {
 
 	roRule, edgeRule string
 
-	covered []coverage // parts another (nested) mount serves: fs_cover_linux.go
+	covered []coverage // parts another (nested) mount serves, and /proc: fs_cover_linux.go, fs_proc_linux.go
 
 	linksOnce sync.Once
 	links     *linkSet
@@ -127,6 +127,15 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 			m.Guest, m.Host, real, m.Real)
 	}
 	f.realRoot.Store(&real)
+	if err := f.refuseProc(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
+	}
+	// Behind the Landlock wall the mount table cannot be read: the caller
+	// passes one read before (CoverProcessFS).
+	if points, err := ProcessFSMounts(); err == nil {
+		f.CoverProcessFS(points)
+	}
 	if err := f.protectGitDir(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
@@ -396,6 +405,20 @@ func (f *FS) mayMoveInto(op, rel string) experimentalsys.Errno {
 		if policy.CouldMatchBelow(f.protect[i:i+1], rel) {
 			return f.denyProtected(op, rel, f.protect[i], " (below)")
 		}
+	}
+	return 0
+}
+
+// notSpecial refuses (ENOTSUP) to open the entry name of the directory
+// dirFd when it is a FIFO, socket or device, before open(2) is made:
+// opening one has effects of its own (a FIFO's wakes a program blocked
+// opening the other end; a serial port's raises its modem lines). What is
+// opened is checked again afterwards; only another process swapping the
+// entry in between gets past this check, and that one still fails.
+func notSpecial(dirFd int, name string) experimentalsys.Errno {
+	var st unix.Stat_t
+	if unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && special(&st) {
+		return experimentalsys.ENOTSUP
 	}
 	return 0
 }

@@ -163,6 +163,13 @@ func (f *FS) open(kind decision.Kind, rel string, flag experimentalsys.Oflag, pe
 	}, 0
 }
 
+// opened is a descriptor just opened for the guest and where it really is.
+type opened struct {
+	fd   int
+	file *os.File // owns fd when set
+	real string
+}
+
 // openExisting opens the object rel names. The parent is pinned beneath the
 // root and the final name opened from it with O_NOFOLLOW, so the object
 // really is the parent's real location plus that name. Only when the final
@@ -178,6 +185,9 @@ func (f *FS) openExisting(kind decision.Kind, rel string, oflag int) (opened, ex
 	if e := f.beforeOpen(kind, rel, parent, name); e != 0 {
 		return opened{}, e
 	}
+	if e := notSpecial(parent.fd, name); e != 0 {
+		return opened{}, e
+	}
 	var fd int
 	err := retry(func() (err error) {
 		fd, err = unix.Openat(parent.fd, name, oflag|unix.O_NOFOLLOW, 0)
@@ -190,16 +200,53 @@ func (f *FS) openExisting(kind decision.Kind, rel string, oflag int) (opened, ex
 	if (err != unix.ELOOP && err != unix.ENOTDIR) || unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || !isLink(&st) {
 		return opened{}, errno(err)
 	}
-	file, err := f.root.OpenFile(rel, oflag, 0)
-	if err != nil {
-		return opened{}, f.rootErr(kind, "open", f.target(rel), err)
-	}
-	o := opened{fd: int(file.Fd()), file: file} // Fd makes the descriptor blocking
-	if oflag&unix.O_NONBLOCK != 0 {
-		unix.SetNonblock(o.fd, true)
+	// A final symlink, followed beneath the root. What it leads to is
+	// pinned with O_PATH (nothing on the way is opened), refused if it is
+	// special, and only then opened, through /proc/self/fd: the very
+	// object that was checked.
+	var o opened
+	pfd, err := openBeneath(f.rootFd, rel, unix.O_PATH|unix.O_CLOEXEC)
+	switch err {
+	case nil:
+		var st unix.Stat_t
+		if err := unix.Fstat(pfd, &st); err != nil || special(&st) {
+			unix.Close(pfd)
+			if err != nil {
+				return opened{}, errno(err)
+			}
+			return opened{}, experimentalsys.ENOTSUP
+		}
+		err = retry(func() (err error) {
+			o.fd, err = unix.Open(procPath(pfd), oflag, 0)
+			return err
+		})
+		unix.Close(pfd)
+		if err != nil {
+			return opened{}, errno(err)
+		}
+	case unix.EXDEV: // an absolute symlink, or ".." above the root
+		return opened{}, f.escape(kind, "open", f.target(rel))
+	case unix.ENOSYS, unix.EPERM, unix.EAGAIN, unix.E2BIG: // no openat2: os.Root
+		if fi, err := f.root.Stat(rel); err == nil && fi.Mode()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
+			return opened{}, experimentalsys.ENOTSUP
+		}
+		file, err := f.root.OpenFile(rel, oflag, 0)
+		if err != nil {
+			return opened{}, f.rootErr(kind, "open", f.target(rel), err)
+		}
+		o = opened{fd: int(file.Fd()), file: file} // Fd makes the descriptor blocking
+		if oflag&unix.O_NONBLOCK != 0 {
+			unix.SetNonblock(o.fd, true)
+		}
+	default:
+		return opened{}, errno(err)
 	}
 	if o.real, e = f.realRel(o.fd); e != 0 {
-		file.Close()
+		if o.file != nil {
+			o.file.Close()
+		} else {
+			unix.Close(o.fd)
+		}
 		if e == experimentalsys.EPERM {
 			e = f.escape(kind, "open", f.target(rel))
 		}
@@ -226,6 +273,11 @@ func (f *FS) openInParent(kind decision.Kind, rel string, oflag int, flag experi
 		return opened{}, e
 	}
 	creat := flag&experimentalsys.O_CREAT != 0
+	if flag&experimentalsys.O_EXCL == 0 {
+		if e := notSpecial(parent.fd, name); e != 0 {
+			return opened{}, e
+		}
+	}
 	if creat {
 		if e := f.mayCreate("open", real); e != 0 {
 			return opened{}, e
@@ -250,11 +302,4 @@ func (f *FS) openInParent(kind decision.Kind, rel string, oflag int, flag experi
 		return opened{}, errno(err)
 	}
 	return opened{fd: fd, real: real}, 0
-}
-
-// opened is a descriptor just opened for the guest and where it really is.
-type opened struct {
-	fd   int
-	file *os.File // owns fd when set
-	real string
 }

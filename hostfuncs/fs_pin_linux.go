@@ -72,13 +72,27 @@ func (f *FS) pinDir(kind decision.Kind, op, rel string) (pin, experimentalsys.Er
 	}
 }
 
-// pinDirRoot is pinDir through os.Root, for paths with symlinks in them.
+// pinDirRoot is pinDir for paths with symlinks in them: the kernel
+// resolves the whole path beneath the root (openat2 with RESOLVE_BENEATH)
+// with O_PATH, which opens nothing on the way, or, where the kernel has
+// no openat2, os.Root does, opening each folder on the way.
 func (f *FS) pinDirRoot(kind decision.Kind, op, rel string) (pin, experimentalsys.Errno) {
-	file, err := f.root.OpenFile(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return pin{}, f.rootErr(kind, op, f.target(rel), err)
+	var p pin
+	fd, err := openBeneath(f.rootFd, rel, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	switch err {
+	case nil:
+		p = pin{fd: fd, own: true}
+	case unix.EXDEV: // an absolute symlink, or ".." above the root
+		return pin{}, f.escape(kind, op, f.target(rel))
+	case unix.ENOSYS, unix.EPERM, unix.EAGAIN, unix.E2BIG: // no openat2 (or a seccomp filter), or a rename raced it
+		file, err := f.root.OpenFile(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return pin{}, f.rootErr(kind, op, f.target(rel), err)
+		}
+		p = pin{f: file, fd: int(file.Fd())}
+	default:
+		return pin{}, errno(err)
 	}
-	p := pin{f: file, fd: int(file.Fd())}
 	var e experimentalsys.Errno
 	if p.rel, e = f.realRel(p.fd); e != 0 {
 		p.close()

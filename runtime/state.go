@@ -4,9 +4,8 @@ import "fmt"
 
 // StateError says a run was refused because one of its mounts would put
 // airlock's own state (Config.State, the compile cache) within the tool's
-// reach in a way the engine cannot filter: a mount inside the compile
-// cache or a grants file, or, on an engine whose WASI is native
-// (wasmtime), any mount that contains state. Nothing ran.
+// reach in a way the policy filesystem cannot filter: a mount inside the
+// compile cache or a grants file. Nothing ran.
 type StateError struct {
 	Guest string // the mount's guest path
 	Err   error

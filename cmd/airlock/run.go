@@ -38,7 +38,7 @@ type runFlags struct {
 	quiet      bool
 	interrupt  string
 	engine     string // runtime.EngineWazero or runtime.EngineWasmtime
-	unenforced bool   // run even what the engine cannot fully enforce
+	unenforced bool   // deprecated: every engine enforces every rule
 	learn      string // --learn FILE (learn.go)
 }
 
@@ -62,7 +62,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
 	fs.StringVar(&f.engine, "engine", runtime.EngineWazero, "WebAssembly `ENGINE`: "+strings.Join(runtime.Engines(), " or ")+" (wasmtime needs a build with -tags wasmtime; docs/engines.md)")
 	fs.StringVar(&f.learn, "learn", "", "write to `FILE` the narrowest policy that lets this run happen again, or add to the one there (docs/learn.md)")
-	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "with --engine wasmtime: run although it cannot enforce the policy's protect and hide patterns and open-files limit")
+	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "no longer needed (every engine enforces every rule); accepted and ignored")
 	ap := addApprovalFlags(fs)
 	otelFlags := addTelemetryFlags(fs)
 	module, toolArgs, err := parseInterspersed(fs, joinJSONFile(args), std, runSynopsis)
@@ -84,9 +84,6 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	}
 	var learning *learnFile
 	if f.learn != "" {
-		if f.engine != runtime.EngineWazero {
-			return fail(ExitUsage, "--learn needs the wazero engine: with --engine %s airlock does not see the tool's file operations", f.engine)
-		}
 		lf, err := openLearn(f.learn)
 		if err != nil {
 			return fail(ExitUsage, "--learn: %v", err)
@@ -143,9 +140,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	}
 	defer sess.close()
 	if f.unenforced {
-		if err := refuseUnenforcedManaged(pol); err != nil {
-			return err
-		}
+		fmt.Fprintln(std.err, "airlock: --allow-unenforced is no longer needed and changes nothing: every engine enforces every rule of the policy (docs/engines.md)")
 	}
 	lock, err := newRunWall(pol, runtime.DefaultCacheDir(), f.quiet, std.err) // the second wall (wall.go)
 	if err != nil {
@@ -172,7 +167,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err),
-		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine, AllowUnenforced: f.unenforced,
+		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
 		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
@@ -233,19 +228,18 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 }
 
 // runFailed is the error that ends airlock run when the run could not be
-// carried out (session.run's error): refused before it started (an engine
-// that cannot enforce the policy, a mount exposing airlock's state, the
-// wall), stopped by a decision the audit log could not record, stopped
-// by a signal or a closed pipe, or a module that did not load.
+// carried out (session.run's error): refused before it started (a mount
+// exposing airlock's state, the wall), stopped by a decision the audit log
+// could not record, stopped by a signal or a closed pipe, or a module that
+// did not load.
 func runFailed(ctx context.Context, err error) error {
 	var (
-		unenforceable *runtime.UnenforceableError
-		state         *runtime.StateError
-		walled        *wallError
-		unrecorded    *approvals.UnrecordedError
+		state      *runtime.StateError
+		walled     *wallError
+		unrecorded *approvals.UnrecordedError
 	)
 	switch {
-	case errors.As(err, &unenforceable), errors.As(err, &state), errors.As(err, &walled):
+	case errors.As(err, &state), errors.As(err, &walled):
 		return &exitError{Code: ExitUsage, Err: err}
 	case errors.As(err, &unrecorded):
 		return fail(ExitAuditFailed, "%s", stopText(err))
@@ -366,7 +360,8 @@ func summarize(w io.Writer, res *runtime.Result, pol *policy.Policy) {
 		if where == "" {
 			where = string(d.Source)
 		}
-		fmt.Fprintf(w, "airlock: denied %s %s %s: %s (%s)\n", d.Kind, d.Op, d.Target, d.Rule, where)
+		// The target is the tool's choice: shown on one line, no escapes.
+		fmt.Fprintf(w, "airlock: denied %s %s %s: %s (%s)\n", d.Kind, d.Op, approvals.NeutraliseLine(d.Target), d.Rule, where)
 	}
 	if res.Stdout.Truncated {
 		fmt.Fprintf(w, "airlock: stdout was cut at %s (limits.output)\n", sizeString(pol.Limits.Output))
