@@ -1,7 +1,7 @@
 // Package approvals owns the answers to the questions a policy leaves open:
 // the Approver interface and its implementations (a terminal prompt built
 // with huh, the headless answer, a scripted one for tests), the Broker that
-// turns them into a hostfuncs.Asker with modes, remembered grants and a
+// turns them into a decision.Asker with modes, remembered grants and a
 // queue of one prompt at a time, the grants file, the guard around a tool's
 // output while a prompt is open, and the audit log.
 //

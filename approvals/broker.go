@@ -223,7 +223,7 @@ type RunInfo struct {
 	Args   []string    // its arguments: only their count and length reach the audit log
 }
 
-// Run answers the questions of one tool run: it is the hostfuncs.Asker the
+// Run answers the questions of one tool run: it is the decision.Asker the
 // runtime's gate calls, and its Record method is the run's Recorder. Make
 // one per run with Broker.NewRun. It is safe for concurrent use.
 type Run struct {
@@ -362,7 +362,7 @@ func (r *Run) Unrecorded() error {
 	return r.unrecorded
 }
 
-// Record is the run's hostfuncs.Recorder: it writes d to the audit log with
+// Record is the run's decision.Recorder: it writes d to the audit log with
 // the answer behind it, if any, and returns an *UnrecordedError when the
 // record could not be written and approvals.audit_failure is "stop". Chain
 // it with other recorders as needed.

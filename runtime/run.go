@@ -41,7 +41,7 @@ type Spec struct {
 	Asker decision.Asker
 	// Record receives every decision as it is made (audit log, telemetry).
 	// A decision it cannot record is denied and revokes the run's
-	// capabilities (hostfuncs.Recorder).
+	// capabilities (decision.Recorder).
 	Record decision.Recorder
 	// Interrupt is how a timeout or cancellation stops the guest.
 	Interrupt Interrupt

@@ -113,7 +113,7 @@ func (p *Provider) argAttrs(args []string) []attribute.KeyValue {
 	return attrs
 }
 
-// record is the run's hostfuncs.Recorder: every decision becomes a log
+// record is the run's decision.Recorder: every decision becomes a log
 // record (whether or not the run is sampled) and a count, and, in a
 // sampled run, attributes of the host call span that caused it. The
 // caller's recorder (the audit log) runs first: a decision it could not
