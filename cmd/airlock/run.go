@@ -172,7 +172,17 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
 	}
-	defer eng.Close(context.Background())
+	defer func() {
+		// Stopped (a signal, a closed pipe): the process is about to end,
+		// so a compile still under way is not waited for; Close with a
+		// context already done leaves it be.
+		cctx, cancel := context.WithCancel(context.Background())
+		if ctx.Err() != nil {
+			cancel()
+		}
+		defer cancel()
+		eng.Close(cctx)
+	}()
 
 	untrusted, err := checkBuildPlaces(ctx, eng, module, pol, tool, std.err)
 	if err != nil {
