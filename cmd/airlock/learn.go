@@ -88,20 +88,7 @@ func openLearn(path string) (*learnFile, error) {
 // component (a tool may have planted one), never anything but a regular
 // file (a FIFO would block airlock, a device is no policy).
 func openPolicyRW(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|reportOpenFlags, 0o644)
-	if err != nil {
-		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
-			return nil, fmt.Errorf("%s is a symbolic link; airlock does not write a policy through one (a tool may have made it): remove it or name another file", path)
-		} else if lerr == nil && !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file", path)
-		}
-		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	return f, nil
+	return openOwnFile(path, "a policy", os.O_RDWR)
 }
 
 // statePath keeps FILE out of every mount's reach for the run.

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,10 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -142,48 +139,6 @@ func TestLearnedPolicyIsProvenForTheSampleTools(t *testing.T) {
 	}
 }
 
-// fixedServer is a TCP server on 127.0.0.1 that answers every connection
-// with the same HTTP response and counts the connections it accepts.
-type fixedServer struct {
-	ln      net.Listener
-	accepts atomic.Int64
-}
-
-func newFixedServer(t *testing.T) *fixedServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fixedServer{ln: ln}
-	var wg sync.WaitGroup
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.accepts.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				// An HTTP client speaks first; a raw one may wait to be
-				// spoken to.
-				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-				buf := make([]byte, 4096)
-				c.Read(buf)
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\nfixed\n")
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return s
-}
-
-func (s *fixedServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
-
 // A network tool's learned policy names the scheme, host and port it
 // connected to, and nothing wider: the same request succeeds under it, a
 // server the ceiling allowed but the tool never contacted is denied, and
@@ -219,19 +174,19 @@ func TestLearnedNetworkPolicyIsProven(t *testing.T) {
 		t.Fatalf("rules %q (default %v, %d mounts), want %q\n%s", rules, p.Network.Default, len(p.Mounts), want, src)
 	}
 
-	before := used.accepts.Load()
+	before := used.n.Load()
 	proof := runCLI(t, dir, "", env, append([]string{"run", "--policy", file, "--headless", "--fail-on-deny"}, args...)...)
 	if proof.code != 0 || proof.stdout != l.stdout {
 		t.Fatalf("under the learned policy: exit %d, stdout %q, want %q\n%s", proof.code, proof.stdout, l.stdout, proof.stderr)
 	}
-	if n := used.accepts.Load() - before; n != 1 {
+	if n := used.n.Load() - before; n != 1 {
 		t.Errorf("the server the tool used accepted %d connections under the learned policy, want 1", n)
 	}
 	r := runCLI(t, dir, "", env, "run", "--policy", file, "--headless", "--fail-on-deny", tool("fetch"), "--", fmt.Sprintf("http://127.0.0.1:%d/", unused.port()))
 	if r.code == 0 || !strings.Contains(r.stderr, "denied net.connect") {
 		t.Errorf("a server the tool never contacted: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if n := unused.accepts.Load(); n != 0 {
+	if n := unused.n.Load(); n != 0 {
 		t.Errorf("the server the tool never contacted accepted %d connections", n)
 	}
 }
