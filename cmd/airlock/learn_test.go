@@ -9,13 +9,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -192,22 +190,7 @@ func TestLearnedNetworkPolicyIsProven(t *testing.T) {
 }
 
 // greedy is testdata/greedy built for wasip1 (see its doc comment).
-var (
-	greedyOnce sync.Once
-	greedyWasm string
-	greedyErr  error
-)
-
-func greedy(t *testing.T) string {
-	t.Helper()
-	greedyOnce.Do(func() {
-		greedyWasm, greedyErr = wasmbuild.Build(filepath.Join("testdata", "greedy"), filepath.Dir(cacheDir), "greedy")
-	})
-	if greedyErr != nil {
-		t.Fatal(greedyErr)
-	}
-	return greedyWasm
-}
+var greedy = guestOnce(filepath.Join("testdata", "greedy"), "greedy")
 
 // A hostile tool run under --learn reaches for everything that could widen
 // what it is granted: hidden, protected and airlock's own paths, a symbolic
