@@ -36,10 +36,6 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 	return experimentalsys.ENOSYS
 }
 
-// ProcessFSWithin reports where the process filesystem is at or below
-// dir: Linux only.
-func ProcessFSWithin(dir string, points []string) (string, bool) { return "", false }
-
 // ProcessFSMounts returns where procfs is mounted: Linux only.
 func ProcessFSMounts() ([]string, error) { return nil, nil }
 

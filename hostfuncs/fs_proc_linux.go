@@ -116,19 +116,3 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-// ProcessFSWithin reports where the process filesystem is at or below
-// host directory dir (dir itself when dir is in it), given the procfs
-// mount points (ProcessFSMounts), for engines that cannot refuse single
-// calls and must refuse such a mount whole.
-func ProcessFSWithin(dir string, points []string) (string, bool) {
-	var sfs unix.Statfs_t
-	if unix.Statfs(dir, &sfs) == nil && sfs.Type == procSuperMagic {
-		return dir, true
-	}
-	for _, p := range points {
-		if under(p, dir) {
-			return p, true
-		}
-	}
-	return "", false
-}

@@ -37,8 +37,10 @@ func TestAttackHostFunctionPanic(t *testing.T) {
 	var recorded []hostfuncs.Decision
 	res, err := e.Run(context.Background(), runtime.Spec{Module: probe, Args: []string{"read", "/work/.env"}, Policy: policy.Default(work),
 		Record: func(d hostfuncs.Decision) error { recorded = append(recorded, d); return nil }})
-	if err == nil && res.Reason != runtime.Trapped {
-		t.Errorf("the run ended %s, exit %d, want a crash", res.Reason, res.ExitCode)
+	if err != nil {
+		t.Errorf("the run failed (%v), want a crash (trapped)", err)
+	} else if res.Reason != runtime.Trapped {
+		t.Errorf("the run ended %s, exit %d, want a crash (trapped)", res.Reason, res.ExitCode)
 	}
 	if len(recorded) != 1 || recorded[0].Target != "/work/.env" || recorded[0].Allowed {
 		t.Errorf("recorded %+v, want the refusal of /work/.env", recorded)
