@@ -169,17 +169,9 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
-	defer func() {
-		// Stopped (a signal, a closed pipe): the process is about to end,
-		// so a compile still under way is not waited for; Close with a
-		// context already done leaves it be.
-		cctx, cancel := context.WithCancel(context.Background())
-		if ctx.Err() != nil {
-			cancel()
-		}
-		defer cancel()
-		eng.Close(cctx)
-	}()
+	// Stopped (a signal, a closed pipe), the process is about to end: a
+	// compile still under way is not waited for.
+	defer eng.Close(ctx)
 
 	untrusted, code := checkBuildPlaces(ctx, eng, module, pol, tool, io.err)
 	if code >= 0 {
