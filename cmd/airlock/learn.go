@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airlockhq/airlock/approvals"
 	"io"
 	"log/slog"
 	"os"
@@ -144,7 +145,7 @@ func (l *learnFile) finish(res *runtime.Result, state []hostfuncs.StatePath, qui
 	default:
 		fmt.Fprintf(stderr, "airlock: learned into %s (review it; docs/learn.md):\n", l.path)
 		for _, a := range added {
-			fmt.Fprintf(stderr, "airlock:   %s\n", oneLine(a))
+			fmt.Fprintf(stderr, "airlock:   %s\n", approvals.NeutraliseLine(a))
 		}
 	}
 	return true
@@ -209,15 +210,6 @@ func writeThrough(f *os.File, b []byte) error {
 		return err
 	}
 	return f.Sync()
-}
-
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }
 
 // learnDir is airlock mcp --learn DIR: one learned policy per tool,
