@@ -221,6 +221,22 @@ type learnDir struct {
 	mu    sync.Mutex // one merge at a time
 }
 
+// refuseToolWritten refuses to merge into path, which already holds a
+// policy, when it lies in a mount of pol a tool may write: a tool run
+// there earlier could have written rules into it (with comments that read
+// as learned), and merging keeps whatever the file holds. A new file is
+// fine: it is airlock's state while the run lasts.
+func refuseToolWritten(path string, holds bool, pol *policy.Policy) error {
+	if !holds {
+		return nil
+	}
+	if m, ok := runtime.WritableMount(pol, path); ok {
+		return fmt.Errorf("%s already holds a policy and lies inside the writable mount %s (%s), so a tool could have written rules into it that learning would keep; "+
+			"review it and move it out of the mount, or remove it to learn afresh", path, m.Guest, m.Host)
+	}
+	return nil
+}
+
 // openLearnDir makes DIR if needed and checks it is a directory.
 func openLearnDir(dir string) (*learnDir, error) {
 	abs, err := filepath.Abs(dir)

@@ -501,3 +501,41 @@ mount "/work" {
 		t.Errorf("the comment's escapes reached the terminal:\n%q", r.stdout)
 	}
 }
+
+// A learn file that already holds a policy and lies in a mount the tool may
+// write could hold rules a tool wrote there in an earlier run, with
+// comments that read as learned: airlock refuses to merge into it, and it
+// keeps its bytes; the same for airlock mcp --learn DIR. A new file in the
+// same place is learned into as before.
+func TestLearnRefusesAFileAToolCouldHaveWritten(t *testing.T) {
+	dir := learnProject(t)
+	env := learnEnv(t)
+	planted := learn.Header + "\n\n# read /work/src/a.txt (open)\nmount \"/\" {\n  host   = \"/\"\n  access = \"write\"\n}\n"
+	file := filepath.Join(dir, "learned.hcl") // inside the writable /work
+	if err := os.WriteFile(file, []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, dir, "", env, "run", "--learn", file, tool("cat"), "--", "/work/src/a.txt")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "inside the writable mount /work") || strings.Contains(r.stdout, "alpha") {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(file); string(b) != planted {
+		t.Errorf("the file changed:\n%s", b)
+	}
+
+	learned := filepath.Join(dir, "learned")
+	os.MkdirAll(learned, 0o755)
+	os.WriteFile(filepath.Join(learned, "cat.hcl"), []byte(planted), 0o644)
+	r = runCLI(t, dir, "", env, "mcp", "--tools", filepath.Join(repoRoot, "tools"), "--learn", learned)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "inside the writable mount /work") {
+		t.Errorf("mcp: exit %d\n%s", r.code, r.stderr)
+	}
+
+	fresh := filepath.Join(dir, "fresh.hcl")
+	if r := runCLI(t, dir, "", env, "run", "--learn", fresh, tool("cat"), "--", "/work/src/a.txt"); r.code != 0 || !strings.Contains(r.stdout, "alpha") {
+		t.Errorf("a new file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error(err)
+	}
+}

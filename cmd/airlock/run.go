@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -136,6 +137,11 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		return code
 	}
 	defer sess.close()
+	if learning != nil {
+		if err := refuseToolWritten(learning.path, len(bytes.TrimSpace(learning.src)) > 0, pol); err != nil {
+			return errorf(io.err, ExitUsage, "--learn: %v", err)
+		}
+	}
 	if f.unenforced {
 		fmt.Fprintln(io.err, "airlock: --allow-unenforced is no longer needed and changes nothing: every engine enforces every rule of the policy (docs/engines.md)")
 	}
