@@ -274,7 +274,7 @@ func TestLearnHostileToolStaysNarrow(t *testing.T) {
 	os.Remove(filepath.Join(dir, "lnk"))
 	r := runCLI(t, dir, "", env, "run", "--policy", file, "--headless", greedy(t), "--",
 		"read:/work/.env", "write:/work/.git/config:pwned", "write:/work/.airlock/grants.hcl:pwned", "symlink:.git:/work/lnk2",
-		"write:/work/lnk2/x:pwned", "write:"+file+":pwned", fmt.Sprintf("connect:127.0.0.1:%d", srv.port()+0))
+		"write:/work/lnk2/x:pwned", "write:/work/learned.hcl:pwned", fmt.Sprintf("connect:127.0.0.1:%d", srv.port()+0))
 	if strings.Contains(r.stdout, "do-not-leak") {
 		t.Errorf("the secret was read:\n%s", r.stdout)
 	}
