@@ -38,4 +38,3 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 
 // ProcessFSMounts returns where procfs is mounted: Linux only.
 func ProcessFSMounts() ([]string, error) { return nil, nil }
-

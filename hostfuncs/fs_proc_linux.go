@@ -115,4 +115,3 @@ func unescapeMountinfo(s string) string {
 	}
 	return b.String()
 }
-

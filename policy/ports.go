@@ -18,4 +18,3 @@ func (r NetRule) Ports() []PortRange {
 	}
 	return out
 }
-
