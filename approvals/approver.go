@@ -169,14 +169,14 @@ func ShortDigest(d string) string {
 // Answer is what an Approver decided.
 type Answer struct {
 	Choice Choice
-	// Source is who answered: hostfuncs.SourceUser for a person,
-	// hostfuncs.SourceHeadless for the policy's headless answer.
+	// Source is who answered: decision.SourceUser for a person,
+	// decision.SourceHeadless for the policy's headless answer.
 	Source decision.Source
 	// Note says more, for the audit log: "timed out after 1m", "aborted".
 	Note string
 	// Ended says how the question ended when a person was asked:
 	// answered, timed-out, interrupted; or, when its context ended first,
-	// what hostfuncs.EndedBy says. Empty when nobody was asked.
+	// what decision.EndedBy says. Empty when nobody was asked.
 	Ended decision.Ended
 }
 

@@ -135,7 +135,7 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Er
 	if pat, ok := f.hidden(rel); ok {
 		return f.denyHidden(decision.FSRead, op, rel, pat, experimentalsys.ENOENT)
 	}
-	if e := f.stateAsked("fs.write", op, rel, false); e != 0 {
+	if e := f.stateAsked(decision.FSWrite, op, rel, false); e != 0 {
 		return e
 	}
 	if pat, ok := f.protected(rel); ok {

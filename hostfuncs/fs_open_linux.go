@@ -86,9 +86,11 @@ func (f *FS) open(kind decision.Kind, rel string, flag experimentalsys.Oflag, pe
 		}
 	}
 
-	// Never blocking in open(2): a FIFO without a writer would hold the
-	// tool until its time limit. What is opened is checked below, and only
-	// files and folders are served.
+	// Never blocking in open(2): special files are refused before it
+	// (notSpecial), and O_NONBLOCK is the backstop for an entry swapped
+	// for a FIFO between that check and the open, which would otherwise
+	// hold the tool until its time limit. What is opened is checked again
+	// below; only files and folders are served.
 	oflag := unixFlags(flag) | unix.O_NONBLOCK
 	var o opened
 	var e experimentalsys.Errno

@@ -131,9 +131,13 @@ func TestAttackProcIsNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel := strings.TrimPrefix(tmp, "/")
+	procMounts, err := ProcessFSMounts()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, access := range []policy.Access{policy.Read, policy.Write} {
 		gate := NewGate(context.Background(), nil, nil)
-		f, err := NewFS(policy.Mount{Guest: "/", Host: "/", Access: access, Origin: testOrigin}, gate, nil)
+		f, err := NewFS(policy.Mount{Guest: "/", Host: "/", Access: access, Origin: testOrigin}, gate, nil, procMounts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +163,7 @@ func TestAttackProcIsNotServed(t *testing.T) {
 		wantDecision(t, gate, "fs.read", "open", "/proc/"+strconv.Itoa(os.Getpid())+"/environ", StateRulePrefix+"process filesystem", "EACCES")
 	}
 	for _, host := range []string{"/proc", "/proc/self", "/proc/sys"} {
-		f, err := NewFS(policy.Mount{Guest: "/p", Host: host, Access: policy.Read, Origin: testOrigin}, NewGate(context.Background(), nil, nil), nil)
+		f, err := NewFS(policy.Mount{Guest: "/p", Host: host, Access: policy.Read, Origin: testOrigin}, NewGate(context.Background(), nil, nil), nil, nil)
 		if err == nil {
 			f.Close()
 			t.Errorf("a mount of %s was made", host)
@@ -310,7 +314,7 @@ func TestAttackDecisionFlood(t *testing.T) {
 	w.file("a.txt", "a")
 	var recorded int
 	gate := NewGate(context.Background(), nil, func(decision.Decision) error { recorded++; return nil })
-	f, err := NewFS(newMount(t, "/work", w.mount, defaultOpts()), gate, nil)
+	f, err := NewFS(newMount(t, "/work", w.mount, defaultOpts()), gate, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -885,7 +889,7 @@ func TestAttackTable(t *testing.T) {
 				return false, decision.SourceUser
 			})
 			gate := NewGate(context.Background(), o.asker, nil)
-			f, err := NewFS(newMount(t, "/work", w.mount, o), gate, o.limit)
+			f, err := NewFS(newMount(t, "/work", w.mount, o), gate, o.limit, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

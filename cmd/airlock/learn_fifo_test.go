@@ -10,7 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -68,5 +70,34 @@ func TestLearnFileIsOpenedWithCare(t *testing.T) {
 	}
 	if w, ok := learned[runtime.EngineWasmtime]; ok && w != learned[runtime.EngineWazero] {
 		t.Errorf("the engines learned different policies:\nwazero:\n%s\nwasmtime:\n%s", learned[runtime.EngineWazero], w)
+	}
+}
+
+// policy explain DIR shows what files in DIR say, and DIR may lie where a
+// tool writes: a comment carrying terminal escapes is shown with them made
+// visible, and a FIFO named *.hcl is passed over instead of holding
+// airlock in open(2).
+func TestExplainLearnedFolderIsSafeToShow(t *testing.T) {
+	dir := t.TempDir()
+	learned := learn.Header + `
+
+# read /work/a.txt (open)` + "\x1b]0;pwned\x07\x1b[2J" + `
+mount "/work" {
+  host   = "."
+  access = "read"
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "cat.hcl"), []byte(learned), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "x.hcl"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, dir, "", learnEnv(t), "policy", "explain", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "Policy: "+filepath.Join(dir, "cat.hcl")) || r.elapsed > time.Minute {
+		t.Fatalf("exit %d after %v:\n%s%s", r.code, r.elapsed, r.stdout, r.stderr)
+	}
+	if strings.ContainsAny(r.stdout, "\x1b\x07") || !strings.Contains(r.stdout, "pwned") {
+		t.Errorf("the comment's escapes reached the terminal:\n%q", r.stdout)
 	}
 }

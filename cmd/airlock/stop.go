@@ -33,7 +33,7 @@ func (e signalError) Error() string {
 }
 
 // Is makes a signal a cancellation for code that only asks that, and
-// SIGINT an interruption (hostfuncs.ErrInterrupted), so that a prompt it
+// SIGINT an interruption (decision.ErrInterrupted), so that a prompt it
 // closes is recorded as interrupted rather than as ended by the run.
 func (e signalError) Is(target error) bool {
 	return target == context.Canceled || (e.sig == syscall.SIGINT && target == decision.ErrInterrupted)

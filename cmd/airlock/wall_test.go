@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -50,41 +49,6 @@ func needWall(t *testing.T, minABI int) {
 	if abi, why := wall.Probe(); abi < minABI {
 		t.Skipf("needs Landlock ABI %d: %s (ABI %d)", minABI, why, abi)
 	}
-}
-
-// counter is a TCP server on 127.0.0.1 that counts the connections it
-// accepts: the host-side witness of a connect getting through.
-type counter struct {
-	ln net.Listener
-	n  atomic.Int64
-}
-
-func newCounter(t *testing.T) *counter {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &counter{ln: ln}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.n.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return c
-}
-
-func (c *counter) port() int { return c.ln.Addr().(*net.TCPAddr).Port }
-
-func (c *counter) count() int64 {
-	time.Sleep(100 * time.Millisecond) // a connection in flight would be counted by now
-	return c.n.Load()
 }
 
 // wallProject lays out a project with a write mount (the project), a read
