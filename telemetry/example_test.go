@@ -73,18 +73,23 @@ telemetry {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Spans and log records are exported in batches of their own, so
+	// either may come first in the output: each is looked for here.
+	var run, decision []any
 	hostCalls := 0
 	for _, l := range lines {
 		switch {
 		case l.Signal == "span" && l.Name == telemetry.SpanRun:
-			fmt.Println("span", l.Name, l.Attributes[telemetry.AttrTool], l.Attributes[telemetry.AttrExitReason])
+			run = []any{"span", l.Name, l.Attributes[telemetry.AttrTool], l.Attributes[telemetry.AttrExitReason]}
 		case l.Signal == "span":
 			hostCalls++
 		case l.Signal == "log" && l.Event == telemetry.EventDecision:
 			a := l.Attributes
-			fmt.Println("log", l.Event, a[telemetry.AttrDecision], a[telemetry.AttrDecisionKind], a[telemetry.AttrDecisionTarget], a[telemetry.AttrDecisionRule], a[telemetry.AttrDecisionOrigin])
+			decision = []any{"log", l.Event, a[telemetry.AttrDecision], a[telemetry.AttrDecisionKind], a[telemetry.AttrDecisionTarget], a[telemetry.AttrDecisionRule], a[telemetry.AttrDecisionOrigin]}
 		}
 	}
+	fmt.Println(run...)
+	fmt.Println(decision...)
 	fmt.Println("host call spans:", hostCalls > 0)
 	// Output:
 	// exit 2
