@@ -418,9 +418,20 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 	e.gcMu.Lock()
 	defer e.gcMu.Unlock()
 	if e.gcPaused == 0 {
+		// No new collection from here; SetGCPercent waits only for the
+		// marking of one under way, after which that collection still
+		// needs every P at a safe point once more (flushing their caches,
+		// holding the world's lock), which a guest that starts spinning
+		// then never gives: the collector, and every goroutine waiting for
+		// a P, wait for ever. ReadMemStats stops the world, so it returns
+		// only once that collection has let go. (Reading the heap from
+		// runtime/metrics, which does not stop the world, left the window
+		// open: a threads test hung in one run of three under load; with
+		// ReadMemStats before SetGCPercent, as before, a collection that
+		// starts in between can still hit it.)
+		e.gcPercent = debug.SetGCPercent(-1)
 		var ms goruntime.MemStats
 		goruntime.ReadMemStats(&ms)
-		e.gcPercent = debug.SetGCPercent(-1) // waits for a collection under way to end
 		e.gcLimit = debug.SetMemoryLimit(int64(ms.HeapAlloc) + int64(guestMemory) + 1<<30)
 	}
 	e.gcPaused++

@@ -197,10 +197,22 @@ func TestThreadFloodIsRefusedCleanly(t *testing.T) {
 // in a child process of the test binary, which exits after it.
 func TestAbandonedThreadsReturnAtTheTimeLimit(t *testing.T) {
 	if os.Getenv(abandonChild) == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1")
-		cmd.Env = append(os.Environ(), abandonChild+"=1")
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
-			t.Fatalf("the child process: %v\n%s", err, out)
+		// Several runs, each bounded: a collection that waits for the
+		// spinning thread hangs the child (the time-limit bypass of a
+		// pauseGC that left a collection's last step pending).
+		for i := range 5 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1")
+			cmd.Env = append(os.Environ(), abandonChild+"=1")
+			out, err := cmd.CombinedOutput()
+			hung := ctx.Err() != nil
+			cancel()
+			if hung {
+				t.Fatalf("child %d hung past a minute: the spinning thread stalled the process\n%s", i, out)
+			}
+			if err != nil || !strings.Contains(string(out), "PASS") {
+				t.Fatalf("child %d: %v\n%s", i, err, out)
+			}
 		}
 		return
 	}
