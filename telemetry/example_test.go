@@ -11,6 +11,7 @@ import (
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 	"github.com/airlockhq/airlock/telemetry"
+	"github.com/airlockhq/airlock/telemetry/traceview"
 )
 
 // ExampleNew turns telemetry on from a policy's telemetry block, installs
@@ -69,7 +70,7 @@ telemetry {
 	}
 	fmt.Println("exit", res.ExitCode)
 
-	lines, _, err := telemetry.ReadLines(&exported)
+	lines, _, err := traceview.ReadLines(&exported)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func (p *Provider) PrepareRun(ctx context.Context, spec *runtime.Spec, run *host
 	ctx = context.WithValue(ctx, runKey{}, rs)
 	rs.ctx = ctx
 	spec.Record = rs.record
-	p.emit(ctx, EventRunStart, log.SeverityInfo, fmt.Sprintf("run %s %s", tool, shortDigest(digest)), attrs...)
+	p.emit(ctx, EventRunStart, log.SeverityInfo, fmt.Sprintf("run %s %s", tool, ShortDigest(digest)), attrs...)
 	return ctx, rs.finish
 }
 
@@ -263,7 +263,7 @@ func (rs *runState) finish(res *runtime.Result) {
 	p.inst.runDuration.Record(rs.ctx, dur.Seconds(), mattrs)
 
 	sev := log.SeverityInfo
-	body := fmt.Sprintf("run %s %s: %s", rs.tool, shortDigest(rs.digest), reason)
+	body := fmt.Sprintf("run %s %s: %s", rs.tool, ShortDigest(rs.digest), reason)
 	if res != nil && res.Reason == runtime.Exited {
 		body += fmt.Sprintf(" %d", res.ExitCode)
 	}
@@ -308,7 +308,9 @@ func putSpanID(sid *trace.SpanID, id uint64) {
 	}
 }
 
-func shortDigest(d string) string {
+// ShortDigest is a module digest as run records and the trace viewer
+// show it: the algorithm and the first 12 hex digits.
+func ShortDigest(d string) string {
 	const p = len("sha256:")
 	if len(d) >= p+12 {
 		return d[:p+12]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/telemetry"
+	"github.com/airlockhq/airlock/telemetry/traceview"
 )
 
 const traceSynopsis = "usage: airlock trace show [--all] [--trace ID] FILE|-\n  FILE is what `airlock run --otel-file FILE` wrote, or a Collector file exporter's OTLP JSON; - reads stdin."
@@ -26,7 +27,7 @@ func traceCmd(ctx context.Context, args []string, std stdio) error {
 		return unknownWord("command", args[0], "airlock trace", []string{"show"})
 	}
 	fs := newFlags("trace show", std.err)
-	var opts telemetry.TreeOptions
+	var opts traceview.TreeOptions
 	fs.BoolVar(&opts.All, "all", false, "print every host call on its own line (default: condense repeated calls)")
 	fs.StringVar(&opts.Trace, "trace", "", "show only the trace with this `ID` (or a prefix of it)")
 	file, extra, err := parseInterspersed(fs, args[1:], std, traceSynopsis)
@@ -45,7 +46,7 @@ func traceCmd(ctx context.Context, args []string, std stdio) error {
 		defer f.Close()
 		r = f
 	}
-	if err := telemetry.ShowTrace(std.out, r, opts); err != nil {
+	if err := traceview.ShowTrace(std.out, r, opts); err != nil {
 		return fail(ExitUsage, "%s: %v", file, err)
 	}
 	return nil

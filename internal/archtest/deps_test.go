@@ -25,8 +25,13 @@ var allowed = map[string][]string{
 	"runtime":   {"hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
 	"approvals": {"decision", "policy"},
 	"telemetry": {"runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"mcp":       {"approvals", "manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"tooltest":  {"manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	// The trace viewer reads what telemetry writes, and OTLP JSON through
+	// the one decoder of it, which the tests' Collector shares.
+	"telemetry/traceview":  {"telemetry", "internal/otlpjson"},
+	"internal/otlpjson":    {},
+	"internal/otelcoltest": {"internal/otlpjson"},
+	"mcp":                  {"approvals", "manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"tooltest":             {"manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
 	// Learn mode turns what the gate saw (decision.Use and Decision) into
 	// policy text; it runs nothing, so it needs no engine (RATIONALE.md,
 	// "Why is learn mode a package of its own?").
