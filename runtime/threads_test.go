@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,6 +406,72 @@ func TestThreadsShareTheOutputLimit(t *testing.T) {
 			t.Fatalf("%d bytes reached the host (Result.Stdout %+v), limit %d", len(out), res.Stdout, limit)
 		}
 	})
+}
+
+// TestAThreadCannotOutliveItsRun: a thread that only computes is stopped
+// when its run ends, by the time limit or by the caller giving up, on
+// every engine (under InterruptInstrument; on wasmtime whatever the
+// Interrupt, as its epoch stops every store): Run returns, and from the
+// host side the process spends no CPU in the second after it.
+func TestAThreadCannotOutliveItsRun(t *testing.T) {
+	forEnginesOwn(t, func(t *testing.T, e *runtime.Engine) {
+		runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, nil, "run", "1") // compile, warm up
+		modes := []runtime.Interrupt{runtime.InterruptInstrument}
+		if name := t.Name(); strings.HasSuffix(name, "/"+runtime.EngineWasmtime) {
+			modes = append(modes, runtime.InterruptAbandon)
+		}
+		for _, mode := range modes {
+			for _, how := range []string{"time limit", "caller gives up"} {
+				t.Run(fmt.Sprintf("%s, %s", how, map[runtime.Interrupt]string{runtime.InterruptInstrument: "instrumented", runtime.InterruptAbandon: "abandonable"}[mode]), func(t *testing.T) {
+					p := policy.Default(t.TempDir())
+					p.Mounts = p.Mounts[:1]
+					p.Limits.Timeout = 300 * time.Millisecond
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					want := runtime.Timeout
+					if how == "caller gives up" {
+						p.Limits.Timeout = time.Minute
+						time.AfterFunc(300*time.Millisecond, cancel)
+						want = runtime.Canceled
+					}
+					type ran struct {
+						res *runtime.Result
+						err error
+					}
+					done := make(chan ran, 1)
+					go func() {
+						res, err := e.Run(ctx, runtime.Spec{Module: threadsGuest(t), Args: []string{"spin"},
+							Stdout: io.Discard, Policy: p, Interrupt: mode})
+						done <- ran{res, err}
+					}()
+					var r ran
+					select {
+					case r = <-done:
+					case <-time.After(10 * time.Second):
+						t.Fatal("Run did not return in 10 s: the spinning thread was not stopped")
+					}
+					if r.err != nil || r.res.Reason != want || r.res.Threads != 1 {
+						t.Fatalf("%v %+v, want %s with one thread", r.err, r.res, want)
+					}
+					time.Sleep(100 * time.Millisecond) // a tick or two to stop in
+					before := cpuTime(t)
+					time.Sleep(time.Second)
+					if spent := cpuTime(t) - before; spent > 400*time.Millisecond {
+						t.Fatalf("the process spent %v of CPU in the second after the run ended: the thread still spins", spent)
+					}
+				})
+			}
+		}
+	})
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // forEnginesOwn runs f as a subtest on each engine of this build, with an

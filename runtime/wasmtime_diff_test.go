@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -181,15 +180,6 @@ func TestEnginesStopAComputingGuestWhenTheCallerGivesUp(t *testing.T) {
 			}
 		})
 	}
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestEnginesTraceTheSameCalls: the tracing wrapper (Config.Wrap) sees
