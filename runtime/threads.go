@@ -317,6 +317,7 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 		every = 2 * time.Millisecond
 	}
 	var woken time.Time
+	var took time.Duration // how long the last wake took (wasmtime's is linear in the memory's size)
 	for {
 		g.mu.Lock()
 		live := g.live
@@ -335,9 +336,11 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 			abandoned = true
 			break
 		}
-		if wake := g.waker(); wake != nil && time.Since(woken) >= every {
+		if wake := g.waker(); wake != nil && time.Since(woken) >= max(every, took) {
+			begin := time.Now()
 			wake()
 			woken = time.Now()
+			took = woken.Sub(begin)
 		}
 		select {
 		case o := <-done:

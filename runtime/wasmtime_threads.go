@@ -199,7 +199,7 @@ func (t *wasmtimeThreads) wake() {
 		}
 		t.waker = w
 	}
-	t.waker.wake(mem.size())
+	t.waker.wake(mem.size()) // it cannot trap: every address is below the size
 }
 
 // close releases the run's linker and memory once no store uses them.
@@ -302,11 +302,12 @@ func (b *wasmtimeBackend) newMemoryWaker(mem *sharedMemory) (*memoryWaker, error
 }
 
 // wake notifies every aligned address of a memory of size bytes.
-func (w *memoryWaker) wake(size uint64) {
+func (w *memoryWaker) wake(size uint64) error {
 	if size < 4 {
-		return
+		return nil
 	}
-	w.fn.Call(w.store, int32(uint32(min(size-3, math.MaxUint32))))
+	_, err := w.fn.Call(w.store, int32(uint32(min(size-3, math.MaxUint32))))
+	return err
 }
 
 func (w *memoryWaker) close() {
