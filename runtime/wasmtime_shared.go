@@ -216,7 +216,9 @@ func (m *sharedMemory) grow(delta uint64) (prev uint64, ok bool) {
 }
 
 // clone returns another handle on the memory.
-func (m *sharedMemory) clone() *sharedMemory { return &sharedMemory{C.wasmtime_sharedmemory_clone(m.p)} }
+func (m *sharedMemory) clone() *sharedMemory {
+	return &sharedMemory{C.wasmtime_sharedmemory_clone(m.p)}
+}
 
 func (m *sharedMemory) close() { C.wasmtime_sharedmemory_delete(m.p) }
 
