@@ -165,7 +165,7 @@ func runBlockedStdin(t *testing.T, dir string, args ...string) (int, string) {
 const jqWasmEnv = "AIRLOCK_JQ_WASM"
 
 // TestJQMatchesNative runs jq, a C program built with wasi-threads, through
-// airlock run on a JSON file in a read-only mount, and compares its output
+// airlock run on every engine, on a JSON file in a read-only mount, and compares its output
 // byte for byte with the native jq (/usr/bin/jq or jq on PATH) on the same
 // file. The filters use what jq 1.6 and 1.7 print alike.
 func TestJQMatchesNative(t *testing.T) {
@@ -185,6 +185,16 @@ func TestJQMatchesNative(t *testing.T) {
 		`"meta":{"count":3,"ok":true,"list":[3,1,2]}}`
 	os.WriteFile(filepath.Join(data, "in.json"), []byte(doc+"\n"), 0o644)
 	before, _ := os.ReadFile(filepath.Join(data, "in.json"))
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) { jqMatchesNative(t, engine, native, wasm, dir, data) })
+	}
+	if after, _ := os.ReadFile(filepath.Join(data, "in.json")); !bytes.Equal(before, after) {
+		t.Fatal("the input file changed")
+	}
+}
+
+// jqMatchesNative compares jq's output on engine with the native jq's.
+func jqMatchesNative(t *testing.T, engine, native, wasm, dir, data string) {
 	for _, args := range [][]string{
 		{"."},
 		{"-c", ".items[] | select(.n > 1) | {name, tags}"},
@@ -200,12 +210,9 @@ func TestJQMatchesNative(t *testing.T) {
 			t.Fatalf("native jq %v: %v", args, err)
 		}
 		runArgs := append([]string{"run", "--headless", "--audit=off", "--mount", data + ":/data:ro", wasm, "--"}, args...)
-		r := runCLI(t, dir, "", nil, append(runArgs, "/data/in.json")...)
+		r := runCLI(t, dir, "", nil, withEngine(engine, append(runArgs, "/data/in.json"))...)
 		if r.code != 0 || r.stdout != string(want) {
-			t.Errorf("jq %v under airlock: exit %d\n%s\nstderr: %s\nnative:\n%s", args, r.code, r.stdout, r.stderr, want)
+			t.Errorf("jq %v under airlock on %s: exit %d\n%s\nstderr: %s\nnative:\n%s", args, engine, r.code, r.stdout, r.stderr, want)
 		}
-	}
-	if after, _ := os.ReadFile(filepath.Join(data, "in.json")); !bytes.Equal(before, after) {
-		t.Fatal("the input file changed")
 	}
 }
