@@ -19,12 +19,18 @@ import (
 func threadsWasm() string { return filepath.Join(repoRoot, "testdata", "threads", "threads.wasm") }
 
 // TestThreadsThroughTheCLI runs the threads guest with the real airlock
-// binary, as a tool author would: threads run under the run's policy (a
+// binary on every engine, as a tool author would: threads run under the run's policy (a
 // read-only mount keeps its bytes, every thread's write is denied and
 // said so), a spinning thread is stopped by the time limit (exit 124),
 // proc_exit in a thread is the run's exit status, a trap in one is a crash
 // (121), and a flood of threads past the cap is refused, not fatal.
 func TestThreadsThroughTheCLI(t *testing.T) {
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) { threadsThroughTheCLI(t, engine) })
+	}
+}
+
+func threadsThroughTheCLI(t *testing.T, engine string) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o755)
@@ -32,7 +38,7 @@ func TestThreadsThroughTheCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "victim.txt"), []byte("original\n"), 0o644)
 
 	reportFile := filepath.Join(dir, "report.json")
-	r := runCLI(t, dir, "", nil, "run", "--headless", "--audit=off", "--json="+reportFile, "--mount", data+":/work:ro", threadsWasm(), "--", "run", "4")
+	r := runCLI(t, dir, "", nil, withEngine(engine, []string{"run", "--headless", "--audit=off", "--json=" + reportFile, "--mount", data + ":/work:ro", threadsWasm(), "--", "run", "4"})...)
 	if r.code != 0 {
 		t.Fatalf("run 4: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -71,7 +77,7 @@ func TestThreadsThroughTheCLI(t *testing.T) {
 		{[]string{"trap"}, ExitTrap, "spawned 1\n", "thread 1: "},
 		{[]string{"flood", "100"}, 0, "started=64 refused=36 first refusal=-6\n", ""},
 	} {
-		r := runCLI(t, dir, "", nil, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...)...)
+		r := runCLI(t, dir, "", nil, withEngine(engine, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...))...)
 		if r.code != c.code || r.stdout != c.out || !strings.Contains(r.stderr, c.err) {
 			t.Errorf("%v: exit %d %q %q, want %d %q and %q on stderr", c.args, r.code, r.stdout, r.stderr, c.code, c.out, c.err)
 		}
