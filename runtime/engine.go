@@ -319,7 +319,7 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 // compiled on this machine.
 func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, c *compileOnce) {
 	ctx = context.WithoutCancel(ctx)
-	if c.err = checkBytes(m.Bytes, r.provides, false); c.err != nil {
+	if c.err = checkBytes(m.Bytes, r.provides); c.err != nil {
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
 		return
 	}

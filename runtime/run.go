@@ -150,15 +150,17 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 
 	var threads *threadGroup
 	if ti.shared {
-		threads = &threadGroup{rt: r.rt, cm: cm, cfg: cfg.WithStartFunctions(), stop: stop, canSpawn: ti.imported != nil}
+		threads = &threadGroup{stop: stop}
 		if ti.imported != nil {
+			threads.newThread = wazeroThreads(r.rt, cm, cfg.WithStartFunctions())
 			mem, err := e.sharedMemory(callCtx, r, k, ti.imported)
 			if err != nil {
 				finish(nil)
 				return nil, &ModuleError{Name: spec.Module.Name, Err: err}
 			}
 			defer mem.Close(context.Background())
-			threads.mem = mem.Memory()
+			shared := mem.Memory()
+			threads.wake = func() { wakeAll(shared) }
 			name := ti.imported.Module
 			callCtx = experimental.WithImportResolver(callCtx, func(n string) api.Module {
 				if n == name {
@@ -203,12 +205,14 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			return
 		}
 		if threads != nil {
-			threads.setMemory(moduleMemory(mod)) // a defined shared memory: its waiters too
+			if mem := moduleMemory(mod); mem != nil { // a defined shared memory: its waiters too
+				threads.setWake(func() { wakeAll(mem) })
+			}
 		}
 		if start := mod.ExportedFunction("_start"); start != nil { // the main thread
 			_, err = start.Call(callCtx)
 		}
-		done <- outcome{memorySize(mod), err}
+		done <- outcome{mem: memorySize(mod), err: err}
 		mod.Close(context.Background())
 	}()
 
@@ -291,10 +295,12 @@ func classify(res *Result, err error, parent, runCtx context.Context, memLimit u
 }
 
 // outcome is what a run's main thread returned: the memory size at its
-// end and its error.
+// end and its error. On wasmtime, interrupt says the stop switch ended
+// it, and start that the error is from instantiation.
 type outcome struct {
-	mem uint64
-	err error
+	mem              uint64
+	err              error
+	interrupt, start bool
 }
 
 type startError struct{ err error }

@@ -18,12 +18,18 @@ import (
 func threadsWasm() string { return filepath.Join(repoRoot, "testdata", "threads", "threads.wasm") }
 
 // TestThreadsThroughTheCLI runs the threads guest with the real airlock
-// binary, as a tool author would: threads run under the run's policy (a
+// binary on every engine, as a tool author would: threads run under the run's policy (a
 // read-only mount keeps its bytes, every thread's write is denied and
 // said so), a spinning thread is stopped by the time limit (exit 124),
 // proc_exit in a thread is the run's exit status, a trap in one is a crash
 // (121), and a flood of threads past the cap is refused, not fatal.
 func TestThreadsThroughTheCLI(t *testing.T) {
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) { threadsThroughTheCLI(t, engine) })
+	}
+}
+
+func threadsThroughTheCLI(t *testing.T, engine string) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o755)
@@ -31,7 +37,7 @@ func TestThreadsThroughTheCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "victim.txt"), []byte("original\n"), 0o644)
 
 	reportFile := filepath.Join(dir, "report.json")
-	r := runCLI(t, dir, "", nil, "run", "--headless", "--audit=off", "--json="+reportFile, "--mount", data+":/work:ro", threadsWasm(), "--", "run", "4")
+	r := runCLI(t, dir, "", nil, withEngine(engine, []string{"run", "--headless", "--audit=off", "--json=" + reportFile, "--mount", data + ":/work:ro", threadsWasm(), "--", "run", "4"})...)
 	if r.code != 0 {
 		t.Fatalf("run 4: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -70,7 +76,7 @@ func TestThreadsThroughTheCLI(t *testing.T) {
 		{[]string{"trap"}, ExitTrap, "spawned 1\n", "thread 1: "},
 		{[]string{"flood", "100"}, 0, "started=64 refused=36 first refusal=-6\n", ""},
 	} {
-		r := runCLI(t, dir, "", nil, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...)...)
+		r := runCLI(t, dir, "", nil, withEngine(engine, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...))...)
 		if r.code != c.code || r.stdout != c.out || !strings.Contains(r.stderr, c.err) {
 			t.Errorf("%v: exit %d %q %q, want %d %q and %q on stderr", c.args, r.code, r.stdout, r.stderr, c.code, c.out, c.err)
 		}
@@ -164,7 +170,7 @@ func runBlockedStdin(t *testing.T, dir string, args ...string) (int, string) {
 const jqWasmEnv = "AIRLOCK_JQ_WASM"
 
 // TestJQMatchesNative runs jq, a C program built with wasi-threads, through
-// airlock run on a JSON file in a read-only mount, and compares its output
+// airlock run on every engine, on a JSON file in a read-only mount, and compares its output
 // byte for byte with the native jq (/usr/bin/jq or jq on PATH) on the same
 // file. The filters use what jq 1.6 and 1.7 print alike.
 func TestJQMatchesNative(t *testing.T) {
@@ -184,6 +190,16 @@ func TestJQMatchesNative(t *testing.T) {
 		`"meta":{"count":3,"ok":true,"list":[3,1,2]}}`
 	os.WriteFile(filepath.Join(data, "in.json"), []byte(doc+"\n"), 0o644)
 	before, _ := os.ReadFile(filepath.Join(data, "in.json"))
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) { jqMatchesNative(t, engine, native, wasm, dir, data) })
+	}
+	if after, _ := os.ReadFile(filepath.Join(data, "in.json")); !bytes.Equal(before, after) {
+		t.Fatal("the input file changed")
+	}
+}
+
+// jqMatchesNative compares jq's output on engine with the native jq's.
+func jqMatchesNative(t *testing.T, engine, native, wasm, dir, data string) {
 	for _, args := range [][]string{
 		{"."},
 		{"-c", ".items[] | select(.n > 1) | {name, tags}"},
@@ -199,12 +215,9 @@ func TestJQMatchesNative(t *testing.T) {
 			t.Fatalf("native jq %v: %v", args, err)
 		}
 		runArgs := append([]string{"run", "--headless", "--audit=off", "--mount", data + ":/data:ro", wasm, "--"}, args...)
-		r := runCLI(t, dir, "", nil, append(runArgs, "/data/in.json")...)
+		r := runCLI(t, dir, "", nil, withEngine(engine, append(runArgs, "/data/in.json"))...)
 		if r.code != 0 || r.stdout != string(want) {
-			t.Errorf("jq %v under airlock: exit %d\n%s\nstderr: %s\nnative:\n%s", args, r.code, r.stdout, r.stderr, want)
+			t.Errorf("jq %v under airlock on %s: exit %d\n%s\nstderr: %s\nnative:\n%s", args, engine, r.code, r.stdout, r.stderr, want)
 		}
-	}
-	if after, _ := os.ReadFile(filepath.Join(data, "in.json")); !bytes.Equal(before, after) {
-		t.Fatal("the input file changed")
 	}
 }
