@@ -298,8 +298,9 @@ func classify(res *Result, err error, parent, runCtx context.Context, memLimit u
 // end and its error. On wasmtime, interrupt says the stop switch ended
 // it, and start that the error is from instantiation.
 type outcome struct {
-	mem              uint64
-	err              error
+	mem uint64
+	err error
+	//lint:ignore U1000 set and read by the wasmtime engine (build tag wasmtime)
 	interrupt, start bool
 }
 

@@ -377,13 +377,6 @@ func (g *threadGroup) waker() func() {
 	return g.wake
 }
 
-// endedBy returns what ended the run when a thread did, else nil.
-func (g *threadGroup) endedBy() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.end
-}
-
 // threads returns how many threads were started.
 func (g *threadGroup) threads() int {
 	g.mu.Lock()

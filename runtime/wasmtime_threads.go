@@ -314,3 +314,10 @@ func (w *memoryWaker) close() {
 	w.linker.Close()
 	w.store.Close()
 }
+
+// endedBy returns what ended the run when a thread did, else nil.
+func (g *threadGroup) endedBy() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.end
+}
