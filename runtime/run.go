@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -185,7 +186,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
 		// so the module's memory can still be measured when it exits.
-		mod, err := r.rt.InstantiateModule(callCtx, cm, cfg.WithStartFunctions())
+		// The guest's memory is a mapping of its own (memory_unix.go).
+		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, memoryAllocator()), cm, cfg.WithStartFunctions())
 		if err != nil {
 			done <- outcome{err: &startError{err}}
 			return
