@@ -492,5 +492,12 @@ func firstLineOf(err error) string {
 	return s
 }
 
-// variantOf says what besides the module changes the code wazero makes.
-func variantOf(in Interrupt) string { return "interrupt=" + strconv.Itoa(int(in)) }
+// variantOf says what besides the module changes the code wazero makes:
+// the interrupt mode, and how the module was prepared (prepareModule).
+func variantOf(in Interrupt, prepared string) string {
+	v := "interrupt=" + strconv.Itoa(int(in))
+	if prepared != "" {
+		v += " " + prepared
+	}
+	return v
+}

@@ -85,7 +85,7 @@ func (p *cacheProbe) exit(t *testing.T, m *Module) uint32 {
 
 func (p *cacheProbe) slotPath(m *Module) string {
 	c := p.e.code
-	return c.path(c.slot(c.wazero, m.Digest, variantOf(InterruptInstrument)))
+	return c.path(c.slot(c.wazero, m.Digest, instrumentVariant(m)))
 }
 
 // TestCompileCacheHealsItself: every kind of damage to a stored entry,
@@ -188,7 +188,7 @@ func TestCompileCacheCraftedEntryNeverRuns(t *testing.T) {
 	aSlot, bSlot := p.slotPath(a), p.slotPath(b)
 	aName, _ := read(aSlot)
 	_, bCode := read(bSlot)
-	slot := p.e.code.slot(p.e.code.wazero, a.Digest, variantOf(InterruptInstrument))
+	slot := p.e.code.slot(p.e.code.wazero, a.Digest, instrumentVariant(a))
 
 	wrongKey := make([]byte, sealKeySize)
 	rand.Read(wrongKey)
@@ -318,7 +318,7 @@ func TestCompileCacheSealedButUnusable(t *testing.T) {
 		t.Fatal("setting up")
 	}
 	slotPath := p.slotPath(m)
-	slot := p.e.code.slot(p.e.code.wazero, m.Digest, variantOf(InterruptInstrument))
+	slot := p.e.code.slot(p.e.code.wazero, m.Digest, instrumentVariant(m))
 	raw, _ := os.ReadFile(slotPath)
 	name := string(raw[len(sealMagic)+2 : len(sealMagic)+2+64])
 	key, err := os.ReadFile(filepath.Join(dir, sealKeyFile))
@@ -358,4 +358,12 @@ func TestCompileCacheSealedButUnusable(t *testing.T) {
 	if _, err := os.Stat(planted); err == nil {
 		t.Error("a sealed entry's name was used as a path out of the private folder")
 	}
+}
+
+// instrumentVariant is the slot variant of m compiled for
+// InterruptInstrument, as the engine prepares it.
+func instrumentVariant(m *Module) string {
+	_, img, prepared := prepareModule(m.Bytes)
+	img.close()
+	return variantOf(InterruptInstrument, prepared)
 }

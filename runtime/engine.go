@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/airlockhq/airlock/hostfuncs"
 )
@@ -126,9 +127,11 @@ type rtEntry struct {
 }
 
 type compileOnce struct {
-	once sync.Once
-	mod  wazero.CompiledModule
-	err  error
+	once  sync.Once
+	mod   wazero.CompiledModule
+	err   error
+	image *memImage                    // the initial memory, or nil (dataseg.go)
+	alloc experimental.MemoryAllocator // maps each instance's memory
 }
 
 // New returns an Engine with its compile cache opened.
@@ -187,6 +190,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	var errs []error
 	for k, r := range e.runtimes {
 		errs = append(errs, r.rt.Close(ctx))
+		for _, c := range r.compiled {
+			c.image.close()
+		}
 		delete(e.runtimes, k)
 	}
 	if e.cache != nil {
@@ -250,8 +256,9 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 	return r, nil
 }
 
-// compile returns m compiled for r, compiling at most once per runtime.
-func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (wazero.CompiledModule, error) {
+// compile returns m compiled for r, compiling at most once per runtime,
+// and the allocator of its instances' memory.
+func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (wazero.CompiledModule, experimental.MemoryAllocator, error) {
 	r.mu.Lock()
 	c, ok := r.compiled[m.Digest]
 	if !ok {
@@ -271,7 +278,7 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 	select {
 	case <-compiled:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if c.err != nil {
 		// A failed compile is not remembered: the next call may succeed
@@ -282,7 +289,7 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 		}
 		r.mu.Unlock()
 	}
-	return c.mod, c.err
+	return c.mod, c.alloc, c.err
 }
 
 // doCompile compiles m into c, showing progress the first time m is
@@ -293,20 +300,33 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
 		return
 	}
+	// wazero compiles the module without its data segments, which each
+	// instance's memory is mapped from (dataseg.go); the module keeps its
+	// identity (Digest) and bytes.
+	bin, img, variant := prepareModule(m.Bytes)
+	prepared := *m
+	prepared.Bytes = bin
 	if e.code != nil {
-		c.mod, c.err = e.code.compileWazero(ctx, r.rt, m, variantOf(k.interrupt), e.cfg.OnCompile)
+		c.mod, c.err = e.code.compileWazero(ctx, r.rt, &prepared, variantOf(k.interrupt, variant), e.cfg.OnCompile)
 	} else {
 		var done func()
 		if e.cfg.OnCompile != nil {
 			done = e.cfg.OnCompile(m.Name, len(m.Bytes))
 		}
-		c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
+		c.mod, c.err = r.rt.CompileModule(ctx, prepared.Bytes)
 		if done != nil {
 			done()
 		}
 	}
 	if c.err != nil {
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
+		img.close()
+		return
+	}
+	c.image = img
+	c.alloc = memoryAllocator()
+	if img != nil {
+		c.alloc = img.allocator()
 	}
 }
 
@@ -321,7 +341,7 @@ func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in In
 	if err != nil {
 		return err
 	}
-	_, err = e.compile(ctx, r, k, m)
+	_, _, err = e.compile(ctx, r, k, m)
 	return err
 }
 
@@ -331,7 +351,7 @@ func (e *Engine) Imports(ctx context.Context, m *Module) ([]api.FunctionDefiniti
 	if err != nil {
 		return nil, err
 	}
-	cm, err := e.compile(ctx, r, rtKey{memPages: pagesFor(0)}, m)
+	cm, _, err := e.compile(ctx, r, rtKey{memPages: pagesFor(0)}, m)
 	if err != nil {
 		return nil, err
 	}

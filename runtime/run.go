@@ -95,7 +95,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cm, err := e.compile(ctx, r, k, spec.Module)
+	cm, alloc, err := e.compile(ctx, r, k, spec.Module)
 	if err != nil {
 		return nil, err
 	}
@@ -186,8 +186,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
 		// so the module's memory can still be measured when it exits.
-		// The guest's memory is a mapping of its own (memory_unix.go).
-		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, memoryAllocator()), cm, cfg.WithStartFunctions())
+		// The guest's memory is a mapping of its own (memory_unix.go),
+		// which starts from the module's data image (dataseg.go).
+		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, alloc), cm, cfg.WithStartFunctions())
 		if err != nil {
 			done <- outcome{err: &startError{err}}
 			return
