@@ -22,8 +22,9 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 5x ./runtime/
 //
-// BenchmarkCompute: the same Go source natively, under stock wazero, and
-// under airlock with each interrupt mode. BenchmarkStart: a tiny tool
+// BenchmarkCompute: the same Go source natively, under stock wazero (with
+// and without WithCloseOnContextDone), and under airlock with each
+// interrupt mode (instrument: yield checks). BenchmarkStart: a tiny tool
 // started from the compile cache vs bubblewrap starting its native twin.
 
 type benchBins struct {
@@ -74,6 +75,10 @@ func BenchmarkCompute(b *testing.B) {
 			if base := per["native"]; base > 0 && name != "native" {
 				b.ReportMetric(per[name]/base, "x-native")
 			}
+			// What stopping a runaway for real costs over not doing so.
+			if base := per["airlock-abandon"]; base > 0 && name == "airlock-instrument" {
+				b.ReportMetric(per[name]/base, "x-abandon")
+			}
 		})
 	}
 	measure("native", func(b *testing.B) {
@@ -91,6 +96,22 @@ func BenchmarkCompute(b *testing.B) {
 	}
 	measure("wazero", func(b *testing.B) {
 		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithArgs("compute", computeN).WithStdout(&bytes.Buffer{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		mod.Close(ctx)
+	})
+	// Stock wazero stopping runaways its own way: WithCloseOnContextDone,
+	// what airlock's instrument mode was before yield checks.
+	rtc := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+	defer rtc.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rtc)
+	cmc, err := rtc.CompileModule(ctx, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	measure("wazero-closeoncontextdone", func(b *testing.B) {
+		mod, err := rtc.InstantiateModule(ctx, cmc, wazero.NewModuleConfig().WithName("").WithArgs("compute", computeN).WithStdout(&bytes.Buffer{}))
 		if err != nil {
 			b.Fatal(err)
 		}

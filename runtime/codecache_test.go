@@ -361,9 +361,13 @@ func TestCompileCacheSealedButUnusable(t *testing.T) {
 }
 
 // instrumentVariant is the slot variant of m compiled for
-// InterruptInstrument, as the engine prepares it.
+// InterruptInstrument, as the engine prepares it (with yield checks when
+// the module takes them).
 func instrumentVariant(m *Module) string {
-	_, img, prepared := prepareModule(m.Bytes)
+	bin, img, prepared := prepareModule(m.Bytes)
 	img.close()
+	if _, err := addYieldChecks(bin); err == nil {
+		return variantOf(interruptYield, strings.TrimSpace(prepared+" yield=1"))
+	}
 	return variantOf(InterruptInstrument, prepared)
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 )
@@ -34,9 +35,11 @@ const (
 	coalesceGap = 4 << 10
 )
 
+// dataSeg is one active segment: its offset in memory, and where its
+// bytes are in the module (no pointers: tens of thousands of them are
+// sorted at every start).
 type dataSeg struct {
-	off  uint32
-	init []byte
+	off, pos, n uint32
 }
 
 // dataSection is a module's data section, parsed: the module's bytes
@@ -78,38 +81,75 @@ func dataOf(b []byte) (*dataSection, bool) {
 	if hdr < 0 {
 		return nil, false
 	}
-	segs, ok := parseData(b[start:end])
+	segs, ok := parseData(b, start, end)
 	if !ok || len(segs) < coalesceMin {
 		return nil, false
 	}
-	slices.SortStableFunc(segs, func(x, y dataSeg) int {
-		switch {
-		case x.off < y.off:
-			return -1
-		case x.off > y.off:
-			return 1
-		}
-		return 0
-	})
+	// Go's linker writes two sorted runs. With no two segments
+	// overlapping (checked next), the order of writes does not matter,
+	// and neither does the order of segments at one offset (empty ones).
+	segs = sortByOffset(segs)
 	for i := 1; i < len(segs); i++ {
-		if uint64(segs[i-1].off)+uint64(len(segs[i-1].init)) > uint64(segs[i].off) {
+		if uint64(segs[i-1].off)+uint64(segs[i-1].n) > uint64(segs[i].off) {
 			return nil, false // overlapping: the order of writes would matter
 		}
 	}
 	last := segs[len(segs)-1]
-	return &dataSection{b: b, hdr: hdr, end: end, segs: segs, imageBytes: uint64(last.off) + uint64(len(last.init))}, true
+	return &dataSection{b: b, hdr: hdr, end: end, segs: segs, imageBytes: uint64(last.off) + uint64(last.n)}, true
 }
 
-// withSegments returns the module with its data section replaced by segs.
-func (d *dataSection) withSegments(segs []dataSeg) []byte {
+// sortByOffset sorts segs by offset. Go's linker writes a few sorted runs
+// (two, for the sample tools), which are merged in linear time; anything
+// else is sorted.
+func sortByOffset(segs []dataSeg) []dataSeg {
+	var runs []int // where each run after the first starts
+	for i := 1; i < len(segs); i++ {
+		if segs[i].off < segs[i-1].off {
+			runs = append(runs, i)
+		}
+	}
+	if len(runs) == 0 {
+		return segs
+	}
+	if len(runs) > 8 {
+		slices.SortFunc(segs, func(x, y dataSeg) int { return cmp.Compare(x.off, y.off) })
+		return segs
+	}
+	out := segs[:runs[0]]
+	for k, start := range runs {
+		end := len(segs)
+		if k+1 < len(runs) {
+			end = runs[k+1]
+		}
+		out = mergeRuns(out, segs[start:end])
+	}
+	return out
+}
+
+// mergeRuns merges two runs sorted by offset into a new slice.
+func mergeRuns(a, b []dataSeg) []dataSeg {
+	out := make([]dataSeg, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].off < a[0].off {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// withSegments returns the module with its data section replaced by
+// segments at offs, with contents inits.
+func (d *dataSection) withSegments(offs []uint32, inits [][]byte) []byte {
 	var sec []byte
-	sec = binary.AppendUvarint(sec, uint64(len(segs)))
-	for _, s := range segs {
+	sec = binary.AppendUvarint(sec, uint64(len(offs)))
+	for i, off := range offs {
 		sec = append(sec, 0x00, 0x41) // active in memory 0; i32.const
-		sec = appendSleb32(sec, int32(s.off))
+		sec = appendSleb32(sec, int32(off))
 		sec = append(sec, 0x0b) // end
-		sec = binary.AppendUvarint(sec, uint64(len(s.init)))
-		sec = append(sec, s.init...)
+		sec = binary.AppendUvarint(sec, uint64(len(inits[i])))
+		sec = append(sec, inits[i]...)
 	}
 	out := make([]byte, 0, len(d.b)-(d.end-d.hdr)+len(sec)+6)
 	out = append(out, d.b[:d.hdr]...)
@@ -122,27 +162,29 @@ func (d *dataSection) withSegments(segs []dataSeg) []byte {
 // coalesced returns the module with runs of segments joined into one
 // where the zeros between them are at most coalesceGap bytes.
 func (d *dataSection) coalesced() []byte {
-	var merged []dataSeg
+	var offs []uint32
+	var inits [][]byte
 	for _, s := range d.segs {
-		if n := len(merged); n > 0 {
-			last := &merged[n-1]
-			lastEnd := uint64(last.off) + uint64(len(last.init))
+		init := d.b[s.pos : s.pos+s.n]
+		if n := len(offs); n > 0 {
+			lastEnd := uint64(offs[n-1]) + uint64(len(inits[n-1]))
 			if uint64(s.off)-lastEnd <= coalesceGap {
-				last.init = append(last.init, make([]byte, uint64(s.off)-lastEnd)...)
-				last.init = append(last.init, s.init...)
+				inits[n-1] = append(inits[n-1], make([]byte, uint64(s.off)-lastEnd)...)
+				inits[n-1] = append(inits[n-1], init...)
 				continue
 			}
 		}
-		merged = append(merged, dataSeg{off: s.off, init: slices.Clip(append([]byte(nil), s.init...))})
+		offs = append(offs, s.off)
+		inits = append(inits, slices.Clip(append([]byte(nil), init...)))
 	}
-	return d.withSegments(merged)
+	return d.withSegments(offs, inits)
 }
 
 // image writes the initial memory the segments make into p, which must
 // be at least imageBytes long and zero.
 func (d *dataSection) image(p []byte) {
 	for _, s := range d.segs {
-		copy(p[s.off:], s.init)
+		copy(p[s.off:], d.b[s.pos:s.pos+s.n])
 	}
 }
 
@@ -156,37 +198,37 @@ func coalesceData(b []byte) []byte {
 	return d.coalesced()
 }
 
-// parseData reads a data section's segments, if every one is active in
-// memory 0 at an i32.const offset and fits below 4 GiB.
-func parseData(p []byte) ([]dataSeg, bool) {
+// parseData reads the segments of the data section b[start:end], if every
+// one is active in memory 0 at an i32.const offset and fits below 4 GiB.
+func parseData(b []byte, start, end int) ([]dataSeg, bool) {
+	p := b[start:end]
 	count, k := uleb(p)
 	if k == 0 || count > uint64(len(p)) {
 		return nil, false
 	}
-	p = p[k:]
+	i := k
 	segs := make([]dataSeg, 0, count)
 	for range count {
 		// flags 0: active, memory 0, then the offset expression
-		if len(p) < 2 || p[0] != 0x00 || p[1] != 0x41 {
+		if len(p)-i < 2 || p[i] != 0x00 || p[i+1] != 0x41 {
 			return nil, false
 		}
-		off, k := sleb32(p[2:])
-		if k == 0 || len(p) < 2+k+1 || p[2+k] != 0x0b {
+		off, k := sleb32(p[i+2:])
+		if k == 0 || len(p)-i < 2+k+1 || p[i+2+k] != 0x0b {
 			return nil, false
 		}
-		p = p[2+k+1:]
-		n, k := uleb(p)
-		if k == 0 || uint64(len(p)-k) < n {
+		i += 2 + k + 1
+		n, k := uleb(p[i:])
+		if k == 0 || uint64(len(p)-i-k) < n {
 			return nil, false
 		}
-		init := p[k : k+int(n)]
-		p = p[k+int(n):]
 		if uint64(uint32(off))+n > 1<<32 {
 			return nil, false
 		}
-		segs = append(segs, dataSeg{off: uint32(off), init: init})
+		segs = append(segs, dataSeg{off: uint32(off), pos: uint32(start + i + k), n: uint32(n)})
+		i += k + int(n)
 	}
-	if len(p) != 0 {
+	if i != len(p) {
 		return nil, false
 	}
 	return segs, true

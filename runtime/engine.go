@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,11 +31,18 @@ const (
 	// the process exits. It costs nothing while the guest runs. Only a
 	// process that exits soon after a timeout may use it (airlock run).
 	InterruptAbandon Interrupt = iota
-	// InterruptInstrument compiles the module with wazero's
-	// WithCloseOnContextDone, which checks for cancellation on every loop
-	// and call. It stops the guest for real, at a cost on tight loops. Long
+	// InterruptInstrument stops the guest for real, and makes it leave
+	// compiled code often enough that the garbage collector never waits
+	// on it: the module gets yield checks (yield.go), which cost a few
+	// percent, or, when it cannot take them, wazero's
+	// WithCloseOnContextDone, which costs 19–37x on tight loops. Long
 	// lived hosts (the MCP server, tests) use it.
 	InterruptInstrument
+
+	// interruptYield is how InterruptInstrument is carried out when the
+	// module can be given yield checks (yield.go): a runtime without
+	// wazero's instrumentation, running the rewritten module.
+	interruptYield Interrupt = 100
 )
 
 // Config configures an Engine.
@@ -280,9 +288,10 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
-	if c.err != nil {
+	if c.err != nil && !errors.Is(c.err, errCannotYield) {
 		// A failed compile is not remembered: the next call may succeed
-		// (for example after a cancelled context).
+		// (for example after a cancelled context). That a module cannot
+		// be given yield checks is.
 		r.mu.Lock()
 		if r.compiled[m.Digest] == c {
 			delete(r.compiled, m.Digest)
@@ -304,6 +313,15 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 	// instance's memory is mapped from (dataseg.go); the module keeps its
 	// identity (Digest) and bytes.
 	bin, img, variant := prepareModule(m.Bytes)
+	if k.interrupt == interruptYield {
+		var err error
+		if bin, err = addYieldChecks(bin); err != nil {
+			c.err = err
+			img.close()
+			return
+		}
+		variant = strings.TrimSpace(variant + " yield=1")
+	}
 	prepared := *m
 	prepared.Bytes = bin
 	if e.code != nil {
@@ -318,8 +336,14 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 			done()
 		}
 	}
+	if c.err != nil && k.interrupt == interruptYield {
+		// Compiled as it is, the module will say what is wrong with it.
+		c.err = fmt.Errorf("%w: %v", errCannotYield, c.err)
+	}
 	if c.err != nil {
-		c.err = &ModuleError{Name: m.Name, Err: c.err}
+		if !errors.Is(c.err, errCannotYield) {
+			c.err = &ModuleError{Name: m.Name, Err: c.err}
+		}
 		img.close()
 		return
 	}
@@ -336,13 +360,33 @@ func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in In
 	if e.alt != nil {
 		return e.alt.precompile(ctx, m)
 	}
-	k := rtKey{memPages: pagesFor(memory), interrupt: in}
+	_, _, _, _, err := e.compiled(ctx, m, pagesFor(memory), in)
+	return err
+}
+
+// compiled returns m compiled for a memory limit and interrupt mode, with
+// its runtime, the key of the runtime and the allocator of its instances'
+// memory. InterruptInstrument is carried out with yield checks when the
+// module takes them (the key says interruptYield), by wazero otherwise.
+func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in Interrupt) (*rtEntry, rtKey, wazero.CompiledModule, experimental.MemoryAllocator, error) {
+	if in == InterruptInstrument {
+		k := rtKey{memPages: memPages, interrupt: interruptYield}
+		r, err := e.runtimeFor(ctx, k)
+		if err != nil {
+			return nil, k, nil, nil, err
+		}
+		cm, alloc, err := e.compile(ctx, r, k, m)
+		if !errors.Is(err, errCannotYield) {
+			return r, k, cm, alloc, err
+		}
+	}
+	k := rtKey{memPages: memPages, interrupt: in}
 	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
-		return err
+		return nil, k, nil, nil, err
 	}
-	_, _, err = e.compile(ctx, r, k, m)
-	return err
+	cm, alloc, err := e.compile(ctx, r, k, m)
+	return r, k, cm, alloc, err
 }
 
 // Imports lists what m imports, for `airlock inspect` and for clear errors.

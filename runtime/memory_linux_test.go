@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"strings"
@@ -46,5 +47,44 @@ func TestGuestMemoryIsGivenBackWhenTheRunEnds(t *testing.T) {
 		if grew := residentBytes(t) - base; grew > mib<<20/2 {
 			t.Fatalf("after run %d the host holds %d MiB more than before it (the guest touched %d MiB): its memory was not given back", i, grew>>20, mib)
 		}
+	}
+}
+
+// memoryImages counts this process's descriptors of memory images.
+func memoryImages(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fds {
+		if l, _ := os.Readlink("/proc/self/fd/" + f.Name()); strings.HasPrefix(l, "/memfd:airlock-memory-image") {
+			n++
+		}
+	}
+	return n
+}
+
+// A compiled module holds one memory image, however many times it runs,
+// and closing the engine closes it.
+func TestMemoryImagesLiveWithTheEngine(t *testing.T) {
+	before := memoryImages(t)
+	e, err := runtime.New(context.Background(), runtime.Config{CacheDir: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := policy.Default(t.TempDir())
+	for range 5 {
+		if res, err := e.Run(context.Background(), runtime.Spec{Module: probe, Args: []string{"exit", "0"}, Policy: p}); err != nil || res.ExitCode != 0 {
+			t.Fatal(err, res)
+		}
+	}
+	if n := memoryImages(t) - before; n != 1 {
+		t.Errorf("after 5 runs of one module: %d memory images, want 1", n)
+	}
+	e.Close(context.Background())
+	if n := memoryImages(t) - before; n != 0 {
+		t.Errorf("after the engine closed: %d memory images left open", n)
 	}
 }

@@ -90,12 +90,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	if e.alt != nil {
 		return e.alt.run(ctx, e, spec) // another engine (backend.go)
 	}
-	k := rtKey{memPages: pagesFor(p.Limits.Memory), interrupt: spec.Interrupt}
-	r, err := e.runtimeFor(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	cm, alloc, err := e.compile(ctx, r, k, spec.Module)
+	r, k, cm, alloc, err := e.compiled(ctx, spec.Module, pagesFor(p.Limits.Memory), spec.Interrupt)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +177,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			}
 		}()
 	}
+	// With yield checks, the guest is stopped through its stop flag
+	// (yield.go), set when the run's context ends.
+	var stop guestStop
 	done := make(chan outcome, 1)
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
@@ -192,6 +190,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		if err != nil {
 			done <- outcome{err: &startError{err}}
 			return
+		}
+		if k.interrupt == interruptYield {
+			stop.attach(mod)
 		}
 		if start := mod.ExportedFunction("_start"); start != nil {
 			_, err = start.Call(callCtx)
@@ -217,6 +218,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			abandoned = true
 			debug.SetMemoryLimit(math.MaxInt64)
 		} else {
+			stop.set()
 			out = <-done
 		}
 	}
