@@ -61,7 +61,7 @@ func (r resources) String() string {
 	return fmt.Sprintf("%d goroutines, %d fds (and %d memory images), heap %.1f MiB", r.goroutines, r.fds, r.images, float64(r.heap)/(1<<20))
 }
 
-func measure(t *testing.T) resources {
+func measure(t testing.TB) resources {
 	t.Helper()
 	goruntime.GC()
 	goruntime.GC()

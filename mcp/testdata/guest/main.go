@@ -8,6 +8,8 @@
 //	sleep MS     sleep MS milliseconds, then print "slept"
 //	spin         loop forever (only a timeout or a cancellation stops it)
 //	alloc MIB    allocate and touch MIB mebibytes, then print "allocated"
+//	touch MIB    allocate MIB mebibytes and write one byte per 4 KiB page
+//	             (every page resident, quickly), then print "touched"
 //	flood BYTES  write BYTES bytes to stderr in 64 KiB chunks, then print "flooded"
 //	noop         exit 0 at once
 //	leave SECRET leave SECRET behind, if anything could keep it: in a 1 MiB
@@ -78,6 +80,16 @@ func main() {
 		}
 		sink = len(keep)
 		fmt.Println("allocated")
+	case "touch":
+		n, _ := strconv.Atoi(rest[0])
+		for range n {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		fmt.Println("touched")
 	case "flood":
 		n, _ := strconv.ParseInt(rest[0], 10, 64)
 		chunk := make([]byte, 64<<10)
