@@ -46,6 +46,7 @@ func BenchmarkInstantiate(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		res, err := engine.Run(ctx, runtime.Spec{Module: mod, Args: []string{"noop"}, Policy: pol, Interrupt: runtime.InterruptInstrument})
 		if err != nil || res.ExitCode != 0 {
@@ -53,6 +54,7 @@ func BenchmarkInstantiate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/run")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
 }
 
 func BenchmarkCall(b *testing.B) {
@@ -66,6 +68,7 @@ func BenchmarkCall(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			start := time.Now()
 			for range conc {
 				wg.Add(1)
@@ -93,6 +96,9 @@ func BenchmarkCall(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
 			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
 			b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
+			// The server's and the client's CPU per call: on a busy machine,
+			// what a call costs when latency says little.
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
 		})
 	}
 }

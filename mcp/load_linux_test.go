@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,13 +84,6 @@ func sessions(t testing.TB, e *env, n int) []*sdk.ClientSession {
 		css = append(css, e.connect(t, inMemory, nil))
 	}
 	return css
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
 }
 
 // hammer makes n calls from callers goroutines spread over the sessions

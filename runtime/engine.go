@@ -120,6 +120,9 @@ type Engine struct {
 
 	alt backend // an engine other than wazero (backend.go), or nil
 
+	stateMu   sync.Mutex
+	lastState *hostfuncs.State // the last run's, reused while unchanged (runState)
+
 	goTC goToolchainCache // the Go toolchain that builds tool folders (load.go)
 }
 
@@ -191,6 +194,16 @@ func (e *Engine) statePaths() []hostfuncs.StatePath {
 	return paths
 }
 
+// runState is the State that guards a run's mounts: the last run's while
+// nothing in it changed (hostfuncs.NewStateLike), which spares each run a
+// walk of every folder of the compile cache and the other state.
+func (e *Engine) runState() *hostfuncs.State {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	e.lastState = hostfuncs.NewStateLike(e.statePaths(), e.lastState)
+	return e.lastState
+}
+
 // Close releases every runtime and compiled module.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
@@ -212,6 +225,10 @@ func (e *Engine) Close(ctx context.Context) error {
 	if e.alt != nil {
 		errs = append(errs, e.alt.close())
 	}
+	e.stateMu.Lock()
+	e.lastState.Close()
+	e.lastState = nil
+	e.stateMu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -116,7 +116,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			c.Close()
 		}
 	}()
-	state := hostfuncs.NewState(e.statePaths())
+	state := e.runState()
 	var mounts []hostfuncs.WASIMount
 	for _, m := range p.Mounts {
 		fs, err := hostfuncs.NewFS(m, gate, limit)
