@@ -558,7 +558,7 @@ func preopen(p string, flag experimentalsys.Oflag, perm fs.FileMode) bool {
 }
 
 // OpenFile implements experimentalsys.FS.
-func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (_ experimentalsys.File, ret experimentalsys.Errno) {
 	pre := preopen(p, flag, perm)
 	if f.gate.Revoked() {
 		if pre {
@@ -574,6 +574,9 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 	kind := "fs.read"
 	if write {
 		kind = "fs.write"
+	}
+	if !pre {
+		defer f.noteDone(&ret, kind, "open", rel) // learn mode (fs_use.go)
 	}
 	if escapes(rel) {
 		return nil, f.escape(kind, "open", f.target(rel))
@@ -621,7 +624,10 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 		}
 	}
 
-	oflag := unixFlags(flag)
+	// Never blocking in open(2): a FIFO without a writer would hold the
+	// tool until its time limit. What is opened is checked below, and only
+	// files and folders are served.
+	oflag := unixFlags(flag) | unix.O_NONBLOCK
 	var o opened
 	var e experimentalsys.Errno
 	switch {
@@ -658,6 +664,13 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 	if err := unix.Fstat(fd, &st); err != nil {
 		closeIt()
 		return nil, errno(err)
+	}
+	if special(&st) {
+		closeIt()
+		return nil, experimentalsys.ENOTSUP
+	}
+	if flag&experimentalsys.O_NONBLOCK == 0 {
+		unix.SetNonblock(fd, false)
 	}
 	e = f.mayLook("open", real, &st)
 	if e == 0 && write {
@@ -803,7 +816,8 @@ func (f *FS) Stat(p string) (sysapi.Stat_t, experimentalsys.Errno) {
 	return st, e
 }
 
-func (f *FS) stat(op, rel string, follow bool) (sysapi.Stat_t, experimentalsys.Errno) {
+func (f *FS) stat(op, rel string, follow bool) (_ sysapi.Stat_t, ret experimentalsys.Errno) {
+	defer f.noteDone(&ret, "fs.read", op, rel)
 	if f.gate.Revoked() {
 		return sysapi.Stat_t{}, experimentalsys.EACCES
 	}
@@ -835,7 +849,8 @@ func (f *FS) stat(op, rel string, follow bool) (sysapi.Stat_t, experimentalsys.E
 }
 
 // Readlink implements experimentalsys.FS.
-func (f *FS) Readlink(p string) (string, experimentalsys.Errno) {
+func (f *FS) Readlink(p string) (_ string, ret experimentalsys.Errno) {
+	defer f.noteDone(&ret, "fs.read", "readlink", p)
 	if f.gate.Revoked() {
 		return "", experimentalsys.EACCES
 	}
@@ -867,8 +882,9 @@ func (f *FS) Readlink(p string) (string, experimentalsys.Errno) {
 }
 
 // Mkdir implements experimentalsys.FS.
-func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
+func (f *FS) Mkdir(p string, perm fs.FileMode) (ret experimentalsys.Errno) {
 	const op = "mkdir"
+	defer f.noteDone(&ret, "fs.write", op, p)
 	rel, _ := cleanRel(p)
 	parent, name, e := f.beginCreate(op, rel)
 	if e != 0 {
@@ -895,8 +911,9 @@ func createMode(perm fs.FileMode, ordinary uint32) uint32 {
 // but a link that would point outside the mount (absolute, or climbing
 // above the root from where the link is) is refused with EPERM: nothing in
 // the sandbox could follow it, and a tool run later on the host would.
-func (f *FS) Symlink(oldPath, linkName string) experimentalsys.Errno {
+func (f *FS) Symlink(oldPath, linkName string) (ret experimentalsys.Errno) {
 	const op = "symlink"
+	defer f.noteDone(&ret, "fs.write", op, linkName)
 	rel, _ := cleanRel(linkName)
 	parent, name, e := f.beginCreate(op, rel)
 	if e != 0 {
@@ -998,7 +1015,8 @@ func (f *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 
 // changeAttr pins the object p names (following symlinks), checks it, and
 // changes it through /proc/self/fd/N, which names the pinned object.
-func (f *FS) changeAttr(op, p string, change func(proc string) error) experimentalsys.Errno {
+func (f *FS) changeAttr(op, p string, change func(proc string) error) (ret experimentalsys.Errno) {
+	defer f.noteDone(&ret, "fs.write", op, p)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
@@ -1039,8 +1057,10 @@ func (f *FS) changeAttr(op, p string, change func(proc string) error) experiment
 }
 
 // Rename implements experimentalsys.FS.
-func (f *FS) Rename(from, to string) experimentalsys.Errno {
+func (f *FS) Rename(from, to string) (ret experimentalsys.Errno) {
 	const op = "rename"
+	defer f.noteDone(&ret, "fs.write", op, from)
+	defer f.noteDone(&ret, "fs.write", op, to)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
@@ -1154,7 +1174,8 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 	return f.remove("unlink", p, 0)
 }
 
-func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
+func (f *FS) remove(op, p string, flags int) (ret experimentalsys.Errno) {
+	defer f.noteDone(&ret, "fs.write", op, p)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
@@ -1221,8 +1242,10 @@ func (f *FS) remove(op, p string, flags int) experimentalsys.Errno {
 
 // Link implements experimentalsys.FS. The new name is a second name for the
 // same file, so a protected or hidden file cannot be linked at all.
-func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
+func (f *FS) Link(oldPath, newPath string) (ret experimentalsys.Errno) {
 	const op = "link"
+	defer f.noteDone(&ret, "fs.read", op, oldPath)
+	defer f.noteDone(&ret, "fs.write", op, newPath)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}

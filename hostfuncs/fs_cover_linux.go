@@ -110,8 +110,9 @@ func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
 // a final symlink (path_filestat_set_times without SYMLINK_FOLLOW). The
 // parent is pinned and the rules are checked on its real location plus the
 // name; the change is made relative to the pinned parent.
-func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
+func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Errno) {
 	const op = "utimens"
+	defer f.noteDone(&ret, "fs.write", op, p)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}

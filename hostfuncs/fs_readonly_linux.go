@@ -63,6 +63,8 @@ func (f *FS) openExistingReadOnly(kind string, pn pin, st *unix.Stat_t, flag exp
 		return nil, experimentalsys.ENOTDIR
 	case isDir(st):
 		return nil, experimentalsys.EISDIR
+	case special(st):
+		return nil, experimentalsys.ENOTSUP
 	}
 	if e := f.mayLook(op, pn.rel, st); e != 0 {
 		return nil, e

@@ -246,6 +246,10 @@ func isReg(st *unix.Stat_t) bool  { return st.Mode&unix.S_IFMT == unix.S_IFREG }
 func isDir(st *unix.Stat_t) bool  { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 func isLink(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFLNK }
 
+// special reports a FIFO, socket or device: airlock opens only files and
+// folders inside a mount (docs/filesystem.md, "What it guarantees").
+func special(st *unix.Stat_t) bool { return !isReg(st) && !isDir(st) && !isLink(st) }
+
 // timespecs converts wazero's times (UTIME_OMIT kept) for utimensat.
 func timespecs(atim, mtim int64) [2]unix.Timespec {
 	conv := func(t int64) unix.Timespec {

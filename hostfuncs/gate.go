@@ -129,6 +129,7 @@ type Gate struct {
 	asker   Asker
 	record  Recorder
 	revoked atomic.Bool
+	observe atomic.Pointer[func(Use)] // learn mode's observer (use.go), or nil
 
 	mu        sync.Mutex
 	decisions []Decision

@@ -33,8 +33,9 @@ type Wrap func(module, name string, fn api.GoModuleFunction) api.GoModuleFunctio
 
 // Instantiate builds and instantiates airlock's host modules in r: WASI
 // preview 1 (airlock's own file, directory, stream, poll and socket
-// functions, wasi.go, and wazero's for the rest) with every function passed
-// through wrap, plus extra, grouped by module (extra functions named like a
+// functions, wasi.go, and wazero's for the rest) and wasi-threads'
+// thread-spawn (threads.go), with every function passed through wrap, plus
+// extra, grouped by module (extra functions named like a
 // WASI function replace it). Per-run state reaches the functions through
 // the context (see WithRun), so one instantiation serves every run of the
 // runtime.
@@ -42,6 +43,9 @@ func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func)
 	byModule := map[string][]Func{}
 	for _, f := range extra {
 		byModule[f.Module] = append(byModule[f.Module], f)
+	}
+	if len(byModule[ThreadsModule]) == 0 {
+		byModule[ThreadsModule] = threadFuncs // wasi-threads (threads.go)
 	}
 
 	// Compile wazero's WASI once, only to read its function definitions.
@@ -108,14 +112,19 @@ type Run struct {
 	// standard streams (NewWASI). Without it every file function fails
 	// with EBADF.
 	WASI *WASI
+	// Threads starts the run's threads (wasi-threads), nil in a run whose
+	// module cannot have threads: thread-spawn then fails with ENOTSUP.
+	Threads Spawner
 	// LookupEnv reads the host environment (credentials); never the guest's.
 	LookupEnv func(string) (string, bool)
 	// Tool and Digest identify the module that runs (for prompts, records).
 	Tool, Digest string
 	// Values holds per-run state of host function families, keyed by a
 	// type of the family's own (like context keys), so this package need
-	// not know every family.
-	Values map[any]any
+	// not know every family. Host functions reach it through Value, which
+	// is safe for the threads of a run; set it only before the run starts.
+	Values   map[any]any
+	valuesMu sync.Mutex
 
 	closeMu sync.Mutex
 	closers []func()
@@ -146,6 +155,30 @@ func (r *Run) Close() {
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()
 	}
+}
+
+// Value returns the per-run state of a host function family under key,
+// made by newValue (under a lock, once) on first use. The threads of a run
+// call host functions concurrently, so no family may fill Values by hand.
+func (r *Run) Value(key any, newValue func() any) any {
+	r.valuesMu.Lock()
+	defer r.valuesMu.Unlock()
+	if v, ok := r.Values[key]; ok {
+		return v
+	}
+	if r.Values == nil {
+		r.Values = map[any]any{}
+	}
+	v := newValue()
+	r.Values[key] = v
+	return v
+}
+
+// value returns the state under key, nil if there is none yet.
+func (r *Run) value(key any) any {
+	r.valuesMu.Lock()
+	defer r.valuesMu.Unlock()
+	return r.Values[key]
 }
 
 type runKey struct{}

@@ -70,7 +70,7 @@ func NetStatsOf(r *Run) NetStats {
 	if r == nil {
 		return NetStats{}
 	}
-	s, _ := r.Values[netKey{}].(*netRun)
+	s, _ := r.value(netKey{}).(*netRun)
 	if s == nil {
 		return NetStats{}
 	}
@@ -203,22 +203,24 @@ func (e *netEngine) state(ctx context.Context) (*netRun, netErrno) {
 	if r == nil || r.Gate == nil {
 		return nil, netENOTCAPABLE
 	}
-	if s, ok := r.Values[netKey{}].(*netRun); ok {
+	made := false
+	s := r.Value(netKey{}, func() any {
+		made = true
+		s := &netRun{eng: e, run: r, pol: r.Policy, handles: map[uint32]netHandle{}}
+		if s.pol == nil {
+			s.pol = &policy.Policy{} // no network, no credentials
+		}
+		s.creds = s.pol.Credentials
+		return s
+	}).(*netRun)
+	if !made {
 		return s, netOK
 	}
-	if r.Values == nil {
-		r.Values = map[any]any{}
-	}
-	s := &netRun{eng: e, run: r, pol: r.Policy, handles: map[uint32]netHandle{}}
-	if s.pol == nil {
-		s.pol = &policy.Policy{} // no network, no credentials
-	}
-	s.creds = s.pol.Credentials
-	r.Values[netKey{}] = s
 	r.OnClose(s.closeAll)
 	// When the run's context ends (wall time, cancellation), close every
 	// connection at once: that ends any host call blocked on one, so an
-	// interrupted guest returns promptly.
+	// interrupted guest returns promptly. (Every thread's context ends
+	// with the run's: none is cancelled on its own.)
 	stop := context.AfterFunc(ctx, s.closeAll)
 	r.OnClose(func() { stop() })
 	return s, netOK

@@ -168,6 +168,7 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 			last = netDenied
 			break
 		}
+		gate.used(Use{Kind: NetKind, Op: op, Scheme: scheme, Host: name, Port: port, Addr: c.ip, Local: s.eng.local.has(c.ip)}) // learn mode (use.go)
 		ap := netip.AddrPortFrom(c.ip, uint16(port))
 		conn, err := dialExact(ctx, ap, timeout)
 		if err == nil {

@@ -117,7 +117,11 @@ func (w *WASI) pathArg(mem api.Memory, e *fdEntry, need uint64, kind, op string,
 	if errno != 0 {
 		return resolved{}, errno
 	}
-	return w.resolve(e, kind, op, p)
+	r, errno := w.resolve(e, kind, op, p)
+	if errno == 0 {
+		r.m.fs.noteLook(kind, op, r.rel) // learn mode (fs_use.go)
+	}
+	return r, errno
 }
 
 // with2Fds runs f with the entries of two descriptors held.

@@ -135,3 +135,74 @@ func TestMCPCountsRequestedWriteMounts(t *testing.T) {
 		t.Fatalf("tools = %v: hello is served although writer may be granted /work", got)
 	}
 }
+
+// A module file (.wasm) inside the writable /work is not served unless its
+// manifest pins its digest: a served tool could overwrite it, and the next
+// call would run the tool's bytes under another tool's name and grants.
+// Pinned, it is served, and overwritten it is refused at the call.
+func TestMCPRefusesUnpinnedModuleFileInWritableMount(t *testing.T) {
+	work := workDir(t)
+	b, err := os.ReadFile(grepWasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := filepath.Join(work, "tools", "grep.wasm")
+	os.MkdirAll(filepath.Dir(mod), 0o755)
+	if err := os.WriteFile(mod, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tools := t.TempDir()
+	e := newEnv(t, func(o *mcp.Options) {
+		o.ToolsDir = tools
+		o.Policy = policy.Default(work)
+	})
+	g := grepTool(t)
+	g.module, g.digest = mod, ""
+	writeManifests(t, tools, g)
+	if err := e.srv.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.srv.Tools(); len(got) != 0 {
+		t.Fatalf("tools = %v, want none", got)
+	}
+	want := `the module ` + mod + ` is inside the writable mount /work (` + work + `)`
+	if probs := e.srv.Problems(); len(probs) != 1 || !strings.Contains(probs[0], want) || !strings.Contains(probs[0], "pin the module's digest") {
+		t.Fatalf("problems = %q\nwant one containing %q", probs, want)
+	}
+
+	// Pinned: served; overwritten by a tool: refused at the call.
+	g.digest = digestOf(t, mod)
+	writeManifests(t, tools, g)
+	if err := e.srv.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.srv.Tools(); !slices.Equal(got, []string{"grep"}) {
+		t.Fatalf("tools = %v, problems %q", got, e.srv.Problems())
+	}
+	cs := e.connect(t, inMemory, nil)
+	args := map[string]any{"pattern": "TODO", "paths": []string{"/work/notes.txt"}}
+	if res := call(t, cs, "grep", args); res.IsError || !strings.Contains(texts(res), "TODO: beta") {
+		t.Fatalf("call: %s", texts(res))
+	}
+	other, err := os.ReadFile(writeWasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mod, other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(2 * time.Second)
+	os.Chtimes(mod, later, later)
+	if err := e.srv.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if res := call(t, cs, "grep", args); !res.IsError || !strings.Contains(texts(res), "pins "+g.digest) {
+		t.Fatalf("the overwritten module: %s", texts(res))
+	}
+}

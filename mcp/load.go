@@ -229,8 +229,20 @@ func (s *Server) load(t *tool) {
 // pins the module's digest, since the build would otherwise be automatic
 // and what it produced would be served under the tool's name; a Go
 // toolchain a tool could have replaced is refused always (airlock would
-// run it natively). untrusted says the folder is exposed but pinned.
+// run it natively). A module file (.wasm) in such a mount is refused
+// unless pinned, for the same reason. untrusted says the folder is exposed
+// but pinned.
 func (s *Server) checkBuild(ctx context.Context, m *manifest.Manifest, writable *policy.Policy) (untrusted bool, err error) {
+	if fi, err := os.Stat(m.Module); err == nil && !fi.IsDir() {
+		// A module file a tool could rewrite would be served, with the
+		// grants of the tool it names, by the next call.
+		if mt, ok := runtime.WritableMount(writable, m.Module); ok && m.Digest == "" {
+			return false, fmt.Errorf("the module %s is inside the writable mount %s (%s), so a tool could have rewritten what airlock serves; "+
+				"pin the module's digest in the manifest (digest = \"sha256:…\", which `airlock inspect %s` prints) or move the tool out of the mount",
+				m.Module, mt.Guest, mt.Host, m.Module)
+		}
+		return false, nil
+	}
 	xs, err := s.opts.Engine.BuildExposures(ctx, m.Module, writable)
 	if err != nil {
 		return false, nil // not a Go folder airlock can build: loading says why

@@ -128,6 +128,9 @@ func (c *codeCache) release() {
 // take makes the private folder again for a compile and returns wazero's
 // folder in it. The folder must not exist: this process removed it.
 func (c *codeCache) take() (string, error) {
+	if err := os.MkdirAll(c.dir, 0o700); err != nil { // the cache may have been deleted
+		return "", err
+	}
 	if err := os.Mkdir(c.private, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", err
 	} else if err != nil {
@@ -519,9 +522,13 @@ func firstLineOf(err error) string {
 }
 
 // variantOf says what besides the module changes the code wazero makes:
-// the interrupt mode, and how the module was prepared (prepareModule).
-func variantOf(in Interrupt, prepared string) string {
+// the interrupt mode, the threads feature, and how the module was
+// prepared (prepareModule).
+func variantOf(in Interrupt, threads bool, prepared string) string {
 	v := "interrupt=" + strconv.Itoa(int(in))
+	if threads {
+		v += ",threads"
+	}
 	if prepared != "" {
 		v += " " + prepared
 	}

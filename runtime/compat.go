@@ -16,8 +16,8 @@ type Problem struct {
 	// Import is "module.name" when an import is the reason, else empty.
 	Import string `json:"import,omitempty"`
 	// Feature names the reason: "missing-import", "threads",
-	// "shared-memory", "memory64", "wasi-unstable", "component",
-	// "no-start" or "engine".
+	// "shared-memory" (on the wasmtime engine), "memory64",
+	// "wasi-unstable", "component", "no-start" or "engine".
 	Feature string `json:"feature"`
 	// Message says what is wrong and what to do, in one sentence.
 	Message string `json:"message"`
@@ -115,14 +115,17 @@ func check(f *wasmfile.File, provides func(module, name string) bool, alt bool) 
 			ps = append(ps, p)
 		}
 	}
-	for _, m := range f.AllMemories() {
-		if m.Shared {
-			ps = append(ps, Problem{Feature: "shared-memory",
-				Message: "the module's memory is shared (the threads proposal, as built for wasm32-wasi-threads or wasm32-wasip1-threads); " +
-					"airlock runs a tool on one thread with private memory: rebuild without threads (wasm32-wasip1, no -pthread, no +atomics,+bulk-memory shared memory)"})
-			break
+	if alt {
+		for _, m := range f.AllMemories() {
+			if m.Shared {
+				ps = append(ps, Problem{Feature: "shared-memory",
+					Message: "the module's memory is shared (the threads proposal, as built for wasm32-wasip1-threads); " +
+						"the wasmtime engine in airlock runs a tool on one thread with private memory: run it on the default engine (wazero)"})
+				break
+			}
 		}
 	}
+	ps = append(ps, threadProblems(f)...)
 	for _, m := range f.AllMemories() {
 		if m.Is64 {
 			ps = append(ps, Problem{Feature: "memory64",
@@ -151,16 +154,23 @@ func check(f *wasmfile.File, provides func(module, name string) bool, alt bool) 
 // importProblem says why airlock does not satisfy im, if it does not.
 func importProblem(im wasmfile.Import, provides func(module, name string) bool, alt bool) (Problem, bool) {
 	p := Problem{Import: im.Module + "." + im.Name, Feature: "missing-import"}
-	if im.Module == "wasi" && im.Name == "thread-spawn" {
+	if im.Module == hostfuncs.ThreadsModule && im.Name == hostfuncs.ThreadSpawn && alt {
 		p.Feature = "threads"
-		p.Message = "the module starts threads (wasi-threads); airlock runs a tool on one thread: " +
-			"rebuild without threads (wasm32-wasip1, not wasm32-wasip1-threads or wasm32-wasi-threads; no -pthread)"
+		p.Message = "the module starts threads (wasi-threads), which airlock runs on its default engine (wazero) only: run it without --engine wasmtime"
 		return p, true
 	}
 	if im.Module == "wasi_unstable" {
 		p.Feature = "wasi-unstable"
 		p.Message = "wasi_unstable is WASI's first snapshot (2019), which airlock does not provide: rebuild with a current toolchain for wasip1 (wasi_snapshot_preview1)"
 		return p, true
+	}
+	if im.Kind == wasmfile.KindMemory && im.Memory != nil && im.Memory.Shared && !alt && !im.Memory.Is64 {
+		if reservedModule(im.Module) {
+			p.Message = fmt.Sprintf("the module imports its shared memory from %q, a module whose functions airlock provides: "+
+				"import it from another module name (wasm-ld's default is env.memory)", im.Module)
+			return p, true
+		}
+		return p, false // the run's shared memory (threads.go)
 	}
 	if im.Kind != wasmfile.KindFunc {
 		what := im.Kind.String()
@@ -192,4 +202,51 @@ func importProblem(im wasmfile.Import, provides func(module, name string) bool, 
 		p.Message = "not provided by airlock, which provides wasi_snapshot_preview1 and its own airlock_* modules only; remove the import or build for wasip1"
 	}
 	return p, true
+}
+
+// reservedModule reports whether airlock provides functions under module
+// name m: a memory imported from it could not be told apart from them.
+func reservedModule(m string) bool {
+	return m == hostfuncs.WASIModule || m == hostfuncs.ThreadsModule || strings.HasPrefix(m, "airlock_")
+}
+
+// threadProblems lists what in f's use of threads airlock refuses (the
+// engine aside): a module that imports thread-spawn must export the entry
+// point of its threads, as wasi-threads says (wasmtime refuses the same),
+// and a run has one shared memory for its threads to share.
+func threadProblems(f *wasmfile.File) []Problem {
+	var ps []Problem
+	spawns := false
+	for _, im := range f.Imports {
+		if im.Module == hostfuncs.ThreadsModule && im.Name == hostfuncs.ThreadSpawn && im.Kind == wasmfile.KindFunc {
+			spawns = true
+		}
+	}
+	if spawns && !hasThreadStart(f) {
+		ps = append(ps, Problem{Import: hostfuncs.ThreadsModule + "." + hostfuncs.ThreadSpawn, Feature: "threads",
+			Message: "the module imports thread-spawn but exports no wasi_thread_start(i32, i32), where wasi-threads enter a new thread: " +
+				"link it as a wasi-threads command (wasm32-wasip1-threads, -pthread)"})
+	}
+	shared := 0
+	for _, m := range f.AllMemories() {
+		if m.Shared {
+			shared++
+		}
+	}
+	if shared > 1 {
+		ps = append(ps, Problem{Feature: "shared-memory",
+			Message: "the module has more than one shared memory; airlock gives a run's threads one: link with one memory"})
+	}
+	return ps
+}
+
+// hasThreadStart reports whether f exports wasi_thread_start(i32, i32).
+func hasThreadStart(f *wasmfile.File) bool {
+	for _, ex := range f.Exports {
+		if ex.Kind == wasmfile.KindFunc && ex.Name == threadStart && ex.Func != nil &&
+			len(ex.Func.Params) == 2 && ex.Func.Params[0] == "i32" && ex.Func.Params[1] == "i32" && len(ex.Func.Results) == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -135,8 +135,8 @@ func wasm(sections ...[]byte) []byte {
 	return append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Join(sections, nil)...)
 }
 
-// threadsModule is what wasm32-wasip1-threads toolchains emit, reduced to
-// its shape: it imports wasi.thread-spawn and defines a shared memory.
+// threadsModule imports wasi.thread-spawn, as wasm32-wasip1-threads
+// toolchains emit, but exports no wasi_thread_start for its threads.
 //
 //	(module
 //	  (type (func (param i32) (result i32))) (type (func))
@@ -163,12 +163,21 @@ func TestThreadsAndOtherTargetsAreRefusedByName(t *testing.T) {
 		feature string
 		want    []string
 	}{
-		{"wasi-threads", runtime.NewModule("threads", threadsModule), "threads",
-			[]string{"wasi.thread-spawn", "wasm32-wasip1-threads", "shared"}},
-		{"shared memory only (wazero testdata)", wazeroModule(t, "internal/integration_test/engine/testdata/threads/add.wasm"), "shared-memory",
-			[]string{"memory is shared", "no _start"}},
-		{"pthread reactor with imported shared memory (wazero testdata)", wazeroModule(t, "experimental/testdata/pthread.wasm"), "shared-memory",
-			[]string{"env.memory", "memory is shared", "_initialize"}},
+		{"wasi-threads without a thread entry", runtime.NewModule("threads", threadsModule), "threads",
+			[]string{"wasi.thread-spawn", "wasi_thread_start", "wasm32-wasip1-threads"}},
+		{"shared memory imported from WASI's module", runtime.NewModule("wasimem", wasm(
+			section(1, vec([]byte{0x60, 0, 0})),
+			section(2, vec(append(append(name("wasi_snapshot_preview1"), name("memory")...), 2, 0x03, 1, 1))),
+			section(3, vec([]byte{0})),
+			section(7, vec(append(name("_start"), 0, 0))),
+			section(10, vec([]byte{2, 0, 0x0b})),
+		)), "missing-import", []string{"wasi_snapshot_preview1.memory", "env.memory"}},
+		// Shared memory is no longer a reason by itself (threads run);
+		// these two are still refused for what they are.
+		{"shared memory only (wazero testdata)", wazeroModule(t, "internal/integration_test/engine/testdata/threads/add.wasm"), "no-start",
+			[]string{"no _start"}},
+		{"pthread reactor with imported shared memory (wazero testdata)", wazeroModule(t, "experimental/testdata/pthread.wasm"), "no-start",
+			[]string{"_initialize"}},
 		{"wasi_unstable", wazeroModule(t, "imports/wasi_snapshot_preview1/testdata/exit_on_start_unstable.wasm"), "wasi-unstable",
 			[]string{"wasi_unstable.proc_exit", "wasip1"}},
 		{"emscripten", wazeroModule(t, "imports/emscripten/testdata/grow.wasm"), "missing-import",

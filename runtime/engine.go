@@ -123,18 +123,22 @@ type Engine struct {
 	stateMu   sync.Mutex
 	lastState *hostfuncs.State // the last run's, reused while unchanged (runState)
 
+	threadInfos sync.Map // module digest -> threadsInfo (threads.go)
+
 	goTC goToolchainCache // the Go toolchain that builds tool folders (load.go)
 }
 
 type rtKey struct {
 	memPages  uint32
 	interrupt Interrupt
+	threads   bool // wazero's threads feature (shared memory, atomics) is on
 }
 
 type rtEntry struct {
 	rt       wazero.Runtime
 	mu       sync.Mutex
 	compiled map[string]*compileOnce
+	memories map[string]*compileOnce // shared memories for threads (threads.go)
 }
 
 type compileOnce struct {
@@ -271,6 +275,11 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 	if k.interrupt == InterruptInstrument {
 		cfg = cfg.WithCloseOnContextDone(true)
 	}
+	if k.threads {
+		// Only for modules with a shared memory: wazero calls the feature
+		// experimental (RATIONALE.md, "Why run wasi-threads, and how?").
+		cfg = cfg.WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesThreads)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if err := hostfuncs.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
 		rt.Close(ctx)
@@ -342,7 +351,7 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 	prepared := *m
 	prepared.Bytes = bin
 	if e.code != nil {
-		c.mod, c.err = e.code.compileWazero(ctx, r.rt, &prepared, variantOf(k.interrupt, variant), e.cfg.OnCompile)
+		c.mod, c.err = e.code.compileWazero(ctx, r.rt, &prepared, variantOf(k.interrupt, k.threads, variant), e.cfg.OnCompile)
 	} else {
 		var done func()
 		if e.cfg.OnCompile != nil {
@@ -372,21 +381,33 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 }
 
 // Precompile compiles m for the given limits ahead of a run, so that the
-// first run pays no compile cost (the MCP server does this at start).
+// first run pays no compile cost (the MCP server does this at start), and
+// nothing is compiled once airlock's Landlock wall is up (airlock run);
+// for a module whose threads share an imported memory, that memory's
+// module too.
 func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
 	if e.alt != nil {
 		return e.alt.precompile(ctx, m)
 	}
-	_, _, _, _, err := e.compiled(ctx, m, pagesFor(memory), in)
+	ti := e.threadsOf(m)
+	r, k, _, _, err := e.compiled(ctx, m, pagesFor(memory), in)
+	if err != nil || ti.imported == nil {
+		return err
+	}
+	_, err = e.compileSharedMemory(ctx, r, k, ti.imported) // the memory its threads share
 	return err
 }
 
 // compiled returns m compiled for a memory limit and interrupt mode, with
 // its runtime, the key of the runtime and the allocator of its instances'
 // memory. InterruptInstrument is carried out with yield checks when the
-// module takes them (the key says interruptYield), by wazero otherwise.
+// module takes them (the key says interruptYield), by wazero otherwise. A
+// module with threads (a shared memory) is instrumented by wazero: each of
+// its threads is an instance of its own, which wazero's instrumentation
+// stops with the run's context.
 func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in Interrupt) (*rtEntry, rtKey, wazero.CompiledModule, experimental.MemoryAllocator, error) {
-	if in == InterruptInstrument {
+	threads := e.threadsOf(m).shared
+	if in == InterruptInstrument && !threads {
 		k := rtKey{memPages: memPages, interrupt: interruptYield}
 		r, err := e.runtimeFor(ctx, k)
 		if err != nil {
@@ -397,7 +418,7 @@ func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in In
 			return r, k, cm, alloc, err
 		}
 	}
-	k := rtKey{memPages: memPages, interrupt: in}
+	k := rtKey{memPages: memPages, interrupt: in, threads: threads}
 	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
 		return nil, k, nil, nil, err
@@ -408,11 +429,12 @@ func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in In
 
 // Imports lists what m imports, for `airlock inspect` and for clear errors.
 func (e *Engine) Imports(ctx context.Context, m *Module) ([]api.FunctionDefinition, error) {
-	r, err := e.runtimeFor(ctx, rtKey{memPages: pagesFor(0)})
+	k := rtKey{memPages: pagesFor(0), threads: e.threadsOf(m).shared}
+	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
 		return nil, err
 	}
-	cm, _, err := e.compile(ctx, r, rtKey{memPages: pagesFor(0)}, m)
+	cm, _, err := e.compile(ctx, r, k, m)
 	if err != nil {
 		return nil, err
 	}

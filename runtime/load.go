@@ -68,8 +68,8 @@ func (e *Engine) LoadWith(ctx context.Context, path string, o LoadOptions) (*Mod
 // Go's build cache is keyed by the digest of every source file, dependency
 // and flag, so a rebuild of unchanged source links nothing new and takes
 // tens of milliseconds; the output is written to the airlock cache and its
-// bytes' digest names the module (see RATIONALE.md, "Why build tools with
-// go build every time?").
+// bytes' digest names the module (see RATIONALE.md, "Why build Go tools with
+// `go build` every time?").
 func (e *Engine) buildGo(ctx context.Context, dir string, o LoadOptions) (*Module, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {

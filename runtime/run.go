@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"runtime/debug"
 	"runtime/metrics"
 	"sort"
@@ -76,6 +77,7 @@ type Result struct {
 	Stdout    Stream
 	Stderr    Stream
 	Memory    uint64 // bytes of linear memory at the end
+	Threads   int    // threads the tool started (wasi-threads), besides its main one
 	Decisions []hostfuncs.Decision
 }
 
@@ -90,6 +92,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	if e.alt != nil {
 		return e.alt.run(ctx, e, spec) // another engine (backend.go)
 	}
+	ti := e.threadsOf(spec.Module)
 	r, k, cm, alloc, err := e.compiled(ctx, spec.Module, pagesFor(p.Limits.Memory), spec.Interrupt)
 	if err != nil {
 		return nil, err
@@ -101,9 +104,17 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		runCtx, cancel = context.WithTimeout(ctx, p.Limits.Timeout)
 	}
 	defer cancel()
+	// A module with threads runs under a context of its own that also ends
+	// when a thread ends the run (proc_exit, a trap): every thread, the
+	// main one included, and every host call sees it end (threads.go).
+	stopCtx, stop := runCtx, context.CancelCauseFunc(func(error) {})
+	if ti.shared {
+		stopCtx, stop = context.WithCancelCause(runCtx)
+	}
+	defer stop(nil)
 
 	// spec.Record is read at each decision, so PrepareRun may wrap it.
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) error {
+	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d hostfuncs.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
@@ -152,16 +163,36 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
 
-	hr, callCtx, finish := e.hostRun(runCtx, &spec, gate)
+	hr, callCtx, finish := e.hostRun(stopCtx, &spec, gate)
 	hr.WASI = wasi
 	hr.OnClose(wasi.Close)
 
+	var threads *threadGroup
+	if ti.shared {
+		threads = &threadGroup{rt: r.rt, cm: cm, cfg: cfg.WithStartFunctions(), stop: stop, canSpawn: ti.imported != nil}
+		if ti.imported != nil {
+			mem, err := e.sharedMemory(callCtx, r, k, ti.imported)
+			if err != nil {
+				finish(nil)
+				return nil, &ModuleError{Name: spec.Module.Name, Err: err}
+			}
+			defer mem.Close(context.Background())
+			threads.mem = mem.Memory()
+			name := ti.imported.Module
+			callCtx = experimental.WithImportResolver(callCtx, func(n string) api.Module {
+				if n == name {
+					return mem
+				}
+				return nil
+			})
+		}
+		callCtx = hostfuncs.WithThread(callCtx, 0)
+		threads.ctx = callCtx
+		hr.Threads = threads
+	}
+
 	res := &Result{}
 	start := time.Now()
-	type outcome struct {
-		mem uint64
-		err error
-	}
 	// Go cannot preempt a goroutine running compiled WebAssembly, so a
 	// garbage collection that starts while the guest computes waits for it
 	// to call the host or return; with a guest that never does, every
@@ -170,7 +201,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	// while the guest runs (see RATIONALE.md).
 	abandoned := false
 	if spec.Interrupt == InterruptAbandon {
-		restore := e.pauseGC(p.Limits.Memory)
+		guestMem := p.Limits.Memory
+		if ti.shared {
+			guestMem = max(guestMem, ti.maxBytes(k.memPages)) // allocated whole, at once
+		}
+		restore := e.pauseGC(guestMem)
 		defer func() {
 			if !abandoned {
 				restore()
@@ -179,7 +214,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	// With yield checks, the guest is stopped through its stop flag
 	// (yield.go), set when the run's context ends.
-	var stop guestStop
+	var guest guestStop
 	done := make(chan outcome, 1)
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
@@ -192,34 +227,49 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 			return
 		}
 		if k.interrupt == interruptYield {
-			stop.attach(mod)
+			guest.attach(mod)
 		}
-		if start := mod.ExportedFunction("_start"); start != nil {
+		if threads != nil {
+			threads.setMemory(moduleMemory(mod)) // a defined shared memory: its waiters too
+		}
+		if start := mod.ExportedFunction("_start"); start != nil { // the main thread
 			_, err = start.Call(callCtx)
 		}
 		done <- outcome{memorySize(mod), err}
 		mod.Close(context.Background())
 	}()
 
+	abandon := func() {
+		// Take every capability away first, then stop waiting: the
+		// guest may spin on, but can no longer touch anything.
+		gate.Revoke()
+		stdout.close()
+		stderr.close()
+		// The collector stays off, with no memory limit that could wake
+		// it: a collection now would wait for the spinning guest forever,
+		// and the process is about to exit.
+		abandoned = true
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
 	var out outcome
-	select {
-	case out = <-done:
-	case <-runCtx.Done():
-		if spec.Interrupt == InterruptAbandon {
-			// Take every capability away first, then stop waiting: the
-			// guest may spin on, but can no longer touch anything.
-			gate.Revoke()
-			stdout.close()
-			stderr.close()
-			out.err = runCtx.Err()
-			// The collector stays off, with no memory limit that could wake
-			// it: a collection now would wait for the spinning guest forever,
-			// and the process is about to exit.
-			abandoned = true
-			debug.SetMemoryLimit(math.MaxInt64)
-		} else {
-			stop.set()
-			out = <-done
+	if threads != nil {
+		var left bool
+		out, left = threads.await(done, spec.Interrupt == InterruptAbandon)
+		if left {
+			abandon()
+		}
+		res.Threads = threads.threads()
+	} else {
+		select {
+		case out = <-done:
+		case <-runCtx.Done():
+			if spec.Interrupt == InterruptAbandon {
+				abandon()
+				out.err = runCtx.Err()
+			} else {
+				guest.set()
+				out = <-done
+			}
 		}
 	}
 	res.Duration = time.Since(start)
@@ -268,18 +318,41 @@ func classify(res *Result, err error, parent, runCtx context.Context, memLimit u
 	}
 }
 
+// outcome is what a run's main thread returned: the memory size at its
+// end and its error.
+type outcome struct {
+	mem uint64
+	err error
+}
+
 type startError struct{ err error }
 
 func (e *startError) Error() string { return e.err.Error() }
 
 // memorySize is the size of a module's memory, 0 if it has none.
 func memorySize(mod api.Module) uint64 {
+	if m := moduleMemory(mod); m != nil {
+		return uint64(m.Size()) // defined or imported (a shared memory)
+	}
 	for name := range mod.ExportedMemoryDefinitions() {
 		if m := mod.ExportedMemory(name); m != nil {
 			return uint64(m.Size())
 		}
 	}
 	return 0
+}
+
+// moduleMemory is mod's memory, defined or imported, or nil when it has
+// none (wazero then returns a typed nil).
+func moduleMemory(mod api.Module) api.Memory {
+	m := mod.Memory()
+	if m == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(m); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
+	}
+	return m
 }
 
 // environ returns the tool's environment, sorted by name: exactly what the

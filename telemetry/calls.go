@@ -131,6 +131,7 @@ type callRec struct {
 	bytes       int64         // -1: none
 	exit        int64         // -1: none
 	fn          uint32        // index in Provider.fnList
+	tid         int32         // the guest thread (wasi-threads); -1: a run without threads
 	errno       int32         // -1: none (a trap, proc_exit)
 	path, path2 int32         // 1 + index in chunk.strs; 0: none
 	dec         int32         // 1 + index in chunk.decs: the last denial made during the call, or the last decision
@@ -155,7 +156,10 @@ func newSpanID() uint64 {
 
 func (rs *runState) callWASI(ctx context.Context, fi *fnInfo, fn api.GoModuleFunction, mod api.Module, stack []uint64) {
 	a := &fi.args
-	rec := callRec{fn: fi.index, fd: -1, opened: -1, bytes: -1, exit: -1, errno: -1}
+	rec := callRec{fn: fi.index, fd: -1, opened: -1, bytes: -1, exit: -1, errno: -1, tid: -1}
+	if tid, ok := hostfuncs.ThreadFrom(ctx); ok {
+		rec.tid = tid
+	}
 	n := int8(len(stack))
 	if a.fd >= 0 && a.fd < n {
 		rec.fd = int64(uint32(stack[a.fd]))
@@ -181,7 +185,7 @@ func (rs *runState) callWASI(ctx context.Context, fi *fnInfo, fn api.GoModuleFun
 		rec.exit = int64(uint32(stack[0]))
 	}
 	rec.spanID = newSpanID()
-	rs.current.Store(rec.spanID)
+	rs.begin(rec.spanID, rec.tid >= 0)
 	rec.start = time.Since(rs.base)
 
 	// proc_exit and traps leave fn by panicking: end the span, then let the
@@ -228,8 +232,8 @@ func (rs *runState) callWASI(ctx context.Context, fi *fnInfo, fn api.GoModuleFun
 // commit files a finished record in the run's chunk, with its paths and
 // the decisions made during the call.
 func (rs *runState) commit(rec *callRec, path, path2 string) {
-	rs.current.Store(0)
 	rs.mu.Lock()
+	rs.endLocked(rec.spanID, rec.tid >= 0)
 	if rs.closed {
 		rs.mu.Unlock()
 		return
@@ -285,10 +289,15 @@ func takeDecisions(pending []pendingDecision, id uint64, f func(*hostfuncs.Decis
 // callSDK runs a non-WASI host function inside a real SDK span, which it
 // puts in the function's context.
 func (rs *runState) callSDK(ctx context.Context, fi *fnInfo, fn api.GoModuleFunction, mod api.Module, stack []uint64) {
-	ctx, span := rs.p.tracer.Start(ctx, fi.spanName, trace.WithAttributes(fi.attrs...))
+	attrs := fi.attrs
+	tid, threaded := hostfuncs.ThreadFrom(ctx)
+	if threaded {
+		attrs = append(attrs[:len(attrs):len(attrs)], attribute.Int64(AttrThread, int64(tid)))
+	}
+	ctx, span := rs.p.tracer.Start(ctx, fi.spanName, trace.WithAttributes(attrs...))
 	sid := span.SpanContext().SpanID()
 	id := binary.BigEndian.Uint64(sid[:])
-	rs.current.Store(id)
+	rs.begin(id, threaded)
 	returned := false
 	defer func() {
 		if returned {
@@ -302,21 +311,21 @@ func (rs *runState) callSDK(ctx context.Context, fi *fnInfo, fn api.GoModuleFunc
 			span.SetAttributes(attribute.Bool(AttrTrap, true))
 			span.SetStatus(codes.Error, "trap")
 		}
-		rs.endSDK(span, id)
+		rs.endSDK(span, id, threaded)
 		if r != nil {
 			panic(r)
 		}
 	}()
 	fn.Call(ctx, mod, stack)
 	returned = true
-	rs.endSDK(span, id)
+	rs.endSDK(span, id, threaded)
 }
 
-func (rs *runState) endSDK(span trace.Span, id uint64) {
-	rs.current.Store(0)
+func (rs *runState) endSDK(span trace.Span, id uint64, threaded bool) {
 	var last *hostfuncs.Decision
 	var n int
 	rs.mu.Lock()
+	rs.endLocked(id, threaded)
 	if len(rs.pending) > 0 {
 		rs.pending = takeDecisions(rs.pending, id, func(d *hostfuncs.Decision) {
 			n++
@@ -518,6 +527,9 @@ func callAttrs(c *chunk, r *callRec) []attribute.KeyValue {
 	if r.trap {
 		a = append(a, attribute.Bool(AttrTrap, true))
 	}
+	if r.tid >= 0 {
+		a = append(a, attribute.Int64(AttrThread, int64(r.tid)))
+	}
 	if r.dec > 0 {
 		a = append(a, decisionAttrs(&c.decs[r.dec-1], int(r.ndec))...)
 	}
@@ -551,4 +563,54 @@ func outcome(allowed bool) string {
 		return "allow"
 	}
 	return "deny"
+}
+
+// Which host call a decision belongs to. A decision is made on the
+// guest's host call, but the gate that makes it knows nothing of the call,
+// so the run keeps the call in progress: in a run without threads there is
+// at most one, in current. In a run with threads (wasi-threads) calls of
+// several threads overlap, so each call in progress is kept in inflight,
+// and a decision goes on a call's span only while that call is the only
+// one in progress (then it is surely the one that made it); otherwise it
+// becomes an event of the run span, never an attribute of the wrong call.
+
+// begin marks call id in progress.
+func (rs *runState) begin(id uint64, threaded bool) {
+	if !threaded {
+		rs.current.Store(id)
+		return
+	}
+	rs.mu.Lock()
+	if rs.inflight == nil {
+		rs.inflight = map[uint64]struct{}{}
+	}
+	rs.inflight[id] = struct{}{}
+	rs.threaded.Store(true)
+	rs.mu.Unlock()
+}
+
+// endLocked marks call id ended; rs.mu is held.
+func (rs *runState) endLocked(id uint64, threaded bool) {
+	if threaded {
+		delete(rs.inflight, id)
+		return
+	}
+	rs.current.Store(0)
+}
+
+// callInProgress returns the span ID of the host call a decision made now
+// belongs to, 0 when it cannot be told.
+func (rs *runState) callInProgress() uint64 {
+	if !rs.threaded.Load() {
+		return rs.current.Load()
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if len(rs.inflight) != 1 {
+		return 0
+	}
+	for id := range rs.inflight {
+		return id
+	}
+	return 0
 }

@@ -66,6 +66,7 @@ const (
 	AttrBytes        = "airlock.bytes"     // bytes read, written, listed or filled
 	AttrErrno        = "airlock.errno"     // the WASI errno the call returned, by name: "ENOENT"
 	AttrTrap         = "airlock.trap"      // true when the call ended in a trap (panic)
+	AttrThread       = "thread.id"         // the guest thread that made the call (wasi-threads; 0 is the main one), only in a run whose module may have threads
 
 	// A decision, on a log record and (the last, or the last denial) on the
 	// host call span that caused it.

@@ -66,14 +66,16 @@ type runState struct {
 	next    hostfuncs.Recorder // the recorder the caller set, called first
 	run     *hostfuncs.Run
 
-	current   atomic.Uint64 // the span ID of the host call in progress, 0 between calls
+	current   atomic.Uint64 // the span ID of the host call in progress, 0 between calls (a run without threads)
+	threaded  atomic.Bool   // a thread's host call was seen: inflight, not current (calls.go, begin)
 	decisions atomic.Int64
 	denied    atomic.Int64
 
-	mu      sync.Mutex
-	buf     *chunk
-	pending []pendingDecision
-	closed  bool
+	mu       sync.Mutex
+	buf      *chunk
+	pending  []pendingDecision
+	inflight map[uint64]struct{} // host calls in progress in a run with threads
+	closed   bool
 }
 
 // PrepareRun starts the run's span (a child of any span or remote parent in
@@ -141,7 +143,7 @@ func (rs *runState) emitDecision(d hostfuncs.Decision) {
 		attribute.String(AttrDecisionKind, d.Kind)))
 
 	ctx := rs.ctx
-	if id := rs.current.Load(); id != 0 && rs.sampled {
+	if id := rs.callInProgress(); id != 0 && rs.sampled {
 		rs.mu.Lock()
 		if !rs.closed {
 			rs.pending = append(rs.pending, pendingDecision{spanID: id, d: d})

@@ -151,11 +151,23 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("inspect probe: exit %d %s", r.code, r.stderr)
 	}
 
-	// Threads: refused, naming the import and the shared memory.
+	// Threads: a real wasi-threads command runs, its memory shown shared,
+	// thread-spawn as a capability.
+	r = runCLI(t, dir, "", nil, "inspect", threadsWasm())
+	for _, want := range []string{"env.memory (memory)", "SHARED", "threads", "wasi.thread-spawn", "wasi_thread_start", "airlock can run it."} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("inspect threads: no %q in\n%s", want, r.stdout)
+		}
+	}
+	if r.code != 0 {
+		t.Fatalf("inspect threads: exit %d\n%s", r.code, r.stdout)
+	}
+	// One that imports thread-spawn with no thread entry is refused, by
+	// name, and airlock run refuses it with the same words.
 	threads := write("threads.wasm", commandImporting("wasi", "thread-spawn", true))
 	r = runCLI(t, dir, "", nil, "inspect", threads)
-	for _, want := range []string{"! wasi.thread-spawn", "SHARED", "airlock cannot run it (2 problem(s))",
-		"wasi.thread-spawn: the module starts threads", "memory is shared"} {
+	for _, want := range []string{"! wasi.thread-spawn", "SHARED", "airlock cannot run it (1 problem(s))",
+		"wasi.thread-spawn: the module imports thread-spawn but exports no wasi_thread_start"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("inspect threads: no %q in\n%s", want, r.stdout)
 		}
@@ -163,8 +175,7 @@ func TestInspect(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("inspect threads: exit %d, want 1", r.code)
 	}
-	// ... and airlock run refuses it with the same words.
-	if r := runCLI(t, dir, "", nil, "run", threads); r.code != ExitNoModule || !strings.Contains(r.stderr, "wasi.thread-spawn") {
+	if r := runCLI(t, dir, "", nil, "run", threads); r.code != ExitNoModule || !strings.Contains(r.stderr, "wasi_thread_start") {
 		t.Fatalf("run threads: %d %s", r.code, r.stderr)
 	}
 

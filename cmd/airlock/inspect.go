@@ -88,6 +88,9 @@ var capabilityKinds = []struct {
 		func(m, n string) bool { return m == hostfuncs.WASIModule && n == "random_get" }},
 	{"process", "exit status (proc_exit); proc_raise is not supported",
 		func(m, n string) bool { return m == hostfuncs.WASIModule && strings.HasPrefix(n, "proc_") }},
+	{"threads", fmt.Sprintf("wasi-threads: each thread a new instance on the shared memory, under the run's policy, limits and telemetry; "+
+		"at most %d alive; ended with the run (proc_exit or a trap in any thread ends it)", runtime.MaxThreads),
+		func(m, n string) bool { return m == hostfuncs.ThreadsModule && n == hostfuncs.ThreadSpawn }},
 }
 
 func inspectCmd(ctx context.Context, args []string, io stdio) int {
@@ -178,9 +181,18 @@ func inspect(ctx context.Context, eng *runtime.Engine, mod *runtime.Module) (*in
 	for _, m := range f.Memories {
 		in.Memories = append(in.Memories, memoryOf(m, false))
 	}
+	importsShared := false
+	for _, m := range in.Memories {
+		importsShared = importsShared || (m.Imported && m.Shared)
+	}
 	for _, c := range capabilityKinds {
 		if names := caps[c.name]; len(names) > 0 {
-			in.Capabilities = append(in.Capabilities, capability{Name: c.name, Imports: names, Note: c.note})
+			note := c.note
+			if c.name == "threads" && !importsShared {
+				note = "wasi-threads, but the module defines its memory instead of importing a shared one, " +
+					"so a new thread could not share it: thread-spawn fails (ENOTSUP) and the tool runs on one thread"
+			}
+			in.Capabilities = append(in.Capabilities, capability{Name: c.name, Imports: names, Note: note})
 		}
 	}
 	for _, ex := range f.Exports {

@@ -29,6 +29,7 @@ type mcpFlags struct {
 	headless      bool
 	poll          time.Duration
 	dir           string
+	learn         string // --learn DIR (learn.go)
 }
 
 // mcpCmd serves the tools of a folder to an MCP client: over stdio (the
@@ -44,6 +45,7 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow --http on a non-loopback address (needs --token-file)")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent", 0, "tool runs at once; more calls wait in a queue (default 2 × CPUs)")
 	fs.BoolVar(&f.headless, "headless", false, "never prompt on this terminal; a client without elicitation gets the policy's headless answer")
+	fs.StringVar(&f.learn, "learn", "", "write to `DIR` one learned policy per tool, TOOL.hcl, from what its calls used, for a person to review (docs/learn.md)")
 	f.poll = mcp.DefaultPollInterval
 	fs.Var(intervalFlag{&f.poll}, "poll", "how often to check DIR for changes, e.g. 1s (0: never)")
 	const synopsis = `usage: airlock mcp --tools DIR [--policy FILE] [--http 127.0.0.1:PORT [--token-file F]] [--max-concurrent N]
@@ -79,7 +81,7 @@ docs/mcp.md.`
 	if f.dir != "" {
 		// Relative --tools and --policy are taken from where airlock was
 		// started, as written in the agent's configuration.
-		for _, p := range []*string{&f.tools, &f.policy, &f.tokenFile} {
+		for _, p := range []*string{&f.tools, &f.policy, &f.tokenFile, &f.learn} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				if abs, err := filepath.Abs(*p); err == nil {
 					*p = abs
@@ -140,8 +142,19 @@ docs/mcp.md.`
 	if auditPath == "" {
 		auditPath = approvals.DefaultAuditFile(cwd)
 	}
+	var learning *learnDir
+	if f.learn != "" {
+		if learning, err = openLearnDir(f.learn); err != nil {
+			return errorf(io.err, ExitUsage, "--learn: %v", err)
+		}
+		learning.log = log
+	}
+	state := append(statePaths(cwd, policyFile, auditPath), learning.statePaths()...)
+	if learning != nil {
+		learning.state = state
+	}
 	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...),
-		State: statePaths(cwd, policyFile, auditPath), Warn: warnTo(io.err)}))
+		State: state, Warn: warnTo(io.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
@@ -159,6 +172,9 @@ docs/mcp.md.`
 	}
 	if tp != nil {
 		opts.Observe = telemetryObserver{tp}
+	}
+	if learning != nil {
+		opts.Observe = toolNameObserver{opts.Observe} // which tool each run is for
 	}
 	if f.poll <= 0 {
 		opts.PollInterval = -1
@@ -191,7 +207,7 @@ docs/mcp.md.`
 		if err := srv.Ready(ctx); err != nil {
 			return errorf(io.err, ExitInterrupted, "interrupted")
 		}
-		if err := lock.raiseForMCP(srv.Reach(), pol, acfg.Grants, tp, runtime.DefaultCacheDir(), cwd); err != nil {
+		if err := lock.raiseForMCP(srv.Reach(), pol, acfg.Grants, tp, runtime.DefaultCacheDir(), cwd, learning.path()); err != nil {
 			return errorf(io.err, ExitUsage, "%v; nothing is served", err)
 		}
 		if st := lock.status; st.Up {

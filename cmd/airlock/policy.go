@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
 )
 
-const policySynopsis = `usage: airlock policy check FILE… | airlock policy explain [FILE] [--url URL]
+const policySynopsis = `usage: airlock policy check FILE… | airlock policy explain [FILE|DIR] [--url URL]
 check: parse and validate policy files (errors as file:line:col), exit 0 when all are valid.
 explain: say what a policy allows, layer by layer, or which rule decides a connection to URL.`
 
@@ -74,30 +76,62 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 		if len(names) == 1 {
 			name = names[0]
 		}
-		p, source, code := loadPolicy(name, cwd, io.err)
-		if code >= 0 {
-			return code
-		}
-		fmt.Fprintf(io.out, "Policy: %s\n", source)
-		if p, code = explainLayers(io.out, io.err, cwd, source, p); code >= 0 {
-			return code
-		}
-		explain := func() error { return policy.Explain(io.out, p) }
-		if *url != "" {
-			explain = func() error { return policy.ExplainDestOn(io.out, p, *url, hostfuncs.OwnAddress) }
-		}
-		if err := explain(); err != nil {
-			return errorf(io.err, ExitUsage, "%v", err)
-		}
-		if *url == "" {
-			if err := policy.ExplainApprovals(io.out, p.Approvals); err != nil {
-				return errorf(io.err, ExitUsage, "%v", err)
+		files := []string{name}
+		if fi, err := os.Stat(name); name != "" && err == nil && fi.IsDir() {
+			// A folder of learned policies (airlock mcp --learn DIR):
+			// each of them, in turn.
+			if files, err = filepath.Glob(filepath.Join(name, "*.hcl")); err != nil || len(files) == 0 {
+				return errorf(io.err, ExitUsage, "%s holds no policy (*.hcl)", name)
 			}
-			if err := policy.ExplainSandbox(io.out, p.Sandbox); err != nil {
-				return errorf(io.err, ExitUsage, "%v", err)
+		}
+		for i, name := range files {
+			if i > 0 {
+				fmt.Fprintln(io.out)
+			}
+			if code := explainPolicy(name, cwd, *url, io); code >= 0 {
+				return code
 			}
 		}
 		return 0
 	}
 	return unknownWord(io, "command", args[0], "airlock policy", []string{"check", "explain"})
+}
+
+// explainPolicy writes what the policy name (or the project's, or the
+// built-in default) allows; with url, which rule decides a connection
+// there. For a learned policy it adds what each rule was learned for.
+func explainPolicy(name, cwd, url string, io stdio) int {
+	p, source, code := loadPolicy(name, cwd, io.err)
+	if code >= 0 {
+		return code
+	}
+	fmt.Fprintf(io.out, "Policy: %s\n", source)
+	file := p
+	if p, code = explainLayers(io.out, io.err, cwd, source, p); code >= 0 {
+		return code
+	}
+	explain := func() error { return policy.Explain(io.out, p) }
+	if url != "" {
+		explain = func() error { return policy.ExplainDestOn(io.out, p, url, hostfuncs.OwnAddress) }
+	}
+	if err := explain(); err != nil {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
+	if url != "" {
+		return -1
+	}
+	if err := policy.ExplainApprovals(io.out, p.Approvals); err != nil {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
+	if err := policy.ExplainSandbox(io.out, p.Sandbox); err != nil {
+		return errorf(io.err, ExitUsage, "%v", err)
+	}
+	if source != "builtin default" {
+		if src, err := os.ReadFile(source); err == nil && learn.IsLearned(src) {
+			if err := learn.Explain(io.out, src, file); err != nil {
+				return errorf(io.err, ExitUsage, "%v", err)
+			}
+		}
+	}
+	return -1
 }

@@ -26,6 +26,7 @@ type report struct {
 	Error      string               `json:"error,omitempty"`
 	DurationMS float64              `json:"duration_ms"`
 	MemoryB    uint64               `json:"memory_bytes"`
+	Threads    int                  `json:"threads,omitempty"`
 	Stdout     runtime.Stream       `json:"stdout"`
 	Stderr     runtime.Stream       `json:"stderr"`
 	Denied     int                  `json:"denied"`
@@ -74,7 +75,7 @@ func newReport(m *runtime.Module, args []string, policySource string, res *runti
 		Tool: m.Name, Module: m.Path, Digest: m.Digest, Args: args, Policy: policySource,
 		ExitCode: res.ExitCode, Reason: res.Reason,
 		DurationMS: float64(res.Duration.Microseconds()) / 1000,
-		MemoryB:    res.Memory, Stdout: res.Stdout, Stderr: res.Stderr,
+		MemoryB:    res.Memory, Threads: res.Threads, Stdout: res.Stdout, Stderr: res.Stderr,
 		Decisions: res.Decisions,
 	}
 	if r.Args == nil {

@@ -39,6 +39,7 @@ type runFlags struct {
 	interrupt  string
 	engine     string // runtime.EngineWazero or runtime.EngineWasmtime
 	unenforced bool   // run even what the engine cannot fully enforce
+	learn      string // --learn FILE (learn.go)
 }
 
 func runCmd(ctx context.Context, args []string, io stdio) (code int) {
@@ -60,6 +61,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	fs.BoolVar(&f.quiet, "quiet", false, "print no summary of denials")
 	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
 	fs.StringVar(&f.engine, "engine", runtime.EngineWazero, "WebAssembly `ENGINE`: "+strings.Join(runtime.Engines(), " or ")+" (wasmtime needs a build with -tags wasmtime; docs/engines.md)")
+	fs.StringVar(&f.learn, "learn", "", "write to `FILE` the narrowest policy that lets this run happen again, or add to the one there (docs/learn.md)")
 	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "with --engine wasmtime: run although it cannot enforce the policy's protect and hide patterns and open-files limit")
 	ap := addApprovalFlags(fs)
 	otelFlags := addTelemetryFlags(fs)
@@ -79,6 +81,18 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		}
 		repFile = rf
 		defer repFile.Close()
+	}
+	var learning *learnFile
+	if f.learn != "" {
+		if f.engine != runtime.EngineWazero {
+			return errorf(io.err, ExitUsage, "--learn needs the wazero engine: with --engine %s airlock does not see the tool's file operations", f.engine)
+		}
+		lf, err := openLearn(f.learn)
+		if err != nil {
+			return errorf(io.err, ExitUsage, "--learn: %v", err)
+		}
+		learning = lf
+		defer learning.close()
 	}
 
 	// From here on, every way out writes the --json report, and a closed
@@ -153,9 +167,10 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	if source != "builtin default" {
 		policyFile = source
 	}
+	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
 		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine, AllowUnenforced: f.unenforced,
-		State: statePaths(cwd, policyFile, sess.auditPath), Warn: warnTo(io.err)}))
+		State: state, Warn: warnTo(io.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
@@ -204,6 +219,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		return errorf(io.err, ExitNoModule, "%v", err)
 	}
 
+	learned := learning == nil || learning.finish(res, state, f.quiet, io.err)
 	rep := newReport(mod, toolArgs, source, res)
 	rep.Landlock = &lock.status
 	if !f.quiet {
@@ -212,6 +228,9 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		fmt.Fprintln(io.err, "airlock: "+stopText(res.Err)) // why it stopped is not a summary
 	}
 	status := sess.exit(exitStatus(res, f.failOnDeny)) // the audit log is closed: its last error is known
+	if !learned && status == 0 {
+		status = ExitUsage
+	}
 	rep.AuditError = sess.auditFailed()
 	if f.json.on {
 		reported = true

@@ -154,7 +154,7 @@ func noteOnce(cacheDir, key, text string, stderr io.Writer, line string) {
 // folder changed later is not rebuilt until the server restarts
 // (docs/mcp.md). It returns an error only when the policy requires the
 // wall and it could not be raised.
-func (w *runWall) raiseForMCP(reach mcp.Reach, pol *policy.Policy, grants *approvals.Grants, tel *telemetry.Provider, cacheDir, cwd string) error {
+func (w *runWall) raiseForMCP(reach mcp.Reach, pol *policy.Policy, grants *approvals.Grants, tel *telemetry.Provider, cacheDir, cwd, learnDir string) error {
 	if w.mode == policy.LandlockOff || w.status.ABI == 0 {
 		return nil
 	}
@@ -183,6 +183,9 @@ func (w *runWall) raiseForMCP(reach mcp.Reach, pol *policy.Policy, grants *appro
 	dir := filepath.Dir(approvals.ProjectGrantsFile(cwd))
 	if err := os.MkdirAll(dir, 0o755); err == nil {
 		plan.Add(dir, wall.Write, "grants")
+	}
+	if learnDir != "" {
+		plan.Add(learnDir, wall.Write, "learned policies (--learn)")
 	}
 	plan.AddEndpoints("telemetry endpoint", tel.Endpoints(os.Getenv)...)
 	st, err := wall.Restrict(&plan)

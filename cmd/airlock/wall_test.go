@@ -217,10 +217,12 @@ func TestWallHoldsPastTheFilesystemLayer(t *testing.T) {
 	}
 	st := parseReport(t, r.stderr).Landlock
 	wantPaths := []wall.Path{{Path: w.dir, Access: wall.Write, Why: "mount /work"}, {Path: w.ref, Access: wall.Read, Why: "mount /ref"}}
-	// Then the TLS roots: the policy allows a connection.
+	// Then name lookups and the TLS roots, read-only: the policy allows a connection.
 	if !st.Up || st.Mode != "auto" || st.ABI < 4 || len(st.Paths) < 2 || !slices.Equal(st.Paths[:2], wantPaths) ||
-		slices.ContainsFunc(st.Paths[2:], func(p wall.Path) bool { return p.Why != "TLS roots" || p.Access != wall.Read }) ||
-		!slices.Equal(st.Connect, []uint16{uint16(w.allowed.port())}) || st.AnyPort != "" {
+		slices.ContainsFunc(st.Paths[2:], func(p wall.Path) bool {
+			return p.Why != "TLS roots" && p.Why != "name lookups" || p.Access != wall.Read
+		}) ||
+		!slices.Equal(st.Connect, []uint16{uint16(w.allowed.port()), 53}) || st.AnyPort != "" {
 		t.Errorf("the report's landlock: %+v", st)
 	}
 
@@ -486,8 +488,42 @@ network {
 		t.Fatalf("exit %d, %d requests:\n%s\n%s", r.code, hits.Load(), r.stdout, r.stderr)
 	}
 	st := parseReport(t, r.stderr).Landlock
-	if !st.Up || !slices.Equal(st.Connect, []uint16{uint16(port)}) ||
+	if !st.Up || !slices.Equal(st.Connect, []uint16{uint16(port), 53}) ||
 		!slices.ContainsFunc(st.Paths, func(p wall.Path) bool { return p.Path == ca && p.Why == "TLS roots" }) {
 		t.Errorf("the report's landlock: %+v", st)
+	}
+}
+
+// An address rule lets a tool use a name that resolves to the address
+// (docs/policy.md: "http://127.0.0.1:8080 or http://localhost:8080"): the
+// host looks localhost up behind the wall, so the wall keeps the
+// resolver's files readable whenever anything may connect.
+func TestWallLetsANameReachAnAddressRule(t *testing.T) {
+	needWall(t, 4)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintln(w, "hello, localhost")
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+
+	dir, _ := project(t)
+	os.WriteFile(filepath.Join(dir, "policy.hcl"), fmt.Appendf(nil, `mount "/work" {
+  host   = "."
+  access = "write"
+}
+network {
+  allow = ["http://127.0.0.1:%d"]
+}
+`, port), 0o644)
+	env := []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AIRLOCK_MANAGED_POLICY="}
+	r := runCLI(t, dir, "", env, "run", "--headless", "--policy", "policy.hcl", "--json",
+		filepath.Join(repoRoot, "tools", "fetch"), "--", fmt.Sprintf("http://localhost:%d/", port))
+	if r.code != 0 || !strings.Contains(r.stdout, "hello, localhost") || hits.Load() != 1 {
+		t.Fatalf("exit %d, %d requests:\n%s\n%s", r.code, hits.Load(), r.stdout, r.stderr)
+	}
+	if st := parseReport(t, r.stderr).Landlock; !st.Up {
+		t.Errorf("the wall was not up: %+v", st)
 	}
 }

@@ -22,6 +22,10 @@ var allowed = map[string][]string{
 	"telemetry": {"runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
 	"mcp":       {"approvals", "manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
 	"tooltest":  {"manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	// Learn mode turns what the gate saw (hostfuncs' Use and Decision)
+	// into policy text; it runs nothing, so it needs no engine
+	// (RATIONALE.md, "Why is learn mode a package of its own?").
+	"learn": {"hostfuncs", "policy"},
 	// The second wall reads policies to plan what stays reachable, and
 	// nothing else of the project: the CLI gives it the rest as plain
 	// paths and ports (RATIONALE.md, "Why a second wall, and why Landlock?").

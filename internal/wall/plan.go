@@ -142,7 +142,9 @@ var resolverFiles = []string{
 //     http), and those of remembered grants; any port when the default is
 //     allow, when it is ask and an answer may allow, or when a rule names
 //     no port;
-//   - port 53 and the resolver's files when a rule or grant names a host.
+//   - port 53 and the resolver's files whenever anything may connect: a
+//     name is looked up to be matched against address rules too
+//     (`allow "tcp://127.0.0.1:8080"` lets a tool dial localhost:8080).
 func (p *Plan) AddPolicy(pol *policy.Policy, answers Answers) {
 	for _, m := range pol.Mounts {
 		a := Read
@@ -160,16 +162,17 @@ func (p *Plan) AddPolicy(pol *policy.Policy, answers Answers) {
 	}
 
 	n := &pol.Network
-	names := false
+	names := len(n.Allow) > 0 || len(answers.Connects) > 0
 	switch {
 	case n.Default == policy.Allow:
 		p.AllowAnyPort(`network.default = "allow"`)
+		names = true
 	case n.Default == policy.Ask && answers.AskMayAllow:
 		p.AllowAnyPort(`network.default = "ask", and an answer may allow any port`)
+		names = true
 	}
 	ports := 0
 	for _, r := range n.Allow {
-		names = names || r.NamesHost()
 		rs := r.Ports()
 		if rs == nil {
 			p.AllowAnyPort(fmt.Sprintf("network allow %q names no port", r.Text))
@@ -187,13 +190,12 @@ func (p *Plan) AddPolicy(pol *policy.Policy, answers Answers) {
 		}
 	}
 	for _, target := range answers.Connects {
-		host, port := hostPort(target)
+		_, port := hostPort(target)
 		if port == 0 {
 			p.AllowAnyPort(fmt.Sprintf("a remembered grant to connect to %q names no port", target))
 			continue
 		}
 		p.AddPort(port)
-		names = names || net.ParseIP(strings.Trim(host, "[]")) == nil
 	}
 	if names {
 		p.AddLookups()

@@ -56,10 +56,12 @@ mount "/ref" {
 			src: mounts + `network {
   allow = ["https://api.github.com", "http://example.com", "tcp://10.1.2.3:5432-5434"]
 }`, ports: []uint16{443, 80, 5432, 5433, 5434, 53}, lookups: true},
-		{name: "address rules with ports need no lookups",
+		{name: "address rules need lookups too: localhost is matched by its address",
 			src: mounts + `network {
   allow = ["tcp://127.0.0.1:8080"]
-}`, ports: []uint16{8080}},
+}`, ports: []uint16{8080, 53}, lookups: true},
+		{name: "no network: no lookups",
+			src: mounts},
 		{name: "a rule without a port allows any",
 			src: mounts + `network {
   allow = ["api.github.com"]
@@ -67,20 +69,20 @@ mount "/ref" {
 		{name: "default allow",
 			src: mounts + `network {
   default = "allow"
-}`, anyPort: `network.default = "allow"`},
+}`, anyPort: `network.default = "allow"`, lookups: true},
 		{name: "default ask that nobody can answer: only the rules' ports",
 			src: mounts + `network {
   default = "ask"
   allow   = ["tcp://127.0.0.1:9000"]
-}`, ports: []uint16{9000}},
+}`, ports: []uint16{9000, 53}, lookups: true},
 		{name: "default ask that may be answered: any port",
 			src: mounts + `network {
   default = "ask"
-}`, answers: wall.Answers{AskMayAllow: true}, refWrite: true, anyPort: `network.default = "ask"`},
+}`, answers: wall.Answers{AskMayAllow: true}, refWrite: true, anyPort: `network.default = "ask"`, lookups: true},
 		{name: "too many ports to list",
 			src: mounts + `network {
   allow = ["tcp://127.0.0.1:1000-3000"]
-}`, anyPort: "more than 1024 ports"},
+}`, anyPort: "more than 1024 ports", lookups: true},
 		{name: "remembered connect grants",
 			src: mounts, answers: wall.Answers{Connects: []string{"api.github.com:443", "[::1]:7000"}},
 			ports: []uint16{443, 7000, 53}, lookups: true},

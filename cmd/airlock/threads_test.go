@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// threadsWasm is testdata/threads: a C guest that spawns real threads
+// (wasi-threads) on a shared memory it imports.
+func threadsWasm() string { return filepath.Join(repoRoot, "testdata", "threads", "threads.wasm") }
+
+// TestThreadsThroughTheCLI runs the threads guest with the real airlock
+// binary, as a tool author would: threads run under the run's policy (a
+// read-only mount keeps its bytes, every thread's write is denied and
+// said so), a spinning thread is stopped by the time limit (exit 124),
+// proc_exit in a thread is the run's exit status, a trap in one is a crash
+// (121), and a flood of threads past the cap is refused, not fatal.
+func TestThreadsThroughTheCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	os.WriteFile(filepath.Join(data, "in.txt"), []byte("input data\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "victim.txt"), []byte("original\n"), 0o644)
+
+	reportFile := filepath.Join(dir, "report.json")
+	r := runCLI(t, dir, "", nil, "run", "--headless", "--audit=off", "--json="+reportFile, "--mount", data+":/work:ro", threadsWasm(), "--", "run", "4")
+	if r.code != 0 {
+		t.Fatalf("run 4: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var rep struct {
+		Threads int `json:"threads"`
+		Denied  int `json:"denied"`
+	}
+	if b, err := os.ReadFile(reportFile); err != nil || json.Unmarshal(b, &rep) != nil || rep.Threads != 4 || rep.Denied != 5 {
+		t.Errorf("report: %+v (%v), want 4 threads and 5 denials", rep, err)
+	}
+	for i := 0; i < 4; i++ {
+		for _, want := range []string{fmt.Sprintf("thread %d hello", i), fmt.Sprintf("thread %d: write victim.txt: errno 69\n", i)} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("no %q in\n%s", want, r.stdout)
+			}
+		}
+	}
+	if !strings.Contains(r.stdout, "sum=10 threads=4\n") {
+		t.Errorf("no sum in\n%s", r.stdout)
+	}
+	if n := strings.Count(r.stderr, "denied fs.write open /work/victim.txt"); n != 5 {
+		t.Errorf("%d denials on stderr, want 5 (4 threads and the main one):\n%s", n, r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "victim.txt")); string(b) != "original\n" {
+		t.Fatalf("victim.txt on the host is now %q", b)
+	}
+
+	for _, c := range []struct {
+		args []string
+		code int
+		out  string // on stdout
+		err  string // on stderr
+	}{
+		{[]string{"spin"}, ExitTimeout, "spawned 1\n", "limits.timeout"},
+		{[]string{"exit", "7"}, 7, "spawned 1\n", ""},
+		{[]string{"trap"}, ExitTrap, "spawned 1\n", "thread 1: "},
+		{[]string{"flood", "100"}, 0, "started=64 refused=36 first refusal=-6\n", ""},
+	} {
+		r := runCLI(t, dir, "", nil, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...)...)
+		if r.code != c.code || r.stdout != c.out || !strings.Contains(r.stderr, c.err) {
+			t.Errorf("%v: exit %d %q %q, want %d %q and %q on stderr", c.args, r.code, r.stdout, r.stderr, c.code, c.out, c.err)
+		}
+		if r.elapsed > 20*time.Second {
+			t.Errorf("%v took %v", c.args, r.elapsed)
+		}
+	}
+}
+
+// wasiThreadsTestsuiteEnv names the folder of the wasi-threads tests of the
+// official WASI test suite: tests/proposals/wasi-threads of
+// github.com/WebAssembly/wasi-testsuite, branch prod/testsuite-all (built
+// .wasm files beside their .wat and .json).
+const wasiThreadsTestsuiteEnv = "AIRLOCK_WASI_THREADS_TESTSUITE"
+
+// TestWASIThreadsTestsuite runs every wasi-threads test of the official
+// suite through the real airlock run on the built-in default policy, as
+// the suite's runner does with wasmtime: the exit status must be what the
+// test's JSON says (0 without one). Standard input is a pipe that stays
+// open and empty, so a read of it blocks, as the *_wasi_read tests expect.
+func TestWASIThreadsTestsuite(t *testing.T) {
+	root := os.Getenv(wasiThreadsTestsuiteEnv)
+	if root == "" {
+		t.Skip("the wasi-threads tests are not here: set " + wasiThreadsTestsuiteEnv +
+			" to tests/proposals/wasi-threads of github.com/WebAssembly/wasi-testsuite (branch prod/testsuite-all) to run them")
+	}
+	modules, err := filepath.Glob(filepath.Join(root, "*.wasm"))
+	if err != nil || len(modules) == 0 {
+		t.Fatalf("no test module in %s (%v)", root, err)
+	}
+	sort.Strings(modules)
+	passed := 0
+	for _, module := range modules {
+		name := strings.TrimSuffix(filepath.Base(module), ".wasm")
+		ok := t.Run(name, func(t *testing.T) {
+			var spec struct {
+				ExitCode int `json:"exit_code"`
+			}
+			if b, err := os.ReadFile(strings.TrimSuffix(module, ".wasm") + ".json"); err == nil {
+				if err := json.Unmarshal(b, &spec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, stderr := runBlockedStdin(t, t.TempDir(), "run", "--headless", "--audit=off", module)
+			if code != spec.ExitCode {
+				t.Errorf("exit status %d, want %d\n%s", code, spec.ExitCode, stderr)
+			}
+		})
+		if ok {
+			passed++
+		}
+	}
+	t.Logf("wasi-threads tests: %d/%d passed", passed, len(modules))
+}
+
+// runBlockedStdin runs airlock with a standard input that never delivers
+// a byte (a pipe whose write end stays open) and returns its exit status
+// and stderr.
+func runBlockedStdin(t *testing.T, dir string, args ...string) (int, string) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	defer pr.Close()
+	cmd := exec.Command(airlockBin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)
+	cmd.Stdin = pr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("airlock %v did not finish in a minute", args)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// jqWasmEnv names jq built for wasm32-wasip1-threads, as wasilibs/go-jq
+// ships it (internal/wasm/jq.wasm); it is not part of this repository.
+const jqWasmEnv = "AIRLOCK_JQ_WASM"
+
+// TestJQMatchesNative runs jq, a C program built with wasi-threads, through
+// airlock run on a JSON file in a read-only mount, and compares its output
+// byte for byte with the native jq (/usr/bin/jq or jq on PATH) on the same
+// file. The filters use what jq 1.6 and 1.7 print alike.
+func TestJQMatchesNative(t *testing.T) {
+	wasm := os.Getenv(jqWasmEnv)
+	if wasm == "" {
+		t.Skip("jq.wasm is not here: set " + jqWasmEnv + " to jq built for wasm32-wasip1-threads (github.com/wasilibs/go-jq, internal/wasm/jq.wasm)")
+	}
+	native, err := exec.LookPath("jq")
+	if err != nil {
+		t.Skip("no native jq to compare with (apt-get install jq)")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	doc := `{"items":[{"name":"a","n":1,"tags":["x","y"]},{"name":"b","n":2,"tags":[]},` +
+		`{"name":"c","n":35,"tags":["z"],"extra":{"deep":[1,2,{"q":null,"s":"caf\u00e9 \"quoted\""}]}}],` +
+		`"meta":{"count":3,"ok":true,"list":[3,1,2]}}`
+	os.WriteFile(filepath.Join(data, "in.json"), []byte(doc+"\n"), 0o644)
+	before, _ := os.ReadFile(filepath.Join(data, "in.json"))
+	for _, args := range [][]string{
+		{"."},
+		{"-c", ".items[] | select(.n > 1) | {name, tags}"},
+		{"-r", ".items[].name"},
+		{"-S", ".meta"},
+		{"[.items[].n] | add"},
+		{"-c", ".meta.list | sort"},
+		{"-c", "[paths] | length"},
+		{"-c", "to_entries | map(.key)"},
+	} {
+		want, err := exec.Command(native, append(args, filepath.Join(data, "in.json"))...).Output()
+		if err != nil {
+			t.Fatalf("native jq %v: %v", args, err)
+		}
+		runArgs := append([]string{"run", "--headless", "--audit=off", "--mount", data + ":/data:ro", wasm, "--"}, args...)
+		r := runCLI(t, dir, "", nil, append(runArgs, "/data/in.json")...)
+		if r.code != 0 || r.stdout != string(want) {
+			t.Errorf("jq %v under airlock: exit %d\n%s\nstderr: %s\nnative:\n%s", args, r.code, r.stdout, r.stderr, want)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(data, "in.json")); !bytes.Equal(before, after) {
+		t.Fatal("the input file changed")
+	}
+}
