@@ -2,10 +2,13 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -87,4 +90,39 @@ func TestMemoryImagesLiveWithTheEngine(t *testing.T) {
 	if n := memoryImages(t) - before; n != 0 {
 		t.Errorf("after the engine closed: %d memory images left open", n)
 	}
+}
+
+// An abandoned guest (InterruptAbandon: its time is up, it spins on with
+// no capability until the process exits) keeps its memory mapped even when
+// the engine closes, which closes every module: unmapping it under the
+// spinning guest crashed the whole process with SIGSEGV before the
+// process could write its report and exit. Checked in a child process.
+func TestAbandonedGuestKeepsItsMemoryWhenTheEngineCloses(t *testing.T) {
+	if os.Getenv("AIRLOCK_TEST_ABANDON_CHILD") == "1" {
+		e, err := runtime.New(context.Background(), runtime.Config{CacheDir: "-"})
+		if err != nil {
+			panic(err)
+		}
+		p := policy.Default(os.TempDir())
+		p.Limits.Timeout = 300 * time.Millisecond
+		res, err := e.Run(context.Background(), runtime.Spec{Module: probe, Args: []string{"churn"}, Policy: p, Interrupt: runtime.InterruptAbandon})
+		if err != nil || res.Reason != runtime.Timeout {
+			panic(fmt.Sprint(err, res))
+		}
+		e.Close(context.Background())
+		time.Sleep(500 * time.Millisecond) // the guest spins on meanwhile
+		fmt.Println("still alive")
+		os.Exit(0) // the spinning guest dies with the process, as under airlock run
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAbandonedGuestKeepsItsMemoryWhenTheEngineCloses$")
+	cmd.Env = append(os.Environ(), "AIRLOCK_TEST_ABANDON_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "still alive") {
+		t.Fatalf("the process did not survive closing the engine under an abandoned guest: %v\n%s", err, firstLines(string(out), 8))
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }

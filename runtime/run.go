@@ -221,8 +221,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		// so the module's memory can still be measured when it exits.
 		// The guest's memory is a mapping of its own (memory_unix.go),
 		// which starts from the module's data image (dataseg.go).
-		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, alloc), cm, cfg.WithStartFunctions())
+		// Its memory is given back only once the guest stops (runMemory).
+		mem := newRunMemory(alloc)
+		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, mem), cm, cfg.WithStartFunctions())
 		if err != nil {
+			mem.stopped()
 			done <- outcome{err: &startError{err}}
 			return
 		}
@@ -235,7 +238,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		if start := mod.ExportedFunction("_start"); start != nil { // the main thread
 			_, err = start.Call(callCtx)
 		}
-		done <- outcome{memorySize(mod), err}
+		size := memorySize(mod)
+		mem.stopped()
+		done <- outcome{size, err}
 		mod.Close(context.Background())
 	}()
 
