@@ -9,8 +9,8 @@ import (
 	"math"
 	"os"
 	"reflect"
+	goruntime "runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"sort"
 	"sync"
 	"time"
@@ -456,16 +456,21 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 	e.gcMu.Lock()
 	defer e.gcMu.Unlock()
 	if e.gcPaused == 0 {
-		// The live heap from runtime/metrics: ReadMemStats would stop the
-		// world for it, about half a millisecond of a cold start.
-		heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		metrics.Read(heap)
-		var live int64
-		if heap[0].Value.Kind() == metrics.KindUint64 {
-			live = int64(heap[0].Value.Uint64())
-		}
-		e.gcPercent = debug.SetGCPercent(-1) // waits for a collection under way to end
-		e.gcLimit = debug.SetMemoryLimit(live + int64(guestMemory) + 1<<30)
+		// No new collection from here; SetGCPercent waits only for the
+		// marking of one under way, after which that collection still
+		// needs every P at a safe point once more (flushing their caches,
+		// holding the world's lock), which a guest that starts spinning
+		// then never gives: the collector, and every goroutine waiting for
+		// a P, wait for ever. ReadMemStats stops the world, so it returns
+		// only once that collection has let go. (Reading the heap from
+		// runtime/metrics, which does not stop the world, left the window
+		// open: a threads test hung in one run of three under load; with
+		// ReadMemStats before SetGCPercent, as before, a collection that
+		// starts in between can still hit it.)
+		e.gcPercent = debug.SetGCPercent(-1)
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		e.gcLimit = debug.SetMemoryLimit(int64(ms.HeapAlloc) + int64(guestMemory) + 1<<30)
 	}
 	e.gcPaused++
 	return func() {
