@@ -235,6 +235,7 @@ type Run struct {
 	memory     map[string]Answer // item key -> the answer for the rest of the run
 	answers    map[string]Answer // item key -> the last answer, for the audit record
 	denied     []Item            // asks denied without asking (on-failure)
+	deniedKeys map[string]bool   // the keys of denied: each is kept once
 	unrecorded error             // the first record the audit log could not write
 }
 
@@ -290,7 +291,11 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 		return Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: `approvals.mode = "never"`}
 	case policy.ModeOnFailure:
 		r.mu.Lock()
-		if !containsKey(r.denied, key) {
+		if !r.deniedKeys[key] {
+			if r.deniedKeys == nil {
+				r.deniedKeys = map[string]bool{}
+			}
+			r.deniedKeys[key] = true
 			r.denied = append(r.denied, it)
 		}
 		r.mu.Unlock()
@@ -306,15 +311,6 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 		}
 	}
 	return ans
-}
-
-func containsKey(items []Item, key string) bool {
-	for _, it := range items {
-		if it.Key() == key {
-			return true
-		}
-	}
-	return false
 }
 
 // Denied returns what was denied without asking in on-failure mode, in the

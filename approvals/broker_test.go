@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -409,5 +410,32 @@ func TestOfferRerun(t *testing.T) {
 	}
 	if d := decide(next, roWrite("/ro/other")); d.Allowed {
 		t.Errorf("the rerun got more than was granted: %+v", d)
+	}
+}
+
+// TestOnFailureDenialsDoNotSlowDown: in on-failure mode every refused
+// request is kept for the rerun offer, once. A tool asking for a new name
+// in a read-only mount in a loop made each check scan all the names kept
+// before (quadratic: 20,000 refusals took 31 s of airlock's time, and a
+// host call stuck there outlives the MCP call it belongs to). The work of
+// one refusal must not grow with the refusals before it: measured as the
+// allocations of one Ask, which are deterministic, after 0 and after 2,000.
+func TestOnFailureDenialsDoNotSlowDown(t *testing.T) {
+	run := approvals.NewBroker(approvals.Config{}).NewRun(approvals.RunInfo{Tool: "t", Digest: digestA, Mode: policy.ModeOnFailure})
+	n := 0
+	ask := func() {
+		n++
+		run.Ask(context.Background(), roWrite("/ro/generated/by/a/tool/file-"+strconv.Itoa(n)+".txt"))
+	}
+	first := testing.AllocsPerRun(50, ask)
+	for range 2000 {
+		ask()
+	}
+	later := testing.AllocsPerRun(50, ask)
+	if later > first+5 {
+		t.Errorf("one refusal allocates %.0f times after 2,000 others, %.0f after none", later, first)
+	}
+	if got := len(run.Denied()); got != n {
+		t.Errorf("%d kept for the rerun, want %d", got, n)
 	}
 }

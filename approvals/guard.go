@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"io"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -195,6 +196,16 @@ func Neutralise(s string) string {
 	out, rest := neutralise([]byte(s))
 	return string(append(out, escapePending(rest)...))
 }
+
+// NeutraliseLine is Neutralise for a name shown within a line of
+// airlock's own (a path or host the tool chose, in a prompt, a summary or
+// an MCP message): newlines and tabs are made visible too (^J, ^I), so the
+// name cannot add a line that looks like airlock's.
+func NeutraliseLine(s string) string {
+	return lineEscaper.Replace(Neutralise(s))
+}
+
+var lineEscaper = strings.NewReplacer("\n", "^J", "\t", "^I")
 
 // neutralise escapes p; it returns the bytes to hold for the next call: a
 // trailing carriage return (it may be the first half of "\r\n") or the

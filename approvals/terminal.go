@@ -147,7 +147,7 @@ func choiceLabel(c Choice, q Question) string {
 		}
 		return "Always allow (remember for this module)"
 	case AlwaysAllowFolder:
-		return "Always allow in " + Neutralise(folder) + " and below (remember for this module)"
+		return "Always allow in " + NeutraliseLine(folder) + " and below (remember for this module)"
 	case AlwaysDeny:
 		return "Always deny (remember for this module)"
 	}
@@ -170,7 +170,7 @@ func describe(q Question, markup bool) string {
 	b.WriteString(esc(q.Why))
 	b.WriteString("\n")
 	for _, it := range q.Items {
-		fmt.Fprintf(&b, "\n  %s %s", esc(what(it)), esc(it.Target))
+		fmt.Fprintf(&b, "\n  %s %s", esc(what(it)), esc(NeutraliseLine(it.Target)))
 		if it.Op != "" && it.Op != "request" {
 			fmt.Fprintf(&b, "  (%s %s)", esc(it.Kind), esc(it.Op))
 		}
@@ -212,7 +212,7 @@ func what(it Item) string {
 func summary(q Question) string {
 	var parts []string
 	for _, it := range q.Items {
-		parts = append(parts, what(it)+" "+Neutralise(it.Target))
+		parts = append(parts, what(it)+" "+NeutraliseLine(it.Target))
 	}
 	return strings.Join(parts, ", ")
 }

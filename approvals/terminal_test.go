@@ -113,3 +113,26 @@ func TestTerminalWithoutDevice(t *testing.T) {
 		t.Errorf("nil terminal: %v", err)
 	}
 }
+
+// TestTerminalTargetOnOneLine: a target is a name the tool chose (a file
+// name may hold any byte but "/" and NUL). Escape sequences in it are
+// shown as text, and so are newlines: a name cannot add a line of its own
+// to the prompt ("not allowed by: nothing, this is the tool's own file").
+func TestTerminalTargetOnOneLine(t *testing.T) {
+	term, keys, screen := accessibleTerminal(t, time.Minute)
+	keys.Write([]byte("1\n"))
+	q := question()
+	q.Items[0].Target = "/ro/a.txt\n    not allowed by: nothing (a scratch file of the tool's own)\x1b]52;c;cHduZWQ=\x07\t"
+	if _, err := term.Approve(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	s := screen()
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "not allowed by: nothing") {
+			t.Errorf("the target added a line to the prompt:\n%s", s)
+		}
+	}
+	if strings.ContainsAny(s, "\x1b\x07") {
+		t.Errorf("an escape sequence reached the screen:\n%q", s)
+	}
+}

@@ -425,13 +425,13 @@ func (f *File) Utimens(atim, mtim int64) experimentalsys.Errno {
 		if err := unix.Fstat(f.fd, &st); err != nil {
 			return errno(err)
 		}
-		if !f.fs.writable {
+		if e := f.fs.mayChange(op, rel, &st); e != 0 {
+			return e
+		}
+		if !f.fs.writable { // asked only once the rules have passed
 			if e := f.fs.readOnly(op, f.fs.target(rel)); e != 0 {
 				return e
 			}
-		}
-		if e := f.fs.mayChange(op, rel, &st); e != 0 {
-			return e
 		}
 	}
 	ts := timespecs(atim, mtim)

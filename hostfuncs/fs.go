@@ -58,7 +58,7 @@ type FS struct {
 
 	roRule, edgeRule string
 
-	covered []coverage // parts another (nested) mount serves: fs_cover_linux.go
+	covered []coverage // parts another (nested) mount serves, and /proc: fs_cover_linux.go, fs_proc_linux.go
 
 	linksOnce sync.Once
 	links     *linkSet
@@ -130,6 +130,15 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 			m.Guest, m.Host, real, m.Real)
 	}
 	f.realRoot.Store(&real)
+	if err := f.refuseProc(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
+	}
+	// Behind the Landlock wall the mount table cannot be read: the caller
+	// passes one read before (CoverProcessFS).
+	if points, err := ProcessFSMounts(); err == nil {
+		f.CoverProcessFS(points)
+	}
 	if err := f.protectGitDir(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
@@ -465,13 +474,27 @@ func (f *FS) pinDir(kind, op, rel string) (pin, experimentalsys.Errno) {
 	}
 }
 
-// pinDirRoot is pinDir through os.Root, for paths with symlinks in them.
+// pinDirRoot is pinDir for paths with symlinks in them: the kernel
+// resolves the whole path beneath the root (openat2 with RESOLVE_BENEATH)
+// with O_PATH, which opens nothing on the way, or, where the kernel has
+// no openat2, os.Root does, opening each folder on the way.
 func (f *FS) pinDirRoot(kind, op, rel string) (pin, experimentalsys.Errno) {
-	file, err := f.root.OpenFile(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return pin{}, f.rootErr(kind, op, f.target(rel), err)
+	var p pin
+	fd, err := openBeneath(f.rootFd, rel, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	switch err {
+	case nil:
+		p = pin{fd: fd, own: true}
+	case unix.EXDEV: // an absolute symlink, or ".." above the root
+		return pin{}, f.escape(kind, op, f.target(rel))
+	case unix.ENOSYS, unix.EPERM, unix.EAGAIN, unix.E2BIG: // no openat2 (or a seccomp filter), or a rename raced it
+		file, err := f.root.OpenFile(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return pin{}, f.rootErr(kind, op, f.target(rel), err)
+		}
+		p = pin{f: file, fd: int(file.Fd())}
+	default:
+		return pin{}, errno(err)
 	}
-	p := pin{f: file, fd: int(file.Fd())}
 	var e experimentalsys.Errno
 	if p.rel, e = f.realRel(p.fd); e != 0 {
 		p.close()
@@ -723,6 +746,9 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 	if e := f.beforeOpen(kind, rel, parent, name); e != 0 {
 		return opened{}, e
 	}
+	if e := notSpecial(parent.fd, name); e != 0 {
+		return opened{}, e
+	}
 	var fd int
 	err := retry(func() (err error) {
 		fd, err = unix.Openat(parent.fd, name, oflag|unix.O_NOFOLLOW, 0)
@@ -735,22 +761,73 @@ func (f *FS) openExisting(kind, rel string, oflag int) (opened, experimentalsys.
 	if (err != unix.ELOOP && err != unix.ENOTDIR) || unix.Fstatat(parent.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || !isLink(&st) {
 		return opened{}, errno(err)
 	}
-	file, err := f.root.OpenFile(rel, oflag, 0)
-	if err != nil {
-		return opened{}, f.rootErr(kind, "open", f.target(rel), err)
-	}
-	o := opened{fd: int(file.Fd()), file: file} // Fd makes the descriptor blocking
-	if oflag&unix.O_NONBLOCK != 0 {
-		unix.SetNonblock(o.fd, true)
+	// A final symlink, followed beneath the root. What it leads to is
+	// pinned with O_PATH (nothing on the way is opened), refused if it is
+	// special, and only then opened, through /proc/self/fd: the very
+	// object that was checked.
+	var o opened
+	pfd, err := openBeneath(f.rootFd, rel, unix.O_PATH|unix.O_CLOEXEC)
+	switch err {
+	case nil:
+		var st unix.Stat_t
+		if err := unix.Fstat(pfd, &st); err != nil || special(&st) {
+			unix.Close(pfd)
+			if err != nil {
+				return opened{}, errno(err)
+			}
+			return opened{}, experimentalsys.ENOTSUP
+		}
+		err = retry(func() (err error) {
+			o.fd, err = unix.Open(procPath(pfd), oflag, 0)
+			return err
+		})
+		unix.Close(pfd)
+		if err != nil {
+			return opened{}, errno(err)
+		}
+	case unix.EXDEV: // an absolute symlink, or ".." above the root
+		return opened{}, f.escape(kind, "open", f.target(rel))
+	case unix.ENOSYS, unix.EPERM, unix.EAGAIN, unix.E2BIG: // no openat2: os.Root
+		if fi, err := f.root.Stat(rel); err == nil && fi.Mode()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
+			return opened{}, experimentalsys.ENOTSUP
+		}
+		file, err := f.root.OpenFile(rel, oflag, 0)
+		if err != nil {
+			return opened{}, f.rootErr(kind, "open", f.target(rel), err)
+		}
+		o = opened{fd: int(file.Fd()), file: file} // Fd makes the descriptor blocking
+		if oflag&unix.O_NONBLOCK != 0 {
+			unix.SetNonblock(o.fd, true)
+		}
+	default:
+		return opened{}, errno(err)
 	}
 	if o.real, e = f.realRel(o.fd); e != 0 {
-		file.Close()
+		if o.file != nil {
+			o.file.Close()
+		} else {
+			unix.Close(o.fd)
+		}
 		if e == experimentalsys.EPERM {
 			e = f.escape(kind, "open", f.target(rel))
 		}
 		return opened{}, e
 	}
 	return o, 0
+}
+
+// notSpecial refuses (ENOTSUP) to open the entry name of the directory
+// dirFd when it is a FIFO, socket or device, before open(2) is made:
+// opening one has effects of its own (a FIFO's wakes a program blocked
+// opening the other end; a serial port's raises its modem lines). What is
+// opened is checked again afterwards; only another process swapping the
+// entry in between gets past this check, and that one still fails.
+func notSpecial(dirFd int, name string) experimentalsys.Errno {
+	var st unix.Stat_t
+	if unix.Fstatat(dirFd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && special(&st) {
+		return experimentalsys.ENOTSUP
+	}
+	return 0
 }
 
 // openInParent opens the final name of rel with openat(O_NOFOLLOW) on its
@@ -771,6 +848,11 @@ func (f *FS) openInParent(kind, rel string, oflag int, flag experimentalsys.Ofla
 		return opened{}, e
 	}
 	creat := flag&experimentalsys.O_CREAT != 0
+	if flag&experimentalsys.O_EXCL == 0 {
+		if e := notSpecial(parent.fd, name); e != 0 {
+			return opened{}, e
+		}
+	}
 	if creat {
 		if e := f.mayCreate("open", real); e != 0 {
 			return opened{}, e

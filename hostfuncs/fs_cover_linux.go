@@ -22,10 +22,12 @@ import (
 // and hide rules are the only ones that apply below it, and a read-only
 // inner mount stays read-only even inside a writable outer one.
 
-// coverage is a part of the mount that another mount serves.
+// coverage is a part of the mount that another mount serves, or that no
+// mount serves: the process filesystem (fs_proc_linux.go).
 type coverage struct {
-	rel string // relative to the mount root, clean
-	by  string // the guest path of the mount that serves it
+	rel  string // relative to the mount root, clean
+	by   string // the guest path of the mount that serves it
+	proc bool   // a procfs mount point: airlock's own process, refused as its state is
 }
 
 // cover marks rel (a clean path relative to the mount root) as served by
@@ -61,6 +63,9 @@ func (f *FS) crossing(kind, op, rel string) experimentalsys.Errno {
 		return 0
 	}
 	if c, ok := f.coveredAt(rel); ok {
+		if c.proc {
+			return f.deny(kind, op, f.target(rel), stateRule(procWhat, ""), stateOrigin, experimentalsys.EACCES)
+		}
 		return f.deny(kind, op, f.target(rel), f.edgeRule+" (served by mount "+strconv.Quote(c.by)+")", f.mount.Origin, experimentalsys.EPERM)
 	}
 	return 0
@@ -100,6 +105,9 @@ func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
 	}
 	for _, c := range f.covered {
 		if rel == "." || strings.HasPrefix(c.rel, rel+"/") {
+			if c.proc {
+				return f.deny(kind, op, f.target(rel), stateRule(procWhat, " (below)"), stateOrigin, experimentalsys.EACCES)
+			}
 			return f.deny(kind, op, f.target(rel), f.edgeRule+" (holds mount "+strconv.Quote(c.by)+")", f.mount.Origin, experimentalsys.EPERM)
 		}
 	}
@@ -109,7 +117,9 @@ func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
 // utimensNoFollow sets the times of the object rel names without following
 // a final symlink (path_filestat_set_times without SYMLINK_FOLLOW). The
 // parent is pinned and the rules are checked on its real location plus the
-// name; the change is made relative to the pinned parent.
+// name, and only then, in a read-only mount, is the change asked about,
+// naming that real location; the change is made relative to the pinned
+// parent.
 func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Errno) {
 	const op = "utimens"
 	defer f.noteDone(&ret, "fs.write", op, p)
@@ -123,10 +133,8 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Er
 	if pat, ok := f.hidden(rel); ok {
 		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
 	}
-	if !f.writable {
-		if e := f.readOnly(op, f.target(rel)); e != 0 {
-			return e
-		}
+	if e := f.stateAsked("fs.write", op, rel, false); e != 0 {
+		return e
 	}
 	if pat, ok := f.protected(rel); ok {
 		return f.denyProtected(op, rel, pat, "")
@@ -153,6 +161,12 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Er
 	}
 	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
 		return 0
+	}
+	// Asked about where the change lands, once every rule has passed.
+	if !f.writable {
+		if e := f.readOnly(op, f.target(real)); e != 0 {
+			return e
+		}
 	}
 	ts := timespecs(atim, mtim)
 	return errno(retry(func() error { return unix.UtimesNanoAt(parent.fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW) }))

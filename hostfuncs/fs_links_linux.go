@@ -39,7 +39,9 @@ func (f *FS) linkedTo(st *unix.Stat_t, hide bool) (policy.Pattern, bool) {
 // buildLinks walks the whole mount once, without following symlinks, and
 // records every regular file with more than one link that a protect or
 // hide pattern covers. Directories it cannot read are skipped: the guest
-// cannot reach what is in them either.
+// cannot reach what is in them either; so are the parts this mount never
+// serves (an inner mount's point, /proc: fs_cover_linux.go), which are
+// not even listed.
 func (f *FS) buildLinks() {
 	set := &linkSet{protected: map[inodeKey]int{}, hidden: map[inodeKey]int{}}
 	fd, err := unix.Openat(f.rootFd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -73,6 +75,9 @@ func (f *FS) walkLinks(fd int, rel string, set *linkSet, buf []byte) {
 			}
 			name := string(d.name)
 			child := joinRel(rel, name)
+			if _, ok := f.coveredAt(child); ok {
+				continue // served by another mount, or /proc: never opened, not even listed
+			}
 			typ := d.typ
 			if typ == unix.DT_UNKNOWN {
 				var st unix.Stat_t

@@ -35,3 +35,13 @@ func (f *FS) escape(kind, op, target string) experimentalsys.Errno {
 func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 	return experimentalsys.ENOSYS
 }
+
+// ProcessFSWithin reports where the process filesystem is at or below
+// dir: Linux only.
+func ProcessFSWithin(dir string, points []string) (string, bool) { return "", false }
+
+// ProcessFSMounts returns where procfs is mounted: Linux only.
+func ProcessFSMounts() ([]string, error) { return nil, nil }
+
+// CoverProcessFS does nothing: there is no policy filesystem here.
+func (f *FS) CoverProcessFS(points []string) {}

@@ -305,6 +305,20 @@ func isDots(name []byte) bool {
 	return len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.'
 }
 
+// openBeneath opens rel relative to dirFd with openat2, resolving every
+// name beneath dirFd: a symlink is followed only when it stays beneath
+// (an absolute one, or ".." above dirFd, gives EXDEV), and /proc's magic
+// links never. With O_PATH nothing on the way is opened.
+func openBeneath(dirFd int, rel string, flags int) (int, error) {
+	how := unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
+	for {
+		fd, err := unix.Openat2(dirFd, rel, &how)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
 // retry runs a system call again while it is interrupted.
 func retry(f func() error) error {
 	for {

@@ -3,6 +3,7 @@ package hostfuncs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,7 @@ type Gate struct {
 
 	mu        sync.Mutex
 	decisions []Decision
+	full      bool                   // maxDecisions reached: nothing more is kept
 	asking    map[*openQuestion]bool // questions open now
 	idle      chan struct{}          // closed when asking drops to 0 while End waits
 	onEnd     []func()
@@ -290,10 +292,41 @@ func (g *Gate) Note(r Request, allowed bool, errno string) {
 	g.add(d, errno)
 }
 
+// maxDecisions bounds the decisions of one run. Every refusal is one, and
+// a tool can ask for refused things in a loop as fast as it likes (about
+// 75,000 a second), each kept in memory for the report and written to the
+// audit log; 300,000 took 770 MB of airlock's memory. The decision after
+// the last one revokes every capability of the run and is recorded, saying
+// so; nothing after it is kept (a revoked run's refusals are not recorded
+// anyway).
+const maxDecisions = 100_000
+
+// decisionsRule is the Rule of the decision that ends a run's decisions.
+var decisionsRule = fmt.Sprintf("at most %d decisions per run: every capability revoked", maxDecisions)
+
 // add records d and keeps it; it returns whether d stands as allowed. A
 // decision the recorder refuses is kept as a denial (SourceUnrecorded) and
 // revokes the run: nothing the guest does may go unrecorded.
 func (g *Gate) add(d Decision, errno string) bool {
+	g.mu.Lock()
+	if g.full {
+		g.mu.Unlock()
+		return false
+	}
+	if len(g.decisions) >= maxDecisions {
+		// The one record of the end, in place of d.
+		g.full = true
+		g.revoked.Store(true)
+		d = Decision{Time: d.Time, Kind: "limits.decisions", Op: "record", Target: "the run", Verdict: policy.Deny,
+			Source: SourceRule, Rule: decisionsRule, Origin: policy.Origin{Layer: policy.LayerBuiltin}.String(), Errno: errno}
+		g.decisions = append(g.decisions, d)
+		g.mu.Unlock()
+		if g.record != nil {
+			g.record(d) // the run is revoked whether or not this is written
+		}
+		return false
+	}
+	g.mu.Unlock()
 	if g.record != nil {
 		if err := g.record(d); err != nil {
 			g.revoked.Store(true)

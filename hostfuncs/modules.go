@@ -24,6 +24,10 @@ type Func struct {
 	ParamNames []string
 	Results    []api.ValueType
 	Fn         api.GoModuleFunction
+	// Stock is true for a WASI function served by wazero's own WASI (the
+	// arguments, environment, clocks, random bytes, proc_exit): its Fn
+	// works on a wazero module only, so another engine serves it itself.
+	Stock bool
 }
 
 // Wrap decorates a host function once, when the host modules are built
@@ -31,59 +35,21 @@ type Func struct {
 // means no decoration and no cost.
 type Wrap func(module, name string, fn api.GoModuleFunction) api.GoModuleFunction
 
-// Instantiate builds and instantiates airlock's host modules in r: WASI
-// preview 1 (airlock's own file, directory, stream, poll and socket
-// functions, wasi.go, and wazero's for the rest) and wasi-threads'
-// thread-spawn (threads.go), with every function passed through wrap, plus
-// extra, grouped by module (extra functions named like a
-// WASI function replace it). Per-run state reaches the functions through
-// the context (see WithRun), so one instantiation serves every run of the
-// runtime.
+// Instantiate builds and instantiates airlock's host modules in r: the
+// functions Funcs lists (WASI preview 1, wasi-threads' thread-spawn, and
+// extra), each passed through wrap, grouped by module. Per-run
+// state reaches the functions through the context (see WithRun), so one
+// instantiation serves every run of the runtime.
 func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func) error {
-	byModule := map[string][]Func{}
-	for _, f := range extra {
-		byModule[f.Module] = append(byModule[f.Module], f)
-	}
-	if len(byModule[ThreadsModule]) == 0 {
-		byModule[ThreadsModule] = threadFuncs // wasi-threads (threads.go)
-	}
-
-	// Compile wazero's WASI once, only to read its function definitions.
-	stock := r.NewHostModuleBuilder(WASIModule)
-	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(stock)
-	cm, err := stock.Compile(ctx)
+	funcs, err := Funcs(ctx, r, extra)
 	if err != nil {
-		return fmt.Errorf("compiling WASI: %w", err)
+		return err
 	}
-	defer cm.Close(ctx)
-	replaced := map[string]bool{}
-	for _, f := range byModule[WASIModule] {
-		replaced[f.Name] = true
-	}
-	var wasi []Func
-	for name, def := range cm.ExportedFunctions() {
-		if replaced[name] {
-			continue
-		}
-		fn, ok := wasiFuncs[name]
-		if !ok {
-			if fn, ok = def.GoFunction().(api.GoModuleFunction); !ok {
-				return fmt.Errorf("WASI function %s is not a Go module function", name)
-			}
-		}
-		wasi = append(wasi, Func{Module: WASIModule, Name: name, Params: def.ParamTypes(),
-			ParamNames: def.ParamNames(), Results: def.ResultTypes(), Fn: fn})
-	}
-	byModule[WASIModule] = append(wasi, byModule[WASIModule]...)
-
-	names := make([]string, 0, len(byModule))
-	for m := range byModule {
-		names = append(names, m)
-	}
-	sort.Strings(names)
-	for _, m := range names {
+	for len(funcs) > 0 {
+		m := funcs[0].Module
 		b := r.NewHostModuleBuilder(m)
-		for _, f := range byModule[m] {
+		for ; len(funcs) > 0 && funcs[0].Module == m; funcs = funcs[1:] {
+			f := funcs[0]
 			fn := f.Fn
 			if wrap != nil {
 				fn = wrap(m, f.Name, fn)
@@ -99,6 +65,63 @@ func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func)
 		}
 	}
 	return nil
+}
+
+// Funcs lists every host function airlock gives a guest, sorted by module:
+// WASI preview 1 (airlock's own file, directory, stream, poll and socket
+// functions, wasi.go, and wazero's for the rest, marked Stock),
+// wasi-threads' thread-spawn (threads.go), then extra (extra functions
+// named like a WASI function replace it). r is used only to read wazero's
+// WASI function definitions (names and types).
+func Funcs(ctx context.Context, r wazero.Runtime, extra []Func) ([]Func, error) {
+	byModule := map[string][]Func{}
+	for _, f := range extra {
+		byModule[f.Module] = append(byModule[f.Module], f)
+	}
+	if len(byModule[ThreadsModule]) == 0 {
+		byModule[ThreadsModule] = threadFuncs // wasi-threads (threads.go)
+	}
+
+	// Compile wazero's WASI once, only to read its function definitions.
+	stock := r.NewHostModuleBuilder(WASIModule)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(stock)
+	cm, err := stock.Compile(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compiling WASI: %w", err)
+	}
+	defer cm.Close(ctx)
+	replaced := map[string]bool{}
+	for _, f := range byModule[WASIModule] {
+		replaced[f.Name] = true
+	}
+	var wasi []Func
+	for name, def := range cm.ExportedFunctions() {
+		if replaced[name] {
+			continue
+		}
+		fn, ok := wasiFuncs[name]
+		own := ok
+		if !ok {
+			if fn, ok = def.GoFunction().(api.GoModuleFunction); !ok {
+				return nil, fmt.Errorf("WASI function %s is not a Go module function", name)
+			}
+		}
+		wasi = append(wasi, Func{Module: WASIModule, Name: name, Params: def.ParamTypes(),
+			ParamNames: def.ParamNames(), Results: def.ResultTypes(), Fn: fn, Stock: !own})
+	}
+	sort.Slice(wasi, func(i, j int) bool { return wasi[i].Name < wasi[j].Name })
+	byModule[WASIModule] = append(wasi, byModule[WASIModule]...)
+
+	names := make([]string, 0, len(byModule))
+	for m := range byModule {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	var out []Func
+	for _, m := range names {
+		out = append(out, byModule[m]...)
+	}
+	return out, nil
 }
 
 // Run is the per-run state that host functions reach through the context

@@ -1,6 +1,7 @@
 package hostfuncs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,11 @@ type StatePath struct {
 	What   string // for people and decision records: "compile cache", "user grants", …
 	Secret bool   // unreadable too (the compile cache and its key, grants)
 }
+
+// ErrProcessFS is in the error of NewFS for a mount whose host directory
+// is in the process filesystem (/proc): airlock's own process, which no
+// tool may reach (fs_proc_linux.go).
+var ErrProcessFS = errors.New("process filesystem")
 
 // StateRulePrefix starts the Rule of every decision that keeps a tool
 // away from airlock's state: "airlock state: compile cache".

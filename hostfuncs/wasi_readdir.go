@@ -11,8 +11,8 @@ import (
 // makes the index of the entry in the listing: 0 and 1 are "." and "..",
 // then the directory's entries in the order the kernel gives them (hidden
 // ones left out by FS). A directory keeps the entries read but not yet
-// passed (dirStream); asking from cookie 0, or from a cookie already
-// passed, reads the directory again from its start.
+// passed (dirStream), at most a batch; asking from cookie 0, or from a
+// cookie already passed, reads the directory again from its start.
 
 // dirStream is the part of a directory listing read and not yet passed.
 type dirStream struct {
@@ -101,25 +101,36 @@ func fdReaddir(ctx context.Context, mod api.Module, stack []uint64) {
 			s.base++
 		}
 		// Write entries while there is room; the last may be cut short,
-		// which tells the guest to ask again from its cookie.
+		// which tells the guest to ask again from its cookie. An entry
+		// written whole is passed: dropped at once, so that a descriptor
+		// holds at most a batch, however large the buffer and the directory
+		// (a guest asking again from an earlier cookie gets the directory
+		// read again from its start).
 		used := 0
-		for i := 0; used < len(buf); i++ {
-			if i == len(s.ents) {
+		for used < len(buf) {
+			if len(s.ents) == 0 {
 				if errno := fill(); errno != 0 {
 					return errno
 				}
-				if i == len(s.ents) {
+				if len(s.ents) == 0 {
 					break
 				}
 			}
-			d := s.ents[i]
+			d := s.ents[0]
 			var rec [direntSize]byte
-			put64(rec[0:], s.base+uint64(i)+1)
+			put64(rec[0:], s.base+1)
 			put64(rec[8:], d.ino)
 			put32(rec[16:], uint32(len(d.name)))
 			rec[20] = d.typ
-			used += copy(buf[used:], rec[:])
-			used += copy(buf[used:], d.name)
+			n := copy(buf[used:], rec[:])
+			n += copy(buf[used+n:], d.name)
+			used += n
+			if n < direntSize+len(d.name) {
+				break // cut short: kept for the next call
+			}
+			s.ents[0] = dirEnt{}
+			s.ents = s.ents[1:]
+			s.base++
 		}
 		if !mem.WriteUint32Le(usedPtr, uint32(used)) {
 			return errFAULT

@@ -139,7 +139,7 @@ func approvalForm(q approvals.Question) *sdk.ElicitParams {
 	var b strings.Builder
 	fmt.Fprintf(&b, "airlock: tool %q (module %s). %s:", q.Tool, q.ShortDigest(), strings.TrimSuffix(q.Why, ":"))
 	for _, it := range q.Items {
-		fmt.Fprintf(&b, "\n- %s %s", it.Kind, it.Target)
+		fmt.Fprintf(&b, "\n- %s %s", it.Kind, approvals.NeutraliseLine(it.Target)) // the tool's choice: one line, no escapes
 		if it.Op != "" && it.Op != "request" {
 			fmt.Fprintf(&b, " (%s)", it.Op)
 		}

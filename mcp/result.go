@@ -9,6 +9,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -74,7 +75,7 @@ func (t *tool) notes(res *runtime.Result, pol *policy.Policy) string {
 		if where == "" {
 			where = string(d.Source)
 		}
-		fmt.Fprintf(&b, "airlock: denied %s %s %s: %s (%s, %s)\n", d.Kind, d.Op, d.Target, d.Rule, where, d.Source)
+		fmt.Fprintf(&b, "airlock: denied %s %s %s: %s (%s, %s)\n", d.Kind, d.Op, approvals.NeutraliseLine(d.Target), d.Rule, where, d.Source)
 	}
 	lim := pol.Limits
 	if res.Stdout.Truncated {

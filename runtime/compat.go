@@ -107,7 +107,7 @@ var componentProblem = Problem{Feature: "component",
 		"build for wasm32-wasip1 (cargo build --target wasm32-wasip1, GOOS=wasip1 GOARCH=wasm, clang --target=wasm32-wasi)"}
 
 // check lists what in f airlock refuses. alt is true on an engine other
-// than wazero, which provides WASI only.
+// than wazero (wasmtime), for refusals that differ between engines.
 func check(f *wasmfile.File, provides func(module, name string) bool, alt bool) []Problem {
 	var ps []Problem
 	for _, im := range f.Imports {
@@ -194,8 +194,6 @@ func importProblem(im wasmfile.Import, provides func(module, name string) bool, 
 		p.Message = "built with GOOS=js for a browser; rebuild with GOOS=wasip1 GOARCH=wasm"
 	case strings.HasPrefix(im.Module, "wasi:") || strings.HasPrefix(im.Module, "wasi_snapshot_preview2"):
 		p.Message = "a WASI preview 2 interface; airlock provides WASI preview 1: build for wasm32-wasip1"
-	case strings.HasPrefix(im.Module, "airlock_") && alt:
-		p.Message = "airlock's own host functions (the network) exist only on the wazero engine; run without --engine wasmtime"
 	case strings.HasPrefix(im.Module, "airlock_"):
 		p.Message = "not part of this airlock's host ABI (built for another airlock version? see docs/network-abi.md)"
 	default:

@@ -81,12 +81,6 @@ type Config struct {
 	// engine mends something on its own: a compile-cache entry discarded
 	// and compiled again. Nil writes "airlock: " + line to os.Stderr.
 	Warn func(line string)
-	// AllowUnenforced lets an engine that cannot enforce every rule of a
-	// policy run it without those rules (wasmtime: protect and hide
-	// patterns, limits.open_files, host-call tracing). False refuses such
-	// a run with an *UnenforceableError naming each rule. The default
-	// engine enforces everything and ignores it.
-	AllowUnenforced bool
 }
 
 // DefaultCacheDir is $AIRLOCK_CACHE_DIR, or "airlock" in the user's cache dir.
@@ -123,9 +117,16 @@ type Engine struct {
 	stateMu   sync.Mutex
 	lastState *hostfuncs.State // the last run's, reused while unchanged (runState)
 
+	compiling sync.WaitGroup // compiles under way, which Close waits for
+
 	threadInfos sync.Map // module digest -> threadsInfo (threads.go)
 
 	goTC goToolchainCache // the Go toolchain that builds tool folders (load.go)
+
+	// procMounts is where procfs is mounted, read when the engine is made:
+	// a run's mounts are made behind the Landlock wall, where the mount
+	// table cannot be read, and must never serve /proc (fs_proc_linux.go).
+	procMounts []string
 }
 
 type rtKey struct {
@@ -155,6 +156,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.Warn = func(line string) { fmt.Fprintln(os.Stderr, "airlock: "+line) }
 	}
 	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
+	var err error
+	if e.procMounts, err = hostfuncs.ProcessFSMounts(); err != nil {
+		return nil, err
+	}
 	e.cacheDir = cfg.CacheDir
 	if e.cacheDir == "" {
 		e.cacheDir = DefaultCacheDir()
@@ -172,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		e.code, e.cache = code, c
 	}
-	alt, err := newBackend(cfg, e.code)
+	alt, err := newBackend(ctx, cfg, e.code)
 	if err != nil {
 		e.Close(ctx)
 		return nil, err
@@ -210,6 +215,19 @@ func (e *Engine) runState() *hostfuncs.State {
 
 // Close releases every runtime and compiled module.
 func (e *Engine) Close(ctx context.Context) error {
+	// A compile the caller stopped waiting for (compile) goes on in the
+	// background; closing its runtime or the cache under it would crash
+	// the process inside wazero. Wait for it, as long as ctx allows.
+	compiled := make(chan struct{})
+	go func() {
+		e.compiling.Wait()
+		close(compiled)
+	}()
+	select {
+	case <-compiled:
+	case <-ctx.Done():
+		return fmt.Errorf("closing the engine: a compile still runs: %w", ctx.Err())
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
@@ -305,7 +323,9 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 	// cancelled MCP call) need not wait for it, and a later caller finds
 	// the finished module.
 	compiled := make(chan struct{})
+	e.compiling.Add(1) // Close waits for it
 	go func() {
+		defer e.compiling.Done()
 		defer close(compiled)
 		c.once.Do(func() { e.doCompile(ctx, r, k, m, c) })
 	}()

@@ -120,40 +120,15 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		}
 		return nil
 	})
-	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	state := e.runState()
-	var mounts []hostfuncs.WASIMount
-	for _, m := range p.Mounts {
-		fs, err := hostfuncs.NewFS(m, gate, limit)
-		if err != nil {
-			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
-		}
-		closers = append(closers, fs)
-		if err := fs.GuardState(state); err != nil {
-			return nil, &StateError{Guest: m.Guest, Err: err}
-		}
-		if spec.ReadOnlyVerdict == policy.Ask && m.Origin.Layer != policy.LayerManaged {
-			fs.ReadOnlyVerdict = policy.Ask
-		}
-		mounts = append(mounts, hostfuncs.WASIMount{Guest: m.Guest, FS: fs})
-	}
-
-	stdout := newCapped(orDiscard(spec.Stdout), p.Limits.Output)
-	stderr := newCapped(orDiscard(spec.Stderr), p.Limits.Output)
-	stdin := spec.Stdin
-	if stdin == nil {
-		stdin = eofReader{}
-	}
 	// airlock serves WASI's files, directories and streams itself
 	// (hostfuncs/wasi.go): the mounts and streams go to its state, not to
 	// wazero's module config.
-	wasi := hostfuncs.NewWASI(mounts, stdin, stdout, stderr)
+	sb, err := e.newSandbox(&spec, gate)
+	if err != nil {
+		return nil, err
+	}
+	defer sb.close()
+	wasi, stdout, stderr := sb.wasi, sb.stdout, sb.stderr
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(append([]string{spec.Module.Name}, spec.Args...)...).
@@ -492,6 +467,14 @@ func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *hostfuncs.Gat
 	}
 	hr := &hostfuncs.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
 		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
+	// For airlock's own args_* and environ_* (hostfuncs.StockWASIFunc):
+	// the engines that serve them read the run's arguments and environment
+	// here.
+	var env []string
+	for _, kv := range environ(spec.Policy, spec.LookupEnv) {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+	hostfuncs.SetProcess(hr, append([]string{spec.Module.Name}, spec.Args...), env)
 	callCtx := hostfuncs.WithRun(runCtx, hr)
 	finish := func(*Result) {}
 	if e.cfg.PrepareRun != nil {

@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlockhq/airlock/hostfuncs"
-	"github.com/airlockhq/airlock/policy"
 )
 
 const wasmtimeBuilt = true
@@ -31,9 +28,11 @@ const wasmtimeVersion = "wasmtime-go-v39.0.1-epoch"
 // cost of one atomic increment per tick for the whole process.
 const epochTick = 10 * time.Millisecond
 
-// wasmtimeBackend runs modules on wasmtime. Its WASI is wasmtime's own
-// (native, with cap-std confinement of each preopened directory), so only
-// rules about whole mounts apply; see nativeWASIGaps.
+// wasmtimeBackend runs modules on wasmtime. Its host functions are
+// airlock's own, the same as on wazero: WASI preview 1 over the policy
+// filesystem (hostfuncs), the network, and the caller's (Config.HostFuncs),
+// each passed through Config.Wrap and defined once in the linker
+// (wasmtime_host.go). wasmtime's own WASI is never linked.
 type wasmtimeBackend struct {
 	cfg    Config
 	code   *codeCache // sealed store of compiled modules, nil for none
@@ -53,14 +52,15 @@ type wasmtimeOnce struct {
 	err  error
 }
 
-func newWasmtime(cfg Config, code *codeCache) (backend, error) {
+func newWasmtime(ctx context.Context, cfg Config, code *codeCache) (backend, error) {
 	c := wasmtime.NewConfig()
 	c.SetEpochInterruption(true)
 	engine := wasmtime.NewEngineWithConfig(c)
 	linker := wasmtime.NewLinker(engine)
-	if err := linker.DefineWasi(); err != nil {
+	if err := defineHostFuncs(ctx, linker, cfg.Wrap, cfg.HostFuncs); err != nil {
+		linker.Close()
 		engine.Close()
-		return nil, fmt.Errorf("wasmtime: defining WASI: %w", err)
+		return nil, fmt.Errorf("wasmtime: defining airlock's host functions: %w", err)
 	}
 	b := &wasmtimeBackend{cfg: cfg, code: code, engine: engine, linker: linker,
 		stop: make(chan struct{}), compiled: map[string]*wasmtimeOnce{}, probe: wasmtime.NewStore(engine)}
@@ -99,9 +99,6 @@ func (b *wasmtimeBackend) close() error {
 }
 
 func (b *wasmtimeBackend) provides(module, name string) bool {
-	if module != hostfuncs.WASIModule {
-		return false
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.linker.Get(b.probe, module, name) != nil
@@ -175,21 +172,8 @@ func (b *wasmtimeBackend) compile(m *Module) (*wasmtime.Module, error) {
 	return c.mod, c.err
 }
 
-// unenforced lists what of spec this engine cannot do.
-func (b *wasmtimeBackend) unenforced() []Unenforced {
-	var out []Unenforced
-	if b.cfg.Wrap != nil {
-		out = append(out, Unenforced{Rule: "a span for every host call (telemetry is on)", Origin: "runtime.Config.Wrap",
-			Why: "its WASI functions are native code that airlock cannot wrap"})
-	}
-	return out
-}
-
 func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Result, error) {
 	p := spec.Policy
-	if gaps := append(b.unenforced(), nativeWASIGaps(p)...); len(gaps) > 0 && !b.cfg.AllowUnenforced {
-		return nil, &UnenforceableError{Engine: EngineWasmtime, Rules: gaps}
-	}
 	mod, err := b.compile(spec.Module)
 	if err != nil {
 		return nil, err
@@ -207,44 +191,21 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		}
 		return nil
 	})
-
-	wasi := wasmtime.NewWasiConfig()
-	wasi.SetArgv(append([]string{spec.Module.Name}, spec.Args...))
-	var keys, vals []string
-	for _, kv := range environ(p, spec.LookupEnv) {
-		keys, vals = append(keys, kv[0]), append(vals, kv[1])
-	}
-	wasi.SetEnv(keys, vals)
-	// wasmtime's WASI is native: airlock cannot refuse single calls, so a
-	// mount that exposes airlock's own state is refused whole.
-	if err := mountsExposeState(p, hostfuncs.NewState(e.statePaths())); err != nil {
-		return nil, err
-	}
-	for _, m := range p.Mounts {
-		dir, file := wasmtime.DIR_READ, wasmtime.FILE_READ
-		if m.Access == policy.Write {
-			dir, file = dir|wasmtime.DIR_WRITE, file|wasmtime.FILE_WRITE
-		}
-		if err := wasi.PreopenDir(m.Host, m.Guest, dir, file); err != nil {
-			wasi.Close()
-			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
-		}
-	}
-
-	// wasmtime-go takes stdio as file paths: give it the ends of pipes,
-	// and copy between them and the caller's streams.
-	stdout := newCapped(orDiscard(spec.Stdout), p.Limits.Output)
-	stderr := newCapped(orDiscard(spec.Stderr), p.Limits.Output)
-	pipes, err := wasiPipes(wasi, spec.Stdin, stdout, stderr)
+	// The same sandbox as on wazero (sandbox.go): every mount through the
+	// policy filesystem, the same streams and limits.
+	sb, err := e.newSandbox(&spec, gate)
 	if err != nil {
-		wasi.Close()
 		return nil, err
 	}
+	defer sb.close()
+	stdout, stderr := sb.stdout, sb.stderr
 
-	hr, _, finish := e.hostRun(runCtx, &spec, gate)
+	hr, callCtx, finish := e.hostRun(runCtx, &spec, gate)
+	hr.WASI = sb.wasi
+	hr.OnClose(sb.wasi.Close)
 
-	store := wasmtime.NewStore(b.engine)
-	store.SetWasi(wasi)
+	sr := &storeRun{ctx: callCtx}
+	store := wasmtime.NewStoreWithData(b.engine, sr)
 	memLimit := int64(-1)
 	if p.Limits.Memory > 0 {
 		memLimit = int64(p.Limits.Memory)
@@ -268,22 +229,23 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	go func() {
 		var out outcome
 		defer func() {
-			store.Close() // closes wasmtime's ends of the stdio pipes
+			store.Close()
 			done <- out
 		}()
 		inst, err := b.linker.Instantiate(store, mod)
 		if err != nil {
-			out.err, out.start = err, true
+			out.err, out.start = sr.outcome(err), true
 			return
 		}
 		if f := inst.GetFunc(store, "_start"); f != nil {
-			_, out.err = f.Call(store)
+			_, err = f.Call(store)
+			out.err = sr.outcome(err)
 		}
 		if ex := inst.GetExport(store, "memory"); ex != nil && ex.Memory() != nil {
 			out.mem = uint64(ex.Memory().DataSize(store))
 		}
 		var trap *wasmtime.Trap
-		if errors.As(out.err, &trap) {
+		if errors.As(err, &trap) {
 			if c := trap.Code(); c != nil && *c == wasmtime.Interrupt {
 				out.interrupt = true
 			}
@@ -293,20 +255,15 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	var out outcome
 	select {
 	case out = <-done:
-		pipes.wait() // everything the guest wrote has been copied
-		pipes.closeAll()
 	case <-ctx.Done():
-		// The caller gave up: take the streams away and return. The guest
-		// stops at its epoch deadline (the wall-time limit) at the latest;
-		// its output is drained and dropped until then.
+		// The caller gave up: take every capability and the streams away
+		// and return. A host call the guest makes from now on ends it (its
+		// context is done); a guest that only computes stops at its epoch
+		// deadline (the wall-time limit).
+		gate.Revoke()
 		stdout.close()
 		stderr.close()
 		out.err = ctx.Err()
-		go func() {
-			<-done
-			pipes.wait()
-			pipes.closeAll()
-		}()
 	}
 	res.Duration = time.Since(begin)
 	res.Memory = out.mem
@@ -315,114 +272,17 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	hr.Close()
 	res.Decisions = gate.Decisions()
 
-	if out.start {
+	var ee *sys.ExitError
+	if out.start && !errors.As(out.err, &ee) {
 		finish(nil)
-		var ee *wasmtime.Error
-		if errors.As(out.err, &ee) {
-			if _, ok := ee.ExitStatus(); !ok {
-				return nil, &ModuleError{Name: spec.Module.Name, Err: out.err}
-			}
-		} else {
-			return nil, &ModuleError{Name: spec.Module.Name, Err: out.err}
-		}
-	}
-	err = out.err
-	var ee *wasmtime.Error
-	if errors.As(err, &ee) {
-		if code, ok := ee.ExitStatus(); ok {
-			err = sys.NewExitError(uint32(code))
-		}
+		return nil, &ModuleError{Name: spec.Module.Name, Err: out.err}
 	}
 	if out.interrupt && ctx.Err() == nil {
 		// The epoch deadline is the wall-time limit, give or take a tick.
 		res.Reason, res.Err = Timeout, context.DeadlineExceeded
 	} else {
-		classify(res, err, ctx, runCtx, p.Limits.Memory)
+		classify(res, out.err, ctx, runCtx, p.Limits.Memory)
 	}
 	finish(res)
 	return res, nil
-}
-
-// stdioPipes connects wasmtime's stdio, which it opens by path, to the
-// run's streams through pipes.
-type stdioPipes struct {
-	files  []*os.File // airlock's ends
-	guest  []*os.File // the ends wasmtime opened its own copies of
-	copies sync.WaitGroup
-}
-
-func wasiPipes(wasi *wasmtime.WasiConfig, stdin io.Reader, stdout, stderr *capped) (*stdioPipes, error) {
-	p := &stdioPipes{}
-	fail := func(err error) (*stdioPipes, error) {
-		p.closeAll()
-		for _, f := range p.guest {
-			f.Close()
-		}
-		return nil, fmt.Errorf("connecting the tool's standard streams: %w", err)
-	}
-	// stdin: the guest reads r; airlock writes spec.Stdin into w.
-	r, w, err := os.Pipe()
-	if err != nil {
-		return fail(err)
-	}
-	p.files, p.guest = append(p.files, w), append(p.guest, r)
-	if err := wasi.SetStdinFile(fdPath(r)); err != nil {
-		return fail(err)
-	}
-	if stdin != nil {
-		go func() {
-			io.Copy(w, stdin)
-			w.Close()
-		}()
-	} else {
-		w.Close()
-	}
-	for i, dst := range []*capped{stdout, stderr} {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return fail(err)
-		}
-		p.files, p.guest = append(p.files, r), append(p.guest, w)
-		set := wasi.SetStdoutFile
-		if i == 1 {
-			set = wasi.SetStderrFile
-		}
-		if err := set(fdPath(w)); err != nil {
-			return fail(err)
-		}
-		p.copies.Add(1)
-		go func() {
-			defer p.copies.Done()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := r.Read(buf)
-				if n > 0 {
-					// Past the output limit the bytes are drained and
-					// dropped: the guest's write has already succeeded.
-					dst.Write(buf[:n])
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-	// wasmtime has opened its own copies of the guest ends; airlock's
-	// must close so that EOF arrives when wasmtime closes its copies.
-	for _, f := range p.guest {
-		f.Close()
-	}
-	p.guest = nil
-	return p, nil
-}
-
-func fdPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
-
-// wait returns once everything the guest wrote has been copied.
-func (p *stdioPipes) wait() { p.copies.Wait() }
-
-func (p *stdioPipes) closeAll() {
-	for _, f := range p.files {
-		f.Close()
-	}
 }

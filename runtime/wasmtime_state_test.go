@@ -3,55 +3,73 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/airlockhq/airlock/hostfuncs"
-	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/runtime"
 )
 
-// TestWasmtimeRefusesMountsOverState: wasmtime's WASI is native, so
-// airlock cannot refuse single calls; a writable mount that holds
-// airlock's state, or a read-only one that holds secret state, is refused
-// whole, even when the caller accepts unenforced rules. A read-only mount
-// that holds only state a tool may read runs.
-func TestWasmtimeRefusesMountsOverState(t *testing.T) {
-	tools, err := sampleTools()
+// TestEnginesKeepStateOutOfReach: a mount that holds airlock's own state
+// (a policy file, the compile cache with its sealing key) runs on both
+// engines, and the tool reaches none of it, call by call: the policy file
+// keeps its bytes, the key never reaches the output.
+func TestEnginesKeepStateOutOfReach(t *testing.T) {
+	dir := t.TempDir()
+	path, err := wasmbuild.Build(filepath.Join("..", "hostfuncs", "testdata", "fsguest"), dir, "fsguest")
 	if err != nil {
 		t.Fatal(err)
 	}
-	home := t.TempDir()
-	cache := filepath.Join(home, ".cache", "airlock")
-	policyFile := filepath.Join(home, "proj", "policy.hcl")
-	os.MkdirAll(filepath.Dir(policyFile), 0o755)
-	os.WriteFile(policyFile, []byte("# policy\n"), 0o644)
-	e, err := runtime.New(context.Background(), runtime.Config{CacheDir: cache, Engine: runtime.EngineWasmtime,
-		AllowUnenforced: true, State: []hostfuncs.StatePath{{Path: policyFile, What: "policy"}}})
+	wasm, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close(context.Background())
-	run := func(host string, access policy.Access) error {
-		p := plainPolicy(host)
-		p.Mounts[0].Access = access
-		_, err := e.Run(context.Background(), runtime.Spec{Module: tools["ls"], Args: []string{"/work"}, Policy: p})
-		return err
-	}
-	var se *runtime.StateError
-	for _, c := range []struct {
-		host   string
-		access policy.Access
-	}{{home, policy.Write}, {home, policy.Read}, {filepath.Join(home, "proj"), policy.Write}} {
-		if err := run(c.host, c.access); !errors.As(err, &se) {
-			t.Errorf("mount of %s (%s): %v, want a StateError", c.host, c.access, err)
-		}
-	}
-	if err := run(filepath.Join(home, "proj"), policy.Read); err != nil {
-		t.Errorf("read-only mount over a policy file: %v", err)
+	guest := runtime.NewModule("fsguest", wasm)
+	for _, name := range runtime.Engines() {
+		t.Run(name, func(t *testing.T) {
+			home := t.TempDir()
+			cache := filepath.Join(home, ".cache", "airlock")
+			policyFile := filepath.Join(home, "proj", "policy.hcl")
+			os.MkdirAll(filepath.Dir(policyFile), 0o755)
+			os.WriteFile(policyFile, []byte("# policy\n"), 0o644)
+			e, err := runtime.New(context.Background(), runtime.Config{CacheDir: cache, Engine: name,
+				State: []hostfuncs.StatePath{{Path: policyFile, What: "policy"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close(context.Background())
+			key, err := os.ReadFile(filepath.Join(cache, "seal.key"))
+			if err != nil || len(key) == 0 {
+				t.Fatalf("no sealing key in the cache: %v", err)
+			}
+			var out bytes.Buffer
+			// InterruptInstrument: an abandon-mode run on wazero pauses the
+			// collector, which waits forever for a guest some earlier test
+			// left spinning (TestAbandonedThreadsReturnAtTheTimeLimit).
+			res, err := e.Run(context.Background(), runtime.Spec{Module: guest, Stdout: &out, Policy: plainPolicy(home), Interrupt: runtime.InterruptInstrument,
+				Args: []string{"write:/work/proj/policy.hcl:pwned", "remove:/work/proj/policy.hcl",
+					"read:/work/.cache/airlock/seal.key", "write:/work/.cache/airlock/seal.key:forged", "write:/work/ok.txt:fine"}})
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("%v %+v", err, res)
+			}
+			if b, _ := os.ReadFile(policyFile); string(b) != "# policy\n" {
+				t.Errorf("the policy file changed: %q", b)
+			}
+			if b, _ := os.ReadFile(filepath.Join(cache, "seal.key")); !bytes.Equal(b, key) {
+				t.Error("the sealing key changed")
+			}
+			if bytes.Contains(out.Bytes(), key) || !strings.Contains(out.String(), "write ok") {
+				t.Errorf("output: %q", out.String())
+			}
+			if strings.Count(out.String(), " err ") != 4 {
+				t.Errorf("want 4 refusals:\n%s", out.String())
+			}
+		})
 	}
 }
 

@@ -2,7 +2,10 @@
 
 package runtime
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 const wasmtimeBuilt = false
 
@@ -10,4 +13,4 @@ const wasmtimeBuilt = false
 // binary built without the wasmtime engine.
 var ErrNoWasmtime = errors.New("this airlock was built without the wasmtime engine; rebuild with -tags wasmtime (needs cgo)")
 
-func newWasmtime(Config, *codeCache) (backend, error) { return nil, ErrNoWasmtime }
+func newWasmtime(context.Context, Config, *codeCache) (backend, error) { return nil, ErrNoWasmtime }

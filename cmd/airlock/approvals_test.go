@@ -112,8 +112,12 @@ func startPane(t *testing.T, dir string, env []string, args ...string) *pane {
 	return p
 }
 
-func (p *pane) screen() string {
-	out, err := exec.Command("tmux", "-S", p.sock, "capture-pane", "-p", "-t", "main").Output()
+func (p *pane) screen() string { return p.capture() }
+
+// capture returns the screen; with "-J", its wrapped lines joined.
+func (p *pane) capture(flags ...string) string {
+	args := append([]string{"-S", p.sock, "capture-pane", "-p", "-t", "main"}, flags...)
+	out, err := exec.Command("tmux", args...).Output()
 	if err != nil {
 		p.t.Fatalf("capture-pane: %v", err)
 	}
@@ -166,7 +170,18 @@ var exitRE = regexp.MustCompile(`\[exit (\d+)\]`)
 func (p *pane) exit() (int, string) {
 	p.t.Helper()
 	s := p.waitFor("[exit ")
+	// "[exit 143]" may be caught half drawn, or wrapped at the pane's edge
+	// (after a tool's output left the cursor there): read it again with
+	// wrapped lines joined.
 	m := exitRE.FindStringSubmatch(s)
+	for tries := 0; m == nil; tries++ {
+		if tries == 100 {
+			p.t.Fatalf("the screen shows no exit status:\n%s", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+		s = p.capture("-J")
+		m = exitRE.FindStringSubmatch(s)
+	}
 	n, _ := strconv.Atoi(m[1])
 	return n, s
 }

@@ -161,7 +161,7 @@ func listGrants(io stdio, g *approvals.Grants) {
 				scope = "folder" // the target and everything below it
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(gr.Kind),
-				approvals.Neutralise(gr.Target), scope, approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
+				approvals.NeutraliseLine(gr.Target), scope, approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
 		}
 		tw.Flush()
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/runtime"
 )
 
 // learnProject makes a project for the learn tests: sources, docs, an
@@ -383,12 +386,27 @@ func TestLearnFileIsOpenedWithCare(t *testing.T) {
 	if b, _ := os.ReadFile(bad); !strings.Contains(string(b), "acess") {
 		t.Errorf("the invalid policy was overwritten: %q", b)
 	}
-	r := runCLI(t, dir, "", env, "run", "--learn", filepath.Join(dir, "new.hcl"), "--engine", "wasmtime", tool("cat"), "--", "/work/src/a.txt")
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "--learn needs the wazero engine") {
-		t.Errorf("--engine wasmtime: exit %d: %s", r.code, r.stderr)
+	// Every engine sees every call (docs/engines.md), so each learns the
+	// same policy; an engine this airlock lacks leaves no file behind.
+	learned := map[string]string{}
+	for _, engine := range []string{runtime.EngineWazero, runtime.EngineWasmtime} {
+		file := filepath.Join(dir, "new-"+engine+".hcl")
+		r := runCLI(t, dir, "", env, "run", "--learn", file, "--engine", engine, tool("cat"), "--", "/work/src/a.txt")
+		b, err := os.ReadFile(file)
+		if !slices.Contains(runtime.Engines(), engine) {
+			if r.code != ExitUsage || !strings.Contains(r.stderr, "built without the wasmtime engine") || err == nil {
+				t.Errorf("--engine %s: exit %d, learn file there: %t: %s", engine, r.code, err == nil, r.stderr)
+			}
+			continue
+		}
+		if r.code != 0 || err != nil {
+			t.Fatalf("--engine %s: exit %d: %v %s", engine, r.code, err, r.stderr)
+		}
+		// The comment on limits says what this run measured (its time).
+		learned[engine] = regexp.MustCompile(`(?m)^# Limits: .*$`).ReplaceAllString(string(b), "# Limits: …")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "new.hcl")); err == nil {
-		t.Error("a refused run left an empty learn file behind")
+	if w, ok := learned[runtime.EngineWasmtime]; ok && w != learned[runtime.EngineWazero] {
+		t.Errorf("the engines learned different policies:\nwazero:\n%s\nwasmtime:\n%s", learned[runtime.EngineWazero], w)
 	}
 }
 

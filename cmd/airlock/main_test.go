@@ -21,6 +21,7 @@ import (
 var (
 	airlockBin string // the airlock CLI built from this package
 	probeWasm  string // runtime/testdata/probe: exit codes, loops, allocation, file I/O
+	attackWasm string // testdata/wasiattack: raw WASI calls a hostile tool makes (wasi_attack_test.go)
 	repoRoot   string // the repository root (tools/ lives there)
 	cacheDir   string // AIRLOCK_CACHE_DIR shared by every CLI run of this test binary
 )
@@ -42,11 +43,15 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if airlockBin, err = wasmbuild.Binary(".", dir, "airlock"); err != nil {
+	if airlockBin, err = wasmbuild.Binary(".", dir, "airlock", cliBuildFlags...); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if probeWasm, err = wasmbuild.Build(filepath.Join(repoRoot, "runtime/testdata/probe"), dir, "probe"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if attackWasm, err = wasmbuild.Build("testdata/wasiattack", dir, "wasiattack"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -64,7 +69,13 @@ type cliResult struct {
 // environment (KEY=VALUE), and waits for it (at most 2 minutes).
 func runCLI(t testing.TB, dir, stdin string, env []string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command(airlockBin, args...)
+	return runCLIBin(t, airlockBin, dir, stdin, env, args...)
+}
+
+// runCLIBin is runCLI with the airlock program at bin.
+func runCLIBin(t testing.TB, bin, dir, stdin string, env []string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/airlockhq/airlock/policy"
@@ -95,24 +94,4 @@ func readOnlyDefault(cwd string, stderr io.Writer) *policy.Policy {
 	}
 	fmt.Fprintf(stderr, "airlock: no policy, and %s is %s: /work is read-only for this run (writes are asked about); run in a project folder, or give --policy FILE\n", cwd, what)
 	return p
-}
-
-// refuseUnenforcedManaged refuses --allow-unenforced when the policy holds
-// patterns of the managed layer: an engine that cannot enforce patterns
-// (wasmtime) would run without the administrator's protect and hide rules,
-// and no flag may lift the ceiling. It returns code >= 0 when the command
-// must end.
-func refuseUnenforcedManaged(pol *policy.Policy, stderr io.Writer) int {
-	for _, m := range pol.Mounts {
-		for _, list := range []struct {
-			verb string
-			pats []policy.Pattern
-		}{{"hide", m.Hide}, {"protect", m.Protect}} {
-			if i := slices.IndexFunc(list.pats, func(p policy.Pattern) bool { return p.Origin.Layer == policy.LayerManaged }); i >= 0 {
-				p := list.pats[i]
-				return errorf(stderr, ExitUsage, "--allow-unenforced cannot lift the managed policy's rules: %s %q in %s (%s) must hold; use the default engine", list.verb, p.Text, m.Guest, p.Origin)
-			}
-		}
-	}
-	return -1
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airlockhq/airlock/runtime"
 )
 
 // ceilingProject makes the host side of the managed-ceiling attacks: a
@@ -109,34 +111,36 @@ func TestManagedHideHoldsOnPlaces(t *testing.T) {
 		{"a host symlink to the folder", []string{"--mount", filepath.Join(root, "link") + ":/l"}, "/l/secrets/inner/deep.txt", ""},
 		{"a sub-mount the rule continues into", []string{"--mount", filepath.Join(proj, "data") + ":/d"}, "/d/private/k.txt", ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"run"}, tc.args...)
-			args = append(args, probeWasm, "--", "read", tc.read)
-			r := runCLI(t, proj, "", env, args...)
-			if strings.Contains(r.stdout+r.stderr, secret) {
-				t.Fatalf("the secret reached the output: %s %s", r.stdout, r.stderr)
-			}
-			// The file route: copy it into a writable mount of its own.
-			loot := filepath.Join(root, "loot")
-			os.MkdirAll(loot, 0o755)
-			args = append(append([]string{"run", "--mount", loot + ":/loot"}, tc.args...), asker(t), "--", "copy:"+tc.read+":/loot/got.txt")
-			c := runCLI(t, proj, "", env, args...)
-			if b, err := os.ReadFile(filepath.Join(loot, "got.txt")); err == nil || strings.Contains(c.stdout+c.stderr, secret) {
-				t.Fatalf("the secret reached a file (%q) or the output: %s %s", b, c.stdout, c.stderr)
-			}
-			if tc.refuse == "" && !strings.Contains(c.stdout, "copy "+tc.read+" err") {
-				t.Errorf("copy: %s %s", c.stdout, c.stderr)
-			}
-			if tc.refuse != "" {
-				if r.code != ExitUsage || !strings.Contains(r.stderr, "Mount inside a path the managed policy hides") || !strings.Contains(r.stderr, tc.refuse) {
-					t.Errorf("exit %d, want %d and a refusal naming %s: %s", r.code, ExitUsage, tc.refuse, r.stderr)
+		for _, engine := range engines() {
+			t.Run(tc.name+"/"+engine, func(t *testing.T) {
+				args := append([]string{"run", "--engine", engine}, tc.args...)
+				args = append(args, probeWasm, "--", "read", tc.read)
+				r := runCLI(t, proj, "", env, args...)
+				if strings.Contains(r.stdout+r.stderr, secret) {
+					t.Fatalf("the secret reached the output: %s %s", r.stdout, r.stderr)
 				}
-				return
-			}
-			if r.code == 0 || !strings.Contains(r.stdout, "error:") || !strings.Contains(r.stderr, "(managed:"+managed) {
-				t.Errorf("exit %d, want the read denied by the managed layer: %s %s", r.code, r.stdout, r.stderr)
-			}
-		})
+				// The file route: copy it into a writable mount of its own.
+				loot := filepath.Join(root, "loot")
+				os.MkdirAll(loot, 0o755)
+				args = append(append([]string{"run", "--engine", engine, "--mount", loot + ":/loot"}, tc.args...), asker(t), "--", "copy:"+tc.read+":/loot/got.txt")
+				c := runCLI(t, proj, "", env, args...)
+				if b, err := os.ReadFile(filepath.Join(loot, "got.txt")); err == nil || strings.Contains(c.stdout+c.stderr, secret) {
+					t.Fatalf("the secret reached a file (%q) or the output: %s %s", b, c.stdout, c.stderr)
+				}
+				if tc.refuse == "" && !strings.Contains(c.stdout, "copy "+tc.read+" err") {
+					t.Errorf("copy: %s %s", c.stdout, c.stderr)
+				}
+				if tc.refuse != "" {
+					if r.code != ExitUsage || !strings.Contains(r.stderr, "Mount inside a path the managed policy hides") || !strings.Contains(r.stderr, tc.refuse) {
+						t.Errorf("exit %d, want %d and a refusal naming %s: %s", r.code, ExitUsage, tc.refuse, r.stderr)
+					}
+					return
+				}
+				if r.code == 0 || !strings.Contains(r.stdout, "error:") || !strings.Contains(r.stderr, "(managed:"+managed) {
+					t.Errorf("exit %d, want the read denied by the managed layer: %s %s", r.code, r.stdout, r.stderr)
+				}
+			})
+		}
 	}
 
 	// The same routes still reach what the managed policy does not hide.
@@ -207,18 +211,21 @@ approvals {
 	os.WriteFile(filepath.Join(proj, "conf/locked/a.txt"), []byte("locked v1"), 0o644)
 	os.WriteFile(filepath.Join(proj, "ro/x.txt"), []byte("ro v1"), 0o644)
 
-	r = runCLI(t, proj, "", env, args...)
-	if got := read("conf/locked/a.txt"); got != "locked v1" {
-		t.Errorf("a managed-protected file written through a sub-mount: %q: %s %s", got, r.stdout, r.stderr)
-	}
-	if got := read("ro/x.txt"); got != "ro v1" {
-		t.Errorf("a file in a mount inside a managed-protected folder written (the headless answer opened it): %q: %s %s", got, r.stdout, r.stderr)
-	}
-	if got := read("conf/free/b.txt"); got != "free v2" {
-		t.Errorf("the control write beside them failed: %q: %s %s", got, r.stdout, r.stderr)
-	}
-	if strings.Count(r.stderr, "(managed:"+managed) < 2 {
-		t.Errorf("the denials do not name the managed layer: %s", r.stderr)
+	for _, engine := range engines() {
+		os.WriteFile(filepath.Join(proj, "conf/free/b.txt"), []byte("free v1"), 0o644)
+		r = runCLI(t, proj, "", env, withEngine(engine, args)...)
+		if got := read("conf/locked/a.txt"); got != "locked v1" {
+			t.Errorf("%s: a managed-protected file written through a sub-mount: %q: %s %s", engine, got, r.stdout, r.stderr)
+		}
+		if got := read("ro/x.txt"); got != "ro v1" {
+			t.Errorf("%s: a file in a mount inside a managed-protected folder written (the headless answer opened it): %q: %s %s", engine, got, r.stdout, r.stderr)
+		}
+		if got := read("conf/free/b.txt"); got != "free v2" {
+			t.Errorf("%s: the control write beside them failed: %q: %s %s", engine, got, r.stdout, r.stderr)
+		}
+		if strings.Count(r.stderr, "(managed:"+managed) < 2 {
+			t.Errorf("%s: the denials do not name the managed layer: %s", engine, r.stderr)
+		}
 	}
 }
 
@@ -323,21 +330,23 @@ func TestBroadWorkDir(t *testing.T) {
 	}
 }
 
-// TestAllowUnenforcedCannotLiftTheCeiling: --allow-unenforced runs an
-// engine without the patterns it cannot enforce; the managed policy's
-// are not the user's to give up.
-func TestAllowUnenforcedCannotLiftTheCeiling(t *testing.T) {
+// TestManagedHideHoldsOnEveryEngine: every engine enforces the managed
+// policy's patterns; --allow-unenforced, which once let wasmtime run
+// without patterns, is accepted, says it changes nothing, and lifts
+// nothing.
+func TestManagedHideHoldsOnEveryEngine(t *testing.T) {
 	root, managed, secret, env := ceilingProject(t)
 	proj := filepath.Join(root, "proj")
-	args := []string{"run", "--engine", "wasmtime", "--allow-unenforced", probeWasm, "--", "read", "/work/secrets/key.txt"}
-	r := runCLI(t, proj, "", env, args...)
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "--allow-unenforced cannot lift the managed policy's rules: hide \"secrets/**\" in /work (managed:"+managed) || strings.Contains(r.stdout+r.stderr, secret) {
-		t.Errorf("exit %d: %s %s", r.code, r.stdout, r.stderr)
-	}
-	// Without a managed policy the flag is the user's own business (here:
-	// this build has no wasmtime).
-	r = runCLI(t, proj, "", []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AIRLOCK_MANAGED_POLICY="}, args...)
-	if strings.Contains(r.stderr, "cannot lift") {
-		t.Errorf("without a managed policy: %s", r.stderr)
+	for _, engine := range runtime.Engines() {
+		for _, flags := range [][]string{nil, {"--allow-unenforced"}} {
+			args := append(append([]string{"run", "--engine", engine}, flags...), probeWasm, "--", "read", "/work/secrets/key.txt")
+			r := runCLI(t, proj, "", env, args...)
+			if r.code == 0 || strings.Contains(r.stdout+r.stderr, secret) || !strings.Contains(r.stderr, "(managed:"+managed) {
+				t.Errorf("%s %v: exit %d: %s %s", engine, flags, r.code, r.stdout, r.stderr)
+			}
+			if (flags != nil) != strings.Contains(r.stderr, "--allow-unenforced is no longer needed and changes nothing") {
+				t.Errorf("%s %v: the note about the flag: %s", engine, flags, r.stderr)
+			}
+		}
 	}
 }

@@ -38,7 +38,7 @@ type runFlags struct {
 	quiet      bool
 	interrupt  string
 	engine     string // runtime.EngineWazero or runtime.EngineWasmtime
-	unenforced bool   // run even what the engine cannot fully enforce
+	unenforced bool   // deprecated: every engine enforces every rule
 	learn      string // --learn FILE (learn.go)
 }
 
@@ -62,7 +62,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
 	fs.StringVar(&f.engine, "engine", runtime.EngineWazero, "WebAssembly `ENGINE`: "+strings.Join(runtime.Engines(), " or ")+" (wasmtime needs a build with -tags wasmtime; docs/engines.md)")
 	fs.StringVar(&f.learn, "learn", "", "write to `FILE` the narrowest policy that lets this run happen again, or add to the one there (docs/learn.md)")
-	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "with --engine wasmtime: run although it cannot enforce the policy's protect and hide patterns and open-files limit")
+	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "no longer needed (every engine enforces every rule); accepted and ignored")
 	ap := addApprovalFlags(fs)
 	otelFlags := addTelemetryFlags(fs)
 	module, toolArgs, code := parseInterspersed(fs, joinJSONFile(args), io, runSynopsis)
@@ -84,9 +84,6 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	}
 	var learning *learnFile
 	if f.learn != "" {
-		if f.engine != runtime.EngineWazero {
-			return errorf(io.err, ExitUsage, "--learn needs the wazero engine: with --engine %s airlock does not see the tool's file operations", f.engine)
-		}
 		lf, err := openLearn(f.learn)
 		if err != nil {
 			return errorf(io.err, ExitUsage, "--learn: %v", err)
@@ -140,9 +137,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	}
 	defer sess.close()
 	if f.unenforced {
-		if code := refuseUnenforcedManaged(pol, io.err); code >= 0 {
-			return code
-		}
+		fmt.Fprintln(io.err, "airlock: --allow-unenforced is no longer needed and changes nothing: every engine enforces every rule of the policy (docs/engines.md)")
 	}
 	lock, code := newRunWall(pol, runtime.DefaultCacheDir(), f.quiet, io.err) // the second wall (wall.go)
 	if code >= 0 {
@@ -169,12 +164,22 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
-		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine, AllowUnenforced: f.unenforced,
+		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
 		State: state, Warn: warnTo(io.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
-	defer eng.Close(context.Background())
+	defer func() {
+		// Stopped (a signal, a closed pipe): the process is about to end,
+		// so a compile still under way is not waited for; Close with a
+		// context already done leaves it be.
+		cctx, cancel := context.WithCancel(context.Background())
+		if ctx.Err() != nil {
+			cancel()
+		}
+		defer cancel()
+		eng.Close(cctx)
+	}()
 
 	untrusted, code := checkBuildPlaces(ctx, eng, module, pol, tool, io.err)
 	if code >= 0 {
@@ -200,9 +205,6 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		Stdin: io.in, Stdout: toolOut, Stderr: toolErr,
 		Policy: pol, Interrupt: interrupt,
 	})
-	if ue := (*runtime.UnenforceableError)(nil); errors.As(err, &ue) {
-		return errorf(io.err, ExitUsage, "%v", err)
-	}
 	if se := (*runtime.StateError)(nil); errors.As(err, &se) {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
@@ -349,7 +351,8 @@ func summarize(w io.Writer, res *runtime.Result, pol *policy.Policy) {
 		if where == "" {
 			where = string(d.Source)
 		}
-		fmt.Fprintf(w, "airlock: denied %s %s %s: %s (%s)\n", d.Kind, d.Op, d.Target, d.Rule, where)
+		// The target is the tool's choice: shown on one line, no escapes.
+		fmt.Fprintf(w, "airlock: denied %s %s %s: %s (%s)\n", d.Kind, d.Op, approvals.NeutraliseLine(d.Target), d.Rule, where)
 	}
 	if res.Stdout.Truncated {
 		fmt.Fprintf(w, "airlock: stdout was cut at %s (limits.output)\n", sizeString(pol.Limits.Output))

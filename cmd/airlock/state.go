@@ -13,10 +13,11 @@ import (
 
 // statePaths lists airlock's own state that a run started in cwd uses:
 // the project's .airlock folder and grants, the user's configuration
-// folder and grants, the audit log, the policy file (if any) and every
-// managed policy file, present or not. runtime.Config.State keeps them out
-// of every tool's reach (the engine adds its compile cache); the grants
-// are also unreadable.
+// folder and grants, the audit log, the policy file (if any), every
+// managed policy file, present or not, and airlock's own program (what
+// runs, natively, the next time anyone types airlock).
+// runtime.Config.State keeps them out of every tool's reach (the engine
+// adds its compile cache); the grants are also unreadable.
 func statePaths(cwd, policyFile, auditPath string) []hostfuncs.StatePath {
 	var out []hostfuncs.StatePath
 	add := func(p, what string, secret bool) {
@@ -40,6 +41,9 @@ func statePaths(cwd, policyFile, auditPath string) []hostfuncs.StatePath {
 	add(policy.ManagedPolicyPath, "managed policy", false)
 	if p, ok := os.LookupEnv(policy.ManagedPolicyEnv); ok {
 		add(p, "managed policy", false)
+	}
+	if exe, err := os.Executable(); err == nil {
+		add(exe, "airlock program", false)
 	}
 	return out
 }

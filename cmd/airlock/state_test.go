@@ -151,11 +151,13 @@ func TestRunToolCannotGrantItself(t *testing.T) {
 // its bytes are what they were. The audit log and the project's .airlock
 // folder hold the same.
 func TestRunToolCannotRewriteItsPolicy(t *testing.T) {
-	wasm := fsguest(t)
-	dir, _ := project(t)
-	conf := filepath.Join(dir, "conf")
-	os.MkdirAll(conf, 0o755)
-	const pol = `mount "/work" {
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) {
+			wasm := fsguest(t)
+			dir, _ := project(t)
+			conf := filepath.Join(dir, "conf")
+			os.MkdirAll(conf, 0o755)
+			const pol = `mount "/work" {
   host             = "."
   access           = "write"
   protect_defaults = false
@@ -166,52 +168,54 @@ approvals {
   audit = "audit.jsonl"
 }
 `
-	policyFile := filepath.Join(conf, "policy.hcl")
-	if err := os.WriteFile(policyFile, []byte(pol), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(conf, "note.txt"), []byte("the tool's own"), 0o644)
-	env := []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AIRLOCK_MANAGED_POLICY="}
-	actions := []struct{ action, want string }{
-		{"write:/work/policy.hcl:mount {}", "write err EACCES"},
-		{"append:/work/policy.hcl:mount {}", "append err EACCES"},
-		{"truncate:/work/policy.hcl:0", "truncate err EACCES"},
-		{"rename:/work/note.txt:/work/policy.hcl", "rename err EACCES"},
-		{"rename:/work/policy.hcl:/work/old.hcl", "rename err EACCES"},
-		{"remove:/work/policy.hcl", "remove err EACCES"},
-		{"link:/work/policy.hcl:/work/twin.hcl", "link err EACCES"},
-		{"chtimes:/work/policy.hcl", "chtimes err EACCES"},
-		{"read:/work/policy.hcl", "read ok"},
-		{"append:/work/audit.jsonl:{}", "append err EACCES"},
-		{"truncate:/work/audit.jsonl:0", "truncate err EACCES"},
-		{"rename:/work/note.txt:/work/audit.jsonl", "rename err EACCES"},
-		{"write:/work/note.txt:still mine", "write ok"},
-	}
-	args := []string{"run", "--policy", policyFile, wasm, "--"}
-	for _, a := range actions {
-		args = append(args, a.action)
-	}
-	r := runCLI(t, conf, "", env, args...)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != len(actions) {
-		t.Fatalf("%d lines for %d actions: %s%s", len(lines), len(actions), r.stdout, r.stderr)
-	}
-	for i, a := range actions {
-		if !strings.HasPrefix(lines[i], a.want) {
-			t.Errorf("%s: got %q, want %q…", a.action, lines[i], a.want)
-		}
-	}
-	if b, _ := os.ReadFile(policyFile); string(b) != pol {
-		t.Errorf("the policy changed: %q", b)
-	}
-	for _, want := range []string{"airlock state: policy", "airlock state: audit log"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("no denial by %q: %s", want, r.stderr)
-		}
-	}
-	recs := readAudit(t, filepath.Join(conf, "audit.jsonl"))
-	if len(recs) < 10 {
-		t.Errorf("the audit log holds %d records, want every denial", len(recs))
+			policyFile := filepath.Join(conf, "policy.hcl")
+			if err := os.WriteFile(policyFile, []byte(pol), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(conf, "note.txt"), []byte("the tool's own"), 0o644)
+			env := []string{"XDG_CONFIG_HOME=" + t.TempDir(), "AIRLOCK_MANAGED_POLICY="}
+			actions := []struct{ action, want string }{
+				{"write:/work/policy.hcl:mount {}", "write err EACCES"},
+				{"append:/work/policy.hcl:mount {}", "append err EACCES"},
+				{"truncate:/work/policy.hcl:0", "truncate err EACCES"},
+				{"rename:/work/note.txt:/work/policy.hcl", "rename err EACCES"},
+				{"rename:/work/policy.hcl:/work/old.hcl", "rename err EACCES"},
+				{"remove:/work/policy.hcl", "remove err EACCES"},
+				{"link:/work/policy.hcl:/work/twin.hcl", "link err EACCES"},
+				{"chtimes:/work/policy.hcl", "chtimes err EACCES"},
+				{"read:/work/policy.hcl", "read ok"},
+				{"append:/work/audit.jsonl:{}", "append err EACCES"},
+				{"truncate:/work/audit.jsonl:0", "truncate err EACCES"},
+				{"rename:/work/note.txt:/work/audit.jsonl", "rename err EACCES"},
+				{"write:/work/note.txt:still mine", "write ok"},
+			}
+			args := []string{"run", "--engine", engine, "--policy", policyFile, wasm, "--"}
+			for _, a := range actions {
+				args = append(args, a.action)
+			}
+			r := runCLI(t, conf, "", env, args...)
+			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			if len(lines) != len(actions) {
+				t.Fatalf("%d lines for %d actions: %s%s", len(lines), len(actions), r.stdout, r.stderr)
+			}
+			for i, a := range actions {
+				if !strings.HasPrefix(lines[i], a.want) {
+					t.Errorf("%s: got %q, want %q…", a.action, lines[i], a.want)
+				}
+			}
+			if b, _ := os.ReadFile(policyFile); string(b) != pol {
+				t.Errorf("the policy changed: %q", b)
+			}
+			for _, want := range []string{"airlock state: policy", "airlock state: audit log"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("no denial by %q: %s", want, r.stderr)
+				}
+			}
+			recs := readAudit(t, filepath.Join(conf, "audit.jsonl"))
+			if len(recs) < 10 {
+				t.Errorf("the audit log holds %d records, want every denial", len(recs))
+			}
+		})
 	}
 }
 
@@ -219,54 +223,58 @@ approvals {
 // the compile cache (a mounted home, ~/.cache/airlock) can neither read
 // nor change it; a mount of the cache itself does not start.
 func TestRunToolCannotTouchTheCompileCache(t *testing.T) {
-	wasm := fsguest(t)
-	home, proj, env := homeProject(t)
-	cache := filepath.Join(home, ".cache", "airlock")
-	env = append(env, "AIRLOCK_CACHE_DIR="+cache)
-	// A first run fills the cache.
-	if r := runCLI(t, proj, "", env, "run", "--policy", "policy.hcl", wasm, "--", "stat:/work"); r.code != 0 {
-		t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
-	}
-	entries, _ := filepath.Glob(filepath.Join(cache, "compiled", "sealed", "*", "*"))
-	if len(entries) != 1 {
-		t.Fatalf("sealed entries after the first run: %v", entries)
-	}
-	rel, _ := filepath.Rel(cache, entries[0])
-	entry := "/home/.cache/airlock/" + filepath.ToSlash(rel)
-	before := map[string][]byte{}
-	for _, f := range []string{entries[0], filepath.Join(cache, "seal.key")} {
-		before[f], _ = os.ReadFile(f)
-	}
-	r := runCLI(t, proj, "", env, "run", "--policy", "policy.hcl", "--mount", home+":/home", wasm, "--",
-		"read:/home/.cache/airlock/seal.key",
-		"read:"+entry,
-		"readdir:"+filepath.Dir(entry),
-		"write:"+entry+":crafted",
-		"truncate:"+entry+":10",
-		"rename:/home/proj/policy.hcl:"+entry,
-		"remove:"+entry,
-		"rename:/home/.cache:/home/cache-away",
-		"write:"+filepath.Dir(entry)+"/"+strings.Repeat("0", 64)+":crafted",
-		"symlink:/home/proj:/home/.cache/airlock/build/x",
-	)
-	if n := strings.Count(r.stdout, " err EACCES"); n != 10 {
-		t.Errorf("%d of 10 actions on the cache were refused: %s", n, r.stdout)
-	}
-	for f, b := range before {
-		if now, _ := os.ReadFile(f); string(now) != string(b) {
-			t.Errorf("%s changed", f)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(home, "cache-away")); err == nil {
-		t.Error("the cache was moved")
-	}
-	if !strings.Contains(r.stderr, "airlock state: compile cache") {
-		t.Errorf("no denial by the compile cache rule: %s", r.stderr)
-	}
-	// Mounting the cache itself is refused before the tool starts.
-	r = runCLI(t, proj, "", env, "run", "--policy", "policy.hcl", "--mount", cache+":/c:ro", wasm, "--", "readdir:/c")
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "compile cache") || r.stdout != "" {
-		t.Errorf("mount of the cache: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) {
+			wasm := fsguest(t)
+			home, proj, env := homeProject(t)
+			cache := filepath.Join(home, ".cache", "airlock")
+			env = append(env, "AIRLOCK_CACHE_DIR="+cache)
+			// A first run fills the cache.
+			if r := runCLI(t, proj, "", env, "run", "--engine", engine, "--policy", "policy.hcl", wasm, "--", "stat:/work"); r.code != 0 {
+				t.Fatalf("first run: exit %d: %s", r.code, r.stderr)
+			}
+			entries, _ := filepath.Glob(filepath.Join(cache, "compiled", "sealed", "*", "*"))
+			if len(entries) != 1 {
+				t.Fatalf("sealed entries after the first run: %v", entries)
+			}
+			rel, _ := filepath.Rel(cache, entries[0])
+			entry := "/home/.cache/airlock/" + filepath.ToSlash(rel)
+			before := map[string][]byte{}
+			for _, f := range []string{entries[0], filepath.Join(cache, "seal.key")} {
+				before[f], _ = os.ReadFile(f)
+			}
+			r := runCLI(t, proj, "", env, "run", "--engine", engine, "--policy", "policy.hcl", "--mount", home+":/home", wasm, "--",
+				"read:/home/.cache/airlock/seal.key",
+				"read:"+entry,
+				"readdir:"+filepath.Dir(entry),
+				"write:"+entry+":crafted",
+				"truncate:"+entry+":10",
+				"rename:/home/proj/policy.hcl:"+entry,
+				"remove:"+entry,
+				"rename:/home/.cache:/home/cache-away",
+				"write:"+filepath.Dir(entry)+"/"+strings.Repeat("0", 64)+":crafted",
+				"symlink:/home/proj:/home/.cache/airlock/build/x",
+			)
+			if n := strings.Count(r.stdout, " err EACCES"); n != 10 {
+				t.Errorf("%d of 10 actions on the cache were refused: %s", n, r.stdout)
+			}
+			for f, b := range before {
+				if now, _ := os.ReadFile(f); string(now) != string(b) {
+					t.Errorf("%s changed", f)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(home, "cache-away")); err == nil {
+				t.Error("the cache was moved")
+			}
+			if !strings.Contains(r.stderr, "airlock state: compile cache") {
+				t.Errorf("no denial by the compile cache rule: %s", r.stderr)
+			}
+			// Mounting the cache itself is refused before the tool starts.
+			r = runCLI(t, proj, "", env, "run", "--engine", engine, "--policy", "policy.hcl", "--mount", cache+":/c:ro", wasm, "--", "readdir:/c")
+			if r.code != ExitUsage || !strings.Contains(r.stderr, "compile cache") || r.stdout != "" {
+				t.Errorf("mount of the cache: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+			}
+		})
 	}
 }
 

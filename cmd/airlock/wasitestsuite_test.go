@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/airlockhq/airlock/runtime"
 )
 
 // wasiTestsuiteEnv names the folder of the official WASI test suite's
@@ -31,7 +33,9 @@ type wasiTestSpec struct {
 // wasmtime or wazero: on the built-in default policy, the test's root (a
 // fresh copy) mounted at "/" with --mount, its environment with --env, its
 // arguments after --. A test passes when its exit status, and its stdout
-// where the test names one, are what its JSON file says.
+// where the test names one, are what its JSON file says. It runs on every
+// engine of the binary (--engine): wazero, and wasmtime under
+// `go test -tags wasmtime`.
 //
 // The suite is not part of this repository and CI cannot fetch it: the test
 // is skipped unless $AIRLOCK_WASI_TESTSUITE names its tests folder.
@@ -58,6 +62,13 @@ func TestWASITestsuite(t *testing.T) {
 		t.Fatalf("no wasm32-wasip1 test module under %s", root)
 	}
 	sort.Strings(modules)
+	for _, engine := range runtime.Engines() {
+		t.Run(engine, func(t *testing.T) { runWASITestsuite(t, engine, modules) })
+	}
+}
+
+// runWASITestsuite runs the suite's modules on one engine.
+func runWASITestsuite(t *testing.T, engine string, modules []string) {
 	passed := 0
 	for _, module := range modules {
 		suite := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(module)))) // c, rust, assemblyscript
@@ -72,7 +83,7 @@ func TestWASITestsuite(t *testing.T) {
 				t.Fatal(err)
 			}
 			cwd := t.TempDir() // the built-in default mounts it at /work
-			args := []string{"run"}
+			args := []string{"run", "--engine", engine}
 			if spec.Root != "" {
 				guestRoot := filepath.Join(t.TempDir(), "root")
 				if err := os.CopyFS(guestRoot, os.DirFS(filepath.Join(filepath.Dir(module), spec.Root))); err != nil {
@@ -104,5 +115,5 @@ func TestWASITestsuite(t *testing.T) {
 			passed++
 		}
 	}
-	t.Logf("WASI test suite (preview 1): %d/%d passed", passed, len(modules))
+	t.Logf("WASI test suite (preview 1) on %s: %d/%d passed", engine, passed, len(modules))
 }

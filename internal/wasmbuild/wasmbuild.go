@@ -176,10 +176,11 @@ func Build(srcDir, outDir, name string) (string, error) {
 	return out, nil
 }
 
-// Binary builds a host binary (for example cmd/airlock) into outDir.
-func Binary(pkgDir, outDir, name string) (string, error) {
+// Binary builds a host binary (for example cmd/airlock) into outDir, with
+// extra go build flags (such as "-tags=wasmtime") if any.
+func Binary(pkgDir, outDir, name string, flags ...string) (string, error) {
 	out := filepath.Join(outDir, name)
-	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", out, ".")...)
 	cmd.Dir = pkgDir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -1,0 +1,67 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/policy"
+)
+
+// sandbox is what one run's host functions serve, whatever the engine:
+// airlock's WASI state (the descriptor table over the policy filesystem of
+// each mount) and the capped output streams. Both engines build it here,
+// so a mount, a pattern or a limit means the same on each.
+type sandbox struct {
+	wasi           *hostfuncs.WASI
+	stdout, stderr *capped
+	closers        []io.Closer // the mounts' filesystems
+}
+
+// newSandbox opens spec's mounts through the policy filesystem, under gate,
+// and connects the streams. Call close when the run has ended.
+func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) {
+	p := spec.Policy
+	s := &sandbox{}
+	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
+	state := e.runState() // the last run's while unchanged (hostfuncs.NewStateLike)
+	var mounts []hostfuncs.WASIMount
+	for _, m := range p.Mounts {
+		fs, err := hostfuncs.NewFS(m, gate, limit)
+		if errors.Is(err, hostfuncs.ErrProcessFS) {
+			s.close()
+			return nil, &StateError{Guest: m.Guest, Err: err}
+		}
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
+		}
+		s.closers = append(s.closers, fs)
+		fs.CoverProcessFS(e.procMounts)
+		if err := fs.GuardState(state); err != nil {
+			s.close()
+			return nil, &StateError{Guest: m.Guest, Err: err}
+		}
+		if spec.ReadOnlyVerdict == policy.Ask && m.Origin.Layer != policy.LayerManaged {
+			fs.ReadOnlyVerdict = policy.Ask
+		}
+		mounts = append(mounts, hostfuncs.WASIMount{Guest: m.Guest, FS: fs})
+	}
+	s.stdout = newCapped(orDiscard(spec.Stdout), p.Limits.Output)
+	s.stderr = newCapped(orDiscard(spec.Stderr), p.Limits.Output)
+	stdin := spec.Stdin
+	if stdin == nil {
+		stdin = eofReader{}
+	}
+	s.wasi = hostfuncs.NewWASI(mounts, stdin, s.stdout, s.stderr)
+	return s, nil
+}
+
+// close closes the mounts' filesystems. The WASI state is closed by the
+// run's host state (Run.OnClose) when the guest has returned.
+func (s *sandbox) close() {
+	for _, c := range s.closers {
+		c.Close()
+	}
+}
