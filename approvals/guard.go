@@ -5,8 +5,6 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
-
-	"golang.org/x/sys/unix"
 )
 
 // DefaultHoldBytes bounds what a guarded writer keeps while a prompt is
@@ -172,13 +170,12 @@ func (r *guardReader) Read(p []byte) (int, error) {
 		// for a prompt that opens meanwhile (a network "ask" raised on
 		// another of the guest's goroutines). So wait for input without
 		// taking it, and take it only if no prompt opened in between.
-		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 50)
-		if err == unix.EINTR || (err == nil && n == 0) {
-			continue
-		}
+		ready, err := pollIn(f.Fd(), 50)
 		if err != nil {
 			return r.r.Read(p)
+		}
+		if !ready {
+			continue
 		}
 		r.g.mu.Lock()
 		open := r.g.held > 0

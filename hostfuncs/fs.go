@@ -79,8 +79,12 @@ var _ experimentalsys.FS = (*FS)(nil)
 // the mount root's ".git" is a file ("gitdir: <path>") or a symlink, the git
 // directory it names is protected too, if it lies inside the mount.
 //
+// procMounts is where procfs is mounted (ProcessFSMounts, read once by the
+// caller: behind the Landlock wall the mount table cannot be read); each
+// mount point below the mount root is a part this mount never serves.
+//
 // Call Close when the run is over.
-func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
+func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit, procMounts []string) (*FS, error) {
 	if gate == nil {
 		return nil, fmt.Errorf("policy filesystem for %s: no gate", m.Guest)
 	}
@@ -134,11 +138,7 @@ func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
 		f.Close()
 		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
 	}
-	// Behind the Landlock wall the mount table cannot be read: the caller
-	// passes one read before (CoverProcessFS).
-	if points, err := ProcessFSMounts(); err == nil {
-		f.CoverProcessFS(points)
-	}
+	f.coverProcessFS(procMounts)
 	if err := f.protectGitDir(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("policy filesystem for %s: %w", m.Guest, err)
@@ -647,9 +647,11 @@ func (f *FS) open(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode
 		}
 	}
 
-	// Never blocking in open(2): a FIFO without a writer would hold the
-	// tool until its time limit. What is opened is checked below, and only
-	// files and folders are served.
+	// Never blocking in open(2): special files are refused before it
+	// (notSpecial), and O_NONBLOCK is the backstop for an entry swapped
+	// for a FIFO between that check and the open, which would otherwise
+	// hold the tool until its time limit. What is opened is checked again
+	// below; only files and folders are served.
 	oflag := unixFlags(flag) | unix.O_NONBLOCK
 	var o opened
 	var e experimentalsys.Errno

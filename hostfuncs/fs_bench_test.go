@@ -34,7 +34,7 @@ func BenchmarkOpenReadClose(b *testing.B) {
 	m := policy.Mount{Guest: "/work", Host: dir, Access: policy.Write,
 		Protect: patterns(b, ".git", ".airlock", ".envrc", ".bashrc", ".profile"),
 		Hide:    patterns(b, ".env", ".env.*", "*.pem", ".netrc", "id_rsa")}
-	airlock, err := NewFS(m, NewGate(context.Background(), nil, nil), NewOpenFileLimit(256))
+	airlock, err := NewFS(m, NewGate(context.Background(), nil, nil), NewOpenFileLimit(256), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func BenchmarkWASIOpenReadClose(b *testing.B) {
 	}
 	m := policy.Mount{Guest: "/work", Host: dir, Access: policy.Write,
 		Protect: patterns(b, ".git", ".airlock"), Hide: patterns(b, ".env", "*.pem")}
-	fsys, err := NewFS(m, NewGate(context.Background(), nil, nil), NewOpenFileLimit(256))
+	fsys, err := NewFS(m, NewGate(context.Background(), nil, nil), NewOpenFileLimit(256), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ type FS struct {
 }
 
 // NewFS returns an error: the policy filesystem works on Linux only.
-func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit) (*FS, error) {
+func NewFS(m policy.Mount, gate *Gate, openFiles *OpenFileLimit, procMounts []string) (*FS, error) {
 	return nil, fmt.Errorf("policy filesystem for %s: not supported on %s (Linux only)", m.Guest, runtime.GOOS)
 }
 
@@ -36,12 +36,5 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 	return experimentalsys.ENOSYS
 }
 
-// ProcessFSWithin reports where the process filesystem is at or below
-// dir: Linux only.
-func ProcessFSWithin(dir string, points []string) (string, bool) { return "", false }
-
 // ProcessFSMounts returns where procfs is mounted: Linux only.
 func ProcessFSMounts() ([]string, error) { return nil, nil }
-
-// CoverProcessFS does nothing: there is no policy filesystem here.
-func (f *FS) CoverProcessFS(points []string) {}

@@ -35,7 +35,7 @@ func TestMountRefusesAMovedRoot(t *testing.T) {
 	m := policy.Mount{Guest: "/s", Host: sub, Real: sub, Access: policy.Read}
 	gate := NewGate(context.Background(), nil, nil)
 
-	f, err := NewFS(m, gate, nil)
+	f, err := NewFS(m, gate, nil, nil)
 	if err != nil {
 		t.Fatalf("the resolved root: %v", err)
 	}
@@ -48,7 +48,7 @@ func TestMountRefusesAMovedRoot(t *testing.T) {
 	if err := os.Symlink(secrets, sub); err != nil {
 		t.Fatal(err)
 	}
-	f, err = NewFS(m, gate, nil)
+	f, err = NewFS(m, gate, nil, nil)
 	if err == nil {
 		got, _ := readAll(t, f, "key.txt")
 		f.Close()
@@ -61,7 +61,7 @@ func TestMountRefusesAMovedRoot(t *testing.T) {
 	// Without a resolved place (a caller with no ceiling), Host is opened
 	// as it is, as before.
 	m.Real = ""
-	if f, err = NewFS(m, gate, nil); err != nil {
+	if f, err = NewFS(m, gate, nil, nil); err != nil {
 		t.Fatalf("unresolved mount: %v", err)
 	}
 	f.Close()

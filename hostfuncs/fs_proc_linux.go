@@ -43,28 +43,16 @@ func (f *FS) refuseProc() error {
 	return nil
 }
 
-// CoverProcessFS makes every procfs mount point among points (host paths,
+// coverProcessFS makes every procfs mount point among points (host paths,
 // from ProcessFSMounts) that lies below the mount root a part this mount
-// never serves. NewFS does it with the mount table it reads itself; a
-// caller that makes the FS where /proc/self/mountinfo cannot be read
-// (behind the Landlock wall, as the runtime does) passes a table read
-// earlier. Call it before the FS is mounted.
-func (f *FS) CoverProcessFS(points []string) {
+// never serves.
+func (f *FS) coverProcessFS(points []string) {
 	real := *f.realRoot.Load()
 	for _, p := range points {
-		if rel, ok := relUnder([]byte(p), real); ok && rel != "." && !f.coversProc(rel) {
+		if rel, ok := relUnder([]byte(p), real); ok && rel != "." {
 			f.covered = append(f.covered, coverage{rel: rel, proc: true})
 		}
 	}
-}
-
-func (f *FS) coversProc(rel string) bool {
-	for _, c := range f.covered {
-		if c.proc && c.rel == rel {
-			return true
-		}
-	}
-	return false
 }
 
 // ProcessFSMounts returns where procfs is mounted, from this process's
@@ -126,21 +114,4 @@ func unescapeMountinfo(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
-}
-
-// ProcessFSWithin reports where the process filesystem is at or below
-// host directory dir (dir itself when dir is in it), given the procfs
-// mount points (ProcessFSMounts), for engines that cannot refuse single
-// calls and must refuse such a mount whole.
-func ProcessFSWithin(dir string, points []string) (string, bool) {
-	var sfs unix.Statfs_t
-	if unix.Statfs(dir, &sfs) == nil && sfs.Type == procSuperMagic {
-		return dir, true
-	}
-	for _, p := range points {
-		if under(p, dir) {
-			return p, true
-		}
-	}
-	return "", false
 }

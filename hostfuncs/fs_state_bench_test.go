@@ -43,7 +43,7 @@ func stateBenchHome(b *testing.B, n int) (home string, paths []StatePath) {
 // compiled modules here), once per run.
 func BenchmarkGuardState(b *testing.B) {
 	home, paths := stateBenchHome(b, 200)
-	f, err := NewFS(policy.Mount{Guest: "/work", Host: filepath.Join(home, "proj"), Access: policy.Write}, NewGate(context.Background(), nil, nil), nil)
+	f, err := NewFS(policy.Mount{Guest: "/work", Host: filepath.Join(home, "proj"), Access: policy.Write}, NewGate(context.Background(), nil, nil), nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func BenchmarkGuardState(b *testing.B) {
 func BenchmarkOpenReadCloseState(b *testing.B) {
 	home, paths := stateBenchHome(b, 200)
 	for _, guard := range []bool{false, true} {
-		f, err := NewFS(policy.Mount{Guest: "/work", Host: home, Access: policy.Write}, NewGate(context.Background(), nil, nil), NewOpenFileLimit(256))
+		f, err := NewFS(policy.Mount{Guest: "/work", Host: home, Access: policy.Write}, NewGate(context.Background(), nil, nil), NewOpenFileLimit(256), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -161,7 +161,7 @@ func (w *stateWorld) allowed(p string, allowed []string) bool {
 func (w *stateWorld) fs(access policy.Access) (*FS, *Gate) {
 	w.t.Helper()
 	gate := NewGate(context.Background(), nil, nil)
-	f, err := NewFS(policy.Mount{Guest: "/work", Host: w.home, Access: access, Origin: testOrigin}, gate, nil)
+	f, err := NewFS(policy.Mount{Guest: "/work", Host: w.home, Access: access, Origin: testOrigin}, gate, nil, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestStateReadOnlyMountIsNotAsked(t *testing.T) {
 	w := newStateWorld(t)
 	asked := 0
 	gate := NewGate(context.Background(), askerFunc(func(context.Context, Request) (bool, Source) { asked++; return true, SourceUser }), nil)
-	f, err := NewFS(policy.Mount{Guest: "/work", Host: w.home, Access: policy.Read, Origin: testOrigin}, gate, nil)
+	f, err := NewFS(policy.Mount{Guest: "/work", Host: w.home, Access: policy.Read, Origin: testOrigin}, gate, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestStateReadOnlyMountIsNotAsked(t *testing.T) {
 func TestStateMountInsideSecretStateIsRefused(t *testing.T) {
 	w := newStateWorld(t)
 	for _, host := range []string{".cache/airlock", ".cache/airlock/compiled"} {
-		f, err := NewFS(policy.Mount{Guest: "/c", Host: filepath.Join(w.home, host), Access: policy.Read}, NewGate(context.Background(), nil, nil), nil)
+		f, err := NewFS(policy.Mount{Guest: "/c", Host: filepath.Join(w.home, host), Access: policy.Read}, NewGate(context.Background(), nil, nil), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +331,7 @@ func TestStateMountInsideSecretStateIsRefused(t *testing.T) {
 		}
 	}
 	// A mount inside the configuration folder (not secret) is read-only.
-	f, err := NewFS(policy.Mount{Guest: "/c", Host: filepath.Join(w.home, ".config/airlock"), Access: policy.Write}, NewGate(context.Background(), nil, nil), nil)
+	f, err := NewFS(policy.Mount{Guest: "/c", Host: filepath.Join(w.home, ".config/airlock"), Access: policy.Write}, NewGate(context.Background(), nil, nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestStateThroughBindMount(t *testing.T) {
 		t.Cleanup(func() { unix.Unmount(filepath.Join(other, dst), unix.MNT_DETACH) })
 	}
 	gate := NewGate(context.Background(), nil, nil)
-	f, err := NewFS(policy.Mount{Guest: "/work", Host: other, Access: policy.Write, Origin: testOrigin}, gate, nil)
+	f, err := NewFS(policy.Mount{Guest: "/work", Host: other, Access: policy.Write, Origin: testOrigin}, gate, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestStateThroughBindMount(t *testing.T) {
 // rules the same mount lets the tool rewrite the grants and the cache.
 func TestStateWithoutGuard(t *testing.T) {
 	w := newStateWorld(t)
-	f, err := NewFS(policy.Mount{Guest: "/work", Host: w.home, Access: policy.Write}, NewGate(context.Background(), nil, nil), nil)
+	f, err := NewFS(policy.Mount{Guest: "/work", Host: w.home, Access: policy.Write}, NewGate(context.Background(), nil, nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

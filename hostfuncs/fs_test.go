@@ -196,7 +196,7 @@ func (w *world) fs(o mountOpts) (*FS, *Gate) {
 	gate := NewGate(context.Background(), o.asker, nil)
 	m := policy.Mount{Guest: "/work", Host: w.mount, Access: o.access,
 		Protect: patterns(w.t, o.protect...), Hide: patterns(w.t, o.hide...), Origin: testOrigin}
-	f, err := NewFS(m, gate, o.limit)
+	f, err := NewFS(m, gate, o.limit, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}

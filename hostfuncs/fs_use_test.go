@@ -50,11 +50,15 @@ func TestFSReportsUsesThatSucceededOnly(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("uses\n%q\nwant\n%q", got, want)
 	}
-	// Without an observer nothing is reported, and a revoked gate reports
-	// nothing more.
-	gate.Observe(nil)
-	readAll(t, f, "src/a.txt")
+	// A revoked gate reports nothing more: the operation fails, and fails
+	// before any use is noted.
+	gate.Revoke()
+	if _, e := readAll(t, f, "src/a.txt"); e == 0 {
+		t.Error("a read after Revoke succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(got) != len(want) {
-		t.Errorf("a use was reported with no observer: %q", got)
+		t.Errorf("a use was reported after Revoke: %q", got[len(want):])
 	}
 }

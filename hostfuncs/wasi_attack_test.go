@@ -130,9 +130,13 @@ func TestAttackProcIsNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel := strings.TrimPrefix(tmp, "/")
+	procMounts, err := ProcessFSMounts()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, access := range []policy.Access{policy.Read, policy.Write} {
 		gate := NewGate(context.Background(), nil, nil)
-		f, err := NewFS(policy.Mount{Guest: "/", Host: "/", Access: access, Origin: testOrigin}, gate, nil)
+		f, err := NewFS(policy.Mount{Guest: "/", Host: "/", Access: access, Origin: testOrigin}, gate, nil, procMounts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +162,7 @@ func TestAttackProcIsNotServed(t *testing.T) {
 		wantDecision(t, gate, "fs.read", "open", "/proc/"+strconv.Itoa(os.Getpid())+"/environ", StateRulePrefix+"process filesystem", "EACCES")
 	}
 	for _, host := range []string{"/proc", "/proc/self", "/proc/sys"} {
-		f, err := NewFS(policy.Mount{Guest: "/p", Host: host, Access: policy.Read, Origin: testOrigin}, NewGate(context.Background(), nil, nil), nil)
+		f, err := NewFS(policy.Mount{Guest: "/p", Host: host, Access: policy.Read, Origin: testOrigin}, NewGate(context.Background(), nil, nil), nil, nil)
 		if err == nil {
 			f.Close()
 			t.Errorf("a mount of %s was made", host)
@@ -309,7 +313,7 @@ func TestAttackDecisionFlood(t *testing.T) {
 	w.file("a.txt", "a")
 	var recorded int
 	gate := NewGate(context.Background(), nil, func(Decision) error { recorded++; return nil })
-	f, err := NewFS(newMount(t, "/work", w.mount, defaultOpts()), gate, nil)
+	f, err := NewFS(newMount(t, "/work", w.mount, defaultOpts()), gate, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -884,7 +888,7 @@ func TestAttackTable(t *testing.T) {
 				return false, SourceUser
 			})
 			gate := NewGate(context.Background(), o.asker, nil)
-			f, err := NewFS(newMount(t, "/work", w.mount, o), gate, o.limit)
+			f, err := NewFS(newMount(t, "/work", w.mount, o), gate, o.limit, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

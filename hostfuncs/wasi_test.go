@@ -377,7 +377,7 @@ func (w *world) fsOf(guest, host string, o mountOpts) (*FS, *Gate) {
 	w.t.Helper()
 	gate := NewGate(context.Background(), o.asker, nil)
 	m := newMount(w.t, guest, host, o)
-	f, err := NewFS(m, gate, o.limit)
+	f, err := NewFS(m, gate, o.limit, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -48,7 +48,6 @@ type connUse struct {
 	seq   int
 	local bool
 	op    string
-	n     int
 }
 
 // Use records one use. It is quick and never blocks for long: it runs on
@@ -68,10 +67,8 @@ func (r *Recorder) Use(u hostfuncs.Use) {
 			if r.conns == nil {
 				r.conns = map[connKey]*connUse{}
 			}
-			c = &connUse{seq: r.seq, local: u.Local, op: u.Op}
-			r.conns[k] = c
+			r.conns[k] = &connUse{seq: r.seq, local: u.Local, op: u.Op}
 		}
-		c.n++
 		return
 	}
 	if u.Mount == "" || r.overflow[u.Mount] {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
@@ -347,7 +346,7 @@ func (w *writer) limits(l LimitsNeed) {
 	}
 	var ls []lim
 	if w.old == nil {
-		ls = []lim{{"memory", sizeText(l.Memory), true}, {"timeout", durationText(l.Timeout), true}, {"output", sizeText(uint64(l.Output)), true}}
+		ls = []lim{{"memory", sizeText(l.Memory), true}, {"timeout", policy.FormatDuration(l.Timeout), true}, {"output", sizeText(uint64(l.Output)), true}}
 		if l.OpenFiles > 0 {
 			ls = append(ls, lim{"open_files", fmt.Sprint(l.OpenFiles), true})
 		}
@@ -355,7 +354,7 @@ func (w *writer) limits(l LimitsNeed) {
 		o := w.old.Limits
 		ls = []lim{
 			{"memory", sizeText(l.Memory), l.Memory > o.Memory},
-			{"timeout", durationText(l.Timeout), l.Timeout > o.Timeout},
+			{"timeout", policy.FormatDuration(l.Timeout), l.Timeout > o.Timeout},
 			{"output", sizeText(uint64(l.Output)), l.Output > o.Output},
 			{"open_files", fmt.Sprint(l.OpenFiles), l.OpenFiles > o.OpenFiles},
 		}
@@ -625,16 +624,4 @@ func sizeText(n uint64) string {
 		return fmt.Sprintf("%dKiB", n>>10)
 	}
 	return fmt.Sprint(n)
-}
-
-// durationText writes a duration without a trailing "0s" ("2m", "1m30s").
-func durationText(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

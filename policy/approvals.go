@@ -171,7 +171,7 @@ func decodeApprovalsBlock(d *decoder, b *hcl.Block) (Approvals, hcl.Diagnostics)
 					fmt.Sprintf("%q is not a duration: write a number with a unit, like \"60s\" or \"2m\".", s)))
 			case t <= 0:
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid timeout",
-					fmt.Sprintf("The prompt timeout must be greater than zero, not %q; leave it out for the default (%s).", s, formatDuration(DefaultPromptTimeout))))
+					fmt.Sprintf("The prompt timeout must be greater than zero, not %q; leave it out for the default (%s).", s, FormatDuration(DefaultPromptTimeout))))
 			default:
 				ap.Timeout, ap.TimeoutOrigin = t, d.origin(a.Range)
 			}
@@ -249,7 +249,7 @@ func ExplainApprovals(w io.Writer, a Approvals) error {
 		headless = "allowed"
 	}
 	fmt.Fprintf(&b, "Approvals: mode %s; when nobody can be asked, \"ask\" is %s (%s); a prompt answers deny after %s (%s).\n",
-		mode, headless, originText(a.HeadlessOrigin), formatDuration(a.Timeout), originText(a.TimeoutOrigin))
+		mode, headless, originText(a.HeadlessOrigin), FormatDuration(a.Timeout), originText(a.TimeoutOrigin))
 	onFailure := "stops the run"
 	if a.AuditFailure == AuditContinue {
 		onFailure = "is let through, unrecorded"

@@ -353,7 +353,7 @@ func (p *Policy) Needs(e Escalation) ([]Capability, error) {
 		return nil, fmt.Errorf("timeout request: %s is not a duration greater than zero", e.Timeout)
 	}
 	if e.Timeout > 0 {
-		c := Capability{CapTimeout, formatDuration(e.Timeout)}
+		c := Capability{CapTimeout, FormatDuration(e.Timeout)}
 		if !p.grants(c) {
 			caps = append(caps, c)
 		}
@@ -461,7 +461,7 @@ func (c Ceiling) Refuses(p *Policy, cap Capability) (refused bool, rule string, 
 	case CapMemory:
 		return true, "limits.memory " + formatSize(r.Limits.Memory), r.Limits.MemoryOrigin
 	case CapTimeout:
-		return true, "limits.timeout " + formatDuration(r.Limits.Timeout), r.Limits.TimeoutOrigin
+		return true, "limits.timeout " + FormatDuration(r.Limits.Timeout), r.Limits.TimeoutOrigin
 	}
 	return true, "the managed policy", Origin{Layer: LayerManaged}
 }

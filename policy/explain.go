@@ -83,7 +83,7 @@ func Explain(w io.Writer, p *Policy) error {
 	l := p.Limits
 	line("Limits: memory %s (%s), wall time %s (%s), output %s per stream (%s), open files %d (%s).",
 		formatSize(l.Memory), originText(l.MemoryOrigin),
-		formatDuration(l.Timeout), originText(l.TimeoutOrigin),
+		FormatDuration(l.Timeout), originText(l.TimeoutOrigin),
 		formatSize(uint64(l.Output)), originText(l.OutputOrigin),
 		l.OpenFiles, originText(l.OpenFilesOrigin))
 	explainNetwork(line, &p.Network)

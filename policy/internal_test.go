@@ -69,8 +69,8 @@ func TestFormat(t *testing.T) {
 		2 * time.Minute: "2m", 30 * time.Second: "30s", time.Hour: "1h", 90 * time.Minute: "1h30m",
 		1500 * time.Millisecond: "1.5s", 61 * time.Second: "1m1s",
 	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }

@@ -222,7 +222,7 @@ func parseTimeout(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration: write a number with a unit, like \"30s\", \"2m\" or \"1h30m\"", s)
 	}
 	if t <= 0 {
-		return 0, fmt.Errorf("the timeout must be greater than zero, not %q; leave it out for the default (%s)", s, formatDuration(DefaultTimeout))
+		return 0, fmt.Errorf("the timeout must be greater than zero, not %q; leave it out for the default (%s)", s, FormatDuration(DefaultTimeout))
 	}
 	return t, nil
 }
@@ -244,8 +244,9 @@ func formatSize(n uint64) string {
 	return strconv.FormatUint(n, 10) + " bytes"
 }
 
-// formatDuration renders d without trailing zero units: "2m", not "2m0s".
-func formatDuration(d time.Duration) string {
+// FormatDuration renders d as a policy writes it, without trailing zero
+// units: "2m", not "2m0s".
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = s[:len(s)-2]

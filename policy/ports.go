@@ -18,7 +18,3 @@ func (r NetRule) Ports() []PortRange {
 	}
 	return out
 }
-
-// NamesHost reports whether r matches by host name (an exact name, a
-// wildcard or "*"), so that reaching what it allows needs a name lookup.
-func (r NetRule) NamesHost() bool { return !r.compiledOf().addr }

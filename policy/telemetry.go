@@ -129,7 +129,7 @@ func decodeTelemetry(d *decoder, b *hcl.Block) hcl.Diagnostics {
 					fmt.Sprintf("%q is not a duration: write a number with a unit, like \"2s\" or \"500ms\".", s)))
 			case ft <= 0 || ft > maxFlushTimeout:
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid flush_timeout",
-					fmt.Sprintf("flush_timeout must be greater than zero and at most %s, not %q.", formatDuration(maxFlushTimeout), s)))
+					fmt.Sprintf("flush_timeout must be greater than zero and at most %s, not %q.", FormatDuration(maxFlushTimeout), s)))
 			default:
 				t.FlushTimeout = ft
 			}

@@ -314,11 +314,6 @@ func memorySize(mod api.Module) uint64 {
 	if m := moduleMemory(mod); m != nil {
 		return uint64(m.Size()) // defined or imported (a shared memory)
 	}
-	for name := range mod.ExportedMemoryDefinitions() {
-		if m := mod.ExportedMemory(name); m != nil {
-			return uint64(m.Size())
-		}
-	}
 	return 0
 }
 

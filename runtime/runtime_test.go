@@ -54,8 +54,20 @@ func engine(t testing.TB) *runtime.Engine {
 // engineCache keeps compiled modules between runs of this test binary:
 // wasmtime takes seconds to compile each Go tool, and a cached module
 // loads in milliseconds. Entries are keyed by module digest and engine
-// version, so sharing them is safe.
-var engineCache = filepath.Join(os.TempDir(), "airlock-test-engine-cache")
+// version, so sharing them is safe. It lives in the user's own cache folder,
+// not at a fixed name in the shared temporary folder, where anyone could
+// make it first and plant compiled code for the next run to load (wazero's
+// own cache, used for the stock baseline, is not sealed).
+var engineCache = func() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "airlock-test", "engine-cache")
+	}
+	d, err := os.MkdirTemp("", "airlock-test-engine-cache")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
 
 // sharedEngines holds one Engine of each engine this build has (wazero,
 // and wasmtime under -tags wasmtime) for tests that only run the probe,

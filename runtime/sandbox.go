@@ -28,7 +28,7 @@ func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) 
 	state := e.runState() // the last run's while unchanged (hostfuncs.NewStateLike)
 	var mounts []hostfuncs.WASIMount
 	for _, m := range p.Mounts {
-		fs, err := hostfuncs.NewFS(m, gate, limit)
+		fs, err := hostfuncs.NewFS(m, gate, limit, e.procMounts)
 		if errors.Is(err, hostfuncs.ErrProcessFS) {
 			s.close()
 			return nil, &StateError{Guest: m.Guest, Err: err}
@@ -38,7 +38,6 @@ func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) 
 			return nil, fmt.Errorf("mounting %s at %s: %w", m.Host, m.Guest, err)
 		}
 		s.closers = append(s.closers, fs)
-		fs.CoverProcessFS(e.procMounts)
 		if err := fs.GuardState(state); err != nil {
 			s.close()
 			return nil, &StateError{Guest: m.Guest, Err: err}

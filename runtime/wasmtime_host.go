@@ -31,7 +31,7 @@ func defineHostFuncs(ctx context.Context, l *wasmtime.Linker, wrap hostfuncs.Wra
 		return err
 	}
 	for _, f := range funcs {
-		if f.Module == "wasi" {
+		if f.Module == hostfuncs.ThreadsModule {
 			// wasi-threads: a new instance per thread on a shared memory,
 			// which this engine does not do; the import is refused by
 			// name (compat.go) rather than half served.

@@ -11,11 +11,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -89,27 +87,6 @@ func sampleTree(t *testing.T, dir string) {
 	}
 }
 
-// treeOf lists every file under dir with its contents.
-func treeOf(t *testing.T, dir string) string {
-	t.Helper()
-	var lines []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			lines = append(lines, rel+"/")
-			return nil
-		}
-		b, _ := os.ReadFile(p)
-		lines = append(lines, rel+": "+string(b))
-		return nil
-	})
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
 // TestWasmtimeSampleToolsMatchWazero runs each sample tool on both engines
 // over the same tree and compares exit status, output and the tree after.
 func TestWasmtimeSampleToolsMatchWazero(t *testing.T) {
@@ -163,7 +140,7 @@ func TestWasmtimeSampleToolsMatchWazero(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", ename, err)
 				}
-				results[ename] = got{res.ExitCode, res.Reason, stdout.String(), stderr.String(), treeOf(t, dir)}
+				results[ename] = got{res.ExitCode, res.Reason, stdout.String(), stderr.String(), folderTree(t, dir)}
 			}
 			a, b := results[runtime.EngineWazero], results[runtime.EngineWasmtime]
 			if a != b {

@@ -11,14 +11,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -27,23 +25,7 @@ import (
 // screen read by capture-pane. They use the asker guest
 // (testdata/asker), built once on first use.
 
-var (
-	askerOnce sync.Once
-	askerWasm string
-	askerErr  error
-)
-
-func asker(t *testing.T) string {
-	t.Helper()
-	askerOnce.Do(func() {
-		// Beside the CLI test binary's other builds; TestMain removes it.
-		askerWasm, askerErr = wasmbuild.Build(filepath.Join("testdata", "asker"), filepath.Dir(cacheDir), "asker")
-	})
-	if askerErr != nil {
-		t.Fatal(askerErr)
-	}
-	return askerWasm
-}
+var asker = guestOnce(filepath.Join("testdata", "asker"), "asker")
 
 const roPolicy = `mount "/work" {
   host   = "."

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airlockhq/airlock/approvals"
 	"io"
 	"log/slog"
 	"os"
@@ -88,20 +89,7 @@ func openLearn(path string) (*learnFile, error) {
 // component (a tool may have planted one), never anything but a regular
 // file (a FIFO would block airlock, a device is no policy).
 func openPolicyRW(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|reportOpenFlags, 0o644)
-	if err != nil {
-		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
-			return nil, fmt.Errorf("%s is a symbolic link; airlock does not write a policy through one (a tool may have made it): remove it or name another file", path)
-		} else if lerr == nil && !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file", path)
-		}
-		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	return f, nil
+	return openOwnFile(path, "a policy", os.O_RDWR)
 }
 
 // statePath keeps FILE out of every mount's reach for the run.
@@ -157,7 +145,7 @@ func (l *learnFile) finish(res *runtime.Result, state []hostfuncs.StatePath, qui
 	default:
 		fmt.Fprintf(stderr, "airlock: learned into %s (review it; docs/learn.md):\n", l.path)
 		for _, a := range added {
-			fmt.Fprintf(stderr, "airlock:   %s\n", oneLine(a))
+			fmt.Fprintf(stderr, "airlock:   %s\n", approvals.NeutraliseLine(a))
 		}
 	}
 	return true
@@ -224,15 +212,6 @@ func writeThrough(f *os.File, b []byte) error {
 	return f.Sync()
 }
 
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 // learnDir is airlock mcp --learn DIR: one learned policy per tool,
 // DIR/TOOL.hcl, merged into after each call.
 type learnDir struct {
@@ -240,6 +219,22 @@ type learnDir struct {
 	state []hostfuncs.StatePath
 	log   *slog.Logger
 	mu    sync.Mutex // one merge at a time
+}
+
+// refuseToolWritten refuses to merge into path, which already holds a
+// policy, when it lies in a mount of pol a tool may write: a tool run
+// there earlier could have written rules into it (with comments that read
+// as learned), and merging keeps whatever the file holds. A new file is
+// fine: it is airlock's state while the run lasts.
+func refuseToolWritten(path string, holds bool, pol *policy.Policy) error {
+	if !holds {
+		return nil
+	}
+	if m, ok := runtime.WritableMount(pol, path); ok {
+		return fmt.Errorf("%s already holds a policy and lies inside the writable mount %s (%s), so a tool could have written rules into it that learning would keep; "+
+			"review it and move it out of the mount, or remove it to learn afresh", path, m.Guest, m.Host)
+	}
+	return nil
 }
 
 // openLearnDir makes DIR if needed and checks it is a directory.

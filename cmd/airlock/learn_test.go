@@ -3,22 +3,18 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -142,48 +138,6 @@ func TestLearnedPolicyIsProvenForTheSampleTools(t *testing.T) {
 	}
 }
 
-// fixedServer is a TCP server on 127.0.0.1 that answers every connection
-// with the same HTTP response and counts the connections it accepts.
-type fixedServer struct {
-	ln      net.Listener
-	accepts atomic.Int64
-}
-
-func newFixedServer(t *testing.T) *fixedServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fixedServer{ln: ln}
-	var wg sync.WaitGroup
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.accepts.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				// An HTTP client speaks first; a raw one may wait to be
-				// spoken to.
-				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-				buf := make([]byte, 4096)
-				c.Read(buf)
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\nfixed\n")
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return s
-}
-
-func (s *fixedServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
-
 // A network tool's learned policy names the scheme, host and port it
 // connected to, and nothing wider: the same request succeeds under it, a
 // server the ceiling allowed but the tool never contacted is denied, and
@@ -219,40 +173,25 @@ func TestLearnedNetworkPolicyIsProven(t *testing.T) {
 		t.Fatalf("rules %q (default %v, %d mounts), want %q\n%s", rules, p.Network.Default, len(p.Mounts), want, src)
 	}
 
-	before := used.accepts.Load()
+	before := used.n.Load()
 	proof := runCLI(t, dir, "", env, append([]string{"run", "--policy", file, "--headless", "--fail-on-deny"}, args...)...)
 	if proof.code != 0 || proof.stdout != l.stdout {
 		t.Fatalf("under the learned policy: exit %d, stdout %q, want %q\n%s", proof.code, proof.stdout, l.stdout, proof.stderr)
 	}
-	if n := used.accepts.Load() - before; n != 1 {
+	if n := used.n.Load() - before; n != 1 {
 		t.Errorf("the server the tool used accepted %d connections under the learned policy, want 1", n)
 	}
 	r := runCLI(t, dir, "", env, "run", "--policy", file, "--headless", "--fail-on-deny", tool("fetch"), "--", fmt.Sprintf("http://127.0.0.1:%d/", unused.port()))
 	if r.code == 0 || !strings.Contains(r.stderr, "denied net.connect") {
 		t.Errorf("a server the tool never contacted: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if n := unused.accepts.Load(); n != 0 {
+	if n := unused.n.Load(); n != 0 {
 		t.Errorf("the server the tool never contacted accepted %d connections", n)
 	}
 }
 
 // greedy is testdata/greedy built for wasip1 (see its doc comment).
-var (
-	greedyOnce sync.Once
-	greedyWasm string
-	greedyErr  error
-)
-
-func greedy(t *testing.T) string {
-	t.Helper()
-	greedyOnce.Do(func() {
-		greedyWasm, greedyErr = wasmbuild.Build(filepath.Join("testdata", "greedy"), filepath.Dir(cacheDir), "greedy")
-	})
-	if greedyErr != nil {
-		t.Fatal(greedyErr)
-	}
-	return greedyWasm
-}
+var greedy = guestOnce(filepath.Join("testdata", "greedy"), "greedy")
 
 // A hostile tool run under --learn reaches for everything that could widen
 // what it is granted: hidden, protected and airlock's own paths, a symbolic
@@ -335,7 +274,7 @@ func TestLearnHostileToolStaysNarrow(t *testing.T) {
 	os.Remove(filepath.Join(dir, "lnk"))
 	r := runCLI(t, dir, "", env, "run", "--policy", file, "--headless", greedy(t), "--",
 		"read:/work/.env", "write:/work/.git/config:pwned", "write:/work/.airlock/grants.hcl:pwned", "symlink:.git:/work/lnk2",
-		"write:/work/lnk2/x:pwned", "write:"+file+":pwned", fmt.Sprintf("connect:127.0.0.1:%d", srv.port()+0))
+		"write:/work/lnk2/x:pwned", "write:/work/learned.hcl:pwned", fmt.Sprintf("connect:127.0.0.1:%d", srv.port()+0))
 	if strings.Contains(r.stdout, "do-not-leak") {
 		t.Errorf("the secret was read:\n%s", r.stdout)
 	}
@@ -531,5 +470,72 @@ func TestMCPLearnWritesOnePolicyPerTool(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, want) {
 			t.Errorf("policy explain %s lacks %q (exit %d):\n%s%s", learned, want, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+// policy explain DIR shows what files in DIR say, and DIR may lie where a
+// tool writes: a comment carrying terminal escapes is shown with them made
+// visible, and a FIFO named *.hcl is passed over instead of holding
+// airlock in open(2).
+func TestExplainLearnedFolderIsSafeToShow(t *testing.T) {
+	dir := t.TempDir()
+	learned := learn.Header + `
+
+# read /work/a.txt (open)` + "\x1b]0;pwned\x07\x1b[2J" + `
+mount "/work" {
+  host   = "."
+  access = "read"
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "cat.hcl"), []byte(learned), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "x.hcl"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, dir, "", learnEnv(t), "policy", "explain", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "Policy: "+filepath.Join(dir, "cat.hcl")) || r.elapsed > time.Minute {
+		t.Fatalf("exit %d after %v:\n%s%s", r.code, r.elapsed, r.stdout, r.stderr)
+	}
+	if strings.ContainsAny(r.stdout, "\x1b\x07") || !strings.Contains(r.stdout, "pwned") {
+		t.Errorf("the comment's escapes reached the terminal:\n%q", r.stdout)
+	}
+}
+
+// A learn file that already holds a policy and lies in a mount the tool may
+// write could hold rules a tool wrote there in an earlier run, with
+// comments that read as learned: airlock refuses to merge into it, and it
+// keeps its bytes; the same for airlock mcp --learn DIR. A new file in the
+// same place is learned into as before.
+func TestLearnRefusesAFileAToolCouldHaveWritten(t *testing.T) {
+	dir := learnProject(t)
+	env := learnEnv(t)
+	planted := learn.Header + "\n\n# read /work/src/a.txt (open)\nmount \"/\" {\n  host   = \"/\"\n  access = \"write\"\n}\n"
+	file := filepath.Join(dir, "learned.hcl") // inside the writable /work
+	if err := os.WriteFile(file, []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, dir, "", env, "run", "--learn", file, tool("cat"), "--", "/work/src/a.txt")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "inside the writable mount /work") || strings.Contains(r.stdout, "alpha") {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(file); string(b) != planted {
+		t.Errorf("the file changed:\n%s", b)
+	}
+
+	learned := filepath.Join(dir, "learned")
+	os.MkdirAll(learned, 0o755)
+	os.WriteFile(filepath.Join(learned, "cat.hcl"), []byte(planted), 0o644)
+	r = runCLI(t, dir, "", env, "mcp", "--tools", filepath.Join(repoRoot, "tools"), "--learn", learned)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "inside the writable mount /work") {
+		t.Errorf("mcp: exit %d\n%s", r.code, r.stderr)
+	}
+
+	fresh := filepath.Join(dir, "fresh.hcl")
+	if r := runCLI(t, dir, "", env, "run", "--learn", fresh, tool("cat"), "--", "/work/src/a.txt"); r.code != 0 || !strings.Contains(r.stdout, "alpha") {
+		t.Errorf("a new file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,6 +64,21 @@ type cliResult struct {
 	stdout, stderr string
 	code           int
 	elapsed        time.Duration
+}
+
+// guestOnce returns a function that builds the Go guest in dir for wasip1
+// once, on first use, beside the test binary's other builds (TestMain
+// removes them), and returns the module's path.
+func guestOnce(dir, name string) func(t *testing.T) string {
+	build := sync.OnceValues(func() (string, error) { return wasmbuild.Build(dir, filepath.Dir(cacheDir), name) })
+	return func(t *testing.T) string {
+		t.Helper()
+		wasm, err := build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wasm
+	}
 }
 
 // runCLI runs the airlock binary in dir with args, stdin and extra

@@ -147,6 +147,10 @@ docs/mcp.md.`
 		if learning, err = openLearnDir(f.learn); err != nil {
 			return errorf(io.err, ExitUsage, "--learn: %v", err)
 		}
+		held, _ := filepath.Glob(filepath.Join(learning.dir, "*.hcl"))
+		if err := refuseToolWritten(learning.dir, len(held) > 0, pol); err != nil {
+			return errorf(io.err, ExitUsage, "--learn: %v", err)
+		}
 		learning.log = log
 	}
 	state := append(statePaths(cwd, policyFile, auditPath), learning.statePaths()...)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
@@ -80,7 +82,16 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 		if fi, err := os.Stat(name); name != "" && err == nil && fi.IsDir() {
 			// A folder of learned policies (airlock mcp --learn DIR):
 			// each of them, in turn.
-			if files, err = filepath.Glob(filepath.Join(name, "*.hcl")); err != nil || len(files) == 0 {
+			// Only regular files: a FIFO named *.hcl would hold
+			// airlock in open(2).
+			files = nil
+			matches, _ := filepath.Glob(filepath.Join(name, "*.hcl"))
+			for _, m := range matches {
+				if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() {
+					files = append(files, m)
+				}
+			}
+			if len(files) == 0 {
 				return errorf(io.err, ExitUsage, "%s holds no policy (*.hcl)", name)
 			}
 		}
@@ -100,7 +111,15 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 // explainPolicy writes what the policy name (or the project's, or the
 // built-in default) allows; with url, which rule decides a connection
 // there. For a learned policy it adds what each rule was learned for.
+//
+// What it shows comes from a file a tool may have written (a learned
+// policy's comments, a folder's name): control characters are made
+// visible, so the file cannot drive the terminal.
 func explainPolicy(name, cwd, url string, io stdio) int {
+	out := io.out
+	var buf strings.Builder
+	io.out = &buf
+	defer func() { fmt.Fprint(out, approvals.Neutralise(buf.String())) }()
 	p, source, code := loadPolicy(name, cwd, io.err)
 	if code >= 0 {
 		return code

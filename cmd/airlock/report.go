@@ -107,10 +107,18 @@ func newReport(m *runtime.Module, args []string, policySource string, res *runti
 // report is written, through this descriptor, which also keeps it
 // writable behind the second wall.
 func openReport(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|reportOpenFlags, 0o644)
+	return openOwnFile(path, "a report", os.O_WRONLY)
+}
+
+// openOwnFile opens path, a file airlock writes when the run is over (the
+// report, a learned policy), with flag (O_WRONLY or O_RDWR) and O_CREATE:
+// never through a symbolic link in its last component, never anything but
+// a regular file. what names the file in the error ("a report").
+func openOwnFile(path, what string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|os.O_CREATE|reportOpenFlags, 0o644)
 	if err != nil {
 		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
-			return nil, fmt.Errorf("%s is a symbolic link; airlock does not write a report through one (a tool may have made it): remove it or name another file", path)
+			return nil, fmt.Errorf("%s is a symbolic link; airlock does not write %s through one (a tool may have made it): remove it or name another file", path, what)
 		} else if lerr == nil && !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s is not a regular file", path)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -136,6 +137,11 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		return code
 	}
 	defer sess.close()
+	if learning != nil {
+		if err := refuseToolWritten(learning.path, len(bytes.TrimSpace(learning.src)) > 0, pol); err != nil {
+			return errorf(io.err, ExitUsage, "--learn: %v", err)
+		}
+	}
 	if f.unenforced {
 		fmt.Fprintln(io.err, "airlock: --allow-unenforced is no longer needed and changes nothing: every engine enforces every rule of the policy (docs/engines.md)")
 	}
@@ -169,17 +175,9 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	if err != nil {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
-	defer func() {
-		// Stopped (a signal, a closed pipe): the process is about to end,
-		// so a compile still under way is not waited for; Close with a
-		// context already done leaves it be.
-		cctx, cancel := context.WithCancel(context.Background())
-		if ctx.Err() != nil {
-			cancel()
-		}
-		defer cancel()
-		eng.Close(cctx)
-	}()
+	// Stopped (a signal, a closed pipe), the process is about to end: a
+	// compile still under way is not waited for.
+	defer eng.Close(ctx)
 
 	untrusted, code := checkBuildPlaces(ctx, eng, module, pol, tool, io.err)
 	if code >= 0 {

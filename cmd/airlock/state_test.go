@@ -6,11 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/internal/wasmbuild"
 )
 
 // The attacks of these tests were reproduced against airlock before its
@@ -19,24 +17,9 @@ import (
 // wrote into a read-only mount; a tool rewrote the policy airlock reads
 // next time; a tool rewrote a compiled module that airlock maps and runs.
 
-var (
-	fsguestOnce sync.Once
-	fsguestWasm string
-	fsguestErr  error
-)
-
 // fsguest is hostfuncs/testdata/fsguest: one filesystem action per
 // argument ("rename:A:B", "read:P", …), one line of result each.
-func fsguest(t *testing.T) string {
-	t.Helper()
-	fsguestOnce.Do(func() {
-		fsguestWasm, fsguestErr = wasmbuild.Build(filepath.Join(repoRoot, "hostfuncs", "testdata", "fsguest"), filepath.Dir(cacheDir), "fsguest")
-	})
-	if fsguestErr != nil {
-		t.Fatal(fsguestErr)
-	}
-	return fsguestWasm
-}
+var fsguest = guestOnce(filepath.Join("..", "..", "hostfuncs", "testdata", "fsguest"), "fsguest")
 
 func digestOf(t *testing.T, path string) string {
 	t.Helper()
