@@ -19,7 +19,7 @@ func TestStateIsReusedOnlyWhileUnchanged(t *testing.T) {
 	w := newStateWorld(t)
 	guard := func(s *State, host string) *FS {
 		t.Helper()
-		f, err := NewFS(policy.Mount{Guest: "/work", Host: host, Access: policy.Write, Origin: testOrigin}, NewGate(context.Background(), nil, nil), nil)
+		f, err := NewFS(policy.Mount{Guest: "/work", Host: host, Access: policy.Write, Origin: testOrigin}, NewGate(context.Background(), nil, nil), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
