@@ -374,7 +374,7 @@ func instrumentVariant(m *Module) string {
 	bin, img, prepared := prepareModule(m.Bytes)
 	img.close()
 	if _, err := addYieldChecks(bin); err == nil {
-		return variantOf(interruptYield, false, strings.TrimSpace(prepared+" yield=1"))
+		return variantOf(interruptYield, false, strings.TrimSpace(prepared+" yield=2"))
 	}
 	return variantOf(InterruptInstrument, false, prepared)
 }

@@ -106,11 +106,12 @@ type Engine struct {
 	mu       sync.Mutex
 	runtimes map[rtKey]*rtEntry
 
-	// The collector is paused while abandonable guests run (pauseGC).
+	// The collector is paused while guests without checks run (pauseGC).
 	gcMu      sync.Mutex
 	gcPaused  int
 	gcPercent int
 	gcLimit   int64
+	gcProcs   int // GOMAXPROCS before pauseGC raised it, 0 if it did not
 
 	alt backend // an engine other than wazero (backend.go), or nil
 
@@ -366,7 +367,7 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 			img.close()
 			return
 		}
-		variant = strings.TrimSpace(variant + " yield=1")
+		variant = strings.TrimSpace(variant + " yield=2") // 2: the budget is exported
 	}
 	prepared := *m
 	prepared.Bytes = bin
@@ -421,14 +422,23 @@ func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in In
 // compiled returns m compiled for a memory limit and interrupt mode, with
 // its runtime, the key of the runtime and the allocator of its instances'
 // memory. InterruptInstrument is carried out with yield checks when the
-// module takes them (the key says interruptYield), by wazero otherwise. A
-// module with threads (a shared memory) is instrumented by wazero: each of
-// its threads is an instance of its own, which wazero's instrumentation
-// stops with the run's context.
+// module takes them (the key says interruptYield), by wazero otherwise.
+//
+// A module with threads (a shared memory) is always instrumented, even
+// for InterruptAbandon: it decides how many of its threads compute at
+// once, and code that never leaves for Go holds a P (GOMAXPROCS) for as
+// long as it runs, so as many spinning threads as the process has Ps
+// would leave no P for the timer that ends the run, nor for anything else
+// (RATIONALE.md, "Why are threads always instrumented?"). Every thread is
+// an instance of the same compiled module, so every thread's code has the
+// checks; each instance's stop flag is set when the run ends (guestStop).
 func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in Interrupt) (*rtEntry, rtKey, wazero.CompiledModule, experimental.MemoryAllocator, error) {
 	threads := e.threadsOf(m).shared
-	if in == InterruptInstrument && !threads {
-		k := rtKey{memPages: memPages, interrupt: interruptYield}
+	if threads {
+		in = InterruptInstrument
+	}
+	if in == InterruptInstrument {
+		k := rtKey{memPages: memPages, interrupt: interruptYield, threads: threads}
 		r, err := e.runtimeFor(ctx, k)
 		if err != nil {
 			return nil, k, nil, nil, err

@@ -70,15 +70,6 @@ func (e *Engine) threadsOf(m *Module) threadsInfo {
 	return ti
 }
 
-// maxBytes is the size in bytes the shared memory of ti can grow to under
-// a memory limit of limitPages.
-func (ti threadsInfo) maxBytes(limitPages uint32) uint64 {
-	if ti.imported == nil || !ti.imported.Memory.HasMax {
-		return uint64(limitPages) * wasmPage
-	}
-	return min(ti.imported.Memory.Max, uint64(limitPages)) * wasmPage
-}
-
 // memoryModule is a module that defines one shared memory with these
 // limits and exports it as name: the memory a run's threads share.
 func memoryModule(name string, min, max uint64) []byte {
@@ -170,6 +161,9 @@ type threadGroup struct {
 	stop context.CancelCauseFunc // ends ctx
 	// canSpawn is false for a module that defines its shared memory.
 	canSpawn bool
+	// guest holds every instance's stop flag when the module has yield
+	// checks (nil: wazero's instrumentation stops them with ctx).
+	guest *guestStop
 
 	mu      sync.Mutex
 	ended   bool  // the run is ending: no new thread, no new outcome
@@ -222,8 +216,14 @@ func (g *threadGroup) Spawn(_ context.Context, startArg uint32) (int32, uint16) 
 	}
 	g.started++
 	g.mu.Unlock()
+	if g.guest != nil {
+		g.guest.attach(mod) // set at once if the run is already ending
+	}
 	go func() {
 		_, err := fn.Call(tctx, uint64(tid), uint64(startArg))
+		if g.guest != nil {
+			g.guest.detach(mod)
+		}
 		mod.Close(context.Background())
 		g.done(tid, err)
 	}()
@@ -254,10 +254,10 @@ func (g *threadGroup) done(tid int32, err error) {
 // await waits for the run to end, as its main thread returning (done), a
 // thread ending it, or its context ending; then stops every thread still
 // running and waits for it and for the main thread, waking whatever waits
-// in memory.atomic.wait. With abandon (InterruptAbandon), guest code that
-// does not stop within a short grace is left running (its goroutine
-// spins on with no capability; the process is about to exit) and
-// abandoned is true.
+// in memory.atomic.wait. With abandon (InterruptAbandon), a thread that
+// does not stop within a short grace (one still in a host call: its code
+// is always instrumented, engine.go) is left behind with no capability,
+// the process being about to exit, and abandoned is true.
 func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, abandoned bool) {
 	mainDone := false
 	select {
@@ -270,6 +270,9 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 	end := g.end
 	g.mu.Unlock()
 	g.stop(hostfuncs.ErrRunEnded)
+	if g.guest != nil {
+		g.guest.set() // every thread, and the main one, traps at its next check
+	}
 
 	const grace = 200 * time.Millisecond
 	deadline := time.Now().Add(grace)
@@ -295,6 +298,9 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 		}
 		if mem := g.memory(); mem != nil {
 			wakeAll(mem)
+		}
+		if g.guest != nil {
+			g.guest.set() // again: a budget write may have raced the last
 		}
 		select {
 		case o := <-done:

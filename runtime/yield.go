@@ -19,7 +19,10 @@ import (
 // using WithCloseOnContextDone?"):
 //
 //   - Two globals are added: a budget, and a stop flag that the host sets
-//     through an export (stopExport) when the run's time is up.
+//     through an export (stopExport) when the run's time is up. The budget
+//     is exported too (fuelExport): the host empties it with the flag set,
+//     so that a guest woken from a wait (memory.atomic.wait, a host call)
+//     stops at its next check rather than a budget later.
 //   - At every function entry and at the top of every loop body, the
 //     guest decrements the budget. When it reaches zero (every
 //     yieldBudget checks), it runs `memory.grow 0`, which leaves compiled
@@ -37,8 +40,9 @@ const (
 	// yieldBudget is how many checks run between two exits to Go: at a few
 	// nanoseconds a check, tens of microseconds.
 	yieldBudget = 1 << 16
-	// stopExport names the exported stop flag.
+	// stopExport names the exported stop flag, fuelExport the budget.
 	stopExport = "airlock.stop"
+	fuelExport = "airlock.fuel"
 )
 
 // errCannotYield says a module cannot be given yield checks.
@@ -104,7 +108,7 @@ func addYieldChecks(b []byte) ([]byte, error) {
 			sawGlobal = true
 		}
 		if !sawExport && orderOf(s.id) > orderOf(7) {
-			exp, err := appendStopExport(nil, stop)
+			exp, err := appendYieldExports(nil, fuel, stop)
 			if err != nil {
 				return nil, err
 			}
@@ -119,7 +123,7 @@ func addYieldChecks(b []byte) ([]byte, error) {
 			out = append(out, wasmSection{6, append(c, newGlobals...)})
 			sawGlobal = true
 		case 7:
-			exp, err := appendStopExport(s.content, stop)
+			exp, err := appendYieldExports(s.content, fuel, stop)
 			if err != nil {
 				return nil, err
 			}
@@ -240,17 +244,17 @@ func countImports(p []byte) (globals, mems uint64, err error) {
 	return globals, mems, nil
 }
 
-// appendStopExport adds the export of global stop to an export section's
-// content (nil for a new section).
-func appendStopExport(p []byte, stop uint64) ([]byte, error) {
+// appendYieldExports adds the exports of globals fuel and stop to an
+// export section's content (nil for a new section).
+func appendYieldExports(p []byte, fuel, stop uint64) ([]byte, error) {
 	var n uint64
 	var rest []byte
 	if p != nil {
 		r := &codeReader{p: p}
 		n = uint64(r.u32())
 		for range n {
-			if r.name() == stopExport {
-				return nil, fmt.Errorf("%w: the module exports %q itself", errCannotYield, stopExport)
+			if name := r.name(); name == stopExport || name == fuelExport {
+				return nil, fmt.Errorf("%w: the module exports %q itself", errCannotYield, name)
 			}
 			r.byte()
 			r.u32()
@@ -261,12 +265,18 @@ func appendStopExport(p []byte, stop uint64) ([]byte, error) {
 		_, k := uleb(p)
 		rest = p[k:]
 	}
-	out := binary.AppendUvarint(nil, n+1)
+	out := binary.AppendUvarint(nil, n+2)
 	out = append(out, rest...)
-	out = binary.AppendUvarint(out, uint64(len(stopExport)))
-	out = append(out, stopExport...)
-	out = append(out, 0x03) // global
-	return binary.AppendUvarint(out, stop), nil
+	for _, e := range []struct {
+		name  string
+		index uint64
+	}{{stopExport, stop}, {fuelExport, fuel}} {
+		out = binary.AppendUvarint(out, uint64(len(e.name)))
+		out = append(out, e.name...)
+		out = append(out, 0x03) // global
+		out = binary.AppendUvarint(out, e.index)
+	}
+	return out, nil
 }
 
 // addChecksToCode adds check at the start of every function body and of
@@ -589,32 +599,63 @@ func (r *codeReader) prefixFE() {
 	}
 }
 
-// guestStop sets a guest's stop flag, now or as soon as the guest is
-// instantiated.
+// guestStop sets the stop flag of every instance of a run's guest (its
+// main instance and each wasi-threads thread: every instance has globals
+// of its own) and empties its budget, now or as soon as an instance is
+// attached.
 type guestStop struct {
 	mu      sync.Mutex
-	flag    api.MutableGlobal
+	flags   map[api.Module]yieldGlobals
 	stopped bool
 }
 
-// attach finds mod's stop flag, and sets it if the run was already told
-// to stop.
-func (s *guestStop) attach(mod api.Module) {
-	g, _ := mod.ExportedGlobal(stopExport).(api.MutableGlobal)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flag = g
-	if s.stopped && g != nil {
-		g.Set(1)
+type yieldGlobals struct{ stop, fuel api.MutableGlobal }
+
+// stopNow sets the flag and empties the budget: the next check stops the
+// guest. (A guest decrementing the budget at that moment may write back
+// its own value; it then stops within a budget, or at the next set.)
+func (g yieldGlobals) stopNow() {
+	g.stop.Set(1)
+	if g.fuel != nil {
+		g.fuel.Set(0)
 	}
 }
 
-// set tells the guest to stop at its next exit to Go.
+// attach finds mod's stop flag and budget, and stops it at once if the
+// run was already told to stop.
+func (s *guestStop) attach(mod api.Module) {
+	stop, _ := mod.ExportedGlobal(stopExport).(api.MutableGlobal)
+	if stop == nil {
+		return
+	}
+	fuel, _ := mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
+	g := yieldGlobals{stop, fuel}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flags == nil {
+		s.flags = map[api.Module]yieldGlobals{}
+	}
+	s.flags[mod] = g
+	if s.stopped {
+		g.stopNow()
+	}
+}
+
+// detach forgets mod (a thread that ended), so that a run starting many
+// short threads keeps only its live ones.
+func (s *guestStop) detach(mod api.Module) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.flags, mod)
+}
+
+// set tells every instance to stop at its next check. It may be called
+// again, to stop a guest whose budget write raced the last one.
 func (s *guestStop) set() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopped = true
-	if s.flag != nil {
-		s.flag.Set(1)
+	for _, g := range s.flags {
+		g.stopNow()
 	}
 }
