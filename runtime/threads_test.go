@@ -166,6 +166,9 @@ func TestThreadsStopWhenTheRunEnds(t *testing.T) {
 			if c.reason != runtime.Timeout && time.Since(start) > 400*time.Millisecond {
 				t.Errorf("the run took %v: it waited for the time limit instead of ending", time.Since(start))
 			}
+			if time.Since(start) > 3*time.Second {
+				t.Errorf("the run took %v: its threads were not stopped when it ended", time.Since(start))
+			}
 			goroutinesBack(t, baseline)
 		})
 	}
@@ -186,35 +189,51 @@ func TestThreadFloodIsRefusedCleanly(t *testing.T) {
 	goroutinesBack(t, baseline)
 }
 
-// TestAbandonedThreadsReturnAtTheTimeLimit is what airlock run does: it
-// does not instrument loops, so a spinning thread cannot be stopped; the
-// run still ends at its time limit, with every capability revoked.
-//
-// The spinning thread is abandoned, as airlock run abandons it just before
-// it exits: it spins on, and Go cannot stop a goroutine that runs compiled
-// code, so the next garbage collection of this process would wait for it
-// for ever, and every test after this one would hang. So the run happens
-// in a child process of the test binary, which exits after it.
+// TestAbandonedThreadsReturnAtTheTimeLimit is what airlock run does
+// (InterruptAbandon), with more spinning threads than the process has Ps.
+// A module with threads is instrumented whatever the mode, so its threads
+// are stopped for real at the time limit and no goroutine is left:
+// without the checks, the spinning threads would hold every P, and the
+// timer that ends the run would never run again. The run happens in a
+// child process of the test binary with GOMAXPROCS=2, which the parent
+// kills if it hangs.
 func TestAbandonedThreadsReturnAtTheTimeLimit(t *testing.T) {
 	if os.Getenv(abandonChild) == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1")
-		cmd.Env = append(os.Environ(), abandonChild+"=1")
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
-			t.Fatalf("the child process: %v\n%s", err, out)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), abandonChild+"=1", "GOMAXPROCS=2")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case err := <-waited:
+			if err != nil || !strings.Contains(out.String(), "PASS") {
+				t.Fatalf("the child process: %v\n%s", err, out.String())
+			}
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			<-waited
+			t.Fatalf("the child process hung: the spinning threads were not stopped\n%s", out.String())
 		}
 		return
 	}
 	e := engine(t)
+	runThreads(t, e, t.TempDir(), runtime.InterruptAbandon, nil, "run", "1") // compile, warm up
+	baseline := goruntime.NumGoroutine()
 	start := time.Now()
 	res, _ := runThreads(t, e, t.TempDir(), runtime.InterruptAbandon, func(p *policy.Policy) {
 		p.Limits.Timeout = 300 * time.Millisecond
-	}, "spin")
+	}, "spin", "3")
 	if res.Reason != runtime.Timeout {
 		t.Fatalf("%s %d %v, want a timeout", res.Reason, res.ExitCode, res.Err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("the run took %v", d)
 	}
+	goroutinesBack(t, baseline)
 }
 
 // TestThreadSpawnWithoutAnImportedMemory: a module that defines its shared
