@@ -29,7 +29,11 @@ const (
 	// InterruptAbandon revokes every capability of the run and returns at
 	// once, leaving the guest's goroutine to spin with no host access until
 	// the process exits. It costs nothing while the guest runs. Only a
-	// process that exits soon after a timeout may use it (airlock run).
+	// process that exits soon after a timeout may use it (airlock run),
+	// one run at a time: while the guest runs, the collector is off and
+	// the process has two Ps, one for the guest and one for the rest
+	// (pauseGC). A module with threads is instrumented all the same
+	// (compiled).
 	InterruptAbandon Interrupt = iota
 	// InterruptInstrument stops the guest for real, and makes it leave
 	// compiled code often enough that the garbage collector never waits
@@ -429,7 +433,7 @@ func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in In
 // once, and code that never leaves for Go holds a P (GOMAXPROCS) for as
 // long as it runs, so as many spinning threads as the process has Ps
 // would leave no P for the timer that ends the run, nor for anything else
-// (RATIONALE.md, "Why are threads always instrumented?"). Every thread is
+// (RATIONALE.md, "Why are modules with threads always instrumented?"). Every thread is
 // an instance of the same compiled module, so every thread's code has the
 // checks; each instance's stop flag is set when the run ends (guestStop).
 func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in Interrupt) (*rtEntry, rtKey, wazero.CompiledModule, experimental.MemoryAllocator, error) {
