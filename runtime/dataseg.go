@@ -188,16 +188,6 @@ func (d *dataSection) image(p []byte) {
 	}
 }
 
-// coalesceData returns b with its data segments coalesced, or b itself
-// when the module does not qualify.
-func coalesceData(b []byte) []byte {
-	d, ok := dataOf(b)
-	if !ok {
-		return b
-	}
-	return d.coalesced()
-}
-
 // parseData reads the segments of the data section b[start:end], if every
 // one is active in memory 0 at an i32.const offset and fits below 4 GiB.
 func parseData(b []byte, start, end int) ([]dataSeg, bool) {
