@@ -46,9 +46,10 @@ type evidence struct {
 // one for each folder it changed something in, each a real directory
 // below m's host directory (no symbolic link on the way), none hidden or
 // inside airlock's state; at most maxFolders of each kind, else the
-// folder that holds them. whole says the recorder kept too many paths to
-// narrow: m is learned at its root.
-func learnMount(m *policy.Mount, p *policy.Policy, paths map[pathKey]pathUse, whole bool, denied map[string]bool, st stateSet) ([]MountNeed, []string) {
+// folder that holds them. whole, when not nil, says the recorder kept too
+// many paths to narrow, and what was done in m after that: m is learned at
+// its root.
+func learnMount(m *policy.Mount, p *policy.Policy, paths map[pathKey]pathUse, whole *overflowUse, denied map[string]bool, st stateSet) ([]MountNeed, []string) {
 	guest := mountName(m.Guest)
 	root := m.Real
 	if root == "" {
@@ -83,6 +84,22 @@ func learnMount(m *policy.Mount, p *policy.Policy, paths map[pathKey]pathUse, wh
 			ev = append(ev, evidence{path: k.path, seq: u.seq, why: "looked up " + target + " (" + u.firstLook + ")"})
 		}
 	}
+	if whole != nil {
+		// The first read and write after the recorder's bound: the rest
+		// went uncounted, and the mount is learned whole.
+		if w := whole.write; w.seq != 0 {
+			target := guestJoin(guest, w.path)
+			ev = append(ev, evidence{path: w.path, seq: w.seq, write: true, why: "wrote " + target + " (" + w.op + ")"})
+		}
+		if r := whole.read; r.seq != 0 {
+			target := guestJoin(guest, r.path)
+			ev = append(ev, evidence{path: r.path, seq: r.seq, why: "read " + target + " (" + r.op + ")"})
+		}
+		notes = append(notes, fmt.Sprintf("learned whole: %s, the run used more paths than the %d learning keeps, so it is not narrowed to folders", guest, maxPaths))
+		if whole.protectedWrites > 0 {
+			notes = append(notes, fmt.Sprintf("not learned: %d writes to protected paths in %s, which a learned policy never makes writable", whole.protectedWrites, guest))
+		}
+	}
 	if len(state) > 0 {
 		sort.Strings(state)
 		more := ""
@@ -101,7 +118,7 @@ func learnMount(m *policy.Mount, p *policy.Policy, paths map[pathKey]pathUse, wh
 
 	var reads, writes []folder
 	for _, e := range ev {
-		if whole {
+		if whole != nil {
 			f := folder{rel: ".", why: e.why, n: 1}
 			if e.write {
 				writes = addFolder(writes, f)

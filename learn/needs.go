@@ -126,7 +126,11 @@ func Learn(run Run, opt Options) *Needs {
 	denied := deniedTargets(run.Decisions)
 	for i := range run.Policy.Mounts {
 		m := &run.Policy.Mounts[i]
-		ms, notes := learnMount(m, run.Policy, paths, overflow[mountName(m.Guest)], denied, st)
+		var whole *overflowUse
+		if o, ok := overflow[mountName(m.Guest)]; ok {
+			whole = &o
+		}
+		ms, notes := learnMount(m, run.Policy, paths, whole, denied, st)
 		n.Mounts = append(n.Mounts, ms...)
 		n.Notes = append(n.Notes, notes...)
 	}

@@ -9,7 +9,8 @@ import (
 
 // Bounds on what a Recorder keeps, so that a tool that touches millions of
 // paths or hosts cannot grow airlock's memory without end. Past them a
-// mount is learned whole (not narrowed) and further hosts are a note.
+// mount is learned whole (not narrowed), still read-only unless the tool
+// wrote in it, and further hosts are a note.
 const (
 	maxPaths = 1 << 16
 	maxConns = 1 << 12
@@ -21,7 +22,7 @@ type Recorder struct {
 	mu       sync.Mutex
 	seq      int
 	paths    map[pathKey]*pathUse
-	overflow map[string]bool // mounts with more paths than maxPaths
+	overflow map[string]*overflowUse // mounts met once maxPaths were kept
 	conns    map[connKey]*connUse
 	connsCut int
 }
@@ -36,6 +37,20 @@ type pathUse struct {
 	firstRead   string
 	firstWrite  string
 	firstLook   string
+}
+
+// overflowUse is what was done in a mount after the recorder stopped
+// keeping its paths: the first read and the first write, which decide
+// whether the whole mount is learned and whether it is writable.
+type overflowUse struct {
+	read, write     pathEvent
+	protectedWrites int
+}
+
+// pathEvent is one use of one path: when, where and by which call.
+type pathEvent struct {
+	seq      int
+	path, op string
 }
 
 type connKey struct {
@@ -71,7 +86,11 @@ func (r *Recorder) Use(u hostfuncs.Use) {
 		}
 		return
 	}
-	if u.Mount == "" || r.overflow[u.Mount] {
+	if u.Mount == "" {
+		return
+	}
+	if o := r.overflow[u.Mount]; o != nil {
+		o.use(r.seq, u)
 		return
 	}
 	k := pathKey{u.Mount, u.Path}
@@ -79,9 +98,11 @@ func (r *Recorder) Use(u hostfuncs.Use) {
 	if p == nil {
 		if len(r.paths) >= maxPaths {
 			if r.overflow == nil {
-				r.overflow = map[string]bool{}
+				r.overflow = map[string]*overflowUse{}
 			}
-			r.overflow[u.Mount] = true
+			o := &overflowUse{}
+			r.overflow[u.Mount] = o
+			o.use(r.seq, u)
 			return
 		}
 		if r.paths == nil {
@@ -106,17 +127,35 @@ func (r *Recorder) Use(u hostfuncs.Use) {
 	}
 }
 
+// use keeps the first done read and the first done write outside the
+// protected paths (which a learned policy never makes writable).
+func (o *overflowUse) use(seq int, u hostfuncs.Use) {
+	switch {
+	case !u.Done:
+	case u.Kind == "fs.write" && matchesAny(defaultProtect, u.Path):
+		o.protectedWrites++
+	case u.Kind == "fs.write":
+		if o.write.seq == 0 {
+			o.write = pathEvent{seq, u.Path, u.Op}
+		}
+	default:
+		if o.read.seq == 0 {
+			o.read = pathEvent{seq, u.Path, u.Op}
+		}
+	}
+}
+
 // snapshot copies what r holds, for Learn.
-func (r *Recorder) snapshot() (paths map[pathKey]pathUse, overflow map[string]bool, conns map[connKey]connUse, connsCut int) {
+func (r *Recorder) snapshot() (paths map[pathKey]pathUse, overflow map[string]overflowUse, conns map[connKey]connUse, connsCut int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	paths = make(map[pathKey]pathUse, len(r.paths))
 	for k, v := range r.paths {
 		paths[k] = *v
 	}
-	overflow = map[string]bool{}
-	for k := range r.overflow {
-		overflow[k] = true
+	overflow = map[string]overflowUse{}
+	for k, v := range r.overflow {
+		overflow[k] = *v
 	}
 	conns = make(map[connKey]connUse, len(r.conns))
 	for k, v := range r.conns {

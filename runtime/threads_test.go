@@ -195,28 +195,25 @@ func TestThreadFloodIsRefusedCleanly(t *testing.T) {
 // are stopped for real at the time limit and no goroutine is left:
 // without the checks, the spinning threads would hold every P, and the
 // timer that ends the run would never run again. The run happens in a
-// child process of the test binary with GOMAXPROCS=2, which the parent
-// kills if it hangs.
+// child process of the test binary with GOMAXPROCS=2, five times, each
+// killed if it hangs past a minute.
 func TestAbandonedThreadsReturnAtTheTimeLimit(t *testing.T) {
 	if os.Getenv(abandonChild) == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), abandonChild+"=1", "GOMAXPROCS=2")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waited := make(chan error, 1)
-		go func() { waited <- cmd.Wait() }()
-		select {
-		case err := <-waited:
-			if err != nil || !strings.Contains(out.String(), "PASS") {
-				t.Fatalf("the child process: %v\n%s", err, out.String())
+		// Several runs, each bounded: a collection or a timer that waits
+		// for the spinning threads hangs the child.
+		for i := range 5 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), abandonChild+"=1", "GOMAXPROCS=2")
+			out, err := cmd.CombinedOutput()
+			hung := ctx.Err() != nil
+			cancel()
+			if hung {
+				t.Fatalf("child %d hung past a minute: the spinning threads were not stopped\n%s", i, out)
 			}
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			<-waited
-			t.Fatalf("the child process hung: the spinning threads were not stopped\n%s", out.String())
+			if err != nil || !strings.Contains(string(out), "PASS") {
+				t.Fatalf("child %d: %v\n%s", i, err, out)
+			}
 		}
 		return
 	}

@@ -211,11 +211,14 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		memLimit = int64(p.Limits.Memory)
 	}
 	store.Limiter(memLimit, -1, -1, -1, -1)
-	ticks := uint64(1 << 62)
-	if p.Limits.Timeout > 0 {
-		ticks = uint64((p.Limits.Timeout+epochTick-1)/epochTick) + 1
+	// The guest ends at the first epoch tick after the run is over: its
+	// wall-time limit passed or its caller gave up (wasmtime_epoch.go).
+	halt, err := installEpochStop(store)
+	if err != nil {
+		store.Close()
+		finish(nil)
+		return nil, err
 	}
-	store.SetEpochDeadline(ticks)
 
 	type outcome struct {
 		mem       uint64
@@ -228,8 +231,22 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	done := make(chan outcome, 1)
 	go func() {
 		var out outcome
+		ended := make(chan struct{})
+		watching := make(chan struct{})
+		go func() {
+			defer close(watching)
+			select {
+			case <-runCtx.Done():
+				halt.stop()
+			case <-ended:
+			}
+		}()
 		defer func() {
+			close(ended)
+			<-watching // no stop after the switch is freed
+			out.interrupt = halt.fired()
 			store.Close()
+			halt.free()
 			done <- out
 		}()
 		inst, err := b.linker.Instantiate(store, mod)
@@ -244,12 +261,6 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		if ex := inst.GetExport(store, "memory"); ex != nil && ex.Memory() != nil {
 			out.mem = uint64(ex.Memory().DataSize(store))
 		}
-		var trap *wasmtime.Trap
-		if errors.As(err, &trap) {
-			if c := trap.Code(); c != nil && *c == wasmtime.Interrupt {
-				out.interrupt = true
-			}
-		}
 	}()
 
 	var out outcome
@@ -258,8 +269,8 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	case <-ctx.Done():
 		// The caller gave up: take every capability and the streams away
 		// and return. A host call the guest makes from now on ends it (its
-		// context is done); a guest that only computes stops at its epoch
-		// deadline (the wall-time limit).
+		// context is done), and a guest that only computes stops at the
+		// next epoch tick.
 		gate.Revoke()
 		stdout.close()
 		stderr.close()
@@ -278,7 +289,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		return nil, &ModuleError{Name: spec.Module.Name, Err: out.err}
 	}
 	if out.interrupt && ctx.Err() == nil {
-		// The epoch deadline is the wall-time limit, give or take a tick.
+		// The stop switch fired on the wall-time limit, give or take a tick.
 		res.Reason, res.Err = Timeout, context.DeadlineExceeded
 	} else {
 		classify(res, out.err, ctx, runCtx, p.Limits.Memory)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,6 +138,58 @@ func TestEnginesStopTheGuestWhenTheCallerGivesUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// spinWAT computes for ever and never calls the host.
+const spinWAT = `(module
+  (memory (export "memory") 1)
+  (func (export "_start") (loop $l (br $l))))`
+
+// TestEnginesStopAComputingGuestWhenTheCallerGivesUp: a guest that only
+// computes, never calling the host, is stopped soon after its caller
+// cancels the run, on both engines, although its wall-time limit is far
+// off. The witness is this process's CPU time: a guest still spinning
+// after Run returned burns a core.
+func TestEnginesStopAComputingGuestWhenTheCallerGivesUp(t *testing.T) {
+	wasm, err := wasmtime.Wat2Wasm(spinWAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := runtime.NewModule("spin", wasm)
+	for _, name := range runtime.Engines() {
+		t.Run(name, func(t *testing.T) {
+			e := engineNamed(t, name)
+			p := plainPolicy(t.TempDir())
+			p.Limits.Timeout = time.Minute
+			if err := e.Precompile(context.Background(), m, p.Limits.Memory, runtime.InterruptInstrument); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(300*time.Millisecond, cancel)
+			res, err := e.Run(ctx, runtime.Spec{Module: m, Policy: p, Interrupt: runtime.InterruptInstrument})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Reason != runtime.Canceled {
+				t.Fatalf("reason %s, want canceled", res.Reason)
+			}
+			time.Sleep(200 * time.Millisecond) // a tick or two to stop in
+			before := cpuTime(t)
+			time.Sleep(time.Second)
+			if spent := cpuTime(t) - before; spent > 400*time.Millisecond {
+				t.Fatalf("the process spent %v of CPU in the second after the run was cancelled: the guest still spins", spent)
+			}
+		})
+	}
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestEnginesTraceTheSameCalls: the tracing wrapper (Config.Wrap) sees

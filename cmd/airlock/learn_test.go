@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -537,5 +539,81 @@ func TestLearnRefusesAFileAToolCouldHaveWritten(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Error(err)
+	}
+}
+
+// airlock mcp --learn DIR, with DIR a new folder inside the writable
+// mount: DIR is airlock's state for as long as the server runs, so a tool
+// call cannot plant a policy there for the person to review as learned
+// (the file stays absent), while airlock still writes the tool's learned
+// policy into it.
+func TestMCPLearnDirInsideTheMountIsOutOfTheToolsReach(t *testing.T) {
+	dir := learnProject(t)
+	learned := filepath.Join(dir, "learned") // new, inside /work
+	cmd := exec.Command(airlockBin, "mcp", "--tools", filepath.Join(repoRoot, "tools"), "--learn", learned, "--headless")
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), learnEnv(t)...)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	client := sdk.NewClient(&sdk.Implementation{Name: "learn-test", Version: "1"}, nil)
+	cs, err := client.Connect(t.Context(), &sdk.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connecting: %v\n%s", err, stderr.String())
+	}
+	planted := "mount \"/\" {\n  host   = \"/\"\n  access = \"write\"\n}\n"
+	res, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: "write",
+		Arguments: map[string]any{"path": "/work/learned/cat.hcl", "content": planted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError {
+		t.Errorf("the write into the learn folder succeeded: %+v", res)
+	}
+	if res, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: "cat",
+		Arguments: map[string]any{"files": []string{"/work/src/a.txt"}}}); err != nil || res.IsError {
+		t.Fatalf("cat: %v %+v\n%s", err, res, stderr.String())
+	}
+	cs.Close()
+	src, err := os.ReadFile(filepath.Join(learned, "cat.hcl"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if strings.Contains(string(src), `host   = "/"`) || !strings.Contains(string(src), "read /work/src/a.txt") {
+		t.Errorf("cat.hcl is not what airlock learned:\n%s", src)
+	}
+	if _, err := os.Stat(filepath.Join(learned, "write.hcl")); err != nil {
+		t.Errorf("the refused write call left no learned policy: %v", err)
+	}
+}
+
+// The learned file's name comes from the MCP tool's name: a name that
+// would lead out of DIR, or hide the file, gets no file.
+func TestMCPLearnFileNamesStayInTheFolder(t *testing.T) {
+	root := t.TempDir()
+	d, err := openLearnDir(filepath.Join(root, "learned"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.log = slog.New(slog.DiscardHandler)
+	for _, name := range []string{"../escape", "a/b", `a\b`, "..", "...", ""} {
+		if err := d.write(name, learn.Run{Policy: policy.Default(root)}); err == nil {
+			t.Errorf("tool %q: written", name)
+		}
+	}
+	var found []string
+	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if len(found) > 0 {
+		t.Errorf("files written: %q", found)
+	}
+	if err := d.write(".hidden", learn.Run{Policy: policy.Default(root)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "learned", "hidden.hcl")); err != nil {
+		t.Errorf("a leading dot is dropped, not kept: %v", err)
 	}
 }
