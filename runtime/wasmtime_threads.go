@@ -314,3 +314,12 @@ func (w *memoryWaker) close() {
 	w.linker.Close()
 	w.store.Close()
 }
+
+// maxBytes is the size in bytes the shared memory of ti can grow to under
+// a memory limit of limitPages.
+func (ti threadsInfo) maxBytes(limitPages uint32) uint64 {
+	if ti.imported == nil || !ti.imported.Memory.HasMax {
+		return uint64(limitPages) * wasmPage
+	}
+	return min(ti.imported.Memory.Max, uint64(limitPages)) * wasmPage
+}
