@@ -47,7 +47,10 @@ func inspect(t *testing.T, bin string, toolError bool, args ...string) map[strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--cli"}, args...)...)
+	// The Inspector gives a server 15 s to answer its initialize by
+	// default; a loaded 2-core machine building and compiling a tool can
+	// take longer, which is not what this test is about.
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--cli", "--connect-timeout", "80000"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = append(os.Environ(), "MCP_CATALOG_PATH="+filepath.Join(t.TempDir(), "mcp.json"))

@@ -166,15 +166,25 @@ func (c *codeCache) tidyLegacy() {
 	}
 }
 
-// tidyOldWazero removes the sealed entries of other wazero versions: no
-// airlock built with this one reads them.
+// tidyOldWazero marks this wazero version's sealed folder as used now and
+// removes those of other versions unused for staleAfter: no airlock built
+// with this one reads them, but another airlock on the machine (an older
+// release beside a newer one, a test binary beside the built program) may
+// still, and removing its entries on every start would make each recompile
+// all the time and fail to store what it compiled.
 func (c *codeCache) tidyOldWazero() {
+	now := time.Now()
+	os.Chtimes(filepath.Join(c.sealed, c.wazero), now, now)
 	ents, err := os.ReadDir(c.sealed)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		if n := e.Name(); strings.HasPrefix(n, "wazero-") && n != c.wazero {
+		n := e.Name()
+		if !strings.HasPrefix(n, "wazero-") || n == c.wazero {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > staleAfter {
 			os.RemoveAll(filepath.Join(c.sealed, n))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airlockhq/airlock/policy"
 )
@@ -229,12 +230,24 @@ func TestCompileCacheLayout(t *testing.T) {
 	oldWazero := filepath.Join(dir, "compiled", "sealed", "wazero-v0.9.0-amd64-linux")
 	os.MkdirAll(oldWazero, 0o700)
 	os.WriteFile(filepath.Join(oldWazero, strings.Repeat("cd", 32)), []byte("sealed by an older wazero"), 0o600)
+	unused := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(oldWazero, unused, unused)
+	// Another airlock on the machine, built with another wazero and in use
+	// today: its entries stay, or each of the two would remove the other's
+	// on every start.
+	otherWazero := filepath.Join(dir, "compiled", "sealed", "wazero-v9.9.9-amd64-linux")
+	os.MkdirAll(otherWazero, 0o700)
+	otherEntry := filepath.Join(otherWazero, strings.Repeat("ef", 32))
+	os.WriteFile(otherEntry, []byte("sealed by another airlock in use"), 0o600)
 
 	p := openProbe(t, dir)
 	for _, gone := range []string{legacy, oldWazero, filepath.Join(dir, "compiled", "seen")} {
 		if _, err := os.Stat(gone); err == nil {
 			t.Errorf("%s, left by an older airlock, is still there", gone)
 		}
+	}
+	if _, err := os.Stat(otherEntry); err != nil {
+		t.Errorf("the entries of another airlock in use were removed: %v", err)
 	}
 	p.exit(t, NewModule("exit3", exitModule(3)))
 	private := p.e.code.private
