@@ -47,9 +47,11 @@ func inspect(t *testing.T, bin string, toolError bool, args ...string) map[strin
 	t.Helper()
 	ctx, cancel := deadline(t, t.Context())
 	defer cancel()
-	// The Inspector gives a server 15 s to connect unless told otherwise:
-	// give it until the test's own deadline (-race, a loaded machine).
-	wait := "15000"
+	// The Inspector gives a server 15 s to answer its initialize by
+	// default; a loaded 2-core machine building and compiling a tool can
+	// take longer, which is not what this test is about: give it until the
+	// test's own deadline (80 s without one).
+	wait := "80000"
 	if end, ok := ctx.Deadline(); ok {
 		wait = strconv.FormatInt(time.Until(end).Milliseconds(), 10)
 	}

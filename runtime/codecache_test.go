@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airlockhq/airlock/policy"
 )
@@ -85,7 +86,7 @@ func (p *cacheProbe) exit(t *testing.T, m *Module) uint32 {
 
 func (p *cacheProbe) slotPath(m *Module) string {
 	c := p.e.code
-	return c.path(c.slot(c.wazero, m.Digest, variantOf(InterruptInstrument, false)))
+	return c.path(c.slot(c.wazero, m.Digest, instrumentVariant(m)))
 }
 
 // TestCompileCacheHealsItself: every kind of damage to a stored entry,
@@ -188,7 +189,7 @@ func TestCompileCacheCraftedEntryNeverRuns(t *testing.T) {
 	aSlot, bSlot := p.slotPath(a), p.slotPath(b)
 	aName, _ := read(aSlot)
 	_, bCode := read(bSlot)
-	slot := p.e.code.slot(p.e.code.wazero, a.Digest, variantOf(InterruptInstrument, false))
+	slot := p.e.code.slot(p.e.code.wazero, a.Digest, instrumentVariant(a))
 
 	wrongKey := make([]byte, sealKeySize)
 	rand.Read(wrongKey)
@@ -229,6 +230,15 @@ func TestCompileCacheLayout(t *testing.T) {
 	oldWazero := filepath.Join(dir, "compiled", "sealed", "wazero-v0.9.0-amd64-linux")
 	os.MkdirAll(oldWazero, 0o700)
 	os.WriteFile(filepath.Join(oldWazero, strings.Repeat("cd", 32)), []byte("sealed by an older wazero"), 0o600)
+	unused := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(oldWazero, unused, unused)
+	// Another airlock on the machine, built with another wazero and in use
+	// today: its entries stay, or each of the two would remove the other's
+	// on every start.
+	otherWazero := filepath.Join(dir, "compiled", "sealed", "wazero-v9.9.9-amd64-linux")
+	os.MkdirAll(otherWazero, 0o700)
+	otherEntry := filepath.Join(otherWazero, strings.Repeat("ef", 32))
+	os.WriteFile(otherEntry, []byte("sealed by another airlock in use"), 0o600)
 
 	p := openProbe(t, dir)
 	for _, gone := range []string{legacy, oldWazero, filepath.Join(dir, "compiled", "seen")} {
@@ -236,11 +246,21 @@ func TestCompileCacheLayout(t *testing.T) {
 			t.Errorf("%s, left by an older airlock, is still there", gone)
 		}
 	}
+	if _, err := os.Stat(otherEntry); err != nil {
+		t.Errorf("the entries of another airlock in use were removed: %v", err)
+	}
 	p.exit(t, NewModule("exit3", exitModule(3)))
 	private := p.e.code.private
-	ents, _ := os.ReadDir(filepath.Join(private, p.e.code.wazero))
-	if len(ents) != 0 {
-		t.Errorf("wazero's private folder holds %d entries between compiles", len(ents))
+	// Between compiles the private folder is not there at all: a process
+	// that never reaches Close (an abandoned guest, a run behind Landlock,
+	// where the cache is out of reach) leaves nothing behind.
+	procs, _ := filepath.Glob(filepath.Join(dir, "compiled", ".proc-*"))
+	if len(procs) != 0 {
+		t.Errorf("private folders left between compiles: %q", procs)
+	}
+	p.exit(t, NewModule("exit4", exitModule(4))) // a second compile makes it again
+	if procs, _ := filepath.Glob(filepath.Join(dir, "compiled", ".proc-*")); len(procs) != 0 {
+		t.Errorf("private folders left after a second compile: %q", procs)
 	}
 	fi, err := os.Stat(filepath.Join(dir, sealKeyFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -318,7 +338,7 @@ func TestCompileCacheSealedButUnusable(t *testing.T) {
 		t.Fatal("setting up")
 	}
 	slotPath := p.slotPath(m)
-	slot := p.e.code.slot(p.e.code.wazero, m.Digest, variantOf(InterruptInstrument, false))
+	slot := p.e.code.slot(p.e.code.wazero, m.Digest, instrumentVariant(m))
 	raw, _ := os.ReadFile(slotPath)
 	name := string(raw[len(sealMagic)+2 : len(sealMagic)+2+64])
 	key, err := os.ReadFile(filepath.Join(dir, sealKeyFile))
@@ -358,4 +378,16 @@ func TestCompileCacheSealedButUnusable(t *testing.T) {
 	if _, err := os.Stat(planted); err == nil {
 		t.Error("a sealed entry's name was used as a path out of the private folder")
 	}
+}
+
+// instrumentVariant is the slot variant of m compiled for
+// InterruptInstrument, as the engine prepares it (with yield checks when
+// the module takes them).
+func instrumentVariant(m *Module) string {
+	bin, img, prepared := prepareModule(m.Bytes)
+	img.close()
+	if _, err := addYieldChecks(bin); err == nil {
+		return variantOf(interruptYield, false, strings.TrimSpace(prepared+" yield=2"))
+	}
+	return variantOf(InterruptInstrument, false, prepared)
 }

@@ -94,12 +94,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		return e.alt.run(ctx, e, spec) // another engine (backend.go)
 	}
 	ti := e.threadsOf(spec.Module)
-	k := rtKey{memPages: pagesFor(p.Limits.Memory), interrupt: spec.Interrupt, threads: ti.shared}
-	r, err := e.runtimeFor(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	cm, err := e.compile(ctx, r, k, spec.Module)
+	r, k, cm, alloc, err := e.compiled(ctx, spec.Module, pagesFor(p.Limits.Memory), spec.Interrupt)
 	if err != nil {
 		return nil, err
 	}
@@ -148,11 +143,18 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	hr.WASI = wasi
 	hr.OnClose(wasi.Close)
 
+	// With yield checks, the guest is stopped through its stop flags
+	// (yield.go), set when the run's context ends: the main instance's and
+	// every thread's.
+	var guest guestStop
 	var threads *threadGroup
 	if ti.shared {
 		threads = &threadGroup{stop: stop}
+		if k.interrupt == interruptYield {
+			threads.guest = &guest
+		}
 		if ti.imported != nil {
-			threads.newThread = wazeroThreads(r.rt, cm, cfg.WithStartFunctions())
+			threads.newThread = wazeroThreads(r.rt, cm, cfg.WithStartFunctions(), threads.guest)
 			mem, err := e.sharedMemory(callCtx, r, k, ti.imported)
 			if err != nil {
 				finish(nil)
@@ -180,15 +182,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	// garbage collection that starts while the guest computes waits for it
 	// to call the host or return; with a guest that never does, every
 	// goroutine (the timer that would stop it included) waits forever.
-	// Without instrumented loops, the only safe course is no collection
-	// while the guest runs (see RATIONALE.md).
+	// Code without checks (InterruptAbandon, a module without threads:
+	// compiled as it is) runs with no collection, and with a P to spare
+	// for the timer (see RATIONALE.md).
+	plain := k.interrupt == InterruptAbandon
 	abandoned := false
-	if spec.Interrupt == InterruptAbandon {
-		guestMem := p.Limits.Memory
-		if ti.shared {
-			guestMem = max(guestMem, ti.maxBytes(k.memPages)) // allocated whole, at once
-		}
-		restore := e.pauseGC(guestMem)
+	if plain {
+		restore := e.pauseGC(p.Limits.Memory)
 		defer func() {
 			if !abandoned {
 				restore()
@@ -199,10 +199,18 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
 		// so the module's memory can still be measured when it exits.
-		mod, err := r.rt.InstantiateModule(callCtx, cm, cfg.WithStartFunctions())
+		// The guest's memory is a mapping of its own (memory_unix.go),
+		// which starts from the module's data image (dataseg.go).
+		// Its memory is given back only once the guest stops (runMemory).
+		mem := newRunMemory(alloc)
+		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, mem), cm, cfg.WithStartFunctions())
 		if err != nil {
+			mem.stopped()
 			done <- outcome{err: &startError{err}}
 			return
+		}
+		if k.interrupt == interruptYield {
+			guest.attach(mod)
 		}
 		if threads != nil {
 			if mem := moduleMemory(mod); mem != nil { // a defined shared memory: its waiters too
@@ -212,7 +220,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		if start := mod.ExportedFunction("_start"); start != nil { // the main thread
 			_, err = start.Call(callCtx)
 		}
-		done <- outcome{mem: memorySize(mod), err: err}
+		size := memorySize(mod)
+		mem.stopped()
+		done <- outcome{mem: size, err: err}
 		mod.Close(context.Background())
 	}()
 
@@ -224,9 +234,12 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		stderr.close()
 		// The collector stays off, with no memory limit that could wake
 		// it: a collection now would wait for the spinning guest forever,
-		// and the process is about to exit.
+		// and the process is about to exit. (Instrumented code, a thread
+		// left in a host call, holds nothing up.)
 		abandoned = true
-		debug.SetMemoryLimit(math.MaxInt64)
+		if plain {
+			debug.SetMemoryLimit(math.MaxInt64)
+		}
 	}
 	var out outcome
 	if threads != nil {
@@ -240,10 +253,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		select {
 		case out = <-done:
 		case <-runCtx.Done():
-			if spec.Interrupt == InterruptAbandon {
+			if plain {
 				abandon()
 				out.err = runCtx.Err()
 			} else {
+				guest.set()
 				out = <-done
 			}
 		}
@@ -416,11 +430,18 @@ func (c *capped) stats() Stream {
 	return Stream{Bytes: c.n, Truncated: c.cut}
 }
 
-// pauseGC turns the garbage collector off for an abandonable run and
-// returns what turns it back on. Runs of one Engine may overlap; the
-// collector comes back when the last one ends. A soft memory limit (the
-// guest's own limit plus 1 GiB of headroom for the host) lets the
-// collector run again only if host memory would otherwise grow past it.
+// pauseGC turns the garbage collector off for a run of code without
+// checks and returns what turns it back on. Runs of one Engine may
+// overlap; the collector comes back when the last one ends. A soft memory
+// limit (the guest's own limit plus 1 GiB of headroom for the host) lets
+// the collector run again only if host memory would otherwise grow past
+// it.
+//
+// It also makes sure the process has two Ps (GOMAXPROCS): the guest holds
+// one for as long as it computes, and on one core (or a CPU quota, or
+// taskset) the timer that ends the run would never run again. One spare
+// P is enough for one such run at a time, which is what InterruptAbandon
+// is for (one run, then the process exits).
 func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 	e.gcMu.Lock()
 	defer e.gcMu.Unlock()
@@ -440,6 +461,12 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 		var ms goruntime.MemStats
 		goruntime.ReadMemStats(&ms)
 		e.gcLimit = debug.SetMemoryLimit(int64(ms.HeapAlloc) + int64(guestMemory) + 1<<30)
+		// Changing GOMAXPROCS stops the world too: no guest without
+		// checks runs now (this is the first), and others leave for Go.
+		e.gcProcs = 0
+		if goruntime.GOMAXPROCS(0) < 2 {
+			e.gcProcs = goruntime.GOMAXPROCS(2)
+		}
 	}
 	e.gcPaused++
 	return func() {
@@ -448,6 +475,9 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 		if e.gcPaused--; e.gcPaused == 0 {
 			debug.SetGCPercent(e.gcPercent)
 			debug.SetMemoryLimit(e.gcLimit)
+			if e.gcProcs != 0 {
+				goruntime.GOMAXPROCS(e.gcProcs)
+			}
 		}
 	}
 }

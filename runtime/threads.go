@@ -71,15 +71,6 @@ func (e *Engine) threadsOf(m *Module) threadsInfo {
 	return ti
 }
 
-// maxBytes is the size in bytes the shared memory of ti can grow to under
-// a memory limit of limitPages.
-func (ti threadsInfo) maxBytes(limitPages uint32) uint64 {
-	if ti.imported == nil || !ti.imported.Memory.HasMax {
-		return uint64(limitPages) * wasmPage
-	}
-	return min(ti.imported.Memory.Max, uint64(limitPages)) * wasmPage
-}
-
 // memoryModule is a module that defines one shared memory with these
 // limits and exports it as name: the memory a run's threads share.
 func memoryModule(name string, min, max uint64) []byte {
@@ -144,7 +135,7 @@ func (e *Engine) compileSharedMemory(ctx context.Context, r *rtEntry, k rtKey, i
 		m := NewModule("shared memory", memoryModule(im.Name, im.Memory.Min, max))
 		cctx := context.WithoutCancel(ctx)
 		if e.code != nil {
-			c.mod, c.err = e.code.compileWazero(cctx, r.rt, m, variantOf(k.interrupt, true), nil)
+			c.mod, c.err = e.code.compileWazero(cctx, r.rt, m, variantOf(k.interrupt, true, ""), nil)
 		} else {
 			c.mod, c.err = r.rt.CompileModule(cctx, m.Bytes)
 		}
@@ -175,6 +166,10 @@ type threadGroup struct {
 	// wakeEvery is how often await wakes the memory's waiters while the
 	// run ends (2 ms when zero).
 	wakeEvery time.Duration
+	// guest holds every instance's stop flag when the module has yield
+	// checks (wazero; nil: wazero's instrumentation or wasmtime's epoch
+	// stop them with ctx).
+	guest *guestStop
 
 	mu      sync.Mutex
 	ended   bool  // the run is ending: no new thread, no new outcome
@@ -201,6 +196,7 @@ type wazeroThread struct {
 	mod      api.Module
 	fn       api.Function
 	tid, arg uint32
+	guest    *guestStop // the run's stop flags, when the module has yield checks
 }
 
 func (t *wazeroThread) run() error {
@@ -208,11 +204,17 @@ func (t *wazeroThread) run() error {
 	return err
 }
 
-func (t *wazeroThread) close() { t.mod.Close(context.Background()) }
+func (t *wazeroThread) close() {
+	if t.guest != nil {
+		t.guest.detach(t.mod)
+	}
+	t.mod.Close(context.Background())
+}
 
 // wazeroThreads returns what makes a thread on wazero: a new instance of
-// cm in rt, with cfg.
-func wazeroThreads(rt wazero.Runtime, cm wazero.CompiledModule, cfg wazero.ModuleConfig) func(context.Context, int32, uint32) (thread, error) {
+// cm in rt, with cfg, its stop flag in guest when not nil (set at once if
+// the run is already ending).
+func wazeroThreads(rt wazero.Runtime, cm wazero.CompiledModule, cfg wazero.ModuleConfig, guest *guestStop) func(context.Context, int32, uint32) (thread, error) {
 	return func(tctx context.Context, tid int32, startArg uint32) (thread, error) {
 		mod, err := rt.InstantiateModule(tctx, cm, cfg)
 		if err != nil {
@@ -223,7 +225,10 @@ func wazeroThreads(rt wazero.Runtime, cm wazero.CompiledModule, cfg wazero.Modul
 			mod.Close(context.Background())
 			return nil, errors.New("no " + threadStart)
 		}
-		return &wazeroThread{ctx: tctx, mod: mod, fn: fn, tid: uint32(tid), arg: startArg}, nil
+		if guest != nil {
+			guest.attach(mod)
+		}
+		return &wazeroThread{ctx: tctx, mod: mod, fn: fn, tid: uint32(tid), arg: startArg, guest: guest}, nil
 	}
 }
 
@@ -292,10 +297,10 @@ func (g *threadGroup) done(tid int32, err error) {
 // await waits for the run to end, as its main thread returning (done), a
 // thread ending it, or its context ending; then stops every thread still
 // running and waits for it and for the main thread, waking whatever waits
-// in memory.atomic.wait (every wakeEvery). With abandon (InterruptAbandon), guest code that
-// does not stop within a short grace is left running (its goroutine
-// spins on with no capability; the process is about to exit) and
-// abandoned is true.
+// in memory.atomic.wait (every wakeEvery). With abandon (InterruptAbandon),
+// a thread that does not stop within a short grace (one still in a host
+// call: its code is always instrumented, engine.go) is left behind with no
+// capability, the process being about to exit, and abandoned is true.
 func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, abandoned bool) {
 	mainDone := false
 	select {
@@ -308,6 +313,9 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 	end := g.end
 	g.mu.Unlock()
 	g.stop(decision.ErrRunEnded)
+	if g.guest != nil {
+		g.guest.set() // every thread, and the main one, traps at its next check
+	}
 
 	const grace = 200 * time.Millisecond
 	deadline := time.Now().Add(grace)
@@ -342,6 +350,9 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 			wake()
 			woken = time.Now()
 			took = woken.Sub(begin)
+		}
+		if g.guest != nil {
+			g.guest.set() // again: a budget write may have raced the last
 		}
 		select {
 		case o := <-done:

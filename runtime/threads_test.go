@@ -174,6 +174,9 @@ func threadsStopWhenTheRunEnds(t *testing.T, e *runtime.Engine) {
 			if c.reason != runtime.Timeout && time.Since(start) > 400*time.Millisecond {
 				t.Errorf("the run took %v: it waited for the time limit instead of ending", time.Since(start))
 			}
+			if time.Since(start) > 3*time.Second {
+				t.Errorf("the run took %v: its threads were not stopped when it ended", time.Since(start))
+			}
 			goroutinesBack(t, baseline)
 		})
 	}
@@ -198,31 +201,29 @@ func threadFloodIsRefusedCleanly(t *testing.T, e *runtime.Engine) {
 	goroutinesBack(t, baseline)
 }
 
-// TestAbandonedThreadsReturnAtTheTimeLimit is what airlock run does: it
-// does not instrument loops, so a spinning thread cannot be stopped; the
-// run still ends at its time limit, with every capability revoked.
-//
-// The spinning thread is abandoned, as airlock run abandons it just before
-// it exits: it spins on, and Go cannot stop a goroutine that runs compiled
-// code, so the next garbage collection of this process would wait for it
-// for ever, and every test after this one would hang. So the run happens
-// in a child process of the test binary, which exits after it.
+// TestAbandonedThreadsReturnAtTheTimeLimit is what airlock run does
+// (InterruptAbandon), with more spinning threads than the process has Ps.
+// A module with threads is instrumented whatever the mode, so its threads
+// are stopped for real at the time limit and no goroutine is left:
+// without the checks, the spinning threads would hold every P, and the
+// timer that ends the run would never run again. The run happens in a
+// child process of the test binary with GOMAXPROCS=2, five times, each
+// killed if it hangs past a minute.
 func TestAbandonedThreadsReturnAtTheTimeLimit(t *testing.T) {
 	name := os.Getenv(abandonChild)
 	if name == "" {
-		// Several runs on each engine, each bounded: a collection that
-		// waits for the spinning thread hangs the child (the time-limit
-		// bypass of a pauseGC that left a collection's last step pending).
+		// Several runs on each engine, each bounded: a collection or a
+		// timer that waits for the spinning threads hangs the child.
 		for _, name := range runtime.Engines() {
 			for i := range 5 {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1")
-				cmd.Env = append(os.Environ(), abandonChild+"="+name)
+				cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1", "-test.v")
+				cmd.Env = append(os.Environ(), abandonChild+"="+name, "GOMAXPROCS=2")
 				out, err := cmd.CombinedOutput()
 				hung := ctx.Err() != nil
 				cancel()
 				if hung {
-					t.Fatalf("%s: child %d hung past a minute: the spinning thread stalled the process\n%s", name, i, out)
+					t.Fatalf("%s: child %d hung past a minute: the spinning threads were not stopped\n%s", name, i, out)
 				}
 				if err != nil || !strings.Contains(string(out), "PASS") {
 					t.Fatalf("%s: child %d: %v\n%s", name, i, err, out)
@@ -239,16 +240,19 @@ func TestAbandonedThreadsReturnAtTheTimeLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runThreads(t, e, t.TempDir(), runtime.InterruptAbandon, nil, "run", "1") // compile, warm up
+	baseline := goruntime.NumGoroutine()
 	start := time.Now()
 	res, _ := runThreads(t, e, t.TempDir(), runtime.InterruptAbandon, func(p *policy.Policy) {
 		p.Limits.Timeout = 300 * time.Millisecond
-	}, "spin")
+	}, "spin", "3")
 	if res.Reason != runtime.Timeout {
 		t.Fatalf("%s %d %v, want a timeout", res.Reason, res.ExitCode, res.Err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("the run took %v", d)
 	}
+	goroutinesBack(t, baseline)
 }
 
 // TestThreadSpawnWithoutAnImportedMemory: a module that defines its shared

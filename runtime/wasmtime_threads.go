@@ -321,3 +321,12 @@ func (g *threadGroup) endedBy() error {
 	defer g.mu.Unlock()
 	return g.end
 }
+
+// maxBytes is the size in bytes the shared memory of ti can grow to under
+// a memory limit of limitPages.
+func (ti threadsInfo) maxBytes(limitPages uint32) uint64 {
+	if ti.imported == nil || !ti.imported.Memory.HasMax {
+		return uint64(limitPages) * wasmPage
+	}
+	return min(ti.imported.Memory.Max, uint64(limitPages)) * wasmPage
+}

@@ -221,3 +221,101 @@ func jqMatchesNative(t *testing.T, engine, native, wasm, dir, data string) {
 		}
 	}
 }
+
+// spinModule is a WASI command without threads whose _start loops for
+// ever: (module (memory (export "memory") 1) (func (export "_start")
+// (loop (br 0)))).
+var spinModule = []byte{0, 'a', 's', 'm', 1, 0, 0, 0,
+	1, 4, 1, 0x60, 0, 0,
+	3, 2, 1, 0,
+	5, 3, 1, 0, 1,
+	7, 19, 2, 6, 'm', 'e', 'm', 'o', 'r', 'y', 2, 0, 6, '_', 's', 't', 'a', 'r', 't', 0, 0,
+	10, 9, 1, 7, 0, 0x03, 0x40, 0x0c, 0, 0x0b, 0x0b}
+
+// TestSpinningGuestsEndAtTheTimeLimit: guest code that never calls the
+// host cannot hold airlock run past --timeout, whatever the threads and
+// the cores. Go cannot preempt a goroutine that runs compiled WebAssembly,
+// so code that never leaves it holds its P: with as many spinning threads
+// as the process has Ps (GOMAXPROCS: the cores, or fewer in a container
+// or under taskset) the timer that ends the run never runs, and a
+// collection that starts while one spins waits for it with every other
+// goroutine stopped. Each run of the real binary must exit with the
+// timeout status within 10 s; a hung one is killed and the test fails.
+// Runs go four at a time, which also loads the machine (a collection
+// racing the guest's start was seen in 2 of 12 runs under load).
+func TestSpinningGuestsEndAtTheTimeLimit(t *testing.T) {
+	dir := t.TempDir()
+	spin := filepath.Join(dir, "spin.wasm")
+	if err := os.WriteFile(spin, spinModule, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type variant struct {
+		name string
+		env  []string
+		args []string
+	}
+	variants := []variant{
+		{"one spinning thread", nil, []string{threadsWasm(), "--", "spin"}},
+		{"one spinning thread, one P", []string{"GOMAXPROCS=1"}, []string{threadsWasm(), "--", "spin"}},
+		{"three spinning threads, two Ps", []string{"GOMAXPROCS=2"}, []string{threadsWasm(), "--", "spin", "3"}},
+		{"three spinning threads, two Ps, instrument", []string{"GOMAXPROCS=2"}, []string{"--interrupt", "instrument", threadsWasm(), "--", "spin", "3"}},
+		{"a spinning main thread without threads, one P", []string{"GOMAXPROCS=1"}, []string{spin}},
+	}
+	const runs, parallel, bound = 20, 4, 10 * time.Second
+	runCLI(t, dir, "", nil, "run", "--audit=off", "--timeout", "1s", threadsWasm(), "--", "exit", "0") // compile once
+
+	type outcome struct {
+		v       variant
+		code    int
+		hung    bool
+		elapsed time.Duration
+		stderr  string
+	}
+	results := make(chan outcome, runs)
+	slots := make(chan struct{}, parallel)
+	for i := range runs {
+		v := variants[i%len(variants)]
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots }()
+			cmd := exec.Command(airlockBin, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s"}, v.args...)...)
+			cmd.SysProcAttr = childAttr() // never outlive the test
+			cmd.Dir = dir
+			cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), v.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				results <- outcome{v: v, code: -1, stderr: err.Error()}
+				return
+			}
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			o := outcome{v: v}
+			select {
+			case <-done:
+			case <-time.After(bound):
+				o.hung = true
+				cmd.Process.Kill()
+				<-done
+			}
+			o.elapsed, o.code, o.stderr = time.Since(start), cmd.ProcessState.ExitCode(), stderr.String()
+			results <- o
+		}()
+	}
+	var slowest time.Duration
+	failed := 0
+	for range runs {
+		o := <-results
+		slowest = max(slowest, o.elapsed)
+		switch {
+		case o.hung:
+			failed++
+			t.Errorf("%s: still running after %v, killed (--timeout 1s)", o.v.name, bound)
+		case o.code != ExitTimeout || !strings.Contains(o.stderr, "limits.timeout"):
+			failed++
+			t.Errorf("%s: exit %d after %v, want %d (timeout)\n%s", o.v.name, o.code, o.elapsed.Round(time.Millisecond), ExitTimeout, o.stderr)
+		}
+	}
+	t.Logf("%d runs, %d failed; slowest %v", runs, failed, slowest.Round(time.Millisecond))
+}
