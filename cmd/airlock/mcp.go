@@ -154,6 +154,7 @@ docs/mcp.md.`
 		learning.log = log
 	}
 	state := append(statePaths(cwd, policyFile, auditPath), learning.statePaths()...)
+	state = append(state, telemetryState(tp)...)
 	if learning != nil {
 		learning.state = state
 	}

@@ -169,6 +169,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		policyFile = source
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
+	state = append(state, telemetryState(tel)...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
 		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
 		State: state, Warn: warnTo(io.err), PrepareRun: learning.prepareRun()}))

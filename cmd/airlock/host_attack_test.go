@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Attacks on what airlock itself does on the host with something a tool
+// could have written (the h15 red team; docs/filesystem.md, "Attacks a
+// hostile tool was made to try").
+
+// TestAttackPlantedLinkAtTraceAndAuditFile: a tool run in the writable
+// project leaves trace.jsonl and audit.jsonl as symbolic links to
+// .git/config, which it may not write itself (the links stay inside the
+// mount, so making them is allowed). A later run that names either file
+// (--otel-file, --audit) must not append through the link: the trace
+// would land in .git/config with a name the tool chose inside a JSON
+// string ("$(…)" runs when a shell reads the file as its rc file), and
+// the audit log's repair of a torn last line would cut .git/config's last
+// line. Also: while the run lasts, the trace file is airlock's state, so
+// the tool cannot forge the record a person reads with airlock trace show.
+func TestAttackPlantedLinkAtTraceAndAuditFile(t *testing.T) {
+	proj, _ := project(t)
+	config := filepath.Join(proj, ".git", "config")
+	const torn = "[core]\n\trepositoryformatversion = 0\n[user]\n\tname = me" // no newline at the end
+	if err := os.WriteFile(config, []byte(torn), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plant := runCLI(t, proj, "", nil, "run", "--headless", attackWasm, "--",
+		"symlink=trace.jsonl:.git/config", "symlink=audit.jsonl:.git/config")
+	if strings.Count(plant.stdout, "errno=0") != 2 {
+		t.Fatalf("the links were not made (the attack's premise): %s%s", plant.stdout, plant.stderr)
+	}
+	evil := "read=$(touch pwned)/.env"
+	for _, args := range [][]string{
+		{"--otel-file", "trace.jsonl"},
+		{"--audit", "audit.jsonl"},
+	} {
+		r := runCLI(t, proj, "", nil, append(append([]string{"run", "--headless"}, args...), attackWasm, "--", evil)...)
+		if r.code == 0 {
+			t.Errorf("%v: the run went ahead (exit 0): %s", args, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "is a symbolic link") {
+			t.Errorf("%v: the refusal does not say why: %s", args, r.stderr)
+		}
+		if b, _ := os.ReadFile(config); string(b) != torn {
+			t.Fatalf("%v: .git/config changed through the planted link:\n%.400s", args, b)
+		}
+	}
+
+	// The trace file is state while the run lasts.
+	os.Remove(filepath.Join(proj, "trace.jsonl"))
+	r := runCLI(t, proj, "", nil, "run", "--headless", "--otel-file", "trace.jsonl", attackWasm, "--",
+		`write=trace.jsonl:{"signal":"log","event":"forged"}`)
+	if !strings.Contains(r.stderr, "airlock state: telemetry file") {
+		t.Errorf("the tool's write to the trace file is not refused as state: %s%s", r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(proj, "trace.jsonl")); strings.Contains(string(b), "forged") || !strings.Contains(string(b), `"signal"`) {
+		t.Errorf("trace file: %.300s", b)
+	}
+}
