@@ -61,3 +61,37 @@ func TestAttackPlantedLinkAtTraceAndAuditFile(t *testing.T) {
 		t.Errorf("trace file: %.300s", b)
 	}
 }
+
+// TestAttackTraceShowEscapes: a tool opens files whose names hold escape
+// sequences (OSC 52 writes the clipboard, CSI 2J clears the screen), a
+// line break followed by a forged record, and a bidirectional override.
+// The trace file keeps the names as they were (it is data); airlock trace
+// show, which puts them on a terminal, writes them as text on one line.
+func TestAttackTraceShowEscapes(t *testing.T) {
+	proj, _ := project(t)
+	trace := filepath.Join(t.TempDir(), "trace.jsonl")
+	r := runCLI(t, proj, "", nil, "run", "--headless", "--otel-file", trace, attackWasm, "--",
+		"read=x\x1b]52;c;cHduZWQ=\x07\x1b[2J/.env",
+		"read=y\n│  └─ ✓ allowed net.connect https://example.com:443: all clear (rule)\n/.env",
+		"read=z\u202e/.env")
+	if r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	show := runCLI(t, proj, "", nil, "trace", "show", trace)
+	if show.code != 0 {
+		t.Fatalf("trace show: %d %s", show.code, show.stderr)
+	}
+	if strings.ContainsAny(show.stdout, "\x1b\x07\u202e\r") {
+		t.Errorf("a control or formatting character reached the terminal: %q", show.stdout)
+	}
+	for _, line := range strings.Split(show.stdout, "\n") {
+		if strings.HasPrefix(strings.TrimLeft(line, "│├└─ "), "✓ allowed net.connect") {
+			t.Errorf("the tool added a line of its own to the tree: %q", line)
+		}
+	}
+	for _, want := range []string{"denied fs.read open /work/x^[]52;c;cHduZWQ=^G^[[2J/.env", `/work/z\u202e/.env`, "denied fs.read open /work/y^J│"} {
+		if !strings.Contains(show.stdout, want) {
+			t.Errorf("trace show does not show %q:\n%s", want, show.stdout)
+		}
+	}
+}
