@@ -123,7 +123,7 @@ func TestServedToolCannotRewriteItsServer(t *testing.T) {
 }
 `, digestOf(t, filepath.Join(tools, "cat", "cat.wasm")))
 	for path, content := range map[string]string{
-		"/work/tools/grep/tool.hcl":  evil,
+		"/work/tools/grep/tool.hcl": evil,
 		"/work/tools/mine.tool.hcl": strings.Replace(evil, `tool "grep"`, `tool "mine"`, 1),
 	} {
 		if res := call(t, cs, "write", map[string]any{"path": path, "content": content}); !res.IsError {
