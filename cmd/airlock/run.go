@@ -289,7 +289,7 @@ func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source st
 	if name == "" {
 		return readOnlyDefault(cwd, stderr), "builtin default", -1
 	}
-	src, err := os.ReadFile(name)
+	src, err := policy.ReadFile(name)
 	if err != nil {
 		return nil, "", errorf(stderr, ExitUsage, "reading policy: %v", err)
 	}
