@@ -16,9 +16,9 @@ const MaxFileSize = 4 << 20
 // reading one of 20 GB, or /dev/zero, whole took every byte of the
 // machine's memory, and a FIFO blocked airlock for ever.
 func ReadFile(path string) ([]byte, error) {
-	if fi, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
+	// Looked at before it is opened: opening a FIFO waits for a writer.
+	// A path that cannot be looked at fails to open, with open's words.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	f, err := os.Open(path)
