@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,5 +141,41 @@ func TestAttackPolicyFileSizeAndKind(t *testing.T) {
 				t.Errorf("airlock %v: exit %d (timed out: %v), want %d and %q:\n%.300s", args, code, timedOut, ExitUsage, tc.want, out)
 			}
 		}
+	}
+}
+
+// TestAttackLearnThroughPlantedLink: the person keeps a narrow CI policy
+// in .airlock/ci.hcl (protected: no tool may write it). A tool run in the
+// writable project leaves `learned -> .airlock`, a link that stays inside
+// the mount. Learning into learned/ci.hcl then merged into .airlock/ci.hcl
+// a writable mount of the whole project, which CI would then grant; into
+// learned/new.hcl it made a file in .airlock. Both are refused before the
+// tool runs, and .airlock is as it was.
+func TestAttackLearnThroughPlantedLink(t *testing.T) {
+	proj, _ := project(t)
+	ci := filepath.Join(proj, ".airlock", "ci.hcl")
+	narrow := fmt.Sprintf("mount \"/work\" {\n  host   = %q\n  access = \"read\"\n}\n", proj)
+	os.MkdirAll(filepath.Dir(ci), 0o755)
+	if err := os.WriteFile(ci, []byte(narrow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plant := runCLI(t, proj, "", nil, "run", "--headless", attackWasm, "--", "symlink=learned:.airlock")
+	if !strings.Contains(plant.stdout, "errno=0") {
+		t.Fatalf("the link was not made (the attack's premise): %s%s", plant.stdout, plant.stderr)
+	}
+	for _, file := range []string{"learned/ci.hcl", "learned/new.hcl"} {
+		r := runCLI(t, proj, "", nil, "run", "--headless", "--learn", file, attackWasm, "--", "write=x.txt:hello")
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "is reached through the symbolic link") {
+			t.Errorf("--learn %s: exit %d, want %d and the link named:\n%s", file, r.code, ExitUsage, r.stderr)
+		}
+		if strings.Contains(r.stdout, "x.txt") {
+			t.Errorf("--learn %s: the tool ran: %s", file, r.stdout)
+		}
+	}
+	if b, _ := os.ReadFile(ci); string(b) != narrow {
+		t.Errorf(".airlock/ci.hcl changed:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(proj, ".airlock", "new.hcl")); err == nil {
+		t.Error("a file was left in .airlock")
 	}
 }
