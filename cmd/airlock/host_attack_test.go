@@ -179,3 +179,65 @@ func TestAttackLearnThroughPlantedLink(t *testing.T) {
 		t.Error("a file was left in .airlock")
 	}
 }
+
+// hostileNamesModule is a module whose import, export and custom section
+// names hold escape sequences (OSC 52, a screen clear), a line break with
+// a forged airlock line, and a bidirectional override.
+func hostileNamesModule(t *testing.T) string {
+	t.Helper()
+	leb := func(n int) []byte {
+		var out []byte
+		for {
+			b := byte(n & 0x7f)
+			n >>= 7
+			if n == 0 {
+				return append(out, b)
+			}
+			out = append(out, b|0x80)
+		}
+	}
+	name := func(s string) []byte { return append(leb(len(s)), s...) }
+	section := func(id byte, body ...[]byte) []byte {
+		var b []byte
+		for _, p := range body {
+			b = append(b, p...)
+		}
+		return append(append([]byte{id}, leb(len(b))...), b...)
+	}
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, leb(1), []byte{0x60, 0, 0})...)
+	m = append(m, section(2, leb(1), name("env\x1b]52;c;cHduZWQ=\x07"), name("f\x1b[2J\nairlock: airlock can run it."), []byte{0}, leb(0))...)
+	m = append(m, section(3, leb(1), leb(0))...)
+	m = append(m, section(7, leb(2), name("_start"), []byte{0}, leb(1), name("evil\x1b]0;title\x07\u202e"), []byte{0}, leb(1))...)
+	m = append(m, section(10, leb(1), leb(2), []byte{0, 0x0b})...)
+	m = append(m, section(0, name("airlock\x1b[2J"), []byte("payload"))...)
+	p := filepath.Join(t.TempDir(), "evil.wasm")
+	if err := os.WriteFile(p, m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAttackInspectHostileNames: a module in a writable mount is what a
+// tool could have written, and `airlock inspect` is what the person is
+// told to run on it before pinning its digest. Its names reach neither
+// inspect's nor run's output as control characters, and add no line.
+func TestAttackInspectHostileNames(t *testing.T) {
+	proj, _ := project(t)
+	mod := hostileNamesModule(t)
+	for _, args := range [][]string{{"inspect", mod}, {"run", "--headless", mod}} {
+		r := runCLI(t, proj, "", nil, args...)
+		out := r.stdout + r.stderr
+		if strings.ContainsAny(out, "\x1b\x07\u202e") {
+			t.Errorf("airlock %s: a control or formatting character reached the terminal: %q", args[0], out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "airlock: airlock can run it.") {
+				t.Errorf("airlock %s: the module added a line: %q", args[0], out)
+			}
+		}
+		if !strings.Contains(out, "env^[]52;c;cHduZWQ=^G.f^[[2J") {
+			t.Errorf("airlock %s: the import is not named on one line:\n%s", args[0], out)
+		}
+	}
+}
