@@ -3,8 +3,8 @@ package approvals
 import (
 	"io"
 	"strings"
-	"unicode"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
