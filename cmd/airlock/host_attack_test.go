@@ -241,3 +241,21 @@ func TestAttackInspectHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackPolicyCheckEscapes (held): a policy file a tool could have
+// written, with escape sequences in a value and in a name, is checked and
+// explained without a control character reaching the terminal.
+func TestAttackPolicyCheckEscapes(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "evil.hcl")
+	src := "mount \"/work\" {\n  host = \".\"\n  access = \"wr\x1b]52;c;cHduZWQ=\x07ite\"\n  acc\x1b[2Jess = \"read\"\n}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"policy", "check", file}, {"policy", "explain", file}} {
+		r := runCLI(t, dir, "", nil, args...)
+		if r.code != ExitUsage || strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+			t.Errorf("airlock %v: exit %d: %q", args, r.code, r.stdout+r.stderr)
+		}
+	}
+}
