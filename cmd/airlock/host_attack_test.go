@@ -259,3 +259,30 @@ func TestAttackPolicyCheckEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackBuildEmbedsHiddenFile: a tool, in the writable project, writes
+// a go.mod and a main.go that embeds .env (//go:embed .env) and prints it.
+// The person runs `airlock run .` (warned that a tool could have changed
+// the folder). The build runs natively, with the person's rights, so the
+// hidden file went into the module and the tool printed it. Now a build
+// of a folder in a writable mount that compiles or embeds a hidden file
+// is refused, naming the rule, and the secret is in no output.
+func TestAttackBuildEmbedsHiddenFile(t *testing.T) {
+	proj, _ := project(t)
+	os.Remove(filepath.Join(proj, "main.go"))
+	for name, body := range map[string]string{
+		"go.mod":  "module example.com/proj\n\ngo 1.22\n",
+		"main.go": "package main\n\nimport (\n\t_ \"embed\"\n\t\"fmt\"\n)\n\n//go:embed .env\nvar secret string\n\nfunc main() { fmt.Print(\"embedded: \", secret) }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(proj, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, proj, "", nil, "run", "--headless", ".")
+	if strings.Contains(r.stdout+r.stderr, "do-not-leak") {
+		t.Errorf("the hidden file reached the tool: %s%s", r.stdout, r.stderr)
+	}
+	if r.code != ExitNoModule || !strings.Contains(r.stderr, `is hidden from the tool (hide ".env"`) {
+		t.Errorf("exit %d, want %d and the hide rule named:\n%s", r.code, ExitNoModule, r.stderr)
+	}
+}

@@ -185,7 +185,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		return code
 	}
 	stopProgress := slowProgress(io.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
-	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted})
+	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted, Hidden: runtime.HiddenFrom(pol)})
 	stopProgress()
 	if err != nil && ctx.Err() != nil {
 		return errorf(io.err, stopStatus(context.Cause(ctx)), "%s", stopText(context.Cause(ctx)))
