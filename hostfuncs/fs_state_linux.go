@@ -5,8 +5,10 @@ package hostfuncs
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"golang.org/x/sys/unix"
@@ -286,31 +288,132 @@ type stateIndex struct {
 	once    sync.Once
 	dirs    map[inodeKey]int // index into objs
 	anchors map[inodeKey]int
+	// What the index was built from, to tell whether it still holds
+	// (unchanged): an inotify watch on every folder walked, and the inode
+	// of every anchor.
+	wmu       sync.Mutex // guards watch, watching and closed
+	watch     int        // the inotify descriptor, when watching
+	watching  bool
+	closed    bool // given up (close): no descriptor is to be made
+	anchorsAt []anchorSeen
+	truncated bool // the walk stopped at maxStateEntries
+	built     atomic.Bool
 
 	filesOnce sync.Once
 	files     map[inodeKey]int
 }
 
+// anchorSeen is an anchor as the index found it: its inode, or missing.
+type anchorSeen struct {
+	path    string
+	key     inodeKey
+	missing bool
+}
+
+// watchMask is what makes a watched folder's index stale: an entry made,
+// removed, renamed in or out, or its attributes changed (a subfolder that
+// could not be read may become readable), or the folder itself gone.
+const watchMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO |
+	unix.IN_ATTRIB | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF
+
 func (x *stateIndex) build(s *State) {
 	x.once.Do(func() {
 		x.objs = s.objs
 		x.dirs, x.anchors = map[inodeKey]int{}, map[inodeKey]int{}
-		x.walkObjs(false)
-		for _, a := range s.anchors {
-			var st unix.Stat_t
-			if unix.Lstat(a.path, &st) == nil {
-				k := inodeKey{uint64(st.Dev), st.Ino}
-				if _, ok := x.anchors[k]; !ok {
-					x.anchors[k] = a.obj
-				}
+		x.wmu.Lock()
+		if !x.closed {
+			if fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC); err == nil {
+				x.watch, x.watching = fd, true
 			}
 		}
+		x.wmu.Unlock()
+		x.truncated = x.walkObjs(false)
+		for _, a := range s.anchors {
+			var st unix.Stat_t
+			if unix.Lstat(a.path, &st) != nil {
+				x.anchorsAt = append(x.anchorsAt, anchorSeen{path: a.path, missing: true})
+				continue
+			}
+			k := inodeKey{uint64(st.Dev), st.Ino}
+			x.anchorsAt = append(x.anchorsAt, anchorSeen{path: a.path, key: k})
+			if _, ok := x.anchors[k]; !ok {
+				x.anchors[k] = a.obj
+			}
+		}
+		x.built.Store(true)
 	})
 }
 
+// watchDir watches the folder open at fd, before its entries are read: a
+// change after the watch is an event, one before it is in what is read.
+func (x *stateIndex) watchDir(fd int) {
+	x.wmu.Lock()
+	defer x.wmu.Unlock()
+	if !x.watching {
+		return
+	}
+	if _, err := unix.InotifyAddWatch(x.watch, "/proc/self/fd/"+strconv.Itoa(fd), watchMask|unix.IN_ONLYDIR); err != nil {
+		unix.Close(x.watch) // a folder unwatched: the index can never be trusted again
+		x.watching = false
+	}
+}
+
+// unchanged reports whether the index still describes the state: no
+// watched folder gained, lost or renamed an entry or changed its
+// attributes (one read of the inotify descriptor), and every anchor is the
+// same inode, or still missing. The walk would find the same folders.
+// Building the index walks every folder of the state, about five system
+// calls each; this is one, and an lstat per anchor (see NewStateLike). An
+// index not built yet holds nothing to check.
+func (x *stateIndex) unchanged() bool {
+	if !x.built.Load() {
+		return true
+	}
+	if x.truncated {
+		return false
+	}
+	x.wmu.Lock()
+	var n int
+	err := error(unix.EBADF)
+	if x.watching {
+		var buf [4096]byte
+		n, err = unix.Read(x.watch, buf[:])
+	}
+	x.wmu.Unlock()
+	if n > 0 || err != unix.EAGAIN {
+		return false // an event, an overflow, no descriptor, or it failed
+	}
+	for _, a := range x.anchorsAt {
+		var st unix.Stat_t
+		err := unix.Lstat(a.path, &st)
+		switch {
+		case a.missing:
+			if err == nil {
+				return false
+			}
+		case err != nil, inodeKey{uint64(st.Dev), st.Ino} != a.key:
+			return false
+		}
+	}
+	return true
+}
+
+// close releases the inotify descriptor, now or, if the index is being
+// built, as soon as it would be made. The index itself stays usable.
+func (x *stateIndex) close() {
+	x.wmu.Lock()
+	defer x.wmu.Unlock()
+	x.closed = true
+	if x.watching {
+		unix.Close(x.watch)
+		x.watching = false
+	}
+}
+
 // walkObjs walks every state path: with files, recording regular files;
-// without, only directories.
-func (x *stateIndex) walkObjs(files bool) {
+// without, only directories. It reports whether it stopped at
+// maxStateEntries.
+func (x *stateIndex) walkObjs(files bool) (truncated bool) {
 	budget := maxStateEntries
 	buf := make([]byte, 16<<10)
 	for i, o := range x.objs {
@@ -329,9 +432,11 @@ func (x *stateIndex) walkObjs(files bool) {
 		}
 		if !files {
 			x.addDir(&st, i)
+			x.watchDir(fd)
 		}
 		x.walk(fd, i, files, &budget, buf)
 	}
+	return budget <= 0
 }
 
 func (x *stateIndex) addDir(st *unix.Stat_t, i int) {
@@ -396,11 +501,14 @@ func (x *stateIndex) walk(fd, i int, files bool, budget *int, buf []byte) {
 	for _, name := range subdirs {
 		sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
+			// Not walked (unreadable, or gone): if that changes, the
+			// parent's watch says so (IN_ATTRIB, IN_DELETE).
 			continue
 		}
 		var st unix.Stat_t
 		if unix.Fstat(sub, &st) == nil && !files {
 			x.addDir(&st, i)
+			x.watchDir(sub)
 		}
 		x.walk(sub, i, files, budget, buf)
 	}

@@ -136,7 +136,8 @@ type Gate struct {
 	decisions []Decision
 	full      bool                   // maxDecisions reached: nothing more is kept
 	asking    map[*openQuestion]bool // questions open now
-	idle      chan struct{}          // closed when asking drops to 0 while End waits
+	recording int                    // decisions being recorded now (add)
+	idle      chan struct{}          // closed when both drop to 0 while End waits
 	onEnd     []func()
 }
 
@@ -229,7 +230,13 @@ func (g *Gate) close(q *openQuestion) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.asking, q)
-	if len(g.asking) == 0 && g.idle != nil {
+	g.wakeEnd()
+}
+
+// wakeEnd wakes an End waiting for open questions and records in progress
+// once there are none. g.mu is held.
+func (g *Gate) wakeEnd() {
+	if len(g.asking) == 0 && g.recording == 0 && g.idle != nil {
 		close(g.idle)
 		g.idle = nil
 	}
@@ -245,9 +252,11 @@ func (g *Gate) OnEnd(f func()) {
 
 // End ends the run's decisions: capabilities are revoked, questions still
 // open are closed (their context ends with cause, unless the run's context
-// has already ended with its own) and recorded, and the OnEnd functions
-// run. When End returns, Decisions holds every decision of the run. It is
-// safe to call more than once.
+// has already ended with its own) and recorded, decisions being recorded
+// are waited for, and the OnEnd functions run. When End returns, Decisions
+// holds every decision of the run (a recorder that fails may end the run
+// itself, before the decision it refused is kept). It is safe to call more
+// than once.
 func (g *Gate) End(cause error) {
 	g.mu.Lock()
 	g.revoked.Store(true)
@@ -260,7 +269,7 @@ func (g *Gate) End(cause error) {
 	}
 	g.cancel(cause)
 	var idle chan struct{}
-	if len(g.asking) > 0 {
+	if len(g.asking) > 0 || g.recording > 0 {
 		if g.idle == nil {
 			g.idle = make(chan struct{})
 		}
@@ -326,6 +335,7 @@ func (g *Gate) add(d Decision, errno string) bool {
 		}
 		return false
 	}
+	g.recording++
 	g.mu.Unlock()
 	if g.record != nil {
 		if err := g.record(d); err != nil {
@@ -335,6 +345,8 @@ func (g *Gate) add(d Decision, errno string) bool {
 	}
 	g.mu.Lock()
 	g.decisions = append(g.decisions, d)
+	g.recording--
+	g.wakeEnd()
 	g.mu.Unlock()
 	return d.Allowed
 }

@@ -1,11 +1,16 @@
 package mcp_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,6 +46,7 @@ func BenchmarkInstantiate(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		res, err := engine.Run(ctx, runtime.Spec{Module: mod, Args: []string{"noop"}, Policy: pol, Interrupt: runtime.InterruptInstrument})
 		if err != nil || res.ExitCode != 0 {
@@ -48,6 +54,7 @@ func BenchmarkInstantiate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/run")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/run")
 }
 
 func BenchmarkCall(b *testing.B) {
@@ -61,6 +68,7 @@ func BenchmarkCall(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			start := time.Now()
 			for range conc {
 				wg.Add(1)
@@ -88,6 +96,9 @@ func BenchmarkCall(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
 			b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
 			b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
+			// The server's and the client's CPU per call: on a busy machine,
+			// what a call costs when latency says little.
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
 		})
 	}
 }
@@ -138,3 +149,63 @@ func BenchmarkMemoryPerCall(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkHeavyCall: a compute-heavy grep (an RE2 pattern over 15 MB of
+// text) as a tools/call through the server, against the same grep as a
+// one-shot `airlock run` process (abandon mode: no interruption cost), in
+// one run. x-airlock-run is what stopping runaways inside a long-lived
+// server costs a heavy call (the target is at most 1.2).
+func BenchmarkHeavyCall(b *testing.B) {
+	e := newEnv(b, nil, grepTool(b))
+	var text bytes.Buffer
+	words := []string{"alpha", "beta", "gamma", "delta", "TODO", "x12", "q", "lorem", "ipsum", "func", "return"}
+	for i := 0; text.Len() < 15<<20; i++ {
+		text.WriteString(words[(i*7+i/13)%len(words)])
+		if i%300_000 == 0 {
+			text.WriteString(" x123qmatch") // a few lines match
+		}
+		if i%9 == 8 {
+			text.WriteByte('\n')
+		} else {
+			text.WriteByte(' ')
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.work, "big.txt"), text.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	const pattern = `x1[0-9]{2}q[a-z]+`
+	per := map[string]float64{}
+	measure := func(name string, f func(b *testing.B)) {
+		b.Run(name, func(b *testing.B) {
+			f(b) // warm: compiled, cached, file in the page cache
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				f(b)
+			}
+			per[name] = float64(time.Since(start)) / float64(b.N)
+			if base := per["airlock-run"]; base > 0 && name != "airlock-run" {
+				b.ReportMetric(per[name]/base, "x-airlock-run")
+			}
+		})
+	}
+	bin := airlockBinary(b)
+	measure("airlock-run", func(b *testing.B) {
+		cmd := exec.Command(bin, "run", grepWasm, "--headless", "--audit=off", "--", "-c", pattern, "/work/big.txt")
+		cmd.Dir = e.work
+		cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+compileCache())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	})
+	cs := e.connect(b, inMemory, nil)
+	measure("mcp", func(b *testing.B) {
+		res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "grep", Arguments: map[string]any{"pattern": pattern, "paths": []string{"/work/big.txt"}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.IsError || !strings.Contains(texts(res), "x123qmatch") {
+			b.Fatalf("grep: %s", texts(res))
+		}
+	})
+}

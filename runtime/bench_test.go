@@ -22,8 +22,9 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 5x ./runtime/
 //
-// BenchmarkCompute: the same Go source natively, under stock wazero, and
-// under airlock with each interrupt mode. BenchmarkStart: a tiny tool
+// BenchmarkCompute: the same Go source natively, under stock wazero (with
+// and without WithCloseOnContextDone), and under airlock with each
+// interrupt mode (instrument: yield checks). BenchmarkStart: a tiny tool
 // started from the compile cache vs bubblewrap starting its native twin.
 
 type benchBins struct {
@@ -74,6 +75,10 @@ func BenchmarkCompute(b *testing.B) {
 			if base := per["native"]; base > 0 && name != "native" {
 				b.ReportMetric(per[name]/base, "x-native")
 			}
+			// What stopping a runaway for real costs over not doing so.
+			if base := per["airlock-abandon"]; base > 0 && name == "airlock-instrument" {
+				b.ReportMetric(per[name]/base, "x-abandon")
+			}
 		})
 	}
 	measure("native", func(b *testing.B) {
@@ -91,6 +96,22 @@ func BenchmarkCompute(b *testing.B) {
 	}
 	measure("wazero", func(b *testing.B) {
 		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithArgs("compute", computeN).WithStdout(&bytes.Buffer{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		mod.Close(ctx)
+	})
+	// Stock wazero stopping runaways its own way: WithCloseOnContextDone,
+	// what airlock's instrument mode was before yield checks.
+	rtc := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+	defer rtc.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rtc)
+	cmc, err := rtc.CompileModule(ctx, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	measure("wazero-closeoncontextdone", func(b *testing.B) {
+		mod, err := rtc.InstantiateModule(ctx, cmc, wazero.NewModuleConfig().WithName("").WithArgs("compute", computeN).WithStdout(&bytes.Buffer{}))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -143,14 +164,22 @@ func BenchmarkStart(b *testing.B) {
 				b.Skipf("%s: %v: %s", name, err, out)
 			}
 			start := time.Now()
+			var cpu time.Duration // the processes' own CPU time, user and system
 			for i := 0; i < b.N; i++ {
-				if out, err := cmd().CombinedOutput(); err != nil {
+				c := cmd()
+				if out, err := c.CombinedOutput(); err != nil {
 					b.Fatalf("%v: %s", err, out)
 				}
+				cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 			}
 			per[name] = float64(time.Since(start)) / float64(b.N)
+			per[name+"/cpu"] = float64(cpu) / float64(b.N)
+			b.ReportMetric(per[name+"/cpu"]/1e6, "cpu-ms")
 			if base := per["bwrap-native"]; base > 0 && name != "bwrap-native" {
 				b.ReportMetric(per[name]/base, "x-bwrap")
+				// On a busy machine the wall clock mostly measures waiting
+				// for a core; CPU time is what each start costs.
+				b.ReportMetric(per[name+"/cpu"]/per["bwrap-native/cpu"], "cpu-x-bwrap")
 			}
 		})
 	}
@@ -160,6 +189,13 @@ func BenchmarkStart(b *testing.B) {
 			"--bind", work, work, "--unshare-all", "--die-with-parent", bb.probeNative, "exit", "0")
 	}
 	run("airlock-run", bb.airlock, "run", probeWasm, "--", "exit", "0")
+	// The smallest tool there is (proc_exit(0), 100 bytes): airlock's own
+	// cost of a cold start, which a small C or TinyGo tool barely adds to.
+	tinyWasm := filepath.Join(b.TempDir(), "tiny.wasm")
+	if err := os.WriteFile(tinyWasm, tinyModule(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	run("airlock-run-tiny", bb.airlock, "run", tinyWasm)
 
 	// In-process, for the MCP server's view: one Engine, module compiled.
 	ctx := context.Background()
@@ -177,4 +213,29 @@ func BenchmarkStart(b *testing.B) {
 			}
 		}
 	})
+}
+
+// tinyModule is a WASI command whose _start calls proc_exit(0).
+func tinyModule() []byte {
+	var b bytes.Buffer
+	b.WriteString("\x00asm\x01\x00\x00\x00")
+	b.Write([]byte{0x01, 0x08, 0x02, 0x60, 0x01, 0x7f, 0x00, 0x60, 0x00, 0x00}) // types: (i32)->(), ()->()
+	imp := []byte{0x01, 22}
+	imp = append(imp, "wasi_snapshot_preview1"...)
+	imp = append(imp, 9)
+	imp = append(imp, "proc_exit"...)
+	imp = append(imp, 0x00, 0x00)
+	b.Write([]byte{0x02, byte(len(imp))})
+	b.Write(imp)
+	b.Write([]byte{0x03, 0x02, 0x01, 0x01})       // one function of type 1
+	b.Write([]byte{0x05, 0x03, 0x01, 0x00, 0x01}) // one page of memory
+	exp := []byte{0x02, 6}
+	exp = append(exp, "_start"...)
+	exp = append(exp, 0x00, 0x01, 6)
+	exp = append(exp, "memory"...)
+	exp = append(exp, 0x02, 0x00)
+	b.Write([]byte{0x07, byte(len(exp))})
+	b.Write(exp)
+	b.Write([]byte{0x0a, 0x08, 0x01, 0x06, 0x00, 0x41, 0x00, 0x10, 0x00, 0x0b}) // i32.const 0; call proc_exit
+	return b.Bytes()
 }

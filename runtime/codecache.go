@@ -35,7 +35,7 @@ import (
 //     without the key, and airlock's state rules keep the whole cache
 //     folder unreadable and unwritable to every tool.
 //   - wazero's file cache is a private folder of this process
-//     (compiled/.proc-*), empty between compiles. Before a compile, the
+//     (compiled/.proc-PID-RANDOM), made for each compile and removed after. Before a compile, the
 //     sealed entry is copied there while its MAC is computed; the copy is
 //     moved into wazero's place only when the MAC matches. After a compile
 //     that missed, wazero's new entry is sealed into the store and the
@@ -89,7 +89,13 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 	}
 	c.key = key
 	c.tidyLegacy()
-	if c.private, err = os.MkdirTemp(c.dir, ".proc-"); err != nil {
+	// The private folder is this process's alone: named after its pid (no
+	// other live process has it) and a random number, made with Mkdir so
+	// that a name that is taken fails rather than shares.
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	c.private = filepath.Join(c.dir, fmt.Sprintf(".proc-%d-%s", os.Getpid(), hex.EncodeToString(rnd[:])))
+	if err := os.Mkdir(c.private, 0o700); err != nil {
 		return nil, nil, err
 	}
 	wc, err := wazero.NewCompilationCacheWithDir(c.private)
@@ -106,7 +112,32 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 		return nil, nil, fmt.Errorf("wazero's cache folder in %s is not what airlock expects (%d entries, %v)", c.private, len(ents), err)
 	}
 	c.tidyOldWazero()
+	c.release()
 	return c, wc, nil
+}
+
+// release removes the private folder, empty between compiles, so that a
+// process that ends without close (an abandoned guest, a run behind
+// Landlock, where the cache is out of reach) leaves nothing behind; the
+// next compile makes it again (take).
+func (c *codeCache) release() {
+	os.Remove(filepath.Join(c.private, c.wazero))
+	os.Remove(c.private)
+}
+
+// take makes the private folder again for a compile and returns wazero's
+// folder in it. The folder must not exist: this process removed it.
+func (c *codeCache) take() (string, error) {
+	if err := os.MkdirAll(c.dir, 0o700); err != nil { // the cache may have been deleted
+		return "", err
+	}
+	if err := os.Mkdir(c.private, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	} else if err != nil {
+		return "", fmt.Errorf("%s exists, though this process removed it: not using it", c.private)
+	}
+	dir := filepath.Join(c.private, c.wazero)
+	return dir, os.Mkdir(dir, 0o700)
 }
 
 // close removes the private folder.
@@ -381,13 +412,11 @@ func (c *codeCache) compileWazero(ctx context.Context, rt wazero.Runtime, m *Mod
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	slot := c.slot(c.wazero, m.Digest, variant)
-	dir := filepath.Join(c.private, c.wazero)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := c.take()
+	if err != nil {
 		return nil, fmt.Errorf("compile cache: %w", err)
 	}
-	now := time.Now()
-	os.Chtimes(c.private, now, now) // in use: not stale
-	c.clear(dir)
+	defer c.release()
 
 	placed := ""
 	var placedInfo fs.FileInfo // to see whether wazero replaced it
@@ -493,11 +522,15 @@ func firstLineOf(err error) string {
 }
 
 // variantOf says what besides the module changes the code wazero makes:
-// the interrupt mode, and the threads feature.
-func variantOf(in Interrupt, threads bool) string {
+// the interrupt mode, the threads feature, and how the module was
+// prepared (prepareModule).
+func variantOf(in Interrupt, threads bool, prepared string) string {
 	v := "interrupt=" + strconv.Itoa(int(in))
 	if threads {
 		v += ",threads"
+	}
+	if prepared != "" {
+		v += " " + prepared
 	}
 	return v
 }

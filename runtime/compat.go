@@ -16,7 +16,7 @@ type Problem struct {
 	// Import is "module.name" when an import is the reason, else empty.
 	Import string `json:"import,omitempty"`
 	// Feature names the reason: "missing-import", "threads",
-	// "shared-memory" (on the wasmtime engine), "memory64",
+	// "shared-memory" (more than one), "memory64",
 	// "wasi-unstable", "component", "no-start" or "engine".
 	Feature string `json:"feature"`
 	// Message says what is wrong and what to do, in one sentence.
@@ -59,7 +59,7 @@ func (e *Engine) Check(ctx context.Context, m *Module) ([]Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return check(f, provides, e.alt != nil), nil
+	return check(f, provides), nil
 }
 
 // provider returns a func reporting whether this engine satisfies a
@@ -88,7 +88,7 @@ func (r *rtEntry) provides(module, name string) bool {
 // checkBytes is check for raw bytes: nil when they cannot be parsed (the
 // engine's compiler then says what is wrong) or declare nothing airlock
 // refuses.
-func checkBytes(b []byte, provides func(module, name string) bool, alt bool) error {
+func checkBytes(b []byte, provides func(module, name string) bool) error {
 	f, err := wasmfile.Parse(b)
 	if errors.Is(err, wasmfile.ErrComponent) {
 		return &IncompatibleError{Problems: []Problem{componentProblem}}
@@ -96,7 +96,7 @@ func checkBytes(b []byte, provides func(module, name string) bool, alt bool) err
 	if err != nil {
 		return nil
 	}
-	if ps := check(f, provides, alt); len(ps) > 0 {
+	if ps := check(f, provides); len(ps) > 0 {
 		return &IncompatibleError{Problems: ps}
 	}
 	return nil
@@ -106,23 +106,12 @@ var componentProblem = Problem{Feature: "component",
 	Message: "this is a WebAssembly component (WASI preview 2); airlock runs core modules for WASI preview 1: " +
 		"build for wasm32-wasip1 (cargo build --target wasm32-wasip1, GOOS=wasip1 GOARCH=wasm, clang --target=wasm32-wasi)"}
 
-// check lists what in f airlock refuses. alt is true on an engine other
-// than wazero (wasmtime), for refusals that differ between engines.
-func check(f *wasmfile.File, provides func(module, name string) bool, alt bool) []Problem {
+// check lists what in f airlock refuses, the same on every engine.
+func check(f *wasmfile.File, provides func(module, name string) bool) []Problem {
 	var ps []Problem
 	for _, im := range f.Imports {
-		if p, bad := importProblem(im, provides, alt); bad {
+		if p, bad := importProblem(im, provides); bad {
 			ps = append(ps, p)
-		}
-	}
-	if alt {
-		for _, m := range f.AllMemories() {
-			if m.Shared {
-				ps = append(ps, Problem{Feature: "shared-memory",
-					Message: "the module's memory is shared (the threads proposal, as built for wasm32-wasip1-threads); " +
-						"the wasmtime engine in airlock runs a tool on one thread with private memory: run it on the default engine (wazero)"})
-				break
-			}
 		}
 	}
 	ps = append(ps, threadProblems(f)...)
@@ -152,19 +141,14 @@ func check(f *wasmfile.File, provides func(module, name string) bool, alt bool) 
 }
 
 // importProblem says why airlock does not satisfy im, if it does not.
-func importProblem(im wasmfile.Import, provides func(module, name string) bool, alt bool) (Problem, bool) {
+func importProblem(im wasmfile.Import, provides func(module, name string) bool) (Problem, bool) {
 	p := Problem{Import: im.Module + "." + im.Name, Feature: "missing-import"}
-	if im.Module == hostfuncs.ThreadsModule && im.Name == hostfuncs.ThreadSpawn && alt {
-		p.Feature = "threads"
-		p.Message = "the module starts threads (wasi-threads), which airlock runs on its default engine (wazero) only: run it without --engine wasmtime"
-		return p, true
-	}
 	if im.Module == "wasi_unstable" {
 		p.Feature = "wasi-unstable"
 		p.Message = "wasi_unstable is WASI's first snapshot (2019), which airlock does not provide: rebuild with a current toolchain for wasip1 (wasi_snapshot_preview1)"
 		return p, true
 	}
-	if im.Kind == wasmfile.KindMemory && im.Memory != nil && im.Memory.Shared && !alt && !im.Memory.Is64 {
+	if im.Kind == wasmfile.KindMemory && im.Memory != nil && im.Memory.Shared && !im.Memory.Is64 {
 		if reservedModule(im.Module) {
 			p.Message = fmt.Sprintf("the module imports its shared memory from %q, a module whose functions airlock provides: "+
 				"import it from another module name (wasm-ld's default is env.memory)", im.Module)

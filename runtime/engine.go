@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,13 +29,24 @@ const (
 	// InterruptAbandon revokes every capability of the run and returns at
 	// once, leaving the guest's goroutine to spin with no host access until
 	// the process exits. It costs nothing while the guest runs. Only a
-	// process that exits soon after a timeout may use it (airlock run).
+	// process that exits soon after a timeout may use it (airlock run),
+	// one run at a time: while the guest runs, the collector is off and
+	// the process has two Ps, one for the guest and one for the rest
+	// (pauseGC). A module with threads is instrumented all the same
+	// (compiled).
 	InterruptAbandon Interrupt = iota
-	// InterruptInstrument compiles the module with wazero's
-	// WithCloseOnContextDone, which checks for cancellation on every loop
-	// and call. It stops the guest for real, at a cost on tight loops. Long
+	// InterruptInstrument stops the guest for real, and makes it leave
+	// compiled code often enough that the garbage collector never waits
+	// on it: the module gets yield checks (yield.go), which cost a few
+	// percent, or, when it cannot take them, wazero's
+	// WithCloseOnContextDone, which costs 19–37x on tight loops. Long
 	// lived hosts (the MCP server, tests) use it.
 	InterruptInstrument
+
+	// interruptYield is how InterruptInstrument is carried out when the
+	// module can be given yield checks (yield.go): a runtime without
+	// wazero's instrumentation, running the rewritten module.
+	interruptYield Interrupt = 100
 )
 
 // Config configures an Engine.
@@ -98,13 +110,17 @@ type Engine struct {
 	mu       sync.Mutex
 	runtimes map[rtKey]*rtEntry
 
-	// The collector is paused while abandonable guests run (pauseGC).
+	// The collector is paused while guests without checks run (pauseGC).
 	gcMu      sync.Mutex
 	gcPaused  int
 	gcPercent int
 	gcLimit   int64
+	gcProcs   int // GOMAXPROCS before pauseGC raised it, 0 if it did not
 
 	alt backend // an engine other than wazero (backend.go), or nil
+
+	stateMu   sync.Mutex
+	lastState *hostfuncs.State // the last run's, reused while unchanged (runState)
 
 	compiling sync.WaitGroup // compiles under way, which Close waits for
 
@@ -132,9 +148,11 @@ type rtEntry struct {
 }
 
 type compileOnce struct {
-	once sync.Once
-	mod  wazero.CompiledModule
-	err  error
+	once  sync.Once
+	mod   wazero.CompiledModule
+	err   error
+	image *memImage                    // the initial memory, or nil (dataseg.go)
+	alloc experimental.MemoryAllocator // maps each instance's memory
 }
 
 // New returns an Engine with its compile cache opened.
@@ -190,6 +208,16 @@ func (e *Engine) statePaths() []hostfuncs.StatePath {
 	return paths
 }
 
+// runState is the State that guards a run's mounts: the last run's while
+// nothing in it changed (hostfuncs.NewStateLike), which spares each run a
+// walk of every folder of the compile cache and the other state.
+func (e *Engine) runState() *hostfuncs.State {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	e.lastState = hostfuncs.NewStateLike(e.statePaths(), e.lastState)
+	return e.lastState
+}
+
 // Close releases every runtime and compiled module.
 func (e *Engine) Close(ctx context.Context) error {
 	// A compile the caller stopped waiting for (compile) goes on in the
@@ -210,6 +238,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	var errs []error
 	for k, r := range e.runtimes {
 		errs = append(errs, r.rt.Close(ctx))
+		for _, c := range r.compiled {
+			c.image.close()
+		}
 		delete(e.runtimes, k)
 	}
 	if e.cache != nil {
@@ -221,6 +252,10 @@ func (e *Engine) Close(ctx context.Context) error {
 	if e.alt != nil {
 		errs = append(errs, e.alt.close())
 	}
+	e.stateMu.Lock()
+	e.lastState.Close()
+	e.lastState = nil
+	e.stateMu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -278,8 +313,9 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 	return r, nil
 }
 
-// compile returns m compiled for r, compiling at most once per runtime.
-func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (wazero.CompiledModule, error) {
+// compile returns m compiled for r, compiling at most once per runtime,
+// and the allocator of its instances' memory.
+func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (wazero.CompiledModule, experimental.MemoryAllocator, error) {
 	r.mu.Lock()
 	c, ok := r.compiled[m.Digest]
 	if !ok {
@@ -301,42 +337,71 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 	select {
 	case <-compiled:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
-	if c.err != nil {
+	if c.err != nil && !errors.Is(c.err, errCannotYield) {
 		// A failed compile is not remembered: the next call may succeed
-		// (for example after a cancelled context).
+		// (for example after a cancelled context). That a module cannot
+		// be given yield checks is.
 		r.mu.Lock()
 		if r.compiled[m.Digest] == c {
 			delete(r.compiled, m.Digest)
 		}
 		r.mu.Unlock()
 	}
-	return c.mod, c.err
+	return c.mod, c.alloc, c.err
 }
 
 // doCompile compiles m into c, showing progress the first time m is
 // compiled on this machine.
 func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, c *compileOnce) {
 	ctx = context.WithoutCancel(ctx)
-	if c.err = checkBytes(m.Bytes, r.provides, false); c.err != nil {
+	if c.err = checkBytes(m.Bytes, r.provides); c.err != nil {
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
 		return
 	}
+	// wazero compiles the module without its data segments, which each
+	// instance's memory is mapped from (dataseg.go); the module keeps its
+	// identity (Digest) and bytes.
+	bin, img, variant := prepareModule(m.Bytes)
+	if k.interrupt == interruptYield {
+		var err error
+		if bin, err = addYieldChecks(bin); err != nil {
+			c.err = err
+			img.close()
+			return
+		}
+		variant = strings.TrimSpace(variant + " yield=2") // 2: the budget is exported
+	}
+	prepared := *m
+	prepared.Bytes = bin
 	if e.code != nil {
-		c.mod, c.err = e.code.compileWazero(ctx, r.rt, m, variantOf(k.interrupt, k.threads), e.cfg.OnCompile)
+		c.mod, c.err = e.code.compileWazero(ctx, r.rt, &prepared, variantOf(k.interrupt, k.threads, variant), e.cfg.OnCompile)
 	} else {
 		var done func()
 		if e.cfg.OnCompile != nil {
 			done = e.cfg.OnCompile(m.Name, len(m.Bytes))
 		}
-		c.mod, c.err = r.rt.CompileModule(ctx, m.Bytes)
+		c.mod, c.err = r.rt.CompileModule(ctx, prepared.Bytes)
 		if done != nil {
 			done()
 		}
 	}
+	if c.err != nil && k.interrupt == interruptYield {
+		// Compiled as it is, the module will say what is wrong with it.
+		c.err = fmt.Errorf("%w: %v", errCannotYield, c.err)
+	}
 	if c.err != nil {
-		c.err = &ModuleError{Name: m.Name, Err: c.err}
+		if !errors.Is(c.err, errCannotYield) {
+			c.err = &ModuleError{Name: m.Name, Err: c.err}
+		}
+		img.close()
+		return
+	}
+	c.image = img
+	c.alloc = memoryAllocator()
+	if img != nil {
+		c.alloc = img.allocator()
 	}
 }
 
@@ -350,16 +415,50 @@ func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in In
 		return e.alt.precompile(ctx, m)
 	}
 	ti := e.threadsOf(m)
-	k := rtKey{memPages: pagesFor(memory), interrupt: in, threads: ti.shared}
-	r, err := e.runtimeFor(ctx, k)
-	if err != nil {
-		return err
-	}
-	if _, err = e.compile(ctx, r, k, m); err != nil || ti.imported == nil {
+	r, k, _, _, err := e.compiled(ctx, m, pagesFor(memory), in)
+	if err != nil || ti.imported == nil {
 		return err
 	}
 	_, err = e.compileSharedMemory(ctx, r, k, ti.imported) // the memory its threads share
 	return err
+}
+
+// compiled returns m compiled for a memory limit and interrupt mode, with
+// its runtime, the key of the runtime and the allocator of its instances'
+// memory. InterruptInstrument is carried out with yield checks when the
+// module takes them (the key says interruptYield), by wazero otherwise.
+//
+// A module with threads (a shared memory) is always instrumented, even
+// for InterruptAbandon: it decides how many of its threads compute at
+// once, and code that never leaves for Go holds a P (GOMAXPROCS) for as
+// long as it runs, so as many spinning threads as the process has Ps
+// would leave no P for the timer that ends the run, nor for anything else
+// (RATIONALE.md, "Why are modules with threads always instrumented?"). Every thread is
+// an instance of the same compiled module, so every thread's code has the
+// checks; each instance's stop flag is set when the run ends (guestStop).
+func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in Interrupt) (*rtEntry, rtKey, wazero.CompiledModule, experimental.MemoryAllocator, error) {
+	threads := e.threadsOf(m).shared
+	if threads {
+		in = InterruptInstrument
+	}
+	if in == InterruptInstrument {
+		k := rtKey{memPages: memPages, interrupt: interruptYield, threads: threads}
+		r, err := e.runtimeFor(ctx, k)
+		if err != nil {
+			return nil, k, nil, nil, err
+		}
+		cm, alloc, err := e.compile(ctx, r, k, m)
+		if !errors.Is(err, errCannotYield) {
+			return r, k, cm, alloc, err
+		}
+	}
+	k := rtKey{memPages: memPages, interrupt: in, threads: threads}
+	r, err := e.runtimeFor(ctx, k)
+	if err != nil {
+		return nil, k, nil, nil, err
+	}
+	cm, alloc, err := e.compile(ctx, r, k, m)
+	return r, k, cm, alloc, err
 }
 
 // Imports lists what m imports, for `airlock inspect` and for clear errors.
@@ -369,7 +468,7 @@ func (e *Engine) Imports(ctx context.Context, m *Module) ([]api.FunctionDefiniti
 	if err != nil {
 		return nil, err
 	}
-	cm, err := e.compile(ctx, r, k, m)
+	cm, _, err := e.compile(ctx, r, k, m)
 	if err != nil {
 		return nil, err
 	}

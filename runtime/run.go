@@ -93,12 +93,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		return e.alt.run(ctx, e, spec) // another engine (backend.go)
 	}
 	ti := e.threadsOf(spec.Module)
-	k := rtKey{memPages: pagesFor(p.Limits.Memory), interrupt: spec.Interrupt, threads: ti.shared}
-	r, err := e.runtimeFor(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	cm, err := e.compile(ctx, r, k, spec.Module)
+	r, k, cm, alloc, err := e.compiled(ctx, spec.Module, pagesFor(p.Limits.Memory), spec.Interrupt)
 	if err != nil {
 		return nil, err
 	}
@@ -147,17 +142,26 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	hr.WASI = wasi
 	hr.OnClose(wasi.Close)
 
+	// With yield checks, the guest is stopped through its stop flags
+	// (yield.go), set when the run's context ends: the main instance's and
+	// every thread's.
+	var guest guestStop
 	var threads *threadGroup
 	if ti.shared {
-		threads = &threadGroup{rt: r.rt, cm: cm, cfg: cfg.WithStartFunctions(), stop: stop, canSpawn: ti.imported != nil}
+		threads = &threadGroup{stop: stop}
+		if k.interrupt == interruptYield {
+			threads.guest = &guest
+		}
 		if ti.imported != nil {
+			threads.newThread = wazeroThreads(r.rt, cm, cfg.WithStartFunctions(), threads.guest)
 			mem, err := e.sharedMemory(callCtx, r, k, ti.imported)
 			if err != nil {
 				finish(nil)
 				return nil, &ModuleError{Name: spec.Module.Name, Err: err}
 			}
 			defer mem.Close(context.Background())
-			threads.mem = mem.Memory()
+			shared := mem.Memory()
+			threads.wake = func() { wakeAll(shared) }
 			name := ti.imported.Module
 			callCtx = experimental.WithImportResolver(callCtx, func(n string) api.Module {
 				if n == name {
@@ -177,15 +181,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	// garbage collection that starts while the guest computes waits for it
 	// to call the host or return; with a guest that never does, every
 	// goroutine (the timer that would stop it included) waits forever.
-	// Without instrumented loops, the only safe course is no collection
-	// while the guest runs (see RATIONALE.md).
+	// Code without checks (InterruptAbandon, a module without threads:
+	// compiled as it is) runs with no collection, and with a P to spare
+	// for the timer (see RATIONALE.md).
+	plain := k.interrupt == InterruptAbandon
 	abandoned := false
-	if spec.Interrupt == InterruptAbandon {
-		guestMem := p.Limits.Memory
-		if ti.shared {
-			guestMem = max(guestMem, ti.maxBytes(k.memPages)) // allocated whole, at once
-		}
-		restore := e.pauseGC(guestMem)
+	if plain {
+		restore := e.pauseGC(p.Limits.Memory)
 		defer func() {
 			if !abandoned {
 				restore()
@@ -196,18 +198,30 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	go func() {
 		// Instantiate without start functions, then call _start ourselves,
 		// so the module's memory can still be measured when it exits.
-		mod, err := r.rt.InstantiateModule(callCtx, cm, cfg.WithStartFunctions())
+		// The guest's memory is a mapping of its own (memory_unix.go),
+		// which starts from the module's data image (dataseg.go).
+		// Its memory is given back only once the guest stops (runMemory).
+		mem := newRunMemory(alloc)
+		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, mem), cm, cfg.WithStartFunctions())
 		if err != nil {
+			mem.stopped()
 			done <- outcome{err: &startError{err}}
 			return
 		}
+		if k.interrupt == interruptYield {
+			guest.attach(mod)
+		}
 		if threads != nil {
-			threads.setMemory(moduleMemory(mod)) // a defined shared memory: its waiters too
+			if mem := moduleMemory(mod); mem != nil { // a defined shared memory: its waiters too
+				threads.setWake(func() { wakeAll(mem) })
+			}
 		}
 		if start := mod.ExportedFunction("_start"); start != nil { // the main thread
 			_, err = start.Call(callCtx)
 		}
-		done <- outcome{memorySize(mod), err}
+		size := memorySize(mod)
+		mem.stopped()
+		done <- outcome{mem: size, err: err}
 		mod.Close(context.Background())
 	}()
 
@@ -219,9 +233,12 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		stderr.close()
 		// The collector stays off, with no memory limit that could wake
 		// it: a collection now would wait for the spinning guest forever,
-		// and the process is about to exit.
+		// and the process is about to exit. (Instrumented code, a thread
+		// left in a host call, holds nothing up.)
 		abandoned = true
-		debug.SetMemoryLimit(math.MaxInt64)
+		if plain {
+			debug.SetMemoryLimit(math.MaxInt64)
+		}
 	}
 	var out outcome
 	if threads != nil {
@@ -235,10 +252,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		select {
 		case out = <-done:
 		case <-runCtx.Done():
-			if spec.Interrupt == InterruptAbandon {
+			if plain {
 				abandon()
 				out.err = runCtx.Err()
 			} else {
+				guest.set()
 				out = <-done
 			}
 		}
@@ -290,10 +308,12 @@ func classify(res *Result, err error, parent, runCtx context.Context, memLimit u
 }
 
 // outcome is what a run's main thread returned: the memory size at its
-// end and its error.
+// end and its error. On wasmtime, interrupt says the stop switch ended
+// it, and start that the error is from instantiation.
 type outcome struct {
-	mem uint64
-	err error
+	mem              uint64
+	err              error
+	interrupt, start bool
 }
 
 type startError struct{ err error }
@@ -408,11 +428,18 @@ func (c *capped) stats() Stream {
 	return Stream{Bytes: c.n, Truncated: c.cut}
 }
 
-// pauseGC turns the garbage collector off for an abandonable run and
-// returns what turns it back on. Runs of one Engine may overlap; the
-// collector comes back when the last one ends. A soft memory limit (the
-// guest's own limit plus 1 GiB of headroom for the host) lets the
-// collector run again only if host memory would otherwise grow past it.
+// pauseGC turns the garbage collector off for a run of code without
+// checks and returns what turns it back on. Runs of one Engine may
+// overlap; the collector comes back when the last one ends. A soft memory
+// limit (the guest's own limit plus 1 GiB of headroom for the host) lets
+// the collector run again only if host memory would otherwise grow past
+// it.
+//
+// It also makes sure the process has two Ps (GOMAXPROCS): the guest holds
+// one for as long as it computes, and on one core (or a CPU quota, or
+// taskset) the timer that ends the run would never run again. One spare
+// P is enough for one such run at a time, which is what InterruptAbandon
+// is for (one run, then the process exits).
 func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 	e.gcMu.Lock()
 	defer e.gcMu.Unlock()
@@ -432,6 +459,12 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 		var ms goruntime.MemStats
 		goruntime.ReadMemStats(&ms)
 		e.gcLimit = debug.SetMemoryLimit(int64(ms.HeapAlloc) + int64(guestMemory) + 1<<30)
+		// Changing GOMAXPROCS stops the world too: no guest without
+		// checks runs now (this is the first), and others leave for Go.
+		e.gcProcs = 0
+		if goruntime.GOMAXPROCS(0) < 2 {
+			e.gcProcs = goruntime.GOMAXPROCS(2)
+		}
 	}
 	e.gcPaused++
 	return func() {
@@ -440,6 +473,9 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 		if e.gcPaused--; e.gcPaused == 0 {
 			debug.SetGCPercent(e.gcPercent)
 			debug.SetMemoryLimit(e.gcLimit)
+			if e.gcProcs != 0 {
+				goruntime.GOMAXPROCS(e.gcProcs)
+			}
 		}
 	}
 }

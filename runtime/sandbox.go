@@ -25,7 +25,7 @@ func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) 
 	p := spec.Policy
 	s := &sandbox{}
 	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
-	state := hostfuncs.NewState(e.statePaths())
+	state := e.runState() // the last run's while unchanged (hostfuncs.NewStateLike)
 	var mounts []hostfuncs.WASIMount
 	for _, m := range p.Mounts {
 		fs, err := hostfuncs.NewFS(m, gate, limit, e.procMounts)

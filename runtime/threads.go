@@ -70,15 +70,6 @@ func (e *Engine) threadsOf(m *Module) threadsInfo {
 	return ti
 }
 
-// maxBytes is the size in bytes the shared memory of ti can grow to under
-// a memory limit of limitPages.
-func (ti threadsInfo) maxBytes(limitPages uint32) uint64 {
-	if ti.imported == nil || !ti.imported.Memory.HasMax {
-		return uint64(limitPages) * wasmPage
-	}
-	return min(ti.imported.Memory.Max, uint64(limitPages)) * wasmPage
-}
-
 // memoryModule is a module that defines one shared memory with these
 // limits and exports it as name: the memory a run's threads share.
 func memoryModule(name string, min, max uint64) []byte {
@@ -143,7 +134,7 @@ func (e *Engine) compileSharedMemory(ctx context.Context, r *rtEntry, k rtKey, i
 		m := NewModule("shared memory", memoryModule(im.Name, im.Memory.Min, max))
 		cctx := context.WithoutCancel(ctx)
 		if e.code != nil {
-			c.mod, c.err = e.code.compileWazero(cctx, r.rt, m, variantOf(k.interrupt, true), nil)
+			c.mod, c.err = e.code.compileWazero(cctx, r.rt, m, variantOf(k.interrupt, true, ""), nil)
 		} else {
 			c.mod, c.err = r.rt.CompileModule(cctx, m.Bytes)
 		}
@@ -159,17 +150,25 @@ func (e *Engine) compileSharedMemory(ctx context.Context, r *rtEntry, k rtKey, i
 	return c.mod, nil
 }
 
-// threadGroup is the threads of one run. It is the run's Spawner.
+// threadGroup is the threads of one run, on any engine. It is the run's
+// Spawner. What is engine-specific, making a thread and waking the
+// memory's waiters, it gets as funcs.
 type threadGroup struct {
-	rt  wazero.Runtime
-	cm  wazero.CompiledModule
-	cfg wazero.ModuleConfig
+	// newThread makes thread tid, an instance of the run's module on the
+	// shared memory whose host calls see tctx; nil for a module that
+	// defines its shared memory (a new instance would have its own).
+	newThread func(tctx context.Context, tid int32, startArg uint32) (thread, error)
 	// ctx is the run's call context (the Run, telemetry, the import
 	// resolver); it ends when the run ends, however it ends.
 	ctx  context.Context
 	stop context.CancelCauseFunc // ends ctx
-	// canSpawn is false for a module that defines its shared memory.
-	canSpawn bool
+	// wakeEvery is how often await wakes the memory's waiters while the
+	// run ends (2 ms when zero).
+	wakeEvery time.Duration
+	// guest holds every instance's stop flag when the module has yield
+	// checks (wazero; nil: wazero's instrumentation or wasmtime's epoch
+	// stop them with ctx).
+	guest *guestStop
 
 	mu      sync.Mutex
 	ended   bool  // the run is ending: no new thread, no new outcome
@@ -177,8 +176,59 @@ type threadGroup struct {
 	live    int
 	next    int32
 	started int
-	mem     api.Memory // the shared memory, to wake its waiters (set before the run, or by setMemory)
+	wake    func() // wakes every waiter of the shared memory (set before the run, or by setWake)
 	idle    chan struct{}
+}
+
+// thread is one thread of a run, made but not yet started.
+type thread interface {
+	// run calls wasi_thread_start(tid, start_arg) on the calling
+	// goroutine and returns how it ended.
+	run() error
+	// close releases the thread's instance, after run or instead of it.
+	close()
+}
+
+// wazeroThread is a thread on wazero: an instance and its entry point.
+type wazeroThread struct {
+	ctx      context.Context
+	mod      api.Module
+	fn       api.Function
+	tid, arg uint32
+	guest    *guestStop // the run's stop flags, when the module has yield checks
+}
+
+func (t *wazeroThread) run() error {
+	_, err := t.fn.Call(t.ctx, uint64(t.tid), uint64(t.arg))
+	return err
+}
+
+func (t *wazeroThread) close() {
+	if t.guest != nil {
+		t.guest.detach(t.mod)
+	}
+	t.mod.Close(context.Background())
+}
+
+// wazeroThreads returns what makes a thread on wazero: a new instance of
+// cm in rt, with cfg, its stop flag in guest when not nil (set at once if
+// the run is already ending).
+func wazeroThreads(rt wazero.Runtime, cm wazero.CompiledModule, cfg wazero.ModuleConfig, guest *guestStop) func(context.Context, int32, uint32) (thread, error) {
+	return func(tctx context.Context, tid int32, startArg uint32) (thread, error) {
+		mod, err := rt.InstantiateModule(tctx, cm, cfg)
+		if err != nil {
+			return nil, err
+		}
+		fn := mod.ExportedFunction(threadStart)
+		if fn == nil {
+			mod.Close(context.Background())
+			return nil, errors.New("no " + threadStart)
+		}
+		if guest != nil {
+			guest.attach(mod)
+		}
+		return &wazeroThread{ctx: tctx, mod: mod, fn: fn, tid: uint32(tid), arg: startArg, guest: guest}, nil
+	}
 }
 
 // errThreadEnded is the cause of a run's context when a thread ended the
@@ -187,7 +237,7 @@ var errThreadEnded = errors.New("a thread ended the run")
 
 // Spawn implements hostfuncs.Spawner.
 func (g *threadGroup) Spawn(_ context.Context, startArg uint32) (int32, uint16) {
-	if !g.canSpawn {
+	if g.newThread == nil {
 		return 0, hostfuncs.ThreadErrNotSup
 	}
 	g.mu.Lock()
@@ -200,15 +250,7 @@ func (g *threadGroup) Spawn(_ context.Context, startArg uint32) (int32, uint16) 
 	g.live++
 	g.mu.Unlock()
 
-	tctx := hostfuncs.WithThread(g.ctx, tid)
-	mod, err := g.rt.InstantiateModule(tctx, g.cm, g.cfg)
-	var fn api.Function
-	if err == nil {
-		if fn = mod.ExportedFunction(threadStart); fn == nil {
-			mod.Close(context.Background())
-			err = errors.New("no " + threadStart)
-		}
-	}
+	th, err := g.newThread(hostfuncs.WithThread(g.ctx, tid), tid, startArg)
 	if err != nil {
 		g.done(tid, nil)
 		return 0, hostfuncs.ThreadErrAgain
@@ -216,15 +258,15 @@ func (g *threadGroup) Spawn(_ context.Context, startArg uint32) (int32, uint16) 
 	g.mu.Lock()
 	if g.ended { // the run ended while the thread was being made
 		g.mu.Unlock()
-		mod.Close(context.Background())
+		th.close()
 		g.done(tid, nil)
 		return 0, hostfuncs.ThreadErrAgain
 	}
 	g.started++
 	g.mu.Unlock()
 	go func() {
-		_, err := fn.Call(tctx, uint64(tid), uint64(startArg))
-		mod.Close(context.Background())
+		err := th.run()
+		th.close()
 		g.done(tid, err)
 	}()
 	return tid, 0
@@ -254,10 +296,10 @@ func (g *threadGroup) done(tid int32, err error) {
 // await waits for the run to end, as its main thread returning (done), a
 // thread ending it, or its context ending; then stops every thread still
 // running and waits for it and for the main thread, waking whatever waits
-// in memory.atomic.wait. With abandon (InterruptAbandon), guest code that
-// does not stop within a short grace is left running (its goroutine
-// spins on with no capability; the process is about to exit) and
-// abandoned is true.
+// in memory.atomic.wait (every wakeEvery). With abandon (InterruptAbandon),
+// a thread that does not stop within a short grace (one still in a host
+// call: its code is always instrumented, engine.go) is left behind with no
+// capability, the process being about to exit, and abandoned is true.
 func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, abandoned bool) {
 	mainDone := false
 	select {
@@ -270,11 +312,20 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 	end := g.end
 	g.mu.Unlock()
 	g.stop(hostfuncs.ErrRunEnded)
+	if g.guest != nil {
+		g.guest.set() // every thread, and the main one, traps at its next check
+	}
 
 	const grace = 200 * time.Millisecond
 	deadline := time.Now().Add(grace)
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
+	every := g.wakeEvery
+	if every == 0 {
+		every = 2 * time.Millisecond
+	}
+	var woken time.Time
+	var took time.Duration // how long the last wake took (wasmtime's is linear in the memory's size)
 	for {
 		g.mu.Lock()
 		live := g.live
@@ -293,8 +344,14 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 			abandoned = true
 			break
 		}
-		if mem := g.memory(); mem != nil {
-			wakeAll(mem)
+		if wake := g.waker(); wake != nil && time.Since(woken) >= max(every, took) {
+			begin := time.Now()
+			wake()
+			woken = time.Now()
+			took = woken.Sub(begin)
+		}
+		if g.guest != nil {
+			g.guest.set() // again: a budget write may have raced the last
 		}
 		select {
 		case o := <-done:
@@ -313,20 +370,28 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 	return out, abandoned
 }
 
-// setMemory sets the memory whose waiters the end of the run wakes, when
-// the run did not make it (a module that defines its shared memory).
-func (g *threadGroup) setMemory(mem api.Memory) {
+// setWake sets what wakes the memory's waiters, when the run did not
+// make the memory (a module that defines its shared memory: it is known
+// once the main instance is).
+func (g *threadGroup) setWake(wake func()) {
 	g.mu.Lock()
-	if g.mem == nil {
-		g.mem = mem
+	if g.wake == nil {
+		g.wake = wake
 	}
 	g.mu.Unlock()
 }
 
-func (g *threadGroup) memory() api.Memory {
+func (g *threadGroup) waker() func() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.mem
+	return g.wake
+}
+
+// endedBy returns what ended the run when a thread did, else nil.
+func (g *threadGroup) endedBy() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.end
 }
 
 // threads returns how many threads were started.

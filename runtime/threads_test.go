@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,14 +48,18 @@ func runThreads(t *testing.T, e *runtime.Engine, work string, mode runtime.Inter
 	return res, stdout.String()
 }
 
-// TestThreadsRunUnderTheRunsPolicy runs eight real threads: each prints,
+// TestThreadsRunUnderTheRunsPolicy runs eight real threads, on every
+// engine: each prints,
 // reads a file and tries to overwrite another in the mount, and adds to a
 // shared sum with atomics. Every thread gets what the main thread gets
 // from the policy filesystem: reads pass, a write into a read-only mount
 // or onto a protected file is refused and the file's bytes on the host do
 // not change, and a write the policy allows lands.
 func TestThreadsRunUnderTheRunsPolicy(t *testing.T) {
-	e := sharedEngine()
+	forEngines(t, func(t *testing.T, e *runtime.Engine) { threadsRunUnderTheRunsPolicy(t, e) })
+}
+
+func threadsRunUnderTheRunsPolicy(t *testing.T, e *runtime.Engine) {
 	const n = 8
 	for _, c := range []struct {
 		name    string
@@ -136,7 +142,10 @@ func goroutinesBack(t *testing.T, baseline int) {
 // timeout) and checks the run's outcome and, from the host side, that no
 // goroutine is left behind: every thread was stopped.
 func TestThreadsStopWhenTheRunEnds(t *testing.T) {
-	e := engine(t)
+	forEnginesOwn(t, threadsStopWhenTheRunEnds)
+}
+
+func threadsStopWhenTheRunEnds(t *testing.T, e *runtime.Engine) {
 	work := t.TempDir()
 	runThreads(t, e, work, runtime.InterruptInstrument, nil, "run", "1") // compile, warm up
 	for _, c := range []struct {
@@ -166,6 +175,9 @@ func TestThreadsStopWhenTheRunEnds(t *testing.T) {
 			if c.reason != runtime.Timeout && time.Since(start) > 400*time.Millisecond {
 				t.Errorf("the run took %v: it waited for the time limit instead of ending", time.Since(start))
 			}
+			if time.Since(start) > 3*time.Second {
+				t.Errorf("the run took %v: its threads were not stopped when it ended", time.Since(start))
+			}
 			goroutinesBack(t, baseline)
 		})
 	}
@@ -175,7 +187,11 @@ func TestThreadsStopWhenTheRunEnds(t *testing.T) {
 // have alive: the spawns past runtime.MaxThreads fail with EAGAIN, which
 // the guest sees and reports, and the run goes on and ends normally.
 func TestThreadFloodIsRefusedCleanly(t *testing.T) {
-	e := sharedEngine()
+	forEngines(t, threadFloodIsRefusedCleanly)
+}
+
+func threadFloodIsRefusedCleanly(t *testing.T, e *runtime.Engine) {
+	runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, nil, "run", "1") // compile, warm up
 	baseline := goruntime.NumGoroutine()
 	const asked = runtime.MaxThreads + 36
 	res, out := runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, nil, "flood", fmt.Sprint(asked))
@@ -186,47 +202,58 @@ func TestThreadFloodIsRefusedCleanly(t *testing.T) {
 	goroutinesBack(t, baseline)
 }
 
-// TestAbandonedThreadsReturnAtTheTimeLimit is what airlock run does: it
-// does not instrument loops, so a spinning thread cannot be stopped; the
-// run still ends at its time limit, with every capability revoked.
-//
-// The spinning thread is abandoned, as airlock run abandons it just before
-// it exits: it spins on, and Go cannot stop a goroutine that runs compiled
-// code, so the next garbage collection of this process would wait for it
-// for ever, and every test after this one would hang. So the run happens
-// in a child process of the test binary, which exits after it.
+// TestAbandonedThreadsReturnAtTheTimeLimit is what airlock run does
+// (InterruptAbandon), with more spinning threads than the process has Ps.
+// A module with threads is instrumented whatever the mode, so its threads
+// are stopped for real at the time limit and no goroutine is left:
+// without the checks, the spinning threads would hold every P, and the
+// timer that ends the run would never run again. The run happens in a
+// child process of the test binary with GOMAXPROCS=2, five times, each
+// killed if it hangs past a minute.
 func TestAbandonedThreadsReturnAtTheTimeLimit(t *testing.T) {
-	if os.Getenv(abandonChild) == "" {
-		// Several runs, each bounded: a collection that waits for the
-		// spinning thread hangs the child (the time-limit bypass of a
-		// pauseGC that left a collection's last step pending).
-		for i := range 5 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1")
-			cmd.Env = append(os.Environ(), abandonChild+"=1")
-			out, err := cmd.CombinedOutput()
-			hung := ctx.Err() != nil
-			cancel()
-			if hung {
-				t.Fatalf("child %d hung past a minute: the spinning thread stalled the process\n%s", i, out)
-			}
-			if err != nil || !strings.Contains(string(out), "PASS") {
-				t.Fatalf("child %d: %v\n%s", i, err, out)
+	name := os.Getenv(abandonChild)
+	if name == "" {
+		// Several runs on each engine, each bounded: a collection or a
+		// timer that waits for the spinning threads hangs the child.
+		for _, name := range runtime.Engines() {
+			for i := range 5 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestAbandonedThreadsReturnAtTheTimeLimit$", "-test.count=1", "-test.v")
+				cmd.Env = append(os.Environ(), abandonChild+"="+name, "GOMAXPROCS=2")
+				out, err := cmd.CombinedOutput()
+				hung := ctx.Err() != nil
+				cancel()
+				if hung {
+					t.Fatalf("%s: child %d hung past a minute: the spinning threads were not stopped\n%s", name, i, out)
+				}
+				if err != nil || !strings.Contains(string(out), "PASS") {
+					t.Fatalf("%s: child %d: %v\n%s", name, i, err, out)
+				}
 			}
 		}
 		return
 	}
-	e := engine(t)
+	cache := t.TempDir()
+	if name != runtime.EngineWazero {
+		cache = engineCache
+	}
+	e, err := runtime.New(context.Background(), runtime.Config{CacheDir: cache, Engine: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runThreads(t, e, t.TempDir(), runtime.InterruptAbandon, nil, "run", "1") // compile, warm up
+	baseline := goruntime.NumGoroutine()
 	start := time.Now()
 	res, _ := runThreads(t, e, t.TempDir(), runtime.InterruptAbandon, func(p *policy.Policy) {
 		p.Limits.Timeout = 300 * time.Millisecond
-	}, "spin")
+	}, "spin", "3")
 	if res.Reason != runtime.Timeout {
 		t.Fatalf("%s %d %v, want a timeout", res.Reason, res.ExitCode, res.Err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("the run took %v", d)
 	}
+	goroutinesBack(t, baseline)
 }
 
 // TestThreadSpawnWithoutAnImportedMemory: a module that defines its shared
@@ -251,11 +278,13 @@ func TestThreadSpawnWithoutAnImportedMemory(t *testing.T) {
 			append(uleb(11), 0, 0x41, 0, 0x41, 0, 0x10, 0, 0x6b, 0x10, 1, 0x0b),
 			[]byte{2, 0, 0x0b})),
 	)
-	res, err := sharedEngine().Run(context.Background(), runtime.Spec{Module: runtime.NewModule("defined", mod),
-		Policy: policy.Default(t.TempDir()), Interrupt: runtime.InterruptInstrument})
-	if err != nil || res.Reason != runtime.Exited || res.ExitCode != 58 {
-		t.Fatalf("%v %+v, want exit 58 (thread-spawn: ENOTSUP)", err, res)
-	}
+	forEngines(t, func(t *testing.T, e *runtime.Engine) {
+		res, err := e.Run(context.Background(), runtime.Spec{Module: runtime.NewModule("defined", mod),
+			Policy: policy.Default(t.TempDir()), Interrupt: runtime.InterruptInstrument})
+		if err != nil || res.Reason != runtime.Exited || res.ExitCode != 58 {
+			t.Fatalf("%v %+v, want exit 58 (thread-spawn: ENOTSUP)", err, res)
+		}
+	})
 }
 
 // TestThreadsGuestIsCurrent: the committed threads.wasm is what its source
@@ -287,11 +316,15 @@ func TestThreadsGuestIsCurrent(t *testing.T) {
 // by limits.memory, whatever maximum the module declares (4 MiB here):
 // four threads growing it together stop at the limit.
 func TestThreadsShareTheMemoryLimit(t *testing.T) {
+	forEngines(t, threadsShareTheMemoryLimit)
+}
+
+func threadsShareTheMemoryLimit(t *testing.T, e *runtime.Engine) {
 	for _, c := range []struct {
 		limit uint64
 		pages int
 	}{{2 << 20, 32}, {0, 64}} { // no limit: the module's own maximum
-		res, out := runThreads(t, sharedEngine(), t.TempDir(), runtime.InterruptInstrument, func(p *policy.Policy) {
+		res, out := runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, func(p *policy.Policy) {
 			p.Limits.Memory = c.limit
 		}, "grow", "4")
 		if want := fmt.Sprintf("pages=%d grown=%d\n", c.pages, c.pages-16); out != want || res.ExitCode != 0 {
@@ -319,7 +352,10 @@ func (a blockingAsker) Ask(ctx context.Context, r hostfuncs.Request) hostfuncs.R
 // question ends with the run, is recorded as run-ended and denied, the
 // file keeps its bytes, and no goroutine is left.
 func TestAThreadAskingWhenTheRunEnds(t *testing.T) {
-	e := engine(t)
+	forEnginesOwn(t, aThreadAskingWhenTheRunEnds)
+}
+
+func aThreadAskingWhenTheRunEnds(t *testing.T, e *runtime.Engine) {
 	work := t.TempDir()
 	runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, nil, "run", "1") // compile, warm up
 	os.WriteFile(filepath.Join(work, "victim.txt"), []byte("original\n"), 0o644)
@@ -365,12 +401,101 @@ func TestAThreadAskingWhenTheRunEnds(t *testing.T) {
 // TestThreadsShareTheOutputLimit: eight threads writing to stdout at once
 // share the run's one output cap: the host receives no byte past it.
 func TestThreadsShareTheOutputLimit(t *testing.T) {
-	const limit = 100
-	res, out := runThreads(t, sharedEngine(), t.TempDir(), runtime.InterruptInstrument, func(p *policy.Policy) {
-		p.Limits.Output = limit
-	}, "run", "8")
-	if len(out) > limit || res.Stdout.Bytes > limit || !res.Stdout.Truncated {
-		t.Fatalf("%d bytes reached the host (Result.Stdout %+v), limit %d", len(out), res.Stdout, limit)
+	forEngines(t, func(t *testing.T, e *runtime.Engine) {
+		const limit = 100
+		res, out := runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, func(p *policy.Policy) {
+			p.Limits.Output = limit
+		}, "run", "8")
+		if len(out) > limit || res.Stdout.Bytes > limit || !res.Stdout.Truncated {
+			t.Fatalf("%d bytes reached the host (Result.Stdout %+v), limit %d", len(out), res.Stdout, limit)
+		}
+	})
+}
+
+// TestAThreadCannotOutliveItsRun: a thread that only computes is stopped
+// when its run ends, by the time limit or by the caller giving up, on
+// every engine (under InterruptInstrument; on wasmtime whatever the
+// Interrupt, as its epoch stops every store): Run returns, and from the
+// host side the process spends no CPU in the second after it.
+func TestAThreadCannotOutliveItsRun(t *testing.T) {
+	forEnginesOwn(t, func(t *testing.T, e *runtime.Engine) {
+		runThreads(t, e, t.TempDir(), runtime.InterruptInstrument, nil, "run", "1") // compile, warm up
+		modes := []runtime.Interrupt{runtime.InterruptInstrument}
+		if name := t.Name(); strings.HasSuffix(name, "/"+runtime.EngineWasmtime) {
+			modes = append(modes, runtime.InterruptAbandon)
+		}
+		for _, mode := range modes {
+			for _, how := range []string{"time limit", "caller gives up"} {
+				t.Run(fmt.Sprintf("%s, %s", how, map[runtime.Interrupt]string{runtime.InterruptInstrument: "instrumented", runtime.InterruptAbandon: "abandonable"}[mode]), func(t *testing.T) {
+					p := policy.Default(t.TempDir())
+					p.Mounts = p.Mounts[:1]
+					p.Limits.Timeout = 300 * time.Millisecond
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					want := runtime.Timeout
+					if how == "caller gives up" {
+						p.Limits.Timeout = time.Minute
+						time.AfterFunc(300*time.Millisecond, cancel)
+						want = runtime.Canceled
+					}
+					type ran struct {
+						res *runtime.Result
+						err error
+					}
+					done := make(chan ran, 1)
+					go func() {
+						res, err := e.Run(ctx, runtime.Spec{Module: threadsGuest(t), Args: []string{"spin"},
+							Stdout: io.Discard, Policy: p, Interrupt: mode})
+						done <- ran{res, err}
+					}()
+					var r ran
+					select {
+					case r = <-done:
+					case <-time.After(10 * time.Second):
+						t.Fatal("Run did not return in 10 s: the spinning thread was not stopped")
+					}
+					if r.err != nil || r.res.Reason != want || r.res.Threads != 1 {
+						t.Fatalf("%v %+v, want %s with one thread", r.err, r.res, want)
+					}
+					time.Sleep(100 * time.Millisecond) // a tick or two to stop in
+					before := cpuTime(t)
+					time.Sleep(time.Second)
+					if spent := cpuTime(t) - before; spent > 400*time.Millisecond {
+						t.Fatalf("the process spent %v of CPU in the second after the run ended: the thread still spins", spent)
+					}
+				})
+			}
+		}
+	})
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// forEnginesOwn runs f as a subtest on each engine of this build, with an
+// Engine of its own (a fresh wazero, with a private cache; a fresh
+// wasmtime on the shared disk cache, as Cranelift takes seconds), for
+// tests that count goroutines or compile on purpose.
+func forEnginesOwn(t *testing.T, f func(t *testing.T, e *runtime.Engine)) {
+	for _, name := range runtime.Engines() {
+		t.Run(name, func(t *testing.T) {
+			cache := t.TempDir()
+			if name != runtime.EngineWazero {
+				cache = engineCache
+			}
+			e, err := runtime.New(context.Background(), runtime.Config{CacheDir: cache, Engine: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close(context.Background())
+			f(t, e)
+		})
 	}
 }
 

@@ -21,7 +21,7 @@ const wasmtimeBuilt = true
 // wasmtimeVersion keys the disk cache of compiled modules: wasmtime refuses
 // code compiled by another version or configuration, and a new key avoids
 // even trying.
-const wasmtimeVersion = "wasmtime-go-v39.0.1-epoch"
+const wasmtimeVersion = "wasmtime-go-v39.0.1-epoch-threads"
 
 // epochTick is how often the engine's epoch advances. A run's wall-time
 // limit is a number of ticks, so it is enforced to within one tick, at the
@@ -44,6 +44,12 @@ type wasmtimeBackend struct {
 	mu       sync.Mutex
 	compiled map[string]*wasmtimeOnce
 	probe    *wasmtime.Store // for linker look-ups only
+
+	// The module that wakes a shared memory's waiters (wasmtime_threads.go),
+	// compiled the first time a run with threads needs it.
+	wakeOnce sync.Once
+	wakeMod  *wasmtime.Module
+	wakeErr  error
 }
 
 type wasmtimeOnce struct {
@@ -53,8 +59,12 @@ type wasmtimeOnce struct {
 }
 
 func newWasmtime(ctx context.Context, cfg Config, code *codeCache) (backend, error) {
+	if err := checkWasmtimeLayout(); err != nil {
+		return nil, err
+	}
 	c := wasmtime.NewConfig()
 	c.SetEpochInterruption(true)
+	c.SetWasmThreads(true) // shared memories and atomics, for wasi-threads
 	engine := wasmtime.NewEngineWithConfig(c)
 	linker := wasmtime.NewLinker(engine)
 	if err := defineHostFuncs(ctx, linker, cfg.Wrap, cfg.HostFuncs); err != nil {
@@ -92,6 +102,9 @@ func (b *wasmtimeBackend) close() error {
 		}
 	}
 	b.compiled = nil
+	if b.wakeMod != nil {
+		b.wakeMod.Close()
+	}
 	b.probe.Close()
 	b.linker.Close()
 	b.engine.Close()
@@ -119,7 +132,7 @@ func (b *wasmtimeBackend) compile(m *Module) (*wasmtime.Module, error) {
 	}
 	b.mu.Unlock()
 	c.once.Do(func() {
-		if c.err = checkBytes(m.Bytes, b.provides, true); c.err != nil {
+		if c.err = checkBytes(m.Bytes, b.provides); c.err != nil {
 			c.err = &ModuleError{Name: m.Name, Err: c.err}
 			return
 		}
@@ -178,6 +191,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	ti := e.threadsOf(spec.Module)
 
 	runCtx := ctx
 	var cancel context.CancelFunc = func() {}
@@ -185,7 +199,14 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		runCtx, cancel = context.WithTimeout(ctx, p.Limits.Timeout)
 	}
 	defer cancel()
-	gate := hostfuncs.NewGate(runCtx, spec.Asker, func(d hostfuncs.Decision) error {
+	// A module with threads runs under a context of its own that also ends
+	// when a thread ends the run, as on wazero (run.go).
+	stopCtx, stop := runCtx, context.CancelCauseFunc(func(error) {})
+	if ti.shared {
+		stopCtx, stop = context.WithCancelCause(runCtx)
+	}
+	defer stop(nil)
+	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d hostfuncs.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
@@ -200,81 +221,112 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	defer sb.close()
 	stdout, stderr := sb.stdout, sb.stderr
 
-	hr, callCtx, finish := e.hostRun(runCtx, &spec, gate)
+	hr, callCtx, finish := e.hostRun(stopCtx, &spec, gate)
 	hr.WASI = sb.wasi
 	hr.OnClose(sb.wasi.Close)
 
-	sr := &storeRun{ctx: callCtx}
-	store := wasmtime.NewStoreWithData(b.engine, sr)
 	memLimit := int64(-1)
 	if p.Limits.Memory > 0 {
 		memLimit = int64(p.Limits.Memory)
 	}
-	store.Limiter(memLimit, -1, -1, -1, -1)
+	var threads *threadGroup
+	var wt *wasmtimeThreads
+	if ti.shared {
+		wt, err = b.newWasmtimeThreads(mod, ti, memLimit, pagesFor(p.Limits.Memory))
+		if err != nil {
+			finish(nil)
+			return nil, &ModuleError{Name: spec.Module.Name, Err: err}
+		}
+		callCtx = hostfuncs.WithThread(callCtx, 0)
+		threads = &threadGroup{ctx: callCtx, stop: stop, wake: wt.wake, wakeEvery: 20 * time.Millisecond}
+		if ti.imported != nil {
+			threads.newThread = wt.newThread
+		}
+		hr.Threads = threads
+		wt.users.Add(1) // the main thread's store
+	}
+	var shared *sharedMemory
+	if wt != nil {
+		shared = wt.shared
+	}
 	// The guest ends at the first epoch tick after the run is over: its
-	// wall-time limit passed or its caller gave up (wasmtime_epoch.go).
-	halt, err := installEpochStop(store)
+	// wall-time limit passed, its caller gave up, or a thread ended it
+	// (wasmtime_epoch.go).
+	gs, err := b.newGuestStore(callCtx, memLimit, shared)
 	if err != nil {
-		store.Close()
+		if wt != nil {
+			wt.users.Done()
+			wt.close()
+		}
 		finish(nil)
 		return nil, err
 	}
-
-	type outcome struct {
-		mem       uint64
-		err       error
-		interrupt bool
-		start     bool // the error is from instantiation
+	if wt != nil {
+		gs.run.onShared = wt.found
 	}
+
 	res := &Result{}
 	begin := time.Now()
 	done := make(chan outcome, 1)
 	go func() {
 		var out outcome
-		ended := make(chan struct{})
-		watching := make(chan struct{})
-		go func() {
-			defer close(watching)
-			select {
-			case <-runCtx.Done():
-				halt.stop()
-			case <-ended:
-			}
-		}()
 		defer func() {
-			close(ended)
-			<-watching // no stop after the switch is freed
-			out.interrupt = halt.fired()
-			store.Close()
-			halt.free()
+			if out.mem == 0 && gs.run.shared != nil {
+				out.mem = gs.run.shared.size()
+			}
+			out.interrupt = gs.close()
+			if wt != nil {
+				wt.users.Done()
+			}
 			done <- out
 		}()
-		inst, err := b.linker.Instantiate(store, mod)
+		var inst *wasmtime.Instance
+		var err error
+		if wt != nil {
+			inst, err = wt.instantiate(gs)
+		} else {
+			inst, err = b.linker.Instantiate(gs.store, mod)
+		}
 		if err != nil {
-			out.err, out.start = sr.outcome(err), true
+			out.err, out.start = gs.run.outcome(err), true
 			return
 		}
-		if f := inst.GetFunc(store, "_start"); f != nil {
-			_, err = f.Call(store)
-			out.err = sr.outcome(err)
+		if f := inst.GetFunc(gs.store, "_start"); f != nil {
+			_, err = f.Call(gs.store)
+			out.err = gs.run.outcome(err)
 		}
-		if ex := inst.GetExport(store, "memory"); ex != nil && ex.Memory() != nil {
-			out.mem = uint64(ex.Memory().DataSize(store))
+		if ex := inst.GetExport(gs.store, "memory"); ex != nil && ex.Memory() != nil {
+			out.mem = uint64(ex.Memory().DataSize(gs.store))
 		}
 	}()
 
-	var out outcome
-	select {
-	case out = <-done:
-	case <-ctx.Done():
-		// The caller gave up: take every capability and the streams away
-		// and return. A host call the guest makes from now on ends it (its
-		// context is done), and a guest that only computes stops at the
-		// next epoch tick.
+	revoke := func() {
+		// Take every capability and the streams away. A host call the
+		// guest makes from now on ends it (its context is done), and a
+		// guest that only computes stops at the next epoch tick.
 		gate.Revoke()
 		stdout.close()
 		stderr.close()
-		out.err = ctx.Err()
+	}
+	var out outcome
+	if threads != nil {
+		var left bool
+		out, left = threads.await(done, spec.Interrupt == InterruptAbandon)
+		if left {
+			revoke()
+			go wt.close() // once the last store is closed
+		} else {
+			wt.close()
+		}
+		res.Threads = threads.threads()
+	} else {
+		select {
+		case out = <-done:
+		case <-ctx.Done():
+			// The caller gave up: return now.
+			revoke()
+			out.err = ctx.Err()
+		}
 	}
 	res.Duration = time.Since(begin)
 	res.Memory = out.mem
@@ -288,7 +340,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		finish(nil)
 		return nil, &ModuleError{Name: spec.Module.Name, Err: out.err}
 	}
-	if out.interrupt && ctx.Err() == nil {
+	if out.interrupt && ctx.Err() == nil && runCtx.Err() != nil && (threads == nil || threads.endedBy() == nil) {
 		// The stop switch fired on the wall-time limit, give or take a tick.
 		res.Reason, res.Err = Timeout, context.DeadlineExceeded
 	} else {

@@ -31,12 +31,6 @@ func defineHostFuncs(ctx context.Context, l *wasmtime.Linker, wrap hostfuncs.Wra
 		return err
 	}
 	for _, f := range funcs {
-		if f.Module == hostfuncs.ThreadsModule {
-			// wasi-threads: a new instance per thread on a shared memory,
-			// which this engine does not do; the import is refused by
-			// name (compat.go) rather than half served.
-			continue
-		}
 		fn := f.Fn
 		if f.Stock {
 			var ok bool
@@ -139,6 +133,14 @@ func toVal(t api.ValueType, v uint64) wasmtime.Val {
 type storeRun struct {
 	ctx context.Context // the run's call context (hostfuncs.Run, telemetry)
 
+	// shared is the run's shared memory (wasi-threads), which every store
+	// of the run sees; or the one the module defines, found by the first
+	// host call (ownShared: this store's handle, closed with it), which
+	// onShared hears of.
+	shared    *sharedMemory
+	ownShared bool
+	onShared  func(*sharedMemory)
+
 	mem       *wasmtime.Memory // the instance's exported memory, once looked up
 	memLooked bool
 
@@ -146,15 +148,28 @@ type storeRun struct {
 	fault error   // a host function's panic, which ends the guest as a trap
 }
 
-// memory returns the calling instance's exported memory, nil if none.
-func (s *storeRun) memory(c *wasmtime.Caller) *wasmtime.Memory {
+// memory returns the calling instance's memory: a shared memory, or its
+// exported memory; both nil if it has none.
+func (s *storeRun) memory(c *wasmtime.Caller) (*wasmtime.Memory, *sharedMemory) {
+	if s.shared != nil {
+		return nil, s.shared
+	}
 	if !s.memLooked {
+		s.memLooked = true
 		if ex := c.GetExport("memory"); ex != nil {
 			s.mem = ex.Memory()
 		}
-		s.memLooked = true
+		if s.mem == nil { // wasmtime-go has no Go type for a shared memory
+			if sh, err := callerShared(c, "memory"); err == nil && sh != nil {
+				s.shared, s.ownShared = sh, true
+				if s.onShared != nil {
+					s.onShared(sh)
+				}
+				return nil, sh
+			}
+		}
 	}
-	return s.mem
+	return s.mem, nil
 }
 
 func (s *storeRun) setExit(code uint32) {

@@ -37,7 +37,10 @@ func (m *callerModule) Name() string   { return "" }
 // Memory returns the caller's memory as it is now (a later growth is seen
 // by the next call of Memory), or nil when the module exports none.
 func (m *callerModule) Memory() api.Memory {
-	mem := m.run.memory(m.caller)
+	mem, shared := m.run.memory(m.caller)
+	if shared != nil {
+		return &callerMemory{shared: shared, data: shared.data()}
+	}
 	if mem == nil {
 		return nil
 	}
@@ -68,12 +71,15 @@ func (m *callerModule) CloseWithExitCode(_ context.Context, code uint32) error {
 func (m *callerModule) Close(ctx context.Context) error { return m.CloseWithExitCode(ctx, 0) }
 func (m *callerModule) IsClosed() bool                  { return m.run.exited() }
 
-// callerMemory is a wasmtime linear memory as an api.Memory. data is the
-// memory when the host function asked for it; Grow refreshes it.
+// callerMemory is a wasmtime linear memory as an api.Memory: the
+// caller's own (mem), or a shared memory (wasi-threads), which other
+// threads may grow meanwhile (it never moves). data is the memory when
+// the host function asked for it; Grow refreshes it.
 type callerMemory struct {
 	api.Memory // nil: wazero's marker only
 	caller     *wasmtime.Caller
 	mem        *wasmtime.Memory
+	shared     *sharedMemory
 	data       []byte
 }
 
@@ -87,6 +93,11 @@ func (m *callerMemory) Size() uint32 {
 }
 
 func (m *callerMemory) Grow(delta uint32) (uint32, bool) {
+	if m.shared != nil {
+		prev, ok := m.shared.grow(uint64(delta))
+		m.data = m.shared.data()
+		return uint32(prev), ok
+	}
 	prev, err := m.mem.Grow(m.caller, uint64(delta))
 	if err != nil {
 		return 0, false

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/runtime"
 )
 
 // Tests of the tool author's commands: init, build, inspect.
@@ -207,6 +209,9 @@ func TestInspect(t *testing.T) {
 }
 
 func TestEngineFlagWithoutWasmtime(t *testing.T) {
+	if slices.Contains(engines(), runtime.EngineWasmtime) {
+		t.Skip("this airlock is built with -tags wasmtime")
+	}
 	dir, _ := project(t)
 	r := runCLI(t, dir, "", nil, "run", "--engine", "wasmtime", probeWasm, "--", "exit", "0")
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "rebuild with -tags wasmtime") {

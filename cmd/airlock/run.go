@@ -60,7 +60,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	fs.Var(&f.json, "json", "write a JSON report of the run to stderr; to FILE with --json=FILE, or --json FILE when FILE ends in .json")
 	fs.BoolVar(&f.failOnDeny, "fail-on-deny", false, fmt.Sprintf("exit %d if any capability was denied and the tool did not fail otherwise", ExitDenied))
 	fs.BoolVar(&f.quiet, "quiet", false, "print no summary of denials")
-	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop)")
+	fs.StringVar(&f.interrupt, "interrupt", "exit", "how a timeout stops the tool: exit (revoke and exit; free) or instrument (checked in every loop; always, for a module with threads)")
 	fs.StringVar(&f.engine, "engine", runtime.EngineWazero, "WebAssembly `ENGINE`: "+strings.Join(runtime.Engines(), " or ")+" (wasmtime needs a build with -tags wasmtime; docs/engines.md)")
 	fs.StringVar(&f.learn, "learn", "", "write to `FILE` the narrowest policy that lets this run happen again, or add to the one there (docs/learn.md)")
 	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "no longer needed (every engine enforces every rule); accepted and ignored")

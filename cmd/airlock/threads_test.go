@@ -19,12 +19,18 @@ import (
 func threadsWasm() string { return filepath.Join(repoRoot, "testdata", "threads", "threads.wasm") }
 
 // TestThreadsThroughTheCLI runs the threads guest with the real airlock
-// binary, as a tool author would: threads run under the run's policy (a
+// binary on every engine, as a tool author would: threads run under the run's policy (a
 // read-only mount keeps its bytes, every thread's write is denied and
 // said so), a spinning thread is stopped by the time limit (exit 124),
 // proc_exit in a thread is the run's exit status, a trap in one is a crash
 // (121), and a flood of threads past the cap is refused, not fatal.
 func TestThreadsThroughTheCLI(t *testing.T) {
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) { threadsThroughTheCLI(t, engine) })
+	}
+}
+
+func threadsThroughTheCLI(t *testing.T, engine string) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o755)
@@ -32,7 +38,7 @@ func TestThreadsThroughTheCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(data, "victim.txt"), []byte("original\n"), 0o644)
 
 	reportFile := filepath.Join(dir, "report.json")
-	r := runCLI(t, dir, "", nil, "run", "--headless", "--audit=off", "--json="+reportFile, "--mount", data+":/work:ro", threadsWasm(), "--", "run", "4")
+	r := runCLI(t, dir, "", nil, withEngine(engine, []string{"run", "--headless", "--audit=off", "--json=" + reportFile, "--mount", data + ":/work:ro", threadsWasm(), "--", "run", "4"})...)
 	if r.code != 0 {
 		t.Fatalf("run 4: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -71,7 +77,7 @@ func TestThreadsThroughTheCLI(t *testing.T) {
 		{[]string{"trap"}, ExitTrap, "spawned 1\n", "thread 1: "},
 		{[]string{"flood", "100"}, 0, "started=64 refused=36 first refusal=-6\n", ""},
 	} {
-		r := runCLI(t, dir, "", nil, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...)...)
+		r := runCLI(t, dir, "", nil, withEngine(engine, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...))...)
 		if r.code != c.code || r.stdout != c.out || !strings.Contains(r.stderr, c.err) {
 			t.Errorf("%v: exit %d %q %q, want %d %q and %q on stderr", c.args, r.code, r.stdout, r.stderr, c.code, c.out, c.err)
 		}
@@ -165,7 +171,7 @@ func runBlockedStdin(t *testing.T, dir string, args ...string) (int, string) {
 const jqWasmEnv = "AIRLOCK_JQ_WASM"
 
 // TestJQMatchesNative runs jq, a C program built with wasi-threads, through
-// airlock run on a JSON file in a read-only mount, and compares its output
+// airlock run on every engine, on a JSON file in a read-only mount, and compares its output
 // byte for byte with the native jq (/usr/bin/jq or jq on PATH) on the same
 // file. The filters use what jq 1.6 and 1.7 print alike.
 func TestJQMatchesNative(t *testing.T) {
@@ -185,6 +191,16 @@ func TestJQMatchesNative(t *testing.T) {
 		`"meta":{"count":3,"ok":true,"list":[3,1,2]}}`
 	os.WriteFile(filepath.Join(data, "in.json"), []byte(doc+"\n"), 0o644)
 	before, _ := os.ReadFile(filepath.Join(data, "in.json"))
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) { jqMatchesNative(t, engine, native, wasm, dir, data) })
+	}
+	if after, _ := os.ReadFile(filepath.Join(data, "in.json")); !bytes.Equal(before, after) {
+		t.Fatal("the input file changed")
+	}
+}
+
+// jqMatchesNative compares jq's output on engine with the native jq's.
+func jqMatchesNative(t *testing.T, engine, native, wasm, dir, data string) {
 	for _, args := range [][]string{
 		{"."},
 		{"-c", ".items[] | select(.n > 1) | {name, tags}"},
@@ -200,12 +216,107 @@ func TestJQMatchesNative(t *testing.T) {
 			t.Fatalf("native jq %v: %v", args, err)
 		}
 		runArgs := append([]string{"run", "--headless", "--audit=off", "--mount", data + ":/data:ro", wasm, "--"}, args...)
-		r := runCLI(t, dir, "", nil, append(runArgs, "/data/in.json")...)
+		r := runCLI(t, dir, "", nil, withEngine(engine, append(runArgs, "/data/in.json"))...)
 		if r.code != 0 || r.stdout != string(want) {
-			t.Errorf("jq %v under airlock: exit %d\n%s\nstderr: %s\nnative:\n%s", args, r.code, r.stdout, r.stderr, want)
+			t.Errorf("jq %v under airlock on %s: exit %d\n%s\nstderr: %s\nnative:\n%s", args, engine, r.code, r.stdout, r.stderr, want)
 		}
 	}
-	if after, _ := os.ReadFile(filepath.Join(data, "in.json")); !bytes.Equal(before, after) {
-		t.Fatal("the input file changed")
+}
+
+// spinModule is a WASI command without threads whose _start loops for
+// ever: (module (memory (export "memory") 1) (func (export "_start")
+// (loop (br 0)))).
+var spinModule = []byte{0, 'a', 's', 'm', 1, 0, 0, 0,
+	1, 4, 1, 0x60, 0, 0,
+	3, 2, 1, 0,
+	5, 3, 1, 0, 1,
+	7, 19, 2, 6, 'm', 'e', 'm', 'o', 'r', 'y', 2, 0, 6, '_', 's', 't', 'a', 'r', 't', 0, 0,
+	10, 9, 1, 7, 0, 0x03, 0x40, 0x0c, 0, 0x0b, 0x0b}
+
+// TestSpinningGuestsEndAtTheTimeLimit: guest code that never calls the
+// host cannot hold airlock run past --timeout, whatever the threads and
+// the cores. Go cannot preempt a goroutine that runs compiled WebAssembly,
+// so code that never leaves it holds its P: with as many spinning threads
+// as the process has Ps (GOMAXPROCS: the cores, or fewer in a container
+// or under taskset) the timer that ends the run never runs, and a
+// collection that starts while one spins waits for it with every other
+// goroutine stopped. Each run of the real binary must exit with the
+// timeout status within 10 s; a hung one is killed and the test fails.
+// Runs go four at a time, which also loads the machine (a collection
+// racing the guest's start was seen in 2 of 12 runs under load).
+func TestSpinningGuestsEndAtTheTimeLimit(t *testing.T) {
+	dir := t.TempDir()
+	spin := filepath.Join(dir, "spin.wasm")
+	if err := os.WriteFile(spin, spinModule, 0o644); err != nil {
+		t.Fatal(err)
 	}
+	type variant struct {
+		name string
+		env  []string
+		args []string
+	}
+	variants := []variant{
+		{"one spinning thread", nil, []string{threadsWasm(), "--", "spin"}},
+		{"one spinning thread, one P", []string{"GOMAXPROCS=1"}, []string{threadsWasm(), "--", "spin"}},
+		{"three spinning threads, two Ps", []string{"GOMAXPROCS=2"}, []string{threadsWasm(), "--", "spin", "3"}},
+		{"three spinning threads, two Ps, instrument", []string{"GOMAXPROCS=2"}, []string{"--interrupt", "instrument", threadsWasm(), "--", "spin", "3"}},
+		{"a spinning main thread without threads, one P", []string{"GOMAXPROCS=1"}, []string{spin}},
+	}
+	const runs, parallel, bound = 20, 4, 10 * time.Second
+	runCLI(t, dir, "", nil, "run", "--audit=off", "--timeout", "1s", threadsWasm(), "--", "exit", "0") // compile once
+
+	type outcome struct {
+		v       variant
+		code    int
+		hung    bool
+		elapsed time.Duration
+		stderr  string
+	}
+	results := make(chan outcome, runs)
+	slots := make(chan struct{}, parallel)
+	for i := range runs {
+		v := variants[i%len(variants)]
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots }()
+			cmd := exec.Command(airlockBin, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s"}, v.args...)...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			cmd.Dir = dir
+			cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), v.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				results <- outcome{v: v, code: -1, stderr: err.Error()}
+				return
+			}
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			o := outcome{v: v}
+			select {
+			case <-done:
+			case <-time.After(bound):
+				o.hung = true
+				cmd.Process.Kill()
+				<-done
+			}
+			o.elapsed, o.code, o.stderr = time.Since(start), cmd.ProcessState.ExitCode(), stderr.String()
+			results <- o
+		}()
+	}
+	var slowest time.Duration
+	failed := 0
+	for range runs {
+		o := <-results
+		slowest = max(slowest, o.elapsed)
+		switch {
+		case o.hung:
+			failed++
+			t.Errorf("%s: still running after %v, killed (--timeout 1s)", o.v.name, bound)
+		case o.code != ExitTimeout || !strings.Contains(o.stderr, "limits.timeout"):
+			failed++
+			t.Errorf("%s: exit %d after %v, want %d (timeout)\n%s", o.v.name, o.code, o.elapsed.Round(time.Millisecond), ExitTimeout, o.stderr)
+		}
+	}
+	t.Logf("%d runs, %d failed; slowest %v", runs, failed, slowest.Round(time.Millisecond))
 }

@@ -7,7 +7,8 @@
 //                    to overwrite victim.txt in the first mount (fd 3), then
 //                    adds its number + 1 to a shared sum; the main thread
 //                    tries victim.txt too, waits for all, prints the sum
-//   threads spin     a thread loops for ever; the main thread waits for ever
+//   threads spin [N] N threads (1 if not given) loop for ever; the main
+//                    thread waits for ever
 //   threads block    a thread waits for ever (memory.atomic.wait32); the
 //                    main thread returns at once
 //   threads flood N  tries to start N threads that all wait for a signal;
@@ -222,6 +223,8 @@ void _start(void) {
 	}
 	if (eq(cmd, "spin") || eq(cmd, "exit") || eq(cmd, "trap")) {
 		int32_t tid = spawn(0, n);
+		for (uint32_t i = 1; mode == 's' && i < n && i < MAXT; i++)
+			tid = spawn(i, i);
 		struct piece p[] = {S("spawned "), N(tid)};
 		line(p, 2);
 		waitForever();
@@ -268,7 +271,7 @@ void _start(void) {
 		line(p, 6);
 		return;
 	}
-	struct piece p[] = {S("usage: threads run N | spin | block | flood N | exit K | trap | ask | grow N")};
+	struct piece p[] = {S("usage: threads run N | spin [N] | block | flood N | exit K | trap | ask | grow N")};
 	line(p, 1);
 	proc_exit(2);
 }

@@ -8,19 +8,32 @@
 //	sleep MS     sleep MS milliseconds, then print "slept"
 //	spin         loop forever (only a timeout or a cancellation stops it)
 //	alloc MIB    allocate and touch MIB mebibytes, then print "allocated"
+//	touch MIB    allocate MIB mebibytes and write one byte per 4 KiB page
+//	             (every page resident, quickly), then print "touched"
 //	flood BYTES  write BYTES bytes to stderr in 64 KiB chunks, then print "flooded"
 //	noop         exit 0 at once
+//	leave SECRET leave SECRET behind, if anything could keep it: in a 1 MiB
+//	             heap buffer, in the environment, in an open file; print
+//	             the buffer's address and the file's descriptor
+//	look SECRET ADDR FD  report what of a leave run this run can see: the
+//	             bytes at ADDR (after the same allocation), the
+//	             environment, descriptor FD
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 var sink int
+
+var keep [][]byte
 
 func main() {
 	if len(os.Args) < 2 {
@@ -67,6 +80,16 @@ func main() {
 		}
 		sink = len(keep)
 		fmt.Println("allocated")
+	case "touch":
+		n, _ := strconv.Atoi(rest[0])
+		for range n {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		fmt.Println("touched")
 	case "flood":
 		n, _ := strconv.ParseInt(rest[0], 10, 64)
 		chunk := make([]byte, 64<<10)
@@ -78,6 +101,33 @@ func main() {
 		}
 		fmt.Println("flooded")
 	case "noop":
+	case "leave":
+		secret := []byte(rest[0])
+		buf := make([]byte, 1<<20)
+		for i := 0; i+len(secret) <= len(buf); i += len(secret) {
+			copy(buf[i:], secret)
+		}
+		os.Setenv("AIRLOCK_LEFT", rest[0])
+		f, err := os.Open("/work/notes.txt")
+		if err != nil {
+			fmt.Println("open:", err)
+			os.Exit(1)
+		}
+		keep = append(keep, buf)
+		fmt.Printf("%d %d\n", uintptr(unsafe.Pointer(&buf[0])), f.Fd())
+	case "look":
+		secret := []byte(rest[0])
+		addr, _ := strconv.ParseUint(rest[1], 10, 64)
+		fd, _ := strconv.Atoi(rest[2])
+		buf := make([]byte, 1<<20) // the same allocation as leave's
+		keep = append(keep, buf)
+		old := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nil), uintptr(addr))), 1<<20)
+		fmt.Printf("memory:%v own-buffer:%v env:%q fd:", bytes.Contains(old, secret), bytes.Contains(buf, secret), os.Getenv("AIRLOCK_LEFT"))
+		if _, err := syscall.Read(fd, make([]byte, 8)); err != nil {
+			fmt.Println("closed")
+		} else {
+			fmt.Println("open")
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "guest: unknown mode", os.Args[1])
 		os.Exit(2)

@@ -57,6 +57,12 @@ func main() {
 		for {
 			x++
 		}
+	case "churn":
+		// Write to memory for ever, never calling the host.
+		b := make([]byte, 1<<20)
+		for i := 0; ; i++ {
+			b[i%len(b)]++
+		}
 	case "sleep":
 		d, _ := time.ParseDuration(arg(1))
 		time.Sleep(d)

@@ -1,0 +1,83 @@
+package runtime
+
+import (
+	"sync"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// sliceMemory is a guest's linear memory as a Go slice, grown by copying:
+// what wazero does without an allocator, for systems where a mapping
+// cannot be had.
+type sliceMemory struct{ b []byte }
+
+func (m *sliceMemory) Reallocate(size uint64) []byte {
+	if size > uint64(cap(m.b)) {
+		b := make([]byte, size, size+size/4)
+		copy(b, m.b)
+		m.b = b
+	}
+	m.b = m.b[:size]
+	return m.b
+}
+
+func (m *sliceMemory) Free() { m.b = nil }
+
+// runMemory is the allocator of one run's guest: the memory it makes is
+// given back (Free) only once the guest no longer runs. wazero frees a
+// module's memory when the module closes, and closing the runtime closes
+// every module, an abandoned guest's too (InterruptAbandon: it may still
+// spin, with no capability left, until the process exits). Unmapping
+// memory that compiled code still uses would crash the whole process with
+// SIGSEGV, where a Go slice would have stayed alive for it.
+type runMemory struct {
+	base experimental.MemoryAllocator
+
+	mu       sync.Mutex
+	running  bool
+	mem      experimental.LinearMemory // what base made
+	freeLate bool                      // Free was called while the guest ran
+}
+
+func newRunMemory(base experimental.MemoryAllocator) *runMemory {
+	return &runMemory{base: base, running: true}
+}
+
+// Allocate implements experimental.MemoryAllocator.
+func (r *runMemory) Allocate(cap, max uint64) experimental.LinearMemory {
+	m := r.base.Allocate(cap, max)
+	r.mu.Lock()
+	r.mem = m
+	r.mu.Unlock()
+	return runLinear{m, r}
+}
+
+// stopped says the guest no longer runs: a Free that came while it did
+// happens now, and later ones at once.
+func (r *runMemory) stopped() {
+	r.mu.Lock()
+	r.running = false
+	free := r.freeLate
+	r.freeLate = false
+	m := r.mem
+	r.mu.Unlock()
+	if free && m != nil {
+		m.Free()
+	}
+}
+
+type runLinear struct {
+	experimental.LinearMemory
+	r *runMemory
+}
+
+func (l runLinear) Free() {
+	l.r.mu.Lock()
+	if l.r.running {
+		l.r.freeLate = true
+		l.r.mu.Unlock()
+		return
+	}
+	l.r.mu.Unlock()
+	l.LinearMemory.Free()
+}

@@ -1,0 +1,128 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/runtime"
+)
+
+// residentBytes is this process's resident memory, from /proc/self/statm.
+func residentBytes(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// A guest's memory is a mapping of its own, given back to the system when
+// the run ends: a host that runs many tools one after another (the MCP
+// server) holds none of their memory between runs, whatever its garbage
+// collector does.
+func TestGuestMemoryIsGivenBackWhenTheRunEnds(t *testing.T) {
+	const mib = 200
+	base := residentBytes(t)
+	for i := range 3 {
+		res, out, stderr, _ := runProbe(t, run{
+			args:   []string{"alloc", strconv.Itoa(mib)},
+			mutate: func(p *policy.Policy) { p.Limits.Memory = 256 << 20 },
+		})
+		if res.Reason != runtime.Exited || res.ExitCode != 0 || !strings.HasPrefix(out, "allocated") {
+			t.Fatalf("run %d: %s %d %q %q", i, res.Reason, res.ExitCode, out, stderr)
+		}
+		if res.Memory < mib<<20 {
+			t.Fatalf("run %d: the guest's memory was %d bytes, want at least %d MiB", i, res.Memory, mib)
+		}
+		if grew := residentBytes(t) - base; grew > mib<<20/2 {
+			t.Fatalf("after run %d the host holds %d MiB more than before it (the guest touched %d MiB): its memory was not given back", i, grew>>20, mib)
+		}
+	}
+}
+
+// memoryImages counts this process's descriptors of memory images.
+func memoryImages(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fds {
+		if l, _ := os.Readlink("/proc/self/fd/" + f.Name()); strings.HasPrefix(l, "/memfd:airlock-memory-image") {
+			n++
+		}
+	}
+	return n
+}
+
+// A compiled module holds one memory image, however many times it runs,
+// and closing the engine closes it.
+func TestMemoryImagesLiveWithTheEngine(t *testing.T) {
+	before := memoryImages(t)
+	e, err := runtime.New(context.Background(), runtime.Config{CacheDir: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := policy.Default(t.TempDir())
+	for range 5 {
+		if res, err := e.Run(context.Background(), runtime.Spec{Module: probe, Args: []string{"exit", "0"}, Policy: p}); err != nil || res.ExitCode != 0 {
+			t.Fatal(err, res)
+		}
+	}
+	if n := memoryImages(t) - before; n != 1 {
+		t.Errorf("after 5 runs of one module: %d memory images, want 1", n)
+	}
+	e.Close(context.Background())
+	if n := memoryImages(t) - before; n != 0 {
+		t.Errorf("after the engine closed: %d memory images left open", n)
+	}
+}
+
+// An abandoned guest (InterruptAbandon: its time is up, it spins on with
+// no capability until the process exits) keeps its memory mapped even when
+// the engine closes, which closes every module: unmapping it under the
+// spinning guest crashed the whole process with SIGSEGV before the
+// process could write its report and exit. Checked in a child process.
+func TestAbandonedGuestKeepsItsMemoryWhenTheEngineCloses(t *testing.T) {
+	if os.Getenv("AIRLOCK_TEST_ABANDON_CHILD") == "1" {
+		e, err := runtime.New(context.Background(), runtime.Config{CacheDir: "-"})
+		if err != nil {
+			panic(err)
+		}
+		p := policy.Default(os.TempDir())
+		p.Limits.Timeout = 300 * time.Millisecond
+		res, err := e.Run(context.Background(), runtime.Spec{Module: probe, Args: []string{"churn"}, Policy: p, Interrupt: runtime.InterruptAbandon})
+		if err != nil || res.Reason != runtime.Timeout {
+			panic(fmt.Sprint(err, res))
+		}
+		e.Close(context.Background())
+		time.Sleep(500 * time.Millisecond) // the guest spins on meanwhile
+		fmt.Println("still alive")
+		os.Exit(0) // the spinning guest dies with the process, as under airlock run
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAbandonedGuestKeepsItsMemoryWhenTheEngineCloses$")
+	cmd.Env = append(os.Environ(), "AIRLOCK_TEST_ABANDON_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "still alive") {
+		t.Fatalf("the process did not survive closing the engine under an abandoned guest: %v\n%s", err, firstLines(string(out), 8))
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
