@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/airlockhq/airlock/approvals"
 	"io"
 	"strings"
 
@@ -142,6 +143,8 @@ func (o *optFile) Set(v string) error {
 func errorf(w io.Writer, code int, format string, args ...any) int {
 	msg := fmt.Sprintf(format, args...)
 	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
-	fmt.Fprintln(w, "airlock: "+msg)
+	// An error may quote what a tool chose (a module's import names, a
+	// file's name): its control characters are shown as text.
+	fmt.Fprintln(w, "airlock: "+approvals.NeutraliseLine(msg))
 	return code
 }

@@ -38,7 +38,7 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 		}
 		code := 0
 		for _, name := range fs.Args() {
-			src, err := os.ReadFile(name)
+			src, err := policy.ReadFile(name)
 			if err != nil {
 				code = errorf(io.err, ExitUsage, "reading policy: %v", err)
 				continue
@@ -146,7 +146,7 @@ func explainPolicy(name, cwd, url string, io stdio) int {
 		return errorf(io.err, ExitUsage, "%v", err)
 	}
 	if source != "builtin default" {
-		if src, err := os.ReadFile(source); err == nil && learn.IsLearned(src) {
+		if src, err := policy.ReadFile(source); err == nil && learn.IsLearned(src) {
 			if err := learn.Explain(io.out, src, file); err != nil {
 				return errorf(io.err, ExitUsage, "%v", err)
 			}

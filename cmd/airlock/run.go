@@ -169,6 +169,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		policyFile = source
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
+	state = append(state, telemetryState(tel)...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
 		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
 		State: state, Warn: warnTo(io.err), PrepareRun: learning.prepareRun()}))
@@ -184,7 +185,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		return code
 	}
 	stopProgress := slowProgress(io.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
-	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted})
+	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted, Hidden: runtime.HiddenFrom(pol)})
 	stopProgress()
 	if err != nil && ctx.Err() != nil {
 		return errorf(io.err, stopStatus(context.Cause(ctx)), "%s", stopText(context.Cause(ctx)))
@@ -288,7 +289,7 @@ func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source st
 	if name == "" {
 		return readOnlyDefault(cwd, stderr), "builtin default", -1
 	}
-	src, err := os.ReadFile(name)
+	src, err := policy.ReadFile(name)
 	if err != nil {
 		return nil, "", errorf(stderr, ExitUsage, "reading policy: %v", err)
 	}
