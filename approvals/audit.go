@@ -126,10 +126,21 @@ func OpenAudit(path string, syncInterval time.Duration) (*AuditLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("opening the audit log: %w", err)
 	}
-	// Read as well as append: a torn last line is found by reading.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	// Read as well as append: a torn last line is found by reading. Never
+	// through a symbolic link, never anything but a regular file: a tool
+	// that could write the folder in an earlier run (under a policy with
+	// another audit log) could have left a link there to a file it may not
+	// write, whose last line the repair below would cut.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|auditOpenFlags, 0o600)
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("opening the audit log: %s is a symbolic link; airlock does not write its audit log through one (a tool may have made it): remove it or name another file", path)
+		}
 		return nil, fmt.Errorf("opening the audit log: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("opening the audit log: %s is not a regular file", path)
 	}
 	l := &AuditLog{path: path, interval: syncInterval, f: f}
 	unlock, err := lockFile(f)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -197,10 +198,27 @@ func Neutralise(s string) string {
 // NeutraliseLine is Neutralise for a name shown within a line of
 // airlock's own (a path or host the tool chose, in a prompt, a summary or
 // an MCP message): newlines and tabs are made visible too (^J, ^I), so the
-// name cannot add a line that looks like airlock's.
+// name cannot add a line that looks like airlock's. Invisible formatting
+// characters (bidirectional overrides, zero-width ones) are written as
+// <U+202E>, so that a name cannot show its characters in another order.
 func NeutraliseLine(s string) string {
-	return lineEscaper.Replace(Neutralise(s))
+	s = lineEscaper.Replace(Neutralise(s))
+	if !strings.ContainsFunc(s, isFormat) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isFormat(r) {
+			b.WriteString("<U+" + hex4(r) + ">")
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
+
+// isFormat reports an invisible formatting character (Unicode category Cf).
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 var lineEscaper = strings.NewReplacer("\n", "^J", "\t", "^I")
 

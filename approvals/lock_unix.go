@@ -48,3 +48,7 @@ func lockFile(f *os.File) (unlock func(), err error) {
 	}
 	return func() { unix.Flock(fd, unix.LOCK_UN) }, nil
 }
+
+// auditOpenFlags keep the audit log from being opened through a symbolic
+// link in its last component, and from blocking on a FIFO.
+const auditOpenFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC

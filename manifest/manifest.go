@@ -135,7 +135,7 @@ func fileExists(p string) bool {
 // problem is a diagnostic with file:line:col; the *Manifest is nil exactly
 // when diags has errors.
 func Load(path string) (*Manifest, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
+	src, err := policy.ReadFile(path)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the tool manifest " + path, Detail: err.Error()}}
 	}

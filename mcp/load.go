@@ -172,7 +172,7 @@ func (s *Server) load(t *tool) {
 	err := func() error {
 		defer func() { <-s.loadTurn }()
 		m := t.manifest
-		mod, err := s.opts.Engine.LoadWith(s.ctx, m.Module, runtime.LoadOptions{Untrusted: t.untrusted})
+		mod, err := s.opts.Engine.LoadWith(s.ctx, m.Module, runtime.LoadOptions{Untrusted: t.untrusted, Hidden: runtime.HiddenFrom(t.policy)})
 		if be := (*runtime.BuildError)(nil); t.untrusted && errors.As(err, &be) {
 			// The compiler quotes the sources it read, and a tool could
 			// have made one a symlink to any file of the person's: its

@@ -76,7 +76,7 @@ func (l *Loader) LoadCeiling(paths []string) (Ceiling, hcl.Diagnostics) {
 	var c Ceiling
 	var diags hcl.Diagnostics
 	for _, path := range paths {
-		src, err := os.ReadFile(path)
+		src, err := ReadFile(path)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,7 +52,7 @@ func Load(path string, layer Layer) (*Policy, hcl.Diagnostics) {
 // Load reads the policy file at path and parses it (see Loader.Parse) with
 // BaseDir(path) as baseDir.
 func (l *Loader) Load(path string, layer Layer) (*Policy, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
+	src, err := ReadFile(path)
 	if err != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,

@@ -135,6 +135,30 @@ func WithWritable(p *policy.Policy, guests []string) *policy.Policy {
 	return &v
 }
 
+// HiddenFrom returns a function that says whether host path lies in a
+// mount of p and matches one of its hide patterns, and which: a file the
+// tool may not read, which a build of its folder must not compile or
+// embed into it (LoadOptions.Hidden). "" when it is not hidden.
+func HiddenFrom(p *policy.Policy) func(path string) string {
+	return func(path string) string {
+		real := realPath(path)
+		for _, m := range p.Mounts {
+			root := realPath(m.Host)
+			if !within(root, real) {
+				continue
+			}
+			rel, err := filepath.Rel(root, real)
+			if err != nil {
+				continue
+			}
+			if pat, ok := policy.MatchAny(m.Hide, filepath.ToSlash(rel)); ok {
+				return fmt.Sprintf("hide %q of the mount %s", pat.Text, m.Guest)
+			}
+		}
+		return ""
+	}
+}
+
 // realPath is path absolute with its symlinks resolved; for a path that
 // does not exist (yet), its longest existing ancestor is resolved and the
 // rest appended.

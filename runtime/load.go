@@ -35,6 +35,13 @@ type LoadOptions struct {
 	// cannot compile host files from outside every mount into the tool. A
 	// vendored module reads no replaced folder and builds as it is.
 	Untrusted bool
+	// Hidden, for an Untrusted build, says whether a host path is a file
+	// the tool may not read (HiddenFrom), and by which rule ("" if not).
+	// No source file of the build, and nothing it embeds (//go:embed),
+	// may be one: the go command runs with the person's rights, and
+	// would put a .env beside the sources into the module, where the
+	// tool reads it.
+	Hidden func(path string) string
 }
 
 // LoadWith is Load with options.
@@ -82,7 +89,7 @@ func (e *Engine) buildGo(ctx context.Context, dir string, o LoadOptions) (*Modul
 	root := wasmbuild.ModuleRoot(abs)
 	mode := wasmbuild.ModMode(root)
 	if o.Untrusted && root != "" {
-		if err := checkSources(ctx, tc, abs, root, mode); err != nil {
+		if err := checkSources(ctx, tc, abs, root, mode, o.Hidden); err != nil {
 			return nil, &BuildError{Dir: dir, Err: err}
 		}
 	}
@@ -150,7 +157,7 @@ type goToolchainCache struct {
 // which packages and files the build reads (`go list -deps`), with the
 // same offline environment as the build; when that fails, the build will
 // fail the same way and say why, so nothing is refused here.
-func checkSources(ctx context.Context, tc wasmbuild.Toolchain, dir, root, mode string) error {
+func checkSources(ctx context.Context, tc wasmbuild.Toolchain, dir, root, mode string, hidden func(string) string) error {
 	cmd := exec.CommandContext(ctx, tc.Go, "list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,SFiles,EmbedFiles,Module", ".")
 	cmd.Dir = dir
 	cmd.Env = tc.Env(mode)
@@ -200,6 +207,13 @@ func checkSources(ctx context.Context, tc wasmbuild.Toolchain, dir, root, mode s
 			}
 		}
 		for _, p := range paths {
+			if hidden != nil {
+				if rule := hidden(p); rule != "" {
+					return fmt.Errorf("%s (package %s) is hidden from the tool (%s), and building would put it into the module; "+
+						"a tool could have written the sources (they lie in a writable mount): remove the //go:embed or the file, "+
+						"or move the tool folder out of the mount", p, pkg.ImportPath, rule)
+				}
+			}
 			if real, ok := inside(p); !ok {
 				return fmt.Errorf("%s (package %s) leads to %s, outside the module and the module cache; a tool could have placed "+
 					"the link (the folder lies in a writable mount), so airlock builds nothing from outside the module: "+

@@ -134,7 +134,7 @@ func (p *Provider) exporters(ctx context.Context) (sdktrace.SpanExporter, sdklog
 			if err := os.MkdirAll(filepath.Dir(cfg.File), 0o755); err != nil {
 				return nil, nil, nil, fmt.Errorf("telemetry: creating the directory of %s: %w", cfg.File, err)
 			}
-			f, err := os.OpenFile(cfg.File, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			f, err := openTraceFile(cfg.File)
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("telemetry: opening the trace file: %w", err)
 			}
@@ -175,6 +175,36 @@ func (p *Provider) exporters(ctx context.Context) (sdktrace.SpanExporter, sdklog
 		}
 	}
 	return spanExp, logExp, reader, nil
+}
+
+// openTraceFile opens the file exporter's file to append to it: never
+// through a symbolic link in its last component, never anything but a
+// regular file. A tool that could write the folder in an earlier run could
+// have left a link there to a file it may not write (.git/config, a shell's
+// rc file), and airlock would append lines holding names the tool chose.
+func openTraceFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|fileOpenFlags, 0o644)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%s is a symbolic link; airlock does not write its trace through one (a tool may have made it): remove it or name another file", path)
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return f, nil
+}
+
+// File is the file the file exporter appends to, "" for a nil Provider and
+// for the other exporters. It is airlock's state while a tool runs: no
+// tool may write what a person later reads as airlock's record.
+func (p *Provider) File() string {
+	if p == nil || p.cfg.Exporter != ExporterFile {
+		return ""
+	}
+	return p.cfg.File
 }
 
 // otlpExporters builds the three OTLP exporters. An endpoint in cfg wins

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/term"
@@ -211,5 +212,7 @@ func diagnosed(stderr io.Writer, diags hcl.Diagnostics) error {
 func say(w io.Writer, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
-	fmt.Fprintln(w, "airlock: "+msg)
+	// An error may quote what a tool chose (a module's import names, a
+	// file's name): its control characters are shown as text.
+	fmt.Fprintln(w, "airlock: "+approvals.NeutraliseLine(msg))
 }

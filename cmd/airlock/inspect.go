@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/wasmfile"
 	"github.com/airlockhq/airlock/runtime"
@@ -214,9 +215,9 @@ func memoryOf(m wasmfile.Memory, imported bool) inspectMemory {
 }
 
 func printInspection(w io.Writer, in *inspection) {
-	fmt.Fprintf(w, "module   %s\n", in.Name)
+	fmt.Fprintf(w, "module   %s\n", shownName(in.Name))
 	if in.Path != "" {
-		fmt.Fprintf(w, "path     %s\n", in.Path)
+		fmt.Fprintf(w, "path     %s\n", shownName(in.Path))
 	}
 	fmt.Fprintf(w, "digest   %s\n", in.Digest)
 	fmt.Fprintf(w, "size     %s\n", humanSize(in.Size))
@@ -225,7 +226,7 @@ func printInspection(w io.Writer, in *inspection) {
 		for _, k := range sortedKeys(in.Producers) {
 			parts = append(parts, k+": "+strings.Join(in.Producers[k], ", "))
 		}
-		fmt.Fprintf(w, "built by %s\n", strings.Join(parts, "; "))
+		fmt.Fprintf(w, "built by %s\n", shownName(strings.Join(parts, "; ")))
 	}
 	for _, m := range in.Memories {
 		max := "no maximum (airlock's limits.memory bounds it)"
@@ -263,11 +264,11 @@ func printInspection(w io.Writer, in *inspection) {
 		if !im.Provided {
 			mark = "!"
 		}
-		fmt.Fprintf(w, " %s %s.%s %s%s\n", mark, im.Module, im.Name, kindPrefix(im.Kind), im.Signature)
+		fmt.Fprintf(w, " %s %s.%s %s%s\n", mark, shownName(im.Module), shownName(im.Name), kindPrefix(im.Kind), im.Signature)
 	}
 	fmt.Fprintf(w, "\nexports (%d):\n", len(in.Exports))
 	for _, ex := range in.Exports {
-		fmt.Fprintf(w, "   %s %s%s\n", ex.Name, kindPrefix(ex.Kind), ex.Signature)
+		fmt.Fprintf(w, "   %s %s%s\n", shownName(ex.Name), kindPrefix(ex.Kind), ex.Signature)
 	}
 
 	if in.Runnable {
@@ -276,9 +277,16 @@ func printInspection(w io.Writer, in *inspection) {
 	}
 	fmt.Fprintf(w, "\nairlock cannot run it (%d problem(s)):\n", len(in.Problems))
 	for _, p := range in.Problems {
-		fmt.Fprintf(w, "  %s\n", p)
+		fmt.Fprintf(w, "  %s\n", shownName(p.String()))
 	}
 }
+
+// shownName is a name the module chose (an import, an export, a producer,
+// a problem that quotes them) on one line of airlock's, with control and
+// invisible formatting characters as text: a module in a writable mount
+// is what a tool could have written, and airlock inspect is what a person
+// runs on it before pinning its digest.
+func shownName(s string) string { return approvals.NeutraliseLine(s) }
 
 func kindPrefix(kind string) string {
 	if kind == "func" {

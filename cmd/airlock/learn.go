@@ -227,6 +227,10 @@ type learnDir struct {
 // as learned), and merging keeps whatever the file holds. A new file is
 // fine: it is airlock's state while the run lasts.
 func refuseToolWritten(path string, holds bool, pol *policy.Policy) error {
+	if link, m, ok := linkInWritableMount(path, pol); ok {
+		return fmt.Errorf("%s is reached through the symbolic link %s, inside the writable mount %s (%s), which a tool could have made to send what airlock learns into a file of its choosing (%s); "+
+			"name the real place, or remove the link", path, link, m.Guest, m.Host, realPath(path))
+	}
 	if !holds {
 		return nil
 	}
@@ -235,6 +239,43 @@ func refuseToolWritten(path string, holds bool, pol *policy.Policy) error {
 			"review it and move it out of the mount, or remove it to learn afresh", path, m.Guest, m.Host)
 	}
 	return nil
+}
+
+// linkInWritableMount finds a folder on the way to path (as given) that is
+// a symbolic link lying in a mount of pol a tool may write: the tool could
+// have made it in an earlier run, pointing into .airlock/ or .git/, where
+// it may not write itself, and airlock would merge what it learns into a
+// policy there (a person's CI policy, say).
+func linkInWritableMount(path string, pol *policy.Policy) (link string, m policy.Mount, ok bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", policy.Mount{}, false
+	}
+	for dir := filepath.Dir(abs); dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		fi, err := os.Lstat(dir)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		if m, ok := runtime.WritableMount(pol, filepath.Dir(dir)); ok {
+			return dir, m, true
+		}
+	}
+	return "", policy.Mount{}, false
+}
+
+// realPath is path with its symbolic links resolved as far as it exists.
+func realPath(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r
+	}
+	if r, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(r, filepath.Base(abs))
+	}
+	return abs
 }
 
 // openLearnDir makes DIR if needed and checks it is a directory.

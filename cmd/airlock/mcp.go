@@ -154,6 +154,12 @@ docs/mcp.md.`
 		learning.log = log
 	}
 	state := append(statePaths(cwd, policyFile, auditPath), learning.statePaths()...)
+	state = append(state, telemetryState(tp)...)
+	// The manifests and modules the server reads, and reloads when they
+	// change: a served tool that could write them would pick what runs
+	// under another tool's name, pin its digest, and word the description
+	// the agent reads (docs/mcp.md).
+	state = append(state, hostfuncs.StatePath{Path: f.tools, What: "MCP tools folder"})
 	if learning != nil {
 		learning.state = state
 	}

@@ -38,7 +38,7 @@ func policyCmd(ctx context.Context, args []string, std stdio) error {
 		}
 		failed := false
 		for _, name := range fs.Args() {
-			src, err := os.ReadFile(name)
+			src, err := policy.ReadFile(name)
 			if err != nil {
 				say(std.err, "reading policy: %v", err)
 				failed = true
@@ -150,7 +150,7 @@ func explainPolicy(name, cwd, url string, std stdio) error {
 		return fail(ExitUsage, "%v", err)
 	}
 	if source != "builtin default" {
-		if src, err := os.ReadFile(source); err == nil && learn.IsLearned(src) {
+		if src, err := policy.ReadFile(source); err == nil && learn.IsLearned(src) {
 			if err := learn.Explain(std.out, src, file); err != nil {
 				return fail(ExitUsage, "%v", err)
 			}

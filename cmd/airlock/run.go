@@ -172,6 +172,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 		policyFile = source
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
+	state = append(state, telemetryState(tel)...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err),
 		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
 		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
@@ -187,7 +188,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 		return err
 	}
 	stopProgress := slowProgress(std.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
-	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted})
+	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted, Hidden: runtime.HiddenFrom(pol)})
 	stopProgress()
 	if err != nil && ctx.Err() != nil {
 		return stopped(ctx)
@@ -307,7 +308,7 @@ func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source st
 	if name == "" {
 		return readOnlyDefault(cwd, stderr), "builtin default", nil
 	}
-	src, err := os.ReadFile(name)
+	src, err := policy.ReadFile(name)
 	if err != nil {
 		return nil, "", fail(ExitUsage, "reading policy: %v", err)
 	}

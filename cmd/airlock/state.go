@@ -9,6 +9,7 @@ import (
 	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/telemetry"
 )
 
 // statePaths lists airlock's own state that a run started in cwd uses:
@@ -46,6 +47,16 @@ func statePaths(cwd, policyFile, auditPath string) []hostfuncs.StatePath {
 		add(exe, "airlock program", false)
 	}
 	return out
+}
+
+// telemetryState is the trace file of the file exporter, as a state path:
+// what a person reads back with airlock trace show is airlock's record, not
+// the tool's to write.
+func telemetryState(p *telemetry.Provider) []hostfuncs.StatePath {
+	if f := p.File(); f != "" {
+		return []hostfuncs.StatePath{{Path: f, What: "telemetry file"}}
+	}
+	return nil
 }
 
 // warnTo is runtime.Config.Warn for the CLI: one "airlock: " line.

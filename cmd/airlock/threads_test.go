@@ -108,28 +108,32 @@ func TestWASIThreadsTestsuite(t *testing.T) {
 		t.Fatalf("no test module in %s (%v)", root, err)
 	}
 	sort.Strings(modules)
-	passed := 0
-	for _, module := range modules {
-		name := strings.TrimSuffix(filepath.Base(module), ".wasm")
-		ok := t.Run(name, func(t *testing.T) {
-			var spec struct {
-				ExitCode int `json:"exit_code"`
-			}
-			if b, err := os.ReadFile(strings.TrimSuffix(module, ".wasm") + ".json"); err == nil {
-				if err := json.Unmarshal(b, &spec); err != nil {
-					t.Fatal(err)
+	for _, engine := range engines() {
+		t.Run(engine, func(t *testing.T) {
+			passed := 0
+			for _, module := range modules {
+				name := strings.TrimSuffix(filepath.Base(module), ".wasm")
+				ok := t.Run(name, func(t *testing.T) {
+					var spec struct {
+						ExitCode int `json:"exit_code"`
+					}
+					if b, err := os.ReadFile(strings.TrimSuffix(module, ".wasm") + ".json"); err == nil {
+						if err := json.Unmarshal(b, &spec); err != nil {
+							t.Fatal(err)
+						}
+					}
+					code, stderr := runBlockedStdin(t, t.TempDir(), withEngine(engine, []string{"run", "--headless", "--audit=off", module})...)
+					if code != spec.ExitCode {
+						t.Errorf("exit status %d, want %d\n%s", code, spec.ExitCode, stderr)
+					}
+				})
+				if ok {
+					passed++
 				}
 			}
-			code, stderr := runBlockedStdin(t, t.TempDir(), "run", "--headless", "--audit=off", module)
-			if code != spec.ExitCode {
-				t.Errorf("exit status %d, want %d\n%s", code, spec.ExitCode, stderr)
-			}
+			t.Logf("wasi-threads tests on %s: %d/%d passed", engine, passed, len(modules))
 		})
-		if ok {
-			passed++
-		}
 	}
-	t.Logf("wasi-threads tests: %d/%d passed", passed, len(modules))
 }
 
 // runBlockedStdin runs airlock with a standard input that never delivers

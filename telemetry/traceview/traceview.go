@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/airlockhq/airlock/internal/otlpjson"
 	"github.com/airlockhq/airlock/telemetry"
@@ -231,9 +233,9 @@ func (t *traceView) render(w io.Writer, opts TreeOptions) {
 		} else if start != nil {
 			head += " " + runSummary(start.Attributes, 0) + " (no result recorded)"
 		}
-		fmt.Fprintf(w, "%s  trace %s  (not sampled: no host call spans)\n", head, id)
+		fmt.Fprintf(w, "%s  trace %s  (not sampled: no host call spans)\n", shown(head), shown(id))
 		for i, l := range loose {
-			fmt.Fprintf(w, "%s%s\n", branch(i == len(loose)-1), recordText(l))
+			fmt.Fprintf(w, "%s%s\n", branch(i == len(loose)-1), shown(recordText(l)))
 		}
 		return
 	}
@@ -241,7 +243,7 @@ func (t *traceView) render(w io.Writer, opts TreeOptions) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s  trace %s\n", spanHead(root.line), id)
+		fmt.Fprintf(w, "%s  trace %s\n", shown(spanHead(root.line)), shown(id))
 		items := root.logsAndChildren()
 		for _, l := range loose {
 			items = append(items, item{log: l})
@@ -333,11 +335,11 @@ func renderItems(w io.Writer, indent string, items []item, opts TreeOptions) {
 		}
 		switch {
 		case it.log != nil:
-			fmt.Fprintf(w, "%s%s\n", prefix, recordText(it.log))
+			fmt.Fprintf(w, "%s%s\n", prefix, shown(recordText(it.log)))
 		case it.group != nil:
-			fmt.Fprintf(w, "%s%s\n", prefix, groupText(it.group))
+			fmt.Fprintf(w, "%s%s\n", prefix, shown(groupText(it.group)))
 		default:
-			fmt.Fprintf(w, "%s%s\n", prefix, callText(it.node.line))
+			fmt.Fprintf(w, "%s%s\n", prefix, shown(callText(it.node.line)))
 			sub := it.node.logsAndChildren()
 			// A decision on the span without a record of it (the records
 			// went elsewhere) is still shown.
@@ -548,6 +550,45 @@ func recordText(l *telemetry.Line) string {
 		name = "log"
 	}
 	return name + ": " + str(l.Body)
+}
+
+// shown is one line of the tree as it may reach a terminal: a trace file
+// holds names a tool chose (a file it opened, a host it asked for), so
+// every control character (escape sequences, line breaks, carriage
+// returns) and every invisible formatting character (bidirectional
+// overrides) is written as text, ^[ or \u202e, and cannot act on the
+// terminal or start a line of its own.
+func shown(s string) string {
+	clean := true
+	for _, r := range s {
+		if unsafeRune(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte('^')
+			b.WriteByte(byte(r) ^ 0x40)
+		case unsafeRune(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// unsafeRune is a character shown would write as text: a control
+// character, one that is not printable, invisible formatting, or the
+// replacement for bytes that are not UTF-8.
+func unsafeRune(r rune) bool {
+	return r < 0x20 || r == 0x7f || r == utf8.RuneError || !unicode.IsPrint(r) || unicode.Is(unicode.Cf, r)
 }
 
 func spanDur(l *telemetry.Line) time.Duration {

@@ -38,6 +38,9 @@ func fdRenumber(from, to int32) int32
 //go:wasmimport wasi_snapshot_preview1 path_rename
 func pathRename(fd int32, old unsafe.Pointer, oldLen int32, newFd int32, new unsafe.Pointer, newLen int32) int32
 
+//go:wasmimport wasi_snapshot_preview1 path_symlink
+func pathSymlink(old unsafe.Pointer, oldLen int32, fd int32, new unsafe.Pointer, newLen int32) int32
+
 //go:wasmimport wasi_snapshot_preview1 fd_prestat_get
 func fdPrestatGet(fd int32, out unsafe.Pointer) int32
 
@@ -158,6 +161,10 @@ func run(name, arg string) (int32, string) {
 		from, to, _ := strings.Cut(arg, ":")
 		a, b := []byte(from+"\x00"), []byte(to+"\x00")
 		return pathRename(preopen, unsafe.Pointer(&a[0]), int32(len(from)), preopen, unsafe.Pointer(&b[0]), int32(len(to))), ""
+	case "symlink": // symlink=LINK:TEXT: make LINK, a symbolic link whose text is TEXT
+		link, text, _ := strings.Cut(arg, ":")
+		a, b := []byte(text+"\x00"), []byte(link+"\x00")
+		return pathSymlink(unsafe.Pointer(&a[0]), int32(len(text)), preopen, unsafe.Pointer(&b[0]), int32(len(link))), ""
 	case "spin-create": // spin-create=N:PREFIX: create N files PREFIX0, PREFIX1, …
 		ns, p, _ := strings.Cut(arg, ":")
 		n, _ := strconv.Atoi(ns)

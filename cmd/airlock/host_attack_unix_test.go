@@ -1,0 +1,57 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestAttackPolicyFileSizeAndKind: a policy file is read by airlock where
+// a tool may have written it (a --policy file or a learned policy inside
+// a writable mount, between runs). A tool makes files of any size for
+// free (a sparse one), and a mount of / reaches /dev/zero: reading
+// /dev/zero whole took 23 GB before the kernel killed airlock, and a FIFO
+// blocked it for ever. Now each is one line and exit 125, at once. The
+// child runs under `ulimit -v` so that the test, with the bound removed,
+// fails instead of exhausting the machine.
+func TestAttackPolicyFileSizeAndKind(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.hcl")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# a policy\n")
+	f.Truncate(3 << 30) // sparse: 3 GiB that cost nothing
+	f.Close()
+	fifo := filepath.Join(dir, "fifo.hcl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{big, "is larger than"},
+		{fifo, "is not a regular file"},
+		{"/dev/zero", "is not a regular file"},
+	} {
+		for _, args := range [][]string{{"policy", "check", tc.file}, {"policy", "explain", tc.file}, {"run", "--policy", tc.file, attackWasm}} {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `ulimit -v 2000000 && exec "$0" "$@"`, airlockBin}, args...)...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)
+			out, _ := cmd.CombinedOutput()
+			timedOut := ctx.Err() != nil
+			cancel()
+			code := cmd.ProcessState.ExitCode()
+			if timedOut || code != ExitUsage || !strings.Contains(string(out), tc.want) {
+				t.Errorf("airlock %v: exit %d (timed out: %v), want %d and %q:\n%.300s", args, code, timedOut, ExitUsage, tc.want, out)
+			}
+		}
+	}
+}

@@ -1,0 +1,47 @@
+package policy
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// MaxFileSize bounds a policy or manifest file airlock reads: far above
+// any policy a person writes, far below what would exhaust memory.
+const MaxFileSize = 4 << 20
+
+// ReadFile reads the policy (or manifest) file at path: a regular file of
+// at most MaxFileSize bytes. Such a file may lie where a tool could write,
+// and a tool can make a file of any size (a sparse one costs it nothing);
+// reading one of 20 GB, or /dev/zero, whole took every byte of the
+// machine's memory, and a FIFO blocked airlock for ever.
+func ReadFile(path string) ([]byte, error) {
+	// Looked at before it is opened: opening a FIFO waits for a writer.
+	// A path that cannot be looked at fails to open, with open's words.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes, more than any policy", path, MaxFileSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes, more than any policy", path, MaxFileSize)
+	}
+	return b, nil
+}
