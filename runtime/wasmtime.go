@@ -292,6 +292,12 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 			out.err, out.start = gs.run.outcome(err), true
 			return
 		}
+		if wt != nil && gs.run.shared == nil {
+			// A module that defines its shared memory: the run learns of
+			// it now, before _start, so that the end of the run wakes a
+			// waiter that never called the host.
+			gs.run.foundShared(instanceShared(gs.store, inst, "memory"))
+		}
 		if f := inst.GetFunc(gs.store, "_start"); f != nil {
 			_, err = f.Call(gs.store)
 			out.err = gs.run.outcome(err)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -177,6 +178,51 @@ func TestEnginesStopAComputingGuestWhenTheCallerGivesUp(t *testing.T) {
 			time.Sleep(time.Second)
 			if spent := cpuTime(t) - before; spent > 400*time.Millisecond {
 				t.Fatalf("the process spent %v of CPU in the second after the run was cancelled: the guest still spins", spent)
+			}
+		})
+	}
+}
+
+// waitWAT defines its own shared memory and waits on it for ever, from
+// _start, before any host call.
+const waitWAT = `(module
+  (memory (export "memory") 1 1 shared)
+  (func (export "_start")
+    (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1)))))`
+
+// TestEnginesWakeAWaitBeforeAnyHostCall: a module that waits in
+// memory.atomic.wait32 with no timeout before it ever calls the host is
+// woken when its run ends, on both engines: Run returns and no goroutine
+// is left behind. (On wasmtime the run found a defined shared memory only
+// through a host call, so Run never returned under instrumented
+// interruption, an MCP call that never ended, and under abandon the
+// waiter stayed blocked for ever.)
+func TestEnginesWakeAWaitBeforeAnyHostCall(t *testing.T) {
+	wasm, err := wasmtime.Wat2Wasm(waitWAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := runtime.NewModule("wait", wasm)
+	for _, name := range runtime.Engines() {
+		t.Run(name, func(t *testing.T) {
+			e := engineNamed(t, name)
+			p := plainPolicy(t.TempDir())
+			p.Limits.Timeout = 300 * time.Millisecond
+			if err := e.Precompile(context.Background(), m, p.Limits.Memory, runtime.InterruptInstrument); err != nil {
+				t.Fatal(err)
+			}
+			for _, mode := range []runtime.Interrupt{runtime.InterruptInstrument, runtime.InterruptAbandon} {
+				baseline := goruntime.NumGoroutine()
+				res, err := e.Run(context.Background(), runtime.Spec{Module: m, Policy: p, Interrupt: mode})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// wazero's wait returns at once on a memory no other thread
+				// can reach; wasmtime's waits until woken.
+				if res.Reason != runtime.Timeout && res.Reason != runtime.Exited {
+					t.Fatalf("%v: reason %s (%v), want timeout or exited", mode, res.Reason, res.Err)
+				}
+				goroutinesBack(t, baseline)
 			}
 		})
 	}

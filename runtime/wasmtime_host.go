@@ -161,15 +161,24 @@ func (s *storeRun) memory(c *wasmtime.Caller) (*wasmtime.Memory, *sharedMemory) 
 		}
 		if s.mem == nil { // wasmtime-go has no Go type for a shared memory
 			if sh, err := callerShared(c, "memory"); err == nil && sh != nil {
-				s.shared, s.ownShared = sh, true
-				if s.onShared != nil {
-					s.onShared(sh)
-				}
+				s.foundShared(sh)
 				return nil, sh
 			}
 		}
 	}
 	return s.mem, nil
+}
+
+// foundShared takes sh, the shared memory the module defines (nil: none),
+// as the run's memory, and tells the run of it.
+func (s *storeRun) foundShared(sh *sharedMemory) {
+	if sh == nil || s.shared != nil {
+		return
+	}
+	s.shared, s.ownShared, s.memLooked = sh, true, true
+	if s.onShared != nil {
+		s.onShared(sh)
+	}
 }
 
 func (s *storeRun) setExit(code uint32) {

@@ -117,7 +117,27 @@ static wasmtime_sharedmemory_t *airlock_caller_shared(void *caller, void *cx, _G
 	return item.of.sharedmemory;
 }
 
+// instance.h, as wasmtime 39 lays it out.
+typedef struct { uint64_t store_id; size_t __private; } airlock_instance_t;
+extern bool wasmtime_instance_export_get(wasmtime_context_t *, const airlock_instance_t *,
+	const char *, size_t, wasmtime_extern_t *);
+
+// airlock_instance_shared returns instance's export name when it is a
+// shared memory (a handle of its own, to delete), else NULL.
+static wasmtime_sharedmemory_t *airlock_instance_shared(void *cx, void *instance, _GoString_ name) {
+	wasmtime_extern_t item;
+	if (!wasmtime_instance_export_get(cx, instance, _GoStringPtr(name), _GoStringLen(name), &item)) {
+		return NULL;
+	}
+	if (item.kind != AIRLOCK_EXTERN_SHAREDMEMORY) {
+		wasmtime_extern_delete(&item);
+		return NULL;
+	}
+	return item.of.sharedmemory;
+}
+
 static size_t airlock_extern_size(void) { return sizeof(wasmtime_extern_t); }
+static size_t airlock_instance_size(void) { return sizeof(airlock_instance_t); }
 */
 import "C"
 
@@ -125,6 +145,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	goruntime "runtime"
 	"strings"
 	"unsafe"
 
@@ -163,7 +184,26 @@ func checkWasmtimeLayout() error {
 	if got, want := uintptr(C.airlock_extern_size()), reflect.TypeFor[wasmtime.Extern]().Field(0).Type.Elem().Size(); got != want {
 		return fmt.Errorf("%w: wasmtime_extern_t is %d bytes, airlock declares %d", errLayout, want, got)
 	}
+	// Instance holds its wasmtime_instance_t by value, first and alone.
+	inst := reflect.TypeFor[wasmtime.Instance]()
+	if inst.NumField() != 1 || inst.Field(0).Name != "val" || inst.Field(0).Type.Kind() != reflect.Struct ||
+		!strings.Contains(inst.Field(0).Type.Name(), "wasmtime_instance") || inst.Size() != uintptr(C.airlock_instance_size()) {
+		return fmt.Errorf("%w: Instance is %s, %d bytes", errLayout, inst.Field(0).Type, inst.Size())
+	}
 	return nil
+}
+
+// instanceShared returns inst's exported shared memory name (a handle of
+// its own, to close), nil when it exports none. inst's layout is checked
+// by checkWasmtimeLayout; its context is the store's, which wasmtime-go
+// exports.
+func instanceShared(store *wasmtime.Store, inst *wasmtime.Instance, name string) *sharedMemory {
+	p := C.airlock_instance_shared(unsafe.Pointer(store.Context()), unsafe.Pointer(inst), name)
+	goruntime.KeepAlive(inst)
+	if p == nil {
+		return nil
+	}
+	return &sharedMemory{p}
 }
 
 // firstPointer is the first field of the struct p points to, a C pointer
