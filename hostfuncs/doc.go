@@ -15,7 +15,8 @@
 //     builds them all for a runtime.
 //   - The network host functions (airlock_net_v1, NetFuncs; the ABI is in
 //     docs/network-abi.md): the host resolves, checks and dials, and adds
-//     credentials the tool never sees.
+//     credentials the tool never sees. runtime.New installs them in every
+//     engine (runtime.Config.Net configures them).
 //   - The Gate is the one place where a host function asks for a decision
 //     (decision.Request) and every answer is recorded (decision.Recorder);
 //     an "ask" goes to the run's decision.Asker, nobody's means deny.

@@ -133,9 +133,9 @@ type netEnv struct {
 var netEngine = sync.OnceValues(func() (*netEnv, error) {
 	eng, err := runtime.New(context.Background(), runtime.Config{
 		CacheDir: "-",
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{
+		Net: hostfuncs.NetConfig{
 			Resolver: netResolver, RootCAs: netCA().pool, DialTimeout: 5 * time.Second,
-		}),
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -160,6 +160,9 @@ type netCase struct {
 	// abandon runs with runtime.InterruptAbandon (airlock run's mode)
 	// instead of InterruptInstrument.
 	abandon bool
+	// eng runs the guest instead of the shared engine with test network
+	// settings.
+	eng *runtime.Engine
 }
 
 type netOutcome struct {
@@ -203,8 +206,12 @@ func runNet(t testing.TB, c netCase) netOutcome {
 	if c.abandon {
 		interrupt = runtime.InterruptAbandon
 	}
+	eng := env.eng
+	if c.eng != nil {
+		eng = c.eng
+	}
 	var out bytes.Buffer
-	res, err := env.eng.Run(context.Background(), runtime.Spec{
+	res, err := eng.Run(context.Background(), runtime.Spec{
 		Module: mod, Args: c.args, Stdout: &out, Stderr: &out, Policy: p,
 		LookupEnv: lookup, Asker: c.asker, Interrupt: interrupt,
 	})
@@ -407,6 +414,27 @@ func TestNetRawTCP(t *testing.T) {
 	}
 	if n := srv.accepts.Load() - before; n != 0 {
 		t.Errorf("the server accepted %d connections the policy denied", n)
+	}
+}
+
+// An engine made with the zero Config has airlock's network functions: an
+// embedder does not add them (runtime.Config.Net configures them). Without
+// them the guest would not even instantiate (an unknown import).
+func TestNetIsInstalledByDefault(t *testing.T) {
+	eng, err := runtime.New(context.Background(), runtime.Config{CacheDir: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	srv := newEchoServer(t)
+	o := runNet(t, netCase{eng: eng,
+		policy: "network {\n  allow = [\"tcp://127.0.0.1:" + srv.port + "\"]\n}",
+		args:   []string{"echo", "127.0.0.1", srv.port, "from a default engine"},
+	})
+	o.wantExit(t, 0)
+	o.wantOut(t, "echo: from a default engine")
+	if n := srv.accepts.Load(); n != 1 {
+		t.Errorf("server accepted %d connections, want 1", n)
 	}
 }
 

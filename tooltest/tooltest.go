@@ -37,7 +37,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/manifest"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -122,9 +121,7 @@ func Exec(ctx context.Context, toolDir string, opts Options) (*Result, error) {
 
 // engine is one Engine per test binary: every tool compiles once.
 var engine = sync.OnceValues(func() (*runtime.Engine, error) {
-	return runtime.New(context.Background(), runtime.Config{
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}),
-	})
+	return runtime.New(context.Background(), runtime.Config{})
 })
 
 var (

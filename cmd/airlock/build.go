@@ -12,7 +12,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/manifest"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -52,8 +51,7 @@ func buildCmd(ctx context.Context, args []string, std stdio) error {
 		}
 	}
 
-	eng, err := runtime.New(ctx, runtime.Config{OnCompile: compileProgress(std.err),
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{})})
+	eng, err := runtime.New(ctx, runtime.Config{OnCompile: compileProgress(std.err)})
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
 	}

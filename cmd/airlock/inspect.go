@@ -107,7 +107,7 @@ and every import airlock does not provide. Exit status: 0 it can run, 1 airlock 
 	if module == "" {
 		return missingArg(synopsis, "inspect")
 	}
-	eng, err := runtime.New(ctx, runtime.Config{HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{})})
+	eng, err := runtime.New(ctx, runtime.Config{})
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
 	}

@@ -163,7 +163,7 @@ docs/mcp.md.`
 	if learning != nil {
 		learning.state = state
 	}
-	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...),
+	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: wallProbeFuncs(),
 		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
 		return fail(ExitUsage, "%v", err)

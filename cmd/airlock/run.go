@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -174,7 +173,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	state = append(state, telemetryState(tel)...)
 	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err),
-		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
+		HostFuncs: wallProbeFuncs(), Engine: f.engine,
 		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
