@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 )
 
@@ -89,7 +90,7 @@ func (e *Engine) buildGo(ctx context.Context, dir string, o LoadOptions) (*Modul
 	root := wasmbuild.ModuleRoot(abs)
 	mode := wasmbuild.ModMode(root)
 	if o.Untrusted && root != "" {
-		if err := checkSources(ctx, tc, abs, root, mode, o.Hidden); err != nil {
+		if err := checkSources(ctx, tc, abs, root, mode, e.hiddenWithState(o.Hidden)); err != nil {
 			return nil, &BuildError{Dir: dir, Err: err}
 		}
 	}
@@ -222,6 +223,32 @@ func checkSources(ctx context.Context, tc wasmbuild.Toolchain, dir, root, mode s
 		}
 	}
 	return nil
+}
+
+// hiddenWithState is hidden extended to airlock's secret state (the
+// compile cache and its seal key, grants): no tool may read it, so no
+// build of a folder a tool could have written may compile or embed it.
+// The go command runs with the person's rights and does not know the
+// policy filesystem's rules.
+func (e *Engine) hiddenWithState(hidden func(string) string) func(string) string {
+	var secret []hostfuncs.StatePath
+	for _, sp := range e.statePaths() {
+		if sp.Secret {
+			secret = append(secret, sp)
+		}
+	}
+	return func(path string) string {
+		real := realPath(path)
+		for _, sp := range secret {
+			if within(realPath(sp.Path), real) {
+				return hostfuncs.StateRulePrefix + sp.What
+			}
+		}
+		if hidden != nil {
+			return hidden(path)
+		}
+		return ""
+	}
 }
 
 // within reports whether path is root or lies below it (both real,
