@@ -15,7 +15,8 @@ import (
 // that acts on a policy (filesystem, network, environment) asks the gate and
 // the gate records the answer.
 type Gate struct {
-	ctx     context.Context // the run's; ended by End
+	run     context.Context // the run's context, as given to NewGate
+	ctx     context.Context // run's child; ended by End
 	cancel  context.CancelCauseFunc
 	asker   decision.Asker
 	record  decision.Recorder
@@ -35,7 +36,7 @@ type Gate struct {
 // denies every "ask" (no approval channel means deny); a nil recorder only
 // keeps decisions in memory. Call End when the run is over.
 func NewGate(ctx context.Context, asker decision.Asker, record decision.Recorder) *Gate {
-	g := &Gate{asker: asker, record: record}
+	g := &Gate{run: ctx, asker: asker, record: record}
 	g.ctx, g.cancel = context.WithCancelCause(ctx)
 	return g
 }
@@ -148,6 +149,12 @@ func (g *Gate) OnEnd(f func()) {
 // itself, before the decision it refused is kept). It is safe to call more
 // than once.
 func (g *Gate) End(cause error) {
+	// A context closes its Done channel before it tells its children, so
+	// the run can see its time limit pass (and call End) before the
+	// gate's context has heard: the run's own cause must still win.
+	if c := context.Cause(g.run); c != nil {
+		cause = c
+	}
 	g.mu.Lock()
 	g.revoked.Store(true)
 	// A request the tool had already withdrawn stays withdrawn, though

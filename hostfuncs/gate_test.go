@@ -3,6 +3,7 @@ package hostfuncs
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,3 +52,56 @@ func TestEndWaitsForADecisionBeingRecorded(t *testing.T) {
 		t.Fatalf("decisions after End: %+v, want the one denied as unrecorded", ds)
 	}
 }
+
+// lateContext is a run's context in the moment after its time limit
+// passed and before its children heard: Err says so, Done is still open
+// (a standard context closes Done first and tells its children after, so
+// the run could call End in between).
+type lateContext struct {
+	context.Context
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func (c *lateContext) Done() <-chan struct{} { return c.done }
+func (c *lateContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// TestEndKeepsTheRunsOwnCause: a question open when the run's time limit
+// passes says so ("the run's time limit passed before an answer"), though
+// the run called End(decision.ErrRunEnded) before the gate's context heard of the
+// deadline. Under the race detector the tmux test of every way a prompt
+// ends once saw "the tool's run ended" instead.
+func TestEndKeepsTheRunsOwnCause(t *testing.T) {
+	run := &lateContext{Context: context.Background(), done: make(chan struct{})}
+	asked := make(chan struct{})
+	why := make(chan string, 1)
+	g := NewGate(run, replyFunc(func(ctx context.Context, r decision.Request) decision.Reply {
+		close(asked)
+		<-ctx.Done()
+		ended, w := decision.EndedBy(ctx)
+		why <- w
+		return decision.Reply{Source: decision.SourceUser, Ended: ended}
+	}), nil)
+	go g.Decide(decision.Request{Kind: decision.FSWrite, Op: "open", Target: "/ro/a", Policy: policy.Ask}, "EACCES")
+	<-asked
+	run.mu.Lock()
+	run.err = context.DeadlineExceeded
+	run.mu.Unlock()
+	g.End(decision.ErrRunEnded)
+	close(run.done)
+	if w := <-why; w != "the run's time limit passed before an answer" {
+		t.Errorf("the question ended saying %q", w)
+	}
+	if ds := g.Decisions(); len(ds) != 1 || ds[0].Ended != decision.EndedRunEnded {
+		t.Errorf("decisions: %+v, want one, run-ended", ds)
+	}
+}
+
+type replyFunc func(context.Context, decision.Request) decision.Reply
+
+func (f replyFunc) Ask(ctx context.Context, r decision.Request) decision.Reply { return f(ctx, r) }

@@ -8,14 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 )
 
@@ -53,7 +56,7 @@ func (e *Engine) LoadWith(ctx context.Context, path string, o LoadOptions) (*Mod
 	if fi.IsDir() {
 		return e.buildGo(ctx, path, o)
 	}
-	b, err := os.ReadFile(path)
+	b, err := readModuleFile(path)
 	if err != nil {
 		return nil, &NotFoundError{Path: path, Err: err}
 	}
@@ -63,6 +66,42 @@ func (e *Engine) LoadWith(ctx context.Context, path string, o LoadOptions) (*Mod
 	m := NewModule(strings.TrimSuffix(filepath.Base(path), ".wasm"), b)
 	m.Path = path
 	return m, nil
+}
+
+// MaxModuleSize bounds a module file airlock reads (1 GiB; the largest
+// modules people run are tens of megabytes).
+const MaxModuleSize = 1 << 30
+
+// readModuleFile reads the module file at path: a regular file (after
+// links) of at most MaxModuleSize bytes. A tool could have put a named
+// pipe or a link to a device where a module was, and reading that whole
+// would hang the run, or an MCP server loading its tools, or grow the
+// process without end. The file is opened without blocking, so that a
+// pipe nobody writes is refused rather than waited on.
+func readModuleFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > MaxModuleSize {
+		return nil, fmt.Errorf("%d bytes, more than the %d a module may have", fi.Size(), MaxModuleSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxModuleSize {
+		return nil, fmt.Errorf("more than the %d bytes a module may have", MaxModuleSize)
+	}
+	return b, nil
 }
 
 // buildGo builds the Go main package in dir for wasip1, offline: the go
@@ -89,7 +128,7 @@ func (e *Engine) buildGo(ctx context.Context, dir string, o LoadOptions) (*Modul
 	root := wasmbuild.ModuleRoot(abs)
 	mode := wasmbuild.ModMode(root)
 	if o.Untrusted && root != "" {
-		if err := checkSources(ctx, tc, abs, root, mode, o.Hidden); err != nil {
+		if err := checkSources(ctx, tc, abs, root, mode, e.hiddenWithState(o.Hidden)); err != nil {
 			return nil, &BuildError{Dir: dir, Err: err}
 		}
 	}
@@ -222,6 +261,32 @@ func checkSources(ctx context.Context, tc wasmbuild.Toolchain, dir, root, mode s
 		}
 	}
 	return nil
+}
+
+// hiddenWithState is hidden extended to airlock's secret state (the
+// compile cache and its seal key, grants): no tool may read it, so no
+// build of a folder a tool could have written may compile or embed it.
+// The go command runs with the person's rights and does not know the
+// policy filesystem's rules.
+func (e *Engine) hiddenWithState(hidden func(string) string) func(string) string {
+	var secret []hostfuncs.StatePath
+	for _, sp := range e.statePaths() {
+		if sp.Secret {
+			secret = append(secret, sp)
+		}
+	}
+	return func(path string) string {
+		real := realPath(path)
+		for _, sp := range secret {
+			if within(realPath(sp.Path), real) {
+				return hostfuncs.StateRulePrefix + sp.What
+			}
+		}
+		if hidden != nil {
+			return hidden(path)
+		}
+		return ""
+	}
 }
 
 // within reports whether path is root or lies below it (both real,

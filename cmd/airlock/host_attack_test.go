@@ -239,3 +239,37 @@ func TestAttackBuildEmbedsHiddenFile(t *testing.T) {
 		t.Errorf("exit %d, want %d and the hide rule named:\n%s", r.code, ExitNoModule, r.stderr)
 	}
 }
+
+// A tool whose writable mount holds airlock's compile cache writes a Go
+// tool that embeds the cache's seal key (with it, a forged cache entry
+// would pass as airlock's own native code). The policy filesystem hides the
+// cache from the tool, but the go command runs with the person's rights:
+// the build must refuse to embed airlock's state as it refuses hidden files.
+func TestAttackBuildEmbedsAirlockState(t *testing.T) {
+	proj, _ := project(t)
+	cache := filepath.Join(proj, ".cache", "airlock")
+	warm := runCLI(t, proj, "", []string{"AIRLOCK_CACHE_DIR=" + cache}, "run", "--headless", probeWasm, "--", "args")
+	if warm.code != 0 {
+		t.Fatalf("warming the cache: exit %d\n%s", warm.code, warm.stderr)
+	}
+	key, err := os.ReadFile(filepath.Join(cache, "seal.key"))
+	if err != nil || len(key) == 0 {
+		t.Fatalf("no seal key in the cache: %v", err)
+	}
+	os.Remove(filepath.Join(proj, "main.go"))
+	for name, body := range map[string]string{
+		"go.mod":  "module example.com/proj\n\ngo 1.22\n",
+		"main.go": "package main\n\nimport (\n\t_ \"embed\"\n\t\"fmt\"\n)\n\n//go:embed .cache/airlock/seal.key\nvar key []byte\n\nfunc main() { fmt.Printf(\"key: %x\\n\", key) }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(proj, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, proj, "", []string{"AIRLOCK_CACHE_DIR=" + cache}, "run", "--headless", ".")
+	if strings.Contains(r.stdout+r.stderr, fmt.Sprintf("%x", key)) {
+		t.Errorf("the seal key reached the tool: %s%s", r.stdout, r.stderr)
+	}
+	if r.code != ExitNoModule || !strings.Contains(r.stderr, "is hidden from the tool (airlock state: compile cache") {
+		t.Errorf("exit %d, want %d and airlock's state named:\n%s", r.code, ExitNoModule, r.stderr)
+	}
+}

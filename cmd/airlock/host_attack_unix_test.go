@@ -55,3 +55,29 @@ func TestAttackPolicyFileSizeAndKind(t *testing.T) {
 		}
 	}
 }
+
+// A tool in the writable project replaces a module file that a later run
+// loads with a named pipe, or a link to a device that never ends. airlock
+// read the file whole: a pipe nobody writes hung the run (and an MCP
+// server loading its tools), /dev/zero grew the process until it died. A
+// module is a regular file of bounded size, or the run stops at once with
+// a one-line error.
+func TestAttackModuleFileIsNotRegular(t *testing.T) {
+	proj, _ := project(t)
+	fifo := filepath.Join(proj, "fifo.wasm")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(proj, "zero.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"fifo.wasm", "zero.wasm"} {
+		for _, cmd := range [][]string{{"run", "--headless", name}, {"inspect", name}} {
+			r := runCLI(t, proj, "", nil, cmd...)
+			if r.code != ExitNoModule || !strings.Contains(r.stderr, "not a regular file") || r.elapsed > 30*time.Second {
+				t.Errorf("airlock %v: exit %d after %v, want %d at once, naming the file as not regular:\n%s",
+					cmd, r.code, r.elapsed, ExitNoModule, r.stderr)
+			}
+		}
+	}
+}
