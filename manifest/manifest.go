@@ -247,7 +247,7 @@ func Parse(src []byte, filename string) (*Manifest, hcl.Diagnostics) {
 // oneTool returns the file's tool block, or nil with a diagnostic when it
 // does not hold exactly one.
 func oneTool(file *hcl.File) (*hcl.Block, hcl.Diagnostics) {
-	content, diags := file.Body.Content(rootSchema)
+	content, diags := hclx.Content(file.Body, rootSchema, "a tool manifest")
 	if len(content.Blocks) == 1 {
 		return content.Blocks[0], diags
 	}
@@ -274,7 +274,7 @@ func decodeTool(b *hcl.Block, filename string) (*Manifest, hcl.Diagnostics) {
 	if err := checkName(m.Name); err != nil {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid tool name", Detail: sentence(err.Error()), Subject: b.LabelRanges[0].Ptr()})
 	}
-	body, bdiags := b.Body.Content(toolSchema)
+	body, bdiags := hclx.Content(b.Body, toolSchema, "a tool block")
 	diags = append(diags, bdiags...)
 	if body == nil {
 		return nil, diags
@@ -401,7 +401,7 @@ func (d *attrs) input(m *Manifest) {
 
 func decodeAnnotations(b *hcl.Block, diags hcl.Diagnostics) (*Annotations, hcl.Diagnostics) {
 	a := &Annotations{}
-	body, bdiags := b.Body.Content(annotationsSchema)
+	body, bdiags := hclx.Content(b.Body, annotationsSchema, "an annotations block")
 	diags = append(diags, bdiags...)
 	if body == nil {
 		return a, diags
@@ -442,7 +442,7 @@ func decodeAnnotations(b *hcl.Block, diags hcl.Diagnostics) (*Annotations, hcl.D
 
 func decodeRequests(b *hcl.Block, diags hcl.Diagnostics) (Requests, hcl.Diagnostics) {
 	var r Requests
-	body, bdiags := b.Body.Content(requestsSchema)
+	body, bdiags := hclx.Content(b.Body, requestsSchema, "a requests block")
 	diags = append(diags, bdiags...)
 	if body == nil {
 		return r, diags

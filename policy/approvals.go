@@ -125,7 +125,7 @@ func decodeApprovals(d *decoder, b *hcl.Block) hcl.Diagnostics {
 }
 
 func decodeApprovalsBlock(d *decoder, b *hcl.Block) (Approvals, hcl.Diagnostics) {
-	content, diags := bodyContent(b.Body, approvalsSchema, "an approvals block")
+	content, diags := hclx.Content(b.Body, approvalsSchema, "an approvals block")
 	ap := Approvals{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["mode"]; a != nil {
 		s, sdiags := stringAttr(a, `"on-request"`)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/airlockhq/airlock/internal/hclx"
 )
 
 // limitsSchema is the body of the limits { … } block.
@@ -37,7 +39,7 @@ func decodeLimits(d *decoder, b *hcl.Block) hcl.Diagnostics {
 }
 
 func decodeLimitsBlock(d *decoder, b *hcl.Block) (Limits, hcl.Diagnostics) {
-	content, diags := bodyContent(b.Body, limitsSchema, "a limits block")
+	content, diags := hclx.Content(b.Body, limitsSchema, "a limits block")
 	l := Limits{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["memory"]; a != nil {
 		n, sdiags := sizeAttr(a, `"256MiB"`)

@@ -45,7 +45,7 @@ func decodeMountBlock(d *decoder, b *hcl.Block) (*Mount, hcl.Diagnostics) {
 			Subject:  guestRange.Ptr(),
 		})
 	}
-	content, cdiags := bodyContent(b.Body, mountSchema, "a mount block")
+	content, cdiags := hclx.Content(b.Body, mountSchema, "a mount block")
 	diags = append(diags, cdiags...)
 	m := &Mount{Guest: guest, Access: Read, Origin: d.origin(b.DefRange)}
 

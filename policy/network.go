@@ -505,7 +505,7 @@ func decodeNetwork(d *decoder, b *hcl.Block) hcl.Diagnostics {
 }
 
 func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
-	content, diags := bodyContent(b.Body, networkSchema, "a network block")
+	content, diags := hclx.Content(b.Body, networkSchema, "a network block")
 	n := Network{Default: Deny, Origin: d.origin(b.DefRange), DefaultOrigin: builtinOrigin}
 	if a := content.Attributes["default"]; a != nil {
 		s, sdiags := stringAttr(a, `"deny"`)

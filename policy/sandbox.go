@@ -45,7 +45,7 @@ var sandboxSchema = &hcl.BodySchema{
 }
 
 func decodeSandbox(d *decoder, b *hcl.Block) hcl.Diagnostics {
-	content, diags := bodyContent(b.Body, sandboxSchema, "a sandbox block")
+	content, diags := hclx.Content(b.Body, sandboxSchema, "a sandbox block")
 	s := Sandbox{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["landlock"]; a != nil {
 		v, sdiags := stringAttr(a, `"require"`)

@@ -51,7 +51,7 @@ var telemetrySchema = &hcl.BodySchema{
 }
 
 func decodeTelemetry(d *decoder, b *hcl.Block) hcl.Diagnostics {
-	content, diags := bodyContent(b.Body, telemetrySchema, "a telemetry block")
+	content, diags := hclx.Content(b.Body, telemetrySchema, "a telemetry block")
 	t := Telemetry{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["exporter"]; a != nil {
 		s, sdiags := stringAttr(a, `"otlp"`)

@@ -1,6 +1,8 @@
 // Package hclx holds what every HCL format airlock reads (policies, tool
 // manifests, grants files) says the same way: where in a file something
-// is, and the "Did you mean …?" hint for a word that is almost right.
+// is, the "Did you mean …?" hint for a word that is almost right, and the
+// decoding of a block's body (Content) that names every argument and block
+// it does not know with such a hint.
 package hclx
 
 import (
