@@ -170,6 +170,11 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 	}
 	if auditPath == "" {
 		auditPath = approvals.DefaultAuditFile(cwd)
+	} else if auditPath != policy.AuditOff {
+		if err := refuseLinkOnWay(auditPath, "the audit log", pol); err != nil {
+			s.close()
+			return s, nil, fail(ExitUsage, "%v", err)
+		}
 	}
 	s.auditPath = auditPath
 	s.auditFailure, s.auditOrigin = pol.Approvals.AuditFailure, pol.Approvals.AuditFailureOrigin

@@ -241,6 +241,18 @@ func refuseToolWritten(path string, holds bool, pol *policy.Policy) error {
 	return nil
 }
 
+// refuseLinkOnWay refuses path, a file airlock writes (what: "the report"),
+// when a folder on the way to it is a symbolic link inside a writable
+// mount of pol: a tool could have made it (out -> .git) to send the file
+// into a protected folder, under the name the person chose.
+func refuseLinkOnWay(path, what string, pol *policy.Policy) error {
+	if link, m, ok := linkInWritableMount(path, pol); ok {
+		return fmt.Errorf("%s is reached through the symbolic link %s, inside the writable mount %s (%s), which a tool could have made to send %s into a file of its choosing (%s); "+
+			"name the real place, or remove the link", path, link, m.Guest, m.Host, what, realPath(path))
+	}
+	return nil
+}
+
 // linkInWritableMount finds a folder on the way to path (as given) that is
 // a symbolic link lying in a mount of pol a tool may write: the tool could
 // have made it in an earlier run, pointing into .airlock/ or .git/, where

@@ -128,6 +128,11 @@ docs/mcp.md.`
 	if err != nil {
 		return fail(ExitUsage, "%v", err)
 	}
+	if tcfg.Exporter == telemetry.ExporterFile && tcfg.File != telemetry.DefaultFile {
+		if err := refuseLinkOnWay(tcfg.File, "the trace", pol); err != nil {
+			return fail(ExitUsage, "%v", err)
+		}
+	}
 	tcfg.ServiceVersion, tcfg.Stderr = version(), std.err
 	tp, err := telemetry.New(ctx, tcfg)
 	if err != nil {
@@ -309,6 +314,9 @@ func mcpApprovals(pol *policy.Policy, cwd string, headless bool, std stdio) (app
 	if path := pol.Approvals.Audit; path != policy.AuditOff {
 		if path == "" {
 			path = approvals.DefaultAuditFile(cwd)
+		} else if err := refuseLinkOnWay(path, "the audit log", pol); err != nil {
+			closeAll()
+			return cfg, nil, nil, fail(ExitUsage, "%v", err)
 		}
 		a, err := approvals.OpenAudit(path, approvals.DefaultSyncInterval)
 		switch {

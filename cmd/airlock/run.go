@@ -74,7 +74,10 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	}
 
 	var repFile *os.File
+	repExisted := false
 	if f.json.on && f.json.path != "" {
+		_, lerr := os.Lstat(f.json.path)
+		repExisted = lerr == nil
 		rf, err := openReport(f.json.path)
 		if err != nil {
 			return fail(ExitUsage, "opening the report file: %v", err)
@@ -139,6 +142,16 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 		return err
 	}
 	defer sess.close()
+	if repFile != nil {
+		if err := refuseLinkOnWay(f.json.path, "the report", pol); err != nil {
+			repFile.Close() // nothing is written there, not even the not-run report
+			if !repExisted {
+				os.Remove(f.json.path)
+			}
+			repFile, f.json.on = nil, false
+			return fail(ExitUsage, "opening the report file: %v", err)
+		}
+	}
 	if learning != nil {
 		if err := refuseToolWritten(learning.path, len(bytes.TrimSpace(learning.src)) > 0, pol); err != nil {
 			return fail(ExitUsage, "--learn: %v", err)

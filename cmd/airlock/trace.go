@@ -74,6 +74,11 @@ func startTelemetry(ctx context.Context, pol *policy.Policy, f *telemetry.Flags,
 	if err != nil {
 		return nil, ctx, fail(ExitUsage, "%v", err)
 	}
+	if cfg.Exporter == telemetry.ExporterFile && cfg.File != telemetry.DefaultFile {
+		if err := refuseLinkOnWay(cfg.File, "the trace", pol); err != nil {
+			return nil, ctx, fail(ExitUsage, "%v", err)
+		}
+	}
 	cfg.ServiceVersion = version()
 	cfg.Stdout, cfg.Stderr = std.out, std.err
 	p, err := telemetry.New(ctx, cfg)
