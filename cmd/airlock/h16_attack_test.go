@@ -55,3 +55,47 @@ func TestAttackLinkOnTheWayToReportTraceAudit(t *testing.T) {
 		t.Error("a new report file was made in .git")
 	}
 }
+
+// TestAttackMountThroughPlantedLinkIntoGit: a tool run in the writable
+// project (the built-in default) moves build/ away and leaves
+// `build -> .git` in its place (a link that stays inside the mount). The
+// person's next run mounts the build folder writable (--mount
+// ./build:/work, or a policy's host = "./build"): the mount resolved
+// through the link to .git itself, where no protect pattern applies (they
+// match names below the mount's root), and the tool rewrote .git/config
+// (core.fsmonitor runs a command at the next git status) and added
+// .git/hooks files. A mount must not reach a protected folder through a
+// link the person did not write.
+func TestAttackMountThroughPlantedLinkIntoGit(t *testing.T) {
+	proj, _ := project(t)
+	if err := os.MkdirAll(filepath.Join(proj, ".git", "hooks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(proj, "build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(proj, ".git", "config")
+	before, _ := os.ReadFile(config)
+	plant := runCLI(t, proj, "", nil, "run", "--headless", attackWasm, "--", "rename=build:old", "symlink=build:.git")
+	if strings.Count(plant.stdout, "errno=0") != 2 {
+		t.Fatalf("the link was not made (the attack's premise): %s%s", plant.stdout, plant.stderr)
+	}
+	for _, mount := range []string{"./build:/work", "./build/hooks:/work"} {
+		r := runCLI(t, proj, "", nil, "run", "--headless", "--mount", mount, attackWasm, "--",
+			"write=config:[core]\n\tfsmonitor = touch pwned", "write=x:planted")
+		if strings.Contains(r.stdout, "errno=0") {
+			t.Errorf("--mount %s: the tool wrote through the mount: %s", mount, r.stdout)
+		}
+		if r.code == 0 || !strings.Contains(r.stderr, "symbolic link") {
+			t.Errorf("--mount %s: exit %d, want a refusal naming the link:\n%s", mount, r.code, r.stderr)
+		}
+	}
+	if b, _ := os.ReadFile(config); string(b) != string(before) {
+		t.Errorf(".git/config changed:\n%s", b)
+	}
+	for _, p := range []string{".git/x", ".git/hooks/x"} {
+		if _, err := os.Lstat(filepath.Join(proj, p)); err == nil {
+			t.Errorf("%s was made", p)
+		}
+	}
+}
