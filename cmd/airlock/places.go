@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/airlockhq/airlock/policy"
@@ -31,11 +32,33 @@ func boundByCeiling(pol *policy.Policy, stderr io.Writer) (policy.Ceiling, *poli
 	if err := diagnosed(stderr, diags); err != nil {
 		return nil, nil, err
 	}
+	if err := mountThroughLink(pol); err != nil {
+		return nil, nil, err
+	}
 	pol, diags = ceiling.Apply(pol)
 	if err := diagnosed(stderr, diags); err != nil {
 		return nil, nil, err
 	}
 	return ceiling, pol, nil
+}
+
+// mountThroughLink refuses a mount whose host folder, as written, reaches a
+// protected folder (.git, .airlock, …) only through a symbolic link: a tool
+// may have made it in an earlier run (build -> .git), and protect patterns
+// match names below a mount's root, never the folders of the root itself.
+func mountThroughLink(pol *policy.Policy) error {
+	protected := policy.DefaultProtect()
+	sep := string(filepath.Separator)
+	for _, m := range pol.Mounts {
+		written := strings.Split(filepath.Clean(m.Host), sep)
+		for _, c := range strings.Split(m.Real, sep) {
+			if slices.Contains(protected, c) && !slices.Contains(written, c) {
+				return fail(ExitUsage, "mount %s: the host folder %s is really %s, inside the protected %s, reached through a symbolic link a tool could have made; "+
+					"name the real place, or remove the link", m.Guest, m.Host, m.Real, c)
+			}
+		}
+	}
+	return nil
 }
 
 // projectPolicy returns the project's policy file in cwd,
