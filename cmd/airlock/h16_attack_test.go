@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,30 @@ func TestAttackMountThroughPlantedLinkIntoGit(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(proj, p)); err == nil {
 			t.Errorf("%s was made", p)
 		}
+	}
+}
+
+// TestAttackMountThroughPlantedLinkWidensProject: the person's policy keeps
+// the project read-only and only out/ writable. A tool run earlier under
+// the built-in default (the project writable) left `out -> .`; the policy's
+// host = "./out" then resolves to the whole project, writable. Not fixed:
+// the link holds no protected name, so mountThroughLink lets it pass.
+func TestAttackMountThroughPlantedLinkWidensProject(t *testing.T) {
+	proj, _ := project(t)
+	if err := os.Mkdir(filepath.Join(proj, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plant := runCLI(t, proj, "", nil, "run", "--headless", attackWasm, "--", "rename=out:old", "symlink=out:.")
+	if strings.Count(plant.stdout, "errno=0") != 2 {
+		t.Fatalf("the link was not made (the attack's premise): %s%s", plant.stdout, plant.stderr)
+	}
+	pol := filepath.Join(t.TempDir(), "ro.hcl")
+	os.WriteFile(pol, []byte(fmt.Sprintf("mount \"/work\" {\n  host   = %q\n  access = \"write\"\n}\nmount \"/src\" {\n  host   = %q\n  access = \"read\"\n}\n",
+		filepath.Join(proj, "out"), proj)), 0o644)
+	mainGo := filepath.Join(proj, "main.go")
+	before, _ := os.ReadFile(mainGo)
+	r := runCLI(t, proj, "", nil, "run", "--headless", "--policy", pol, attackWasm, "--", "write=main.go:owned")
+	if b, _ := os.ReadFile(mainGo); string(b) != string(before) {
+		t.Errorf("main.go, in the read-only project, was rewritten through out -> . (exit %d): %q", r.code, b)
 	}
 }
