@@ -124,4 +124,12 @@ func TestAttackMountThroughPlantedLinkWidensProject(t *testing.T) {
 	if b, _ := os.ReadFile(mainGo); string(b) != string(before) {
 		t.Errorf("main.go, in the read-only project, was rewritten through out -> . (exit %d): %q", r.code, b)
 	}
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "passes through the symbolic link "+filepath.Join(proj, "out")) {
+		t.Errorf("exit %d, want %d and the link named:\n%s", r.code, ExitUsage, r.stderr)
+	}
+	// The person who means the whole project names it: accepted.
+	os.WriteFile(pol, []byte(fmt.Sprintf("mount \"/work\" {\n  host   = %q\n  access = \"write\"\n}\n", proj)), 0o644)
+	if r := runCLI(t, proj, "", nil, "run", "--headless", "--policy", pol, attackWasm, "--", "write=w.txt:ok"); r.code != 0 {
+		t.Errorf("the real place named: exit %d\n%s", r.code, r.stderr)
+	}
 }

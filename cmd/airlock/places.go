@@ -42,13 +42,24 @@ func boundByCeiling(pol *policy.Policy, stderr io.Writer) (policy.Ceiling, *poli
 	return ceiling, pol, nil
 }
 
-// mountThroughLink refuses a mount whose host folder, as written, reaches a
-// protected folder (.git, .airlock, …) only through a symbolic link: a tool
-// may have made it in an earlier run (build -> .git), and protect patterns
-// match names below a mount's root, never the folders of the root itself.
+// mountThroughLink refuses a mount whose host folder, as written, is
+// really somewhere else because of a symbolic link a tool may have made in
+// an earlier run:
+//   - a mount that reaches a protected folder (.git, .airlock, …) only
+//     through a link (build -> .git): protect patterns match names below a
+//     mount's root, never the folders of the root itself;
+//   - a writable mount through a link inside the working folder, where a
+//     tool under the built-in default could write (out -> . turned a
+//     writable ./out into the whole project, read-only in the policy).
+//
+// A link above the working folder (a /home that is a link) is the
+// machine's and stays allowed; so does a link the person names as the
+// host itself outside the working folder. The error says to name the
+// real place, which is always accepted.
 func mountThroughLink(pol *policy.Policy) error {
 	protected := policy.DefaultProtect()
 	sep := string(filepath.Separator)
+	wd, _ := os.Getwd()
 	for _, m := range pol.Mounts {
 		written := strings.Split(filepath.Clean(m.Host), sep)
 		for _, c := range strings.Split(m.Real, sep) {
@@ -57,8 +68,33 @@ func mountThroughLink(pol *policy.Policy) error {
 					"name the real place, or remove the link", m.Guest, m.Host, m.Real, c)
 			}
 		}
+		if m.Access != policy.Write || wd == "" {
+			continue
+		}
+		if link := linkBelow(wd, filepath.Clean(m.Host)); link != "" {
+			to, _ := filepath.EvalSymlinks(link)
+			return fail(ExitUsage, "mount %s: the writable host folder %s passes through the symbolic link %s (to %s), inside the working folder, where a tool could have made it; "+
+				"name the real place (%s) if that is what you mean, or remove the link", m.Guest, m.Host, link, to, m.Real)
+		}
 	}
 	return nil
+}
+
+// linkBelow returns the first folder on the way to path, strictly below
+// dir, that is a symbolic link; "" if there is none or path is not below dir.
+func linkBelow(dir, path string) string {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return ""
+	}
+	p := dir
+	for _, c := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, c)
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // projectPolicy returns the project's policy file in cwd,
