@@ -1,7 +1,7 @@
 // Package approvals owns the answers to the questions a policy leaves open:
 // the Approver interface and its implementations (a terminal prompt built
 // with huh, the headless answer, a scripted one for tests), the Broker that
-// turns them into a hostfuncs.Asker with modes, remembered grants and a
+// turns them into a decision.Asker with modes, remembered grants and a
 // queue of one prompt at a time, the grants file, the guard around a tool's
 // output while a prompt is open, and the audit log.
 //
@@ -17,7 +17,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -70,7 +70,7 @@ func (c Choice) Remembered() bool {
 
 // Item is one capability a question is about.
 type Item struct {
-	Kind   string // "fs.write", "net.connect", "env", "mount.write", "limits.memory", …
+	Kind   decision.Kind
 	Op     string // the operation, when asked at the moment of use: "open", "connect"
 	Target string // exactly what: a guest path, host:port, a variable name, a limit
 	// Rule is the rule that did not allow it, in words, and Origin where
@@ -81,7 +81,7 @@ type Item struct {
 
 // Key identifies the capability for grants and for the run's memory:
 // kind and scope, never the operation.
-func (it Item) Key() string { return it.Kind + " " + it.Scope() }
+func (it Item) Key() string { return string(it.Kind) + " " + it.Scope() }
 
 // Scope is the target as grants and the run's memory match it: the target
 // itself, except that a connection is scoped to the host:port asked for,
@@ -95,15 +95,15 @@ func (it Item) Scope() string { return Scope(it.Kind, it.Target) }
 // the folder of the path asked about. It is "" for anything else (another
 // kind; a rename or link, which names two paths).
 func (it Item) Folder() string {
-	if it.Kind != "fs.write" || !strings.HasPrefix(it.Target, "/") || strings.Contains(it.Target, " -> ") {
+	if it.Kind != decision.FSWrite || !strings.HasPrefix(it.Target, "/") || strings.Contains(it.Target, " -> ") {
 		return ""
 	}
 	return path.Dir(it.Target)
 }
 
 // Scope is Item.Scope for a kind and target.
-func Scope(kind, target string) string {
-	if kind == "net.connect" {
+func Scope(kind decision.Kind, target string) string {
+	if kind == decision.NetConnect {
 		if i := strings.Index(target, " ("); i > 0 && strings.HasSuffix(target, ")") {
 			return target[:i]
 		}
@@ -169,23 +169,23 @@ func ShortDigest(d string) string {
 // Answer is what an Approver decided.
 type Answer struct {
 	Choice Choice
-	// Source is who answered: hostfuncs.SourceUser for a person,
-	// hostfuncs.SourceHeadless for the policy's headless answer.
-	Source hostfuncs.Source
+	// Source is who answered: decision.SourceUser for a person,
+	// decision.SourceHeadless for the policy's headless answer.
+	Source decision.Source
 	// Note says more, for the audit log: "timed out after 1m", "aborted".
 	Note string
 	// Ended says how the question ended when a person was asked:
 	// answered, timed-out, interrupted; or, when its context ended first,
-	// what hostfuncs.EndedBy says. Empty when nobody was asked.
-	Ended hostfuncs.Ended
+	// what decision.EndedBy says. Empty when nobody was asked.
+	Ended decision.Ended
 }
 
 // withdrawn is the answer to a question whose context ended before an
 // answer: a deny, saying how and why.
-func withdrawn(ctx context.Context, source hostfuncs.Source) Answer {
-	ended, why := hostfuncs.EndedBy(ctx)
+func withdrawn(ctx context.Context, source decision.Source) Answer {
+	ended, why := decision.EndedBy(ctx)
 	if ended == "" {
-		ended, why = hostfuncs.EndedRunEnded, "withdrawn"
+		ended, why = decision.EndedRunEnded, "withdrawn"
 	}
 	return Answer{Choice: Deny, Source: source, Note: why, Ended: ended}
 }
@@ -237,8 +237,8 @@ func Chain(as ...Approver) Approver {
 func Headless(v policy.Verdict) Approver {
 	return ApproverFunc(func(ctx context.Context, q Question) (Answer, error) {
 		if v == policy.Allow && q.Offers(AllowOnce) {
-			return Answer{Choice: AllowOnce, Source: hostfuncs.SourceHeadless, Note: `approvals.headless = "allow"`}, nil
+			return Answer{Choice: AllowOnce, Source: decision.SourceHeadless, Note: `approvals.headless = "allow"`}, nil
 		}
-		return Answer{Choice: Deny, Source: hostfuncs.SourceHeadless, Note: `approvals.headless = "deny"`}, nil
+		return Answer{Choice: Deny, Source: decision.SourceHeadless, Note: `approvals.headless = "deny"`}, nil
 	})
 }

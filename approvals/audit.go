@@ -10,18 +10,20 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 // AuditRecord is one line of the audit log: one decision. Field names are
 // documented in docs/approvals.md; add fields, never rename them.
 type AuditRecord struct {
-	Time   time.Time `json:"time"`
-	Run    string    `json:"run"` // the run's ID: the records of one run share it
-	Tool   string    `json:"tool"`
-	Digest string    `json:"digest"`
-	Kind   string    `json:"kind"`   // the capability's kind: fs.write, net.connect, env, …
-	Op     string    `json:"op"`     // the operation, or "request" (before the run), "rerun" (on-failure)
-	Target string    `json:"target"` // exactly what: a guest path, host:port, a variable name
+	Time   time.Time     `json:"time"`
+	Run    string        `json:"run"` // the run's ID: the records of one run share it
+	Tool   string        `json:"tool"`
+	Digest string        `json:"digest"`
+	Kind   decision.Kind `json:"kind"`   // the capability's kind: fs.write, net.connect, env, …
+	Op     string        `json:"op"`     // the operation, or "request" (before the run), "rerun" (on-failure)
+	Target string        `json:"target"` // exactly what: a guest path, host:port, a variable name
 	// Decision is "allow" or "deny".
 	Decision string `json:"decision"`
 	// Answer is the choice behind it when a person, a grant or the
@@ -81,7 +83,7 @@ func DefaultAuditFile(dir string) string { return filepath.Join(dir, ".airlock",
 
 // DefaultSyncInterval bounds how long a written record may wait for its
 // fsync (see AuditLog and RATIONALE.md, "Why fsync the audit log in
-// batches?").
+// batches, and write each record at once?").
 const DefaultSyncInterval = 50 * time.Millisecond
 
 // AuditLog is an append-only file of JSON lines, one AuditRecord each.

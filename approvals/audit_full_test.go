@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/internal/tmpfstest"
 )
 
@@ -27,7 +28,7 @@ func TestAuditFullDiskKeepsWholeRecords(t *testing.T) {
 	defer l.Close()
 	// A long note makes each record cross page boundaries, where tmpfs
 	// cuts a write short.
-	rec := approvals.AuditRecord{Time: time.Now(), Tool: "t", Kind: "fs.write", Target: "/x",
+	rec := approvals.AuditRecord{Time: time.Now(), Tool: "t", Kind: decision.FSWrite, Target: "/x",
 		Decision: "deny", Source: "rule", Note: string(bytes.Repeat([]byte("n"), 1500))}
 	if err := l.Write(rec); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 )
 
 func TestAuditLog(t *testing.T) {
@@ -24,7 +25,7 @@ func TestAuditLog(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				l.Write(approvals.AuditRecord{Time: time.Now(), Tool: "t", Kind: "fs.write", Target: "/x", Decision: "deny", Source: "rule", Args: approvals.Redacted{Count: i}})
+				l.Write(approvals.AuditRecord{Time: time.Now(), Tool: "t", Kind: decision.FSWrite, Target: "/x", Decision: "deny", Source: "rule", Args: approvals.Redacted{Count: i}})
 			}()
 		}
 		wg.Wait()
@@ -74,7 +75,7 @@ func countLines(t *testing.T, path string) int {
 func BenchmarkAuditWrite(b *testing.B) {
 	rec := approvals.AuditRecord{Time: time.Now(), Run: "0123456789abcdef", Tool: "grep",
 		Digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-		Kind:   "fs.read", Op: "open", Target: "/work/.env", Decision: "deny", Source: "rule",
+		Kind:   decision.FSRead, Op: "open", Target: "/work/.env", Decision: "deny", Source: "rule",
 		Layer: "builtin", Rule: `hide ".env"`, Origin: "builtin", Errno: "ENOENT"}
 	for _, c := range []struct {
 		name     string

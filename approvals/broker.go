@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -144,7 +144,7 @@ func (b *Broker) ask(ctx context.Context, q Question) Answer {
 			case <-time.After(closeWait):
 			}
 		}
-		return withdrawn(ctx, hostfuncs.SourceUser)
+		return withdrawn(ctx, decision.SourceUser)
 	}
 }
 
@@ -159,7 +159,7 @@ func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question)
 		ans = b.put(ctx, q)
 		<-b.turn
 	case <-ctx.Done():
-		ans = withdrawn(ctx, hostfuncs.SourceUser)
+		ans = withdrawn(ctx, decision.SourceUser)
 		ans.Note = "withdrawn before it was asked: " + ans.Note
 	}
 	b.mu.Lock()
@@ -174,7 +174,7 @@ func (b *Broker) settle(ctx context.Context, key string, p *pending, q Question)
 // put asks the approver and checks the answer.
 func (b *Broker) put(ctx context.Context, q Question) Answer {
 	ans, err := b.approver.Approve(ctx, q)
-	if ans.Ended == "" && ctx.Err() != nil && ans.Source != hostfuncs.SourceHeadless {
+	if ans.Ended == "" && ctx.Err() != nil && ans.Source != decision.SourceHeadless {
 		w := withdrawn(ctx, ans.Source)
 		ans.Ended = w.Ended
 		if ans.Note == "" {
@@ -187,12 +187,12 @@ func (b *Broker) put(ctx context.Context, q Question) Answer {
 		if ans.Note != "" {
 			note = ans.Note
 		}
-		return Answer{Choice: Deny, Source: orSource(ans.Source, hostfuncs.SourceUser), Note: note, Ended: ans.Ended}
+		return Answer{Choice: Deny, Source: orSource(ans.Source, decision.SourceUser), Note: note, Ended: ans.Ended}
 	case !q.Offers(ans.Choice):
 		return Answer{Choice: Deny, Source: ans.Source, Note: fmt.Sprintf("%q was not offered", ans.Choice), Ended: ans.Ended}
 	}
 	if ans.Source == "" {
-		ans.Source = hostfuncs.SourceUser
+		ans.Source = decision.SourceUser
 	}
 	if ans.Choice.Remembered() && b.cfg.Grants != nil {
 		for _, it := range q.Items {
@@ -208,7 +208,7 @@ func (b *Broker) put(ctx context.Context, q Question) Answer {
 	return ans
 }
 
-func orSource(s, def hostfuncs.Source) hostfuncs.Source {
+func orSource(s, def decision.Source) decision.Source {
 	if s == "" {
 		return def
 	}
@@ -223,7 +223,7 @@ type RunInfo struct {
 	Args   []string    // its arguments: only their count and length reach the audit log
 }
 
-// Run answers the questions of one tool run: it is the hostfuncs.Asker the
+// Run answers the questions of one tool run: it is the decision.Asker the
 // runtime's gate calls, and its Record method is the run's Recorder. Make
 // one per run with Broker.NewRun. It is safe for concurrent use.
 type Run struct {
@@ -239,7 +239,7 @@ type Run struct {
 	unrecorded error             // the first record the audit log could not write
 }
 
-var _ hostfuncs.Asker = (*Run)(nil)
+var _ decision.Asker = (*Run)(nil)
 
 // NewRun returns the Asker and Recorder for one run.
 func (b *Broker) NewRun(info RunInfo) *Run {
@@ -258,13 +258,13 @@ func (r *Run) ID() string { return r.id }
 // remembered grant for the capability and this module answers; then the
 // mode decides: never denies, on-failure denies and keeps the request for
 // Denied, and untrusted and on-request ask, through the broker's queue.
-func (r *Run) Ask(ctx context.Context, req hostfuncs.Request) hostfuncs.Reply {
+func (r *Run) Ask(ctx context.Context, req decision.Request) decision.Reply {
 	it := Item{Kind: req.Kind, Op: req.Op, Target: req.Target, Rule: req.Rule, Origin: req.Origin}
 	ans := r.answer(ctx, it)
 	r.mu.Lock()
 	r.answers[it.Key()] = ans
 	r.mu.Unlock()
-	return hostfuncs.Reply{Allowed: ans.Choice.Allows(), Source: ans.Source, Ended: ans.Ended}
+	return decision.Reply{Allowed: ans.Choice.Allows(), Source: ans.Source, Ended: ans.Ended}
 }
 
 func (r *Run) answer(ctx context.Context, it Item) Answer {
@@ -284,11 +284,11 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 		case g.Allow:
 			c = AlwaysAllow
 		}
-		return Answer{Choice: c, Source: hostfuncs.SourceGrant, Note: "grant " + g.ID + " (" + g.File + ")"}
+		return Answer{Choice: c, Source: decision.SourceGrant, Note: "grant " + g.ID + " (" + g.File + ")"}
 	}
 	switch r.info.Mode {
 	case policy.ModeNever:
-		return Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: `approvals.mode = "never"`}
+		return Answer{Choice: Deny, Source: decision.SourceRule, Note: `approvals.mode = "never"`}
 	case policy.ModeOnFailure:
 		r.mu.Lock()
 		if !r.deniedKeys[key] {
@@ -299,7 +299,7 @@ func (r *Run) answer(ctx context.Context, it Item) Answer {
 			r.denied = append(r.denied, it)
 		}
 		r.mu.Unlock()
-		return Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: `approvals.mode = "on-failure": offered again if the tool fails`}
+		return Answer{Choice: Deny, Source: decision.SourceRule, Note: `approvals.mode = "on-failure": offered again if the tool fails`}
 	}
 	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: []Item{it}, Why: WhyAtUse, Offer: r.b.offer(it)})
 	switch ans.Choice {
@@ -327,7 +327,7 @@ func (r *Run) Allow(items []Item) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, it := range items {
-		r.memory[it.Key()] = Answer{Choice: AllowRun, Source: hostfuncs.SourceUser, Note: "granted for the rerun"}
+		r.memory[it.Key()] = Answer{Choice: AllowRun, Source: decision.SourceUser, Note: "granted for the rerun"}
 	}
 }
 
@@ -340,14 +340,14 @@ func (r *Run) OfferRerun(ctx context.Context, items []Item) Answer {
 	ans := r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyFailed, Offer: r.b.offer(items...)})
 	var unrecorded error
 	for _, it := range items {
-		err := r.write(hostfuncs.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
+		err := r.write(decision.Decision{Time: time.Now(), Kind: it.Kind, Op: "rerun", Target: it.Target, Verdict: policy.Ask,
 			Allowed: ans.Choice.Allows(), Source: ans.Source, Rule: it.Rule, Origin: it.Origin.String(), Ended: ans.Ended}, ans)
 		if unrecorded == nil {
 			unrecorded = err
 		}
 	}
 	if unrecorded != nil {
-		return Answer{Choice: Deny, Source: hostfuncs.SourceUnrecorded, Note: unrecorded.Error(), Ended: ans.Ended}
+		return Answer{Choice: Deny, Source: decision.SourceUnrecorded, Note: unrecorded.Error(), Ended: ans.Ended}
 	}
 	return ans
 }
@@ -362,13 +362,13 @@ func (r *Run) Unrecorded() error {
 	return r.unrecorded
 }
 
-// Record is the run's hostfuncs.Recorder: it writes d to the audit log with
+// Record is the run's decision.Recorder: it writes d to the audit log with
 // the answer behind it, if any, and returns an *UnrecordedError when the
 // record could not be written and approvals.audit_failure is "stop". Chain
 // it with other recorders as needed.
-func (r *Run) Record(d hostfuncs.Decision) error {
+func (r *Run) Record(d decision.Decision) error {
 	var ans Answer
-	if d.Source != hostfuncs.SourceRule || d.Verdict == policy.Ask {
+	if d.Source != decision.SourceRule || d.Verdict == policy.Ask {
 		key := Item{Kind: d.Kind, Target: d.Target}.Key()
 		r.mu.Lock()
 		ans = r.answers[key]
@@ -380,7 +380,7 @@ func (r *Run) Record(d hostfuncs.Decision) error {
 
 // write appends d to the audit log. A record that cannot be written is an
 // *UnrecordedError, unless approvals.audit_failure is "continue".
-func (r *Run) write(d hostfuncs.Decision, ans Answer) error {
+func (r *Run) write(d decision.Decision, ans Answer) error {
 	if r.b.cfg.Audit == nil {
 		return nil
 	}
@@ -394,10 +394,10 @@ func (r *Run) write(d hostfuncs.Decision, ans Answer) error {
 	if d.Allowed {
 		rec.Decision = "allow"
 	}
-	if d.Source == hostfuncs.SourceUser || d.Source == hostfuncs.SourceGrant || d.Source == hostfuncs.SourceHeadless {
+	if d.Source == decision.SourceUser || d.Source == decision.SourceGrant || d.Source == decision.SourceHeadless {
 		rec.Answer = ans.Choice.String()
 	}
-	if d.Source == hostfuncs.SourceGrant {
+	if d.Source == decision.SourceGrant {
 		rec.Layer = string(policy.LayerGrant)
 	}
 	err := r.b.cfg.Audit.Write(rec)

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 )
@@ -27,13 +28,13 @@ func projectOrigin() policy.Origin {
 	return policy.Origin{Layer: policy.LayerProject, Range: hcl.Range{Filename: "policy.hcl", Start: hcl.Pos{Line: 3, Column: 1}}}
 }
 
-func roWrite(target string) hostfuncs.Request {
-	return hostfuncs.Request{Kind: "fs.write", Op: "open", Target: target, Policy: policy.Ask,
+func roWrite(target string) decision.Request {
+	return decision.Request{Kind: decision.FSWrite, Op: "open", Target: target, Policy: policy.Ask,
 		Rule: `mount "/ro" access = "read"`, Origin: projectOrigin()}
 }
 
-func netAsk(target string) hostfuncs.Request {
-	return hostfuncs.Request{Kind: "net.connect", Op: "connect", Target: target, Policy: policy.Ask,
+func netAsk(target string) decision.Request {
+	return decision.Request{Kind: decision.NetConnect, Op: "connect", Target: target, Policy: policy.Ask,
 		Rule: `network.default = "ask"`, Origin: projectOrigin()}
 }
 
@@ -82,7 +83,7 @@ func (f *fixture) records(t *testing.T) []approvals.AuditRecord {
 }
 
 // decide runs a request through a real gate, as a host function would.
-func decide(run *approvals.Run, r hostfuncs.Request) hostfuncs.Decision {
+func decide(run *approvals.Run, r decision.Request) decision.Decision {
 	g := hostfuncs.NewGate(context.Background(), run, run.Record)
 	g.Decide(r, "EROFS")
 	return g.Decisions()[0]
@@ -93,14 +94,14 @@ func TestModes(t *testing.T) {
 		mode    policy.Mode
 		answers []approvals.Choice
 		allowed bool
-		source  hostfuncs.Source
+		source  decision.Source
 		asked   int
 	}{
-		{policy.ModeNever, []approvals.Choice{approvals.AllowOnce}, false, hostfuncs.SourceRule, 0},
-		{policy.ModeOnFailure, []approvals.Choice{approvals.AllowOnce}, false, hostfuncs.SourceRule, 0},
-		{policy.ModeUntrusted, []approvals.Choice{approvals.AllowOnce}, true, hostfuncs.SourceUser, 1},
-		{policy.ModeOnRequest, []approvals.Choice{approvals.Deny}, false, hostfuncs.SourceUser, 1},
-		{"", []approvals.Choice{approvals.AllowOnce}, true, hostfuncs.SourceUser, 1},
+		{policy.ModeNever, []approvals.Choice{approvals.AllowOnce}, false, decision.SourceRule, 0},
+		{policy.ModeOnFailure, []approvals.Choice{approvals.AllowOnce}, false, decision.SourceRule, 0},
+		{policy.ModeUntrusted, []approvals.Choice{approvals.AllowOnce}, true, decision.SourceUser, 1},
+		{policy.ModeOnRequest, []approvals.Choice{approvals.Deny}, false, decision.SourceUser, 1},
+		{"", []approvals.Choice{approvals.AllowOnce}, true, decision.SourceUser, 1},
 	}
 	for _, c := range cases {
 		t.Run(string(c.mode), func(t *testing.T) {
@@ -149,18 +150,18 @@ func TestRunMemoryAndGrants(t *testing.T) {
 	b := approvals.NewBroker(approvals.Config{Approver: s, Grants: f.grants, Audit: f.audit})
 	run := b.NewRun(approvals.RunInfo{Tool: "t", Digest: digestA, Mode: policy.ModeUntrusted})
 	steps := []struct {
-		req     hostfuncs.Request
+		req     decision.Request
 		allowed bool
-		source  hostfuncs.Source
+		source  decision.Source
 	}{
-		{roWrite("/ro/a"), true, hostfuncs.SourceUser},
-		{roWrite("/ro/a"), true, hostfuncs.SourceUser},
-		{roWrite("/ro/b"), true, hostfuncs.SourceUser},
-		{roWrite("/ro/b"), true, hostfuncs.SourceUser}, // from the run's memory
-		{roWrite("/ro/c"), false, hostfuncs.SourceUser},
-		{roWrite("/ro/c"), false, hostfuncs.SourceUser}, // from the run's memory
-		{netAsk("api.example.com:443"), true, hostfuncs.SourceUser},
-		{netAsk("evil.example.com:443"), false, hostfuncs.SourceUser},
+		{roWrite("/ro/a"), true, decision.SourceUser},
+		{roWrite("/ro/a"), true, decision.SourceUser},
+		{roWrite("/ro/b"), true, decision.SourceUser},
+		{roWrite("/ro/b"), true, decision.SourceUser}, // from the run's memory
+		{roWrite("/ro/c"), false, decision.SourceUser},
+		{roWrite("/ro/c"), false, decision.SourceUser}, // from the run's memory
+		{netAsk("api.example.com:443"), true, decision.SourceUser},
+		{netAsk("evil.example.com:443"), false, decision.SourceUser},
 	}
 	for i, st := range steps {
 		d := decide(run, st.req)
@@ -180,24 +181,24 @@ func TestRunMemoryAndGrants(t *testing.T) {
 	s2 := &approvals.Scripted{Default: approvals.AllowOnce}
 	b2 := approvals.NewBroker(approvals.Config{Approver: s2, Grants: g2, Audit: f.audit})
 	run2 := b2.NewRun(approvals.RunInfo{Tool: "t", Digest: digestA, Mode: policy.ModeUntrusted})
-	if d := decide(run2, netAsk("api.example.com:443")); !d.Allowed || d.Source != hostfuncs.SourceGrant {
+	if d := decide(run2, netAsk("api.example.com:443")); !d.Allowed || d.Source != decision.SourceGrant {
 		t.Errorf("remembered allow: %+v", d)
 	}
-	if d := decide(run2, netAsk("evil.example.com:443")); d.Allowed || d.Source != hostfuncs.SourceGrant {
+	if d := decide(run2, netAsk("evil.example.com:443")); d.Allowed || d.Source != decision.SourceGrant {
 		t.Errorf("remembered deny: %+v", d)
 	}
-	if d := decide(run2, roWrite("/ro/b")); !d.Allowed || d.Source != hostfuncs.SourceUser {
+	if d := decide(run2, roWrite("/ro/b")); !d.Allowed || d.Source != decision.SourceUser {
 		t.Errorf("allow for this run leaked into another run: %+v", d)
 	}
 	// Grants apply in every mode, even never.
 	run3 := b2.NewRun(approvals.RunInfo{Tool: "t", Digest: digestA, Mode: policy.ModeNever})
-	if d := decide(run3, netAsk("api.example.com:443")); !d.Allowed || d.Source != hostfuncs.SourceGrant {
+	if d := decide(run3, netAsk("api.example.com:443")); !d.Allowed || d.Source != decision.SourceGrant {
 		t.Errorf("grant in never mode: %+v", d)
 	}
 	// Another module with the same tool name has no grant: it is asked.
 	runB := b2.NewRun(approvals.RunInfo{Tool: "t", Digest: digestB, Mode: policy.ModeUntrusted})
 	before := len(s2.Asked())
-	if d := decide(runB, netAsk("api.example.com:443")); d.Source != hostfuncs.SourceUser || len(s2.Asked()) != before+1 {
+	if d := decide(runB, netAsk("api.example.com:443")); d.Source != decision.SourceUser || len(s2.Asked()) != before+1 {
 		t.Errorf("a grant leaked to another digest: %+v", d)
 	}
 
@@ -231,7 +232,7 @@ func TestHeadless(t *testing.T) {
 		b := approvals.NewBroker(approvals.Config{Approver: &approvals.Scripted{CannotAsk: true}, Headless: v})
 		run := b.NewRun(approvals.RunInfo{Tool: "t", Digest: digestA, Mode: policy.ModeUntrusted})
 		d := decide(run, roWrite("/ro/x"))
-		if d.Allowed != (v == policy.Allow) || d.Source != hostfuncs.SourceHeadless {
+		if d.Allowed != (v == policy.Allow) || d.Source != decision.SourceHeadless {
 			t.Errorf("headless %v: %+v", v, d)
 		}
 	}
@@ -305,7 +306,7 @@ func TestQueueWithdrawn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if rep := run.Ask(ctx, netAsk("x:1")); rep.Allowed || rep.Ended != hostfuncs.EndedRunEnded {
+	if rep := run.Ask(ctx, netAsk("x:1")); rep.Allowed || rep.Ended != decision.EndedRunEnded {
 		t.Error("a withdrawn question was allowed")
 	}
 	if time.Since(start) > 2*time.Second {
@@ -356,7 +357,7 @@ limits {
 	}
 	var got []string
 	for _, d := range decisions {
-		got = append(got, d.Kind+"="+map[bool]string{true: "allow", false: "deny"}[d.Allowed]+"/"+string(d.Source))
+		got = append(got, string(d.Kind)+"="+map[bool]string{true: "allow", false: "deny"}[d.Allowed]+"/"+string(d.Source))
 	}
 	if !slices.Equal(got, []string{"limits.memory=deny/rule", "env=allow/user", "mount.write=allow/user"}) {
 		t.Errorf("decisions %v", got)

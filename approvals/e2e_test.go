@@ -47,9 +47,9 @@ func TestTerminalUnderTmux(t *testing.T) {
 		}
 	}
 
-	s := waitFor("> Deny")
+	waitFor("> Deny")
 	time.Sleep(2 * time.Second) // B has written by now
-	s = tmux("capture-pane", "-p", "-t", "main")
+	s := tmux("capture-pane", "-p", "-t", "main")
 	if strings.Contains(s, "FAKE") || !strings.Contains(s, "connect to api.example.com:443") || !strings.Contains(s, "Allow once") {
 		t.Fatalf("while the prompt is open:\n%s", s)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -23,18 +23,18 @@ import (
 // audit log could not record (approvals.audit_failure = "stop") makes it
 // return an *UnrecordedError with the decisions, and the tool must not run.
 // p must already be bounded by the broker's ceiling.
-func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalation) (*policy.Policy, []hostfuncs.Decision, error) {
+func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalation) (*policy.Policy, []decision.Decision, error) {
 	caps, err := p.Needs(e)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the tool's requests: %w", err)
 	}
-	var decisions []hostfuncs.Decision
+	var decisions []decision.Decision
 	var unrecorded error
 	decide := func(c policy.Capability, allowed bool, ans Answer, rule string, origin policy.Origin) {
-		d := hostfuncs.Decision{Time: time.Now(), Kind: c.Kind, Op: "request", Target: c.Target, Verdict: policy.Ask,
+		d := decision.Decision{Time: time.Now(), Kind: decision.Kind(c.Kind), Op: "request", Target: c.Target, Verdict: policy.Ask,
 			Allowed: allowed, Source: ans.Source, Rule: rule, Origin: origin.String(), Ended: ans.Ended}
 		if err := r.write(d, ans); err != nil {
-			d.Allowed, d.Source = false, hostfuncs.SourceUnrecorded
+			d.Allowed, d.Source = false, decision.SourceUnrecorded
 			if unrecorded == nil {
 				unrecorded = err
 			}
@@ -50,12 +50,12 @@ func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalatio
 	var ask []policy.Capability
 	for _, c := range caps {
 		if refused, rule, origin := r.b.cfg.Ceiling.Refuses(p, c); refused {
-			decide(c, false, Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: "refused by a rule; never offered"}, rule, origin)
+			decide(c, false, Answer{Choice: Deny, Source: decision.SourceRule, Note: "refused by a rule; never offered"}, rule, origin)
 			continue
 		}
-		if g, ok := r.b.cfg.Grants.Lookup(c.Kind, c.Target, r.info.Digest); ok {
+		if g, ok := r.b.cfg.Grants.Lookup(decision.Kind(c.Kind), c.Target, r.info.Digest); ok {
 			rule, origin := notInPolicy(c)
-			ans := Answer{Choice: AlwaysDeny, Source: hostfuncs.SourceGrant, Note: "grant " + g.ID + " (" + g.File + ")"}
+			ans := Answer{Choice: AlwaysDeny, Source: decision.SourceGrant, Note: "grant " + g.ID + " (" + g.File + ")"}
 			if g.Allow {
 				ans.Choice = AlwaysAllow
 				granted = append(granted, c)
@@ -74,11 +74,11 @@ func (r *Run) Escalate(ctx context.Context, p *policy.Policy, e policy.Escalatio
 			items := make([]Item, len(ask))
 			for i, c := range ask {
 				rule, origin := notInPolicy(c)
-				items[i] = Item{Kind: c.Kind, Op: "request", Target: c.Target, Rule: rule, Origin: origin}
+				items[i] = Item{Kind: decision.Kind(c.Kind), Op: "request", Target: c.Target, Rule: rule, Origin: origin}
 			}
 			ans = r.b.ask(ctx, Question{Tool: r.info.Tool, Digest: r.info.Digest, Items: items, Why: WhyManifest, Offer: r.b.offer(items...)})
 		default:
-			ans = Answer{Choice: Deny, Source: hostfuncs.SourceRule, Note: fmt.Sprintf("approvals.mode = %q: a manifest's requests are not granted", r.info.Mode)}
+			ans = Answer{Choice: Deny, Source: decision.SourceRule, Note: fmt.Sprintf("approvals.mode = %q: a manifest's requests are not granted", r.info.Mode)}
 		}
 		for _, c := range ask {
 			rule, origin := notInPolicy(c)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -20,7 +20,7 @@ func ExampleChain() {
 		Headless: policy.Deny,
 	})
 	run := b.NewRun(approvals.RunInfo{Tool: "fetch", Digest: "sha256:0123456789abcdef", Mode: policy.ModeUntrusted})
-	req := hostfuncs.Request{Kind: "net.connect", Op: "connect", Target: "api.example.com:443",
+	req := decision.Request{Kind: decision.NetConnect, Op: "connect", Target: "api.example.com:443",
 		Policy: policy.Ask, Rule: `network.default = "ask"`}
 	for range 2 {
 		rep := run.Ask(context.Background(), req)

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 // Grant is one remembered answer: "always allow" or "always deny" for one
@@ -27,7 +29,7 @@ import (
 type Grant struct {
 	ID      string // GrantID(Kind, Target, Digest), with the scope when it is a folder
 	Allow   bool
-	Kind    string // "net.connect", "fs.write", "env", "mount.write", …
+	Kind    decision.Kind
 	Target  string // exactly: host:port, a guest path, a variable name, a limit; or the folder
 	Scope   string // "" (ScopeExact) or ScopeFolder
 	Digest  string // the module's digest, "sha256:…"
@@ -48,8 +50,8 @@ const (
 // digits of a SHA-256 over kind, target and digest (and the scope, for a
 // folder). The same scope always has the same ID, so answering again
 // replaces the grant.
-func GrantID(kind, target, digest string, scope ...string) string {
-	key := kind + "\x00" + target + "\x00" + digest
+func GrantID(kind decision.Kind, target, digest string, scope ...string) string {
+	key := string(kind) + "\x00" + target + "\x00" + digest
 	if len(scope) > 0 && scope[0] == ScopeFolder {
 		key += "\x00" + ScopeFolder
 	}
@@ -60,14 +62,14 @@ func GrantID(kind, target, digest string, scope ...string) string {
 // Covers reports whether the grant applies to a request of kind for
 // target: the same target exactly, or, for a folder grant, a write whose
 // every path (a rename names two) lies in the folder or below it.
-func (g Grant) Covers(kind, target string) bool {
+func (g Grant) Covers(kind decision.Kind, target string) bool {
 	if g.Kind != kind {
 		return false
 	}
 	if g.Scope != ScopeFolder {
 		return g.Target == target
 	}
-	if kind != "fs.write" {
+	if kind != decision.FSWrite {
 		return false
 	}
 	for _, p := range strings.Split(target, " -> ") {
@@ -141,7 +143,7 @@ func (g *Grants) Files() []string { return slices.Clone(g.files) }
 
 // Lookup returns the grant for a capability of a module. A deny in any file
 // wins over an allow. Lookup on a nil *Grants finds nothing.
-func (g *Grants) Lookup(kind, target, digest string) (Grant, bool) {
+func (g *Grants) Lookup(kind decision.Kind, target, digest string) (Grant, bool) {
 	if g == nil {
 		return Grant{}, false
 	}
@@ -288,13 +290,13 @@ func readGrants(file string) ([]Grant, hcl.Diagnostics) {
 			}
 			return v.AsString()
 		}
-		gr := Grant{ID: b.Labels[0], Kind: str("kind"), Target: str("target"), Digest: str("digest"), Tool: str("tool"),
+		gr := Grant{ID: b.Labels[0], Kind: decision.Kind(str("kind")), Target: str("target"), Digest: str("digest"), Tool: str("tool"),
 			File: file, Pos: b.DefRange.Start}
 		switch scope := str("scope"); scope {
 		case "", "file", "exact":
 		case ScopeFolder:
 			gr.Scope = ScopeFolder
-			if gr.Kind != "fs.write" || !strings.HasPrefix(gr.Target, "/") || path.Clean(gr.Target) != gr.Target {
+			if gr.Kind != decision.FSWrite || !strings.HasPrefix(gr.Target, "/") || path.Clean(gr.Target) != gr.Target {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid folder grant",
 					Detail:  "A grant with scope = \"folder\" is for kind = \"fs.write\" and a clean absolute guest folder, like \"/work/docs\".",
 					Subject: body.Attributes["scope"].Expr.Range().Ptr()})
@@ -344,7 +346,7 @@ func writeGrants(file string, gs []Grant) error {
 		}
 		fmt.Fprintf(&b, "\ngrant %s {\n", hclQuote(g.ID))
 		fmt.Fprintf(&b, "  answer  = %s\n", hclQuote(answer))
-		fmt.Fprintf(&b, "  kind    = %s\n", hclQuote(g.Kind))
+		fmt.Fprintf(&b, "  kind    = %s\n", hclQuote(string(g.Kind)))
 		fmt.Fprintf(&b, "  target  = %s\n", hclQuote(g.Target))
 		fmt.Fprintf(&b, "  digest  = %s\n", hclQuote(g.Digest))
 		if g.Scope == ScopeFolder {

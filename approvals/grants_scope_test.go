@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -20,12 +20,13 @@ func TestFolderGrantCovers(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if err := g.Remember(approvals.Grant{Allow: true, Kind: "fs.write", Target: "/ro/docs", Scope: approvals.ScopeFolder, Digest: digestA}); err != nil {
+	if err := g.Remember(approvals.Grant{Allow: true, Kind: decision.FSWrite, Target: "/ro/docs", Scope: approvals.ScopeFolder, Digest: digestA}); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		kind, target, digest string
-		covered              bool
+		kind           decision.Kind
+		target, digest string
+		covered        bool
 	}{
 		{"fs.write", "/ro/docs", digestA, true},                         // the folder itself (mkdir, utimens)
 		{"fs.write", "/ro/docs/a.md", digestA, true},                    // a file in it
@@ -46,7 +47,7 @@ func TestFolderGrantCovers(t *testing.T) {
 		}
 	}
 	// An exact deny inside the folder wins over the folder's allow.
-	if err := g.Remember(approvals.Grant{Allow: false, Kind: "fs.write", Target: "/ro/docs/secret.md", Digest: digestA}); err != nil {
+	if err := g.Remember(approvals.Grant{Allow: false, Kind: decision.FSWrite, Target: "/ro/docs/secret.md", Digest: digestA}); err != nil {
 		t.Fatal(err)
 	}
 	if gr, ok := g.Lookup("fs.write", "/ro/docs/secret.md", digestA); !ok || gr.Allow {
@@ -109,10 +110,10 @@ func TestAlwaysAllowFolder(t *testing.T) {
 	s := &approvals.Scripted{Default: approvals.AlwaysAllowFolder}
 	b := approvals.NewBroker(approvals.Config{Approver: s, Grants: g})
 	run := b.NewRun(approvals.RunInfo{Tool: "write", Digest: digestA, Mode: policy.ModeUntrusted})
-	write := func(target string) hostfuncs.Reply {
-		return run.Ask(context.Background(), hostfuncs.Request{Kind: "fs.write", Op: "rename", Target: target, Policy: policy.Ask})
+	write := func(target string) decision.Reply {
+		return run.Ask(context.Background(), decision.Request{Kind: decision.FSWrite, Op: "rename", Target: target, Policy: policy.Ask})
 	}
-	if rep := write("/ro/docs/a.md"); !rep.Allowed || rep.Source != hostfuncs.SourceUser {
+	if rep := write("/ro/docs/a.md"); !rep.Allowed || rep.Source != decision.SourceUser {
 		t.Fatalf("first write: %+v", rep)
 	}
 	q := s.Asked()[0]
@@ -123,14 +124,14 @@ func TestAlwaysAllowFolder(t *testing.T) {
 	if got := strings.Join(offered, ","); got != "deny,allow once,allow for this run,always allow,always allow in folder,always deny" {
 		t.Errorf("offered %s", got)
 	}
-	if rep := write("/ro/docs/sub/b.md"); !rep.Allowed || rep.Source != hostfuncs.SourceGrant {
+	if rep := write("/ro/docs/sub/b.md"); !rep.Allowed || rep.Source != decision.SourceGrant {
 		t.Errorf("a write below the folder: %+v", rep)
 	}
-	if rep := write("/ro/elsewhere.md"); rep.Source != hostfuncs.SourceUser || len(s.Asked()) != 2 {
+	if rep := write("/ro/elsewhere.md"); rep.Source != decision.SourceUser || len(s.Asked()) != 2 {
 		t.Errorf("a write outside the folder was not asked: %+v", rep)
 	}
 	// Not offered for a connection: the answer is not one offered, so deny.
-	if rep := run.Ask(context.Background(), hostfuncs.Request{Kind: "net.connect", Op: "connect", Target: "x:1", Policy: policy.Ask}); rep.Allowed {
+	if rep := run.Ask(context.Background(), decision.Request{Kind: decision.NetConnect, Op: "connect", Target: "x:1", Policy: policy.Ask}); rep.Allowed {
 		t.Error("always allow in folder was taken for a connection")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 )
 
 func TestGrantsFile(t *testing.T) {
@@ -20,9 +21,9 @@ func TestGrantsFile(t *testing.T) {
 	}
 	weird := "/work/${HOME} \"quoted\"\nnew line %{x} \x1b[2J"
 	for _, gr := range []approvals.Grant{
-		{Allow: true, Kind: "net.connect", Target: "api.github.com:443", Digest: digestA, Tool: "gh"},
-		{Allow: false, Kind: "fs.write", Target: weird, Digest: digestA, Tool: "gh"},
-		{Allow: true, Kind: "net.connect", Target: "api.github.com:443", Digest: digestB, Tool: "gh"},
+		{Allow: true, Kind: decision.NetConnect, Target: "api.github.com:443", Digest: digestA, Tool: "gh"},
+		{Allow: false, Kind: decision.FSWrite, Target: weird, Digest: digestA, Tool: "gh"},
+		{Allow: true, Kind: decision.NetConnect, Target: "api.github.com:443", Digest: digestB, Tool: "gh"},
 	} {
 		if err := g.Remember(gr); err != nil {
 			t.Fatal(err)
@@ -60,7 +61,7 @@ func TestGrantsFile(t *testing.T) {
 	}
 
 	// Answering again for the same scope replaces the grant.
-	if err := g2.Remember(approvals.Grant{Allow: false, Kind: "net.connect", Target: "api.github.com:443", Digest: digestA}); err != nil {
+	if err := g2.Remember(approvals.Grant{Allow: false, Kind: decision.NetConnect, Target: "api.github.com:443", Digest: digestA}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(g2.List()); n != 3 {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // Scripted is an Approver for tests: it answers from a script and records
@@ -40,7 +40,7 @@ func (s *Scripted) Approve(ctx context.Context, q Question) (Answer, error) {
 		select {
 		case <-s.Hold:
 		case <-ctx.Done():
-			return withdrawn(ctx, hostfuncs.SourceUser), ctx.Err()
+			return withdrawn(ctx, decision.SourceUser), ctx.Err()
 		}
 	}
 	c := s.Default
@@ -50,7 +50,7 @@ func (s *Scripted) Approve(ctx context.Context, q Question) (Answer, error) {
 	case n <= len(s.Answers):
 		c = s.Answers[n-1]
 	}
-	return Answer{Choice: c, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}, nil
+	return Answer{Choice: c, Source: decision.SourceUser, Ended: decision.EndedAnswered}, nil
 }
 
 // Asked returns a copy of every question asked so far.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/charmbracelet/huh"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // Terminal asks a person at a terminal, with a huh form: the tool's name
@@ -101,31 +101,31 @@ func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
 		err = form.WithInput(t.In).WithOutput(t.Out).WithTimeout(t.Timeout).RunWithContext(ctx)
 	}
 
-	ans := Answer{Choice: choice, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}
+	ans := Answer{Choice: choice, Source: decision.SourceUser, Ended: decision.EndedAnswered}
 	switch {
 	case ctx.Err() != nil:
-		ans = withdrawn(ctx, hostfuncs.SourceUser)
+		ans = withdrawn(ctx, decision.SourceUser)
 	case errors.Is(err, huh.ErrTimeout):
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: fmt.Sprintf("no answer in %s: timed out", t.Timeout), Ended: hostfuncs.EndedTimedOut}
+		ans = Answer{Choice: Deny, Source: decision.SourceUser, Note: fmt.Sprintf("no answer in %s: timed out", t.Timeout), Ended: decision.EndedTimedOut}
 	case errors.Is(err, huh.ErrUserAborted):
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "interrupted with ctrl+c at the prompt", Ended: hostfuncs.EndedInterrupted}
+		ans = Answer{Choice: Deny, Source: decision.SourceUser, Note: "interrupted with ctrl+c at the prompt", Ended: decision.EndedInterrupted}
 	case err != nil:
-		ans = Answer{Choice: Deny, Source: hostfuncs.SourceUser, Note: "the prompt failed: " + err.Error(), Ended: hostfuncs.EndedRunEnded}
+		ans = Answer{Choice: Deny, Source: decision.SourceUser, Note: "the prompt failed: " + err.Error(), Ended: decision.EndedRunEnded}
 	}
 	took := time.Since(start).Seconds()
 	how := fmt.Sprintf("answered in %.1fs", took)
 	switch ans.Ended {
-	case hostfuncs.EndedTimedOut:
+	case decision.EndedTimedOut:
 		how = fmt.Sprintf("no answer: timed out after %.1fs", took)
-	case hostfuncs.EndedInterrupted:
+	case decision.EndedInterrupted:
 		how = fmt.Sprintf("interrupted after %.1fs", took)
-	case hostfuncs.EndedCancelled:
+	case decision.EndedCancelled:
 		how = fmt.Sprintf("no answer: the tool withdrew its request after %.1fs", took)
-	case hostfuncs.EndedRunEnded:
+	case decision.EndedRunEnded:
 		how = fmt.Sprintf("no answer: %s, after %.1fs", ans.Note, took)
 	}
 	fmt.Fprintf(t.Out, "airlock: %s: %s (%s, %s)\n", ans.Choice, summary(q), Neutralise(q.Tool), how)
-	if ans.Ended == hostfuncs.EndedInterrupted && t.Interrupt != nil {
+	if ans.Ended == decision.EndedInterrupted && t.Interrupt != nil {
 		t.Interrupt()
 	}
 	return ans, nil
@@ -172,7 +172,7 @@ func describe(q Question, markup bool) string {
 	for _, it := range q.Items {
 		fmt.Fprintf(&b, "\n  %s %s", esc(what(it)), esc(NeutraliseLine(it.Target)))
 		if it.Op != "" && it.Op != "request" {
-			fmt.Fprintf(&b, "  (%s %s)", esc(it.Kind), esc(it.Op))
+			fmt.Fprintf(&b, "  (%s %s)", esc(string(it.Kind)), esc(it.Op))
 		}
 		if it.Rule != "" {
 			fmt.Fprintf(&b, "\n    not allowed by: %s (%s)", esc(it.Rule), esc(it.Origin.String()))
@@ -187,24 +187,24 @@ var noteEscaper = strings.NewReplacer(`\`, `\\`, `_`, `\_`, `*`, `\*`, "`", "\\`
 // what says in words what kind of capability an item is.
 func what(it Item) string {
 	switch it.Kind {
-	case "fs.write":
+	case decision.FSWrite:
 		return "write"
-	case "fs.read":
+	case decision.FSRead:
 		return "read"
-	case "net.connect":
+	case decision.NetConnect:
 		return "connect to"
-	case "network":
+	case decision.Network:
 		return "network access to"
-	case "env":
+	case decision.Env:
 		return "the host variable"
-	case "mount.write":
+	case decision.MountWrite:
 		return "write access to the mount"
-	case "limits.memory":
+	case decision.LimitsMemory:
 		return "memory up to"
-	case "limits.timeout":
+	case decision.LimitsTime:
 		return "wall time up to"
 	}
-	return it.Kind
+	return string(it.Kind)
 }
 
 // summary is a one-line account of the items, for the line left on the

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // accessibleTerminal returns a Terminal in accessible mode reading from a
@@ -35,7 +35,7 @@ func accessibleTerminal(t *testing.T, timeout time.Duration) (term *approvals.Te
 func question() approvals.Question {
 	return approvals.Question{
 		Tool: "wr\x1b[2Jite", Digest: digestA, Why: approvals.WhyAtUse,
-		Items: []approvals.Item{{Kind: "fs.write", Op: "open", Target: "/ro/out_1.txt",
+		Items: []approvals.Item{{Kind: decision.FSWrite, Op: "open", Target: "/ro/out_1.txt",
 			Rule: `mount "/ro" access = "read"`, Origin: projectOrigin()}},
 		Offer: approvals.Choices,
 	}
@@ -48,7 +48,7 @@ func TestTerminalAccessible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ans.Choice != approvals.AllowRun || ans.Source != hostfuncs.SourceUser {
+	if ans.Choice != approvals.AllowRun || ans.Source != decision.SourceUser {
 		t.Errorf("answer %+v", ans)
 	}
 	s := screen()
@@ -82,7 +82,7 @@ func TestTerminalTimeoutAndCancel(t *testing.T) {
 	term, _, screen := accessibleTerminal(t, 200*time.Millisecond)
 	start := time.Now()
 	ans, err := term.Approve(context.Background(), question())
-	if err != nil || ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "timed out") || ans.Ended != hostfuncs.EndedTimedOut {
+	if err != nil || ans.Choice != approvals.Deny || !strings.Contains(ans.Note, "timed out") || ans.Ended != decision.EndedTimedOut {
 		t.Errorf("timeout: %+v %v", ans, err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -95,7 +95,7 @@ func TestTerminalTimeoutAndCancel(t *testing.T) {
 	term2, keys, _ := accessibleTerminal(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if ans, _ := term2.Approve(ctx, question()); ans.Choice != approvals.Deny || ans.Ended != hostfuncs.EndedRunEnded || !strings.Contains(ans.Note, "before an answer") {
+	if ans, _ := term2.Approve(ctx, question()); ans.Choice != approvals.Deny || ans.Ended != decision.EndedRunEnded || !strings.Contains(ans.Note, "before an answer") {
 		t.Errorf("cancel: %+v", ans)
 	}
 	// Nothing was left reading the terminal: the next keystrokes are still there.

@@ -8,6 +8,8 @@ import (
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"golang.org/x/sys/unix"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 // Nested mounts (docs/filesystem.md, "Nested mounts"). When mounts nest, a
@@ -58,7 +60,7 @@ func (f *FS) coveredAt(rel string) (coverage, bool) {
 
 // crossing refuses an operation on the real location rel when another
 // mount serves it, recording the refusal.
-func (f *FS) crossing(kind, op, rel string) experimentalsys.Errno {
+func (f *FS) crossing(kind decision.Kind, op, rel string) experimentalsys.Errno {
 	if len(f.covered) == 0 {
 		return 0
 	}
@@ -77,7 +79,7 @@ func (f *FS) crossing(kind, op, rel string) experimentalsys.Errno {
 // FIFO would block). A final symlink is followed with O_PATH descriptors,
 // which open nothing, to learn where it leads. Without nested mounts it
 // does nothing.
-func (f *FS) beforeOpen(kind, rel string, parent pin, name string) experimentalsys.Errno {
+func (f *FS) beforeOpen(kind decision.Kind, rel string, parent pin, name string) experimentalsys.Errno {
 	if len(f.covered) == 0 {
 		return 0
 	}
@@ -99,7 +101,7 @@ func (f *FS) beforeOpen(kind, rel string, parent pin, name string) experimentals
 // crossingBelow refuses renaming or removing rel when a part another mount
 // serves lies below it: moving it would carry that part along, out of
 // where this mount knows it is covered.
-func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
+func (f *FS) crossingBelow(kind decision.Kind, op, rel string) experimentalsys.Errno {
 	if e := f.crossing(kind, op, rel); e != 0 {
 		return e
 	}
@@ -122,18 +124,18 @@ func (f *FS) crossingBelow(kind, op, rel string) experimentalsys.Errno {
 // parent.
 func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Errno) {
 	const op = "utimens"
-	defer f.noteDone(&ret, "fs.write", op, p)
+	defer f.noteDone(&ret, decision.FSWrite, op, p)
 	if f.gate.Revoked() {
 		return experimentalsys.EACCES
 	}
 	rel, _ := cleanRel(p)
 	if escapes(rel) {
-		return f.escape("fs.write", op, f.target(rel))
+		return f.escape(decision.FSWrite, op, f.target(rel))
 	}
 	if pat, ok := f.hidden(rel); ok {
-		return f.denyHidden("fs.read", op, rel, pat, experimentalsys.ENOENT)
+		return f.denyHidden(decision.FSRead, op, rel, pat, experimentalsys.ENOENT)
 	}
-	if e := f.stateAsked("fs.write", op, rel, false); e != 0 {
+	if e := f.stateAsked(decision.FSWrite, op, rel, false); e != 0 {
 		return e
 	}
 	if pat, ok := f.protected(rel); ok {
@@ -143,7 +145,7 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) (ret experimentalsys.Er
 		return f.Utimens(".", atim, mtim)
 	}
 	dir, name := splitRel(rel)
-	parent, e := f.pinDir("fs.write", op, dir)
+	parent, e := f.pinDir(decision.FSWrite, op, dir)
 	if e != 0 {
 		return e
 	}

@@ -10,11 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
@@ -39,13 +39,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		goCmd = "go"
-	}
+	// "go" is the toolchain running this test: go test puts its own
+	// GOROOT/bin first on the PATH of the test binary.
 	for _, name := range testGuests {
 		out := filepath.Join(dir, name+".wasm")
-		cmd := exec.Command(goCmd, "build", "-o", out, "./testdata/"+name)
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/"+name)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building guest %s: %v\n%s", name, err, b)
@@ -186,9 +184,9 @@ func TestGuestEndToEnd(t *testing.T) {
 	if o.limit.Open() != 0 {
 		t.Errorf("%d files still counted open after the guest exited", o.limit.Open())
 	}
-	wantDecision(t, g, "fs.write", "open", "/work/.git/config", `protect ".git"`, "EACCES")
-	wantDecision(t, g, "fs.read", "open", "/work/.env", `hide ".env"`, "ENOENT")
-	wantDecision(t, g, "fs.read", "open", "/work/abs", `mount "/work" boundary`, "EPERM")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/.git/config", `protect ".git"`, "EACCES")
+	wantDecision(t, g, decision.FSRead, "open", "/work/.env", `hide ".env"`, "ENOENT")
+	wantDecision(t, g, decision.FSRead, "open", "/work/abs", `mount "/work" boundary`, "EPERM")
 	w.checkOutside()
 }
 
@@ -234,7 +232,7 @@ func TestGuestEndToEndReadOnly(t *testing.T) {
 	if w.content("ok.txt") != "hello" || w.exists("new.txt") || w.exists("d") || w.exists("l") {
 		t.Error("read-only mount changed")
 	}
-	wantDecision(t, g, "fs.write", "open", "/work/ok.txt", `mount "/work" access = "read"`, "EROFS")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/ok.txt", `mount "/work" access = "read"`, "EROFS")
 }
 
 // TestGuestEndToEndNestedMounts: a Go guest with "/" (writable) and

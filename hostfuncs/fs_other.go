@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 )
@@ -29,7 +30,7 @@ func (f *FS) Close() error { return nil }
 // without a policy filesystem they are never reached.
 func (f *FS) cover(rel, by string)             {}
 func (f *FS) hostRel(other *FS) (string, bool) { return "", false }
-func (f *FS) escape(kind, op, target string) experimentalsys.Errno {
+func (f *FS) escape(kind decision.Kind, op, target string) experimentalsys.Errno {
 	return experimentalsys.EPERM
 }
 func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {

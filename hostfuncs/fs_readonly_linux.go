@@ -8,6 +8,7 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"golang.org/x/sys/unix"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -27,7 +28,7 @@ import (
 // Grants match what is asked, so asking about the real location is what
 // lets a grant for a folder cover that folder and nothing a symlink in it
 // leads to.
-func (f *FS) openReadOnly(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode) (*File, experimentalsys.Errno) {
+func (f *FS) openReadOnly(kind decision.Kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode) (*File, experimentalsys.Errno) {
 	const op = "open"
 	creat := flag&experimentalsys.O_CREAT != 0
 	excl := creat && flag&experimentalsys.O_EXCL != 0
@@ -52,7 +53,7 @@ func (f *FS) openReadOnly(kind, rel string, flag experimentalsys.Oflag, perm fs.
 }
 
 // openExistingReadOnly is openReadOnly for the object pinned by pn.
-func (f *FS) openExistingReadOnly(kind string, pn pin, st *unix.Stat_t, flag experimentalsys.Oflag) (*File, experimentalsys.Errno) {
+func (f *FS) openExistingReadOnly(kind decision.Kind, pn pin, st *unix.Stat_t, flag experimentalsys.Oflag) (*File, experimentalsys.Errno) {
 	const op = "open"
 	switch {
 	case flag&experimentalsys.O_CREAT != 0 && flag&experimentalsys.O_EXCL != 0:
@@ -88,7 +89,7 @@ func (f *FS) openExistingReadOnly(kind string, pn pin, st *unix.Stat_t, flag exp
 }
 
 // createReadOnly is openReadOnly for a name that does not exist yet.
-func (f *FS) createReadOnly(kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode) (*File, experimentalsys.Errno) {
+func (f *FS) createReadOnly(kind decision.Kind, rel string, flag experimentalsys.Oflag, perm fs.FileMode) (*File, experimentalsys.Errno) {
 	const op = "open"
 	dir, name := splitRel(rel)
 	parent, e := f.pinDir(kind, op, dir)

@@ -14,6 +14,7 @@ import (
 	sysapi "github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/unix"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -152,7 +153,7 @@ func (f *FS) stagedAt(rel string) *stagedFile {
 		return nil
 	}
 	dir, name := splitRel(rel)
-	parent, e := f.pinDir("fs.read", "lookup", dir)
+	parent, e := f.pinDir(decision.FSRead, "lookup", dir)
 	if e != 0 {
 		return nil
 	}
@@ -241,7 +242,7 @@ func (f *FS) stageRoom(sf *stagedFile, grow int64) experimentalsys.Errno {
 	}
 	if !sf.full {
 		sf.full = true
-		f.gate.Note(Request{Kind: "fs.write", Op: "write", Target: f.target(sf.rel), Policy: policy.Deny,
+		f.gate.Note(decision.Request{Kind: decision.FSWrite, Op: "write", Target: f.target(sf.rel), Policy: policy.Deny,
 			Rule: "provisional files in a read-only mount hold at most 256 MiB", Origin: f.mount.Origin}, false, "EIO")
 	}
 	return experimentalsys.EIO // wazero has no ENOSPC
@@ -254,7 +255,7 @@ func (f *FS) stageRoom(sf *stagedFile, grow int64) experimentalsys.Errno {
 func (f *FS) placeStaged(sf *stagedFile, trel string, tslash bool) experimentalsys.Errno {
 	const op = "rename"
 	if escapes(trel) {
-		return f.escape("fs.write", op, f.target(trel))
+		return f.escape(decision.FSWrite, op, f.target(trel))
 	}
 	if tslash {
 		return experimentalsys.ENOTDIR
@@ -266,7 +267,7 @@ func (f *FS) placeStaged(sf *stagedFile, trel string, tslash bool) experimentals
 		return e
 	}
 	tdir, tname := splitRel(trel)
-	tp, e := f.pinDir("fs.write", op, tdir)
+	tp, e := f.pinDir(decision.FSWrite, op, tdir)
 	if e != 0 {
 		return e
 	}
@@ -318,7 +319,7 @@ func (f *FS) discardStaged() {
 		if sf.refused {
 			continue
 		}
-		f.gate.Note(Request{Kind: "fs.write", Op: "open", Target: f.target(sf.rel), Policy: policy.Deny,
+		f.gate.Note(decision.Request{Kind: decision.FSWrite, Op: "open", Target: f.target(sf.rel), Policy: policy.Deny,
 			Rule: "a provisional file in a read-only mount, never renamed into place: discarded", Origin: f.mount.Origin}, false, "")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -20,20 +21,20 @@ import (
 // each question, and every question is kept.
 type roAsk struct {
 	mu     sync.Mutex
-	asked  []Request
-	answer func(Request) bool
+	asked  []decision.Request
+	answer func(decision.Request) bool
 	// seen, if set, is called with each question, while it is open.
-	seen func(Request)
+	seen func(decision.Request)
 }
 
-func (a *roAsk) Ask(_ context.Context, r Request) Reply {
+func (a *roAsk) Ask(_ context.Context, r decision.Request) decision.Reply {
 	a.mu.Lock()
 	a.asked = append(a.asked, r)
 	a.mu.Unlock()
 	if a.seen != nil {
 		a.seen(r)
 	}
-	return Reply{Allowed: a.answer(r), Source: SourceUser, Ended: EndedAnswered}
+	return decision.Reply{Allowed: a.answer(r), Source: decision.SourceUser, Ended: decision.EndedAnswered}
 }
 
 func (a *roAsk) targets() []string {
@@ -95,8 +96,8 @@ func TestStagedWriteAsksAboutTheDestination(t *testing.T) {
 	w.file("docs/out.txt", "old")
 	os.Chmod(filepath.Join(w.mount, "docs/out.txt"), 0o640)
 	var during string
-	a := &roAsk{answer: func(Request) bool { return true }}
-	a.seen = func(Request) { during = w.entries("docs") }
+	a := &roAsk{answer: func(decision.Request) bool { return true }}
+	a.seen = func(decision.Request) { during = w.entries("docs") }
 	f, g := roFS(t, w, a)
 
 	created, renamed := atomicWrite(f, "docs", "out.txt", ".out.txt.3038583543.tmp", "new")
@@ -115,7 +116,7 @@ func TestStagedWriteAsksAboutTheDestination(t *testing.T) {
 	if fi, _ := os.Stat(filepath.Join(w.mount, "docs/out.txt")); fi.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, want the replaced file's 0640", fi.Mode().Perm())
 	}
-	g.End(ErrRunEnded)
+	g.End(decision.ErrRunEnded)
 	if ds := g.Decisions(); len(ds) != 1 || !ds[0].Allowed || ds[0].Target != "/work/docs/out.txt" {
 		t.Errorf("decisions:\n%s", dumpDecisions(g))
 	}
@@ -127,7 +128,7 @@ func TestStagedWriteAsksAboutTheDestination(t *testing.T) {
 func TestStagedWriteRefused(t *testing.T) {
 	w := newWorld(t)
 	w.file("out.txt", "old")
-	a := &roAsk{answer: func(Request) bool { return false }}
+	a := &roAsk{answer: func(decision.Request) bool { return false }}
 	f, g := roFS(t, w, a)
 	created, renamed := atomicWrite(f, ".", "out.txt", "out.txt.tmp", "new")
 	if created != 0 || renamed != experimentalsys.EROFS {
@@ -145,7 +146,7 @@ func TestStagedWriteRefused(t *testing.T) {
 	if _, e := f.Stat("out.txt.tmp"); e != experimentalsys.ENOENT {
 		t.Errorf("stat after unlink: %v", e)
 	}
-	g.End(ErrRunEnded)
+	g.End(decision.ErrRunEnded)
 	if w.content("out.txt") != "old" || w.entries(".") != "out.txt" {
 		t.Errorf("host changed: %q %q", w.content("out.txt"), w.entries("."))
 	}
@@ -159,7 +160,7 @@ func TestStagedWriteRefused(t *testing.T) {
 // record; nothing was asked and nothing reached the host.
 func TestStagedFileNeverRenamedIsDiscarded(t *testing.T) {
 	w := newWorld(t)
-	a := &roAsk{answer: func(Request) bool { return true }}
+	a := &roAsk{answer: func(decision.Request) bool { return true }}
 	f, g := roFS(t, w, a)
 	if e := writeFile(f, "payload.tmp", wronly|creat|excl, "x"); e != 0 {
 		t.Fatal(e)
@@ -167,11 +168,11 @@ func TestStagedFileNeverRenamedIsDiscarded(t *testing.T) {
 	if w.exists("payload.tmp") || w.entries(".") != "" {
 		t.Fatalf("a provisional file is on the host: %q", w.entries("."))
 	}
-	g.End(ErrRunEnded)
+	g.End(decision.ErrRunEnded)
 	if len(a.asked) != 0 || w.entries(".") != "" {
 		t.Errorf("asked %q; host %q", a.targets(), w.entries("."))
 	}
-	wantDecision(t, g, "fs.write", "open", "/work/payload.tmp", "a provisional file in a read-only mount, never renamed into place: discarded", "")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/payload.tmp", "a provisional file in a read-only mount, never renamed into place: discarded", "")
 	// After the run's end nothing provisional is reachable.
 	if _, e := f.Stat("payload.tmp"); e == 0 {
 		t.Error("the discarded file is still there")
@@ -184,7 +185,7 @@ func TestStagedFileNeverRenamedIsDiscarded(t *testing.T) {
 func TestStagedRenameKeepsTheRules(t *testing.T) {
 	w := newWorld(t)
 	w.file(".git/config", "[core]")
-	a := &roAsk{answer: func(Request) bool { return true }}
+	a := &roAsk{answer: func(decision.Request) bool { return true }}
 	f, g := roFS(t, w, a, ".git")
 	for _, dst := range []string{".git/config", ".git/hooks/pre-commit", "../outside/secret.txt"} {
 		if e := writeFile(f, ".x.tmp", wronly|creat|excl, "evil"); e != 0 {
@@ -201,7 +202,7 @@ func TestStagedRenameKeepsTheRules(t *testing.T) {
 	if w.content(".git/config") != "[core]" {
 		t.Error(".git/config changed")
 	}
-	g.End(ErrRunEnded)
+	g.End(decision.ErrRunEnded)
 	w.checkOutside()
 }
 
@@ -209,7 +210,7 @@ func TestStagedRenameKeepsTheRules(t *testing.T) {
 // is asked about at once, naming itself.
 func TestOrdinaryCreateAskedAtOnce(t *testing.T) {
 	w := newWorld(t)
-	a := &roAsk{answer: func(Request) bool { return true }}
+	a := &roAsk{answer: func(decision.Request) bool { return true }}
 	f, _ := roFS(t, w, a)
 	if e := writeFile(f, "report.txt", wronly|creat|excl, "a"); e != 0 || w.content("report.txt") != "a" {
 		t.Errorf("exclusive create of report.txt: %v", e)
@@ -231,7 +232,7 @@ func TestReadOnlyQuestionNamesTheRealLocation(t *testing.T) {
 	w.file("other/x.txt", "x")
 	w.symlink("../other", "granted/link")
 	w.symlink("../other/x.txt", "granted/file-link")
-	a := &roAsk{answer: func(r Request) bool { return strings.HasPrefix(r.Target, "/work/granted/") }}
+	a := &roAsk{answer: func(r decision.Request) bool { return strings.HasPrefix(r.Target, "/work/granted/") }}
 	f, _ := roFS(t, w, a)
 	wantErrno(t, "through a directory link", writeFile(f, "granted/link/x.txt", wronly|trunc, "evil"), experimentalsys.EROFS)
 	wantErrno(t, "through a file link", writeFile(f, "granted/file-link", wronly|trunc, "evil"), experimentalsys.EROFS)
@@ -254,7 +255,7 @@ func TestReadOnlyQuestionNamesTheRealLocation(t *testing.T) {
 // ends, so they are bounded: a write past the budget is refused.
 func TestStagedBudget(t *testing.T) {
 	w := newWorld(t)
-	a := &roAsk{answer: func(Request) bool { return true }}
+	a := &roAsk{answer: func(decision.Request) bool { return true }}
 	f, g := roFS(t, w, a)
 	file, e := f.OpenFile(".big.tmp", rdwr|creat|excl, 0o600)
 	if e != 0 {
@@ -270,5 +271,5 @@ func TestStagedBudget(t *testing.T) {
 	if _, e := file.Pwrite([]byte("x"), 1<<20); e != 0 {
 		t.Errorf("a write within the budget: %v", e)
 	}
-	wantDecision(t, g, "fs.write", "write", "/work/.big.tmp", "provisional files in a read-only mount hold at most 256 MiB", "EIO")
+	wantDecision(t, g, decision.FSWrite, "write", "/work/.big.tmp", "provisional files in a read-only mount hold at most 256 MiB", "EIO")
 }

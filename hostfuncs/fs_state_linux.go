@@ -12,6 +12,8 @@ import (
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"golang.org/x/sys/unix"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 // This file keeps airlock's own state (State) out of a mount's reach. The
@@ -148,7 +150,7 @@ func (st *fsState) holding(rel string) *stateObj {
 	return nil
 }
 
-func (f *FS) denyState(kind, op, target string, o *stateObj, how string) experimentalsys.Errno {
+func (f *FS) denyState(kind decision.Kind, op, target string, o *stateObj, how string) experimentalsys.Errno {
 	return f.deny(kind, op, target, stateRule(o.what, how), stateOrigin, experimentalsys.EACCES)
 }
 
@@ -156,12 +158,12 @@ func (f *FS) denyState(kind, op, target string, o *stateObj, how string) experim
 // (and before a read-only mount would ask anyone about a write that is
 // refused anyway). kind fs.read refuses secret state; fs.write refuses
 // state, and with holds also the entries on the way to it.
-func (f *FS) stateAsked(kind, op, rel string, holds bool) experimentalsys.Errno {
+func (f *FS) stateAsked(kind decision.Kind, op, rel string, holds bool) experimentalsys.Errno {
 	st := f.state
 	if st == nil || len(st.objs)+len(st.anchors) == 0 {
 		return 0
 	}
-	if kind == "fs.read" {
+	if kind == decision.FSRead {
 		if o := st.covering(rel, true); o != nil {
 			return f.denyState(kind, op, f.target(rel), o, "")
 		}
@@ -186,11 +188,11 @@ func (f *FS) stateLook(op, rel string, st *unix.Stat_t) experimentalsys.Errno {
 		return 0
 	}
 	if o := s.covering(rel, true); o != nil {
-		return f.denyState("fs.read", op, f.target(rel), o, "")
+		return f.denyState(decision.FSRead, op, f.target(rel), o, "")
 	}
 	if st != nil {
 		if o := s.s.index.object(st); o != nil && o.secret {
-			return f.denyState("fs.read", op, f.target(rel), o, " (another name)")
+			return f.denyState(decision.FSRead, op, f.target(rel), o, " (another name)")
 		}
 	}
 	return 0
@@ -204,11 +206,11 @@ func (f *FS) stateChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno 
 		return 0
 	}
 	if o := s.covering(rel, false); o != nil {
-		return f.denyState("fs.write", op, f.target(rel), o, "")
+		return f.denyState(decision.FSWrite, op, f.target(rel), o, "")
 	}
 	if st != nil {
 		if o := s.s.index.object(st); o != nil {
-			return f.denyState("fs.write", op, f.target(rel), o, " (another name)")
+			return f.denyState(decision.FSWrite, op, f.target(rel), o, " (another name)")
 		}
 	}
 	return 0
@@ -219,20 +221,20 @@ func (f *FS) stateChange(op, rel string, st *unix.Stat_t) experimentalsys.Errno 
 // way to it. An empty directory where airlock will make one changes
 // nothing; a file or symlink there would.
 func (f *FS) stateCreate(op, rel string) experimentalsys.Errno {
-	return f.stateAsked("fs.write", op, rel, op != "mkdir")
+	return f.stateAsked(decision.FSWrite, op, rel, op != "mkdir")
 }
 
 // stateMove checks that rel (a real location) may be renamed, removed or
 // replaced: not state, nothing on the way to it.
 func (f *FS) stateMove(op, rel string) experimentalsys.Errno {
-	return f.stateAsked("fs.write", op, rel, true)
+	return f.stateAsked(decision.FSWrite, op, rel, true)
 }
 
 // statePinned checks a directory just pinned for an operation of kind:
 // nothing may be made, renamed or removed in a folder that is (under any
 // name, a bind mount for one) inside airlock's state, and nothing read in
 // one inside secret state.
-func (f *FS) statePinned(kind, op string, p pin) experimentalsys.Errno {
+func (f *FS) statePinned(kind decision.Kind, op string, p pin) experimentalsys.Errno {
 	st := f.state
 	if st == nil {
 		return 0
@@ -247,7 +249,7 @@ func (f *FS) statePinned(kind, op string, p pin) experimentalsys.Errno {
 		}
 		o = st.s.index.dir(&sb)
 	}
-	if o == nil || (kind == "fs.read" && !o.secret) {
+	if o == nil || (kind == decision.FSRead && !o.secret) {
 		return 0
 	}
 	return f.denyState(kind, op, f.target(p.rel), o, " (another name)")
@@ -265,7 +267,7 @@ func (f *FS) stateEntry(op string, dir pin, name string) experimentalsys.Errno {
 		return 0
 	}
 	if o := f.state.s.index.entry(&st); o != nil {
-		return f.denyState("fs.write", op, f.target(joinRel(dir.rel, name)), o, " (another name)")
+		return f.denyState(decision.FSWrite, op, f.target(joinRel(dir.rel, name)), o, " (another name)")
 	}
 	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"golang.org/x/sys/unix"
@@ -273,13 +274,13 @@ func TestStateOutOfReach(t *testing.T) {
 		}
 	}
 	w.stateUnchanged("c", "p", "proj/src", "proj/new.go", ".cache/other-tool", ".config/other", ".realconfig/other", "etc/managed.d")
-	wantDecision(t, g, "fs.write", "open", "/work/.cache/airlock/compiled/sealed/entry", "airlock state: compile cache", "EACCES")
-	wantDecision(t, g, "fs.read", "open", "/work/.cache/airlock/key", "airlock state: compile cache", "EACCES")
-	wantDecision(t, g, "fs.write", "open", "/work/.realconfig/airlock/grants.hcl", "airlock state: user grants", "EACCES")
-	wantDecision(t, g, "fs.read", "open", "/work/grants-twin", "airlock state: user grants (another name)", "EACCES")
-	wantDecision(t, g, "fs.write", "open", "/work/policy-twin", "airlock state: policy (another name)", "EACCES")
-	wantDecision(t, g, "fs.write", "rename", "/work/.cache", "airlock state: compile cache (below)", "EACCES")
-	wantDecision(t, g, "fs.write", "unlink", "", "airlock state: audit log", "EACCES")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/.cache/airlock/compiled/sealed/entry", "airlock state: compile cache", "EACCES")
+	wantDecision(t, g, decision.FSRead, "open", "/work/.cache/airlock/key", "airlock state: compile cache", "EACCES")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/.realconfig/airlock/grants.hcl", "airlock state: user grants", "EACCES")
+	wantDecision(t, g, decision.FSRead, "open", "/work/grants-twin", "airlock state: user grants (another name)", "EACCES")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/policy-twin", "airlock state: policy (another name)", "EACCES")
+	wantDecision(t, g, decision.FSWrite, "rename", "/work/.cache", "airlock state: compile cache (below)", "EACCES")
+	wantDecision(t, g, decision.FSWrite, "unlink", "", "airlock state: audit log", "EACCES")
 	for _, d := range g.Decisions() {
 		if d.Allowed || !strings.HasPrefix(d.Rule, StateRulePrefix) || d.Origin != "builtin" {
 			t.Errorf("decision %+v: want a denial by an airlock state rule", d)
@@ -293,7 +294,10 @@ func TestStateOutOfReach(t *testing.T) {
 func TestStateReadOnlyMountIsNotAsked(t *testing.T) {
 	w := newStateWorld(t)
 	asked := 0
-	gate := NewGate(context.Background(), askerFunc(func(context.Context, Request) (bool, Source) { asked++; return true, SourceUser }), nil)
+	gate := NewGate(context.Background(), askerFunc(func(context.Context, decision.Request) (bool, decision.Source) {
+		asked++
+		return true, decision.SourceUser
+	}), nil)
 	f, err := NewFS(policy.Mount{Guest: "/work", Host: w.home, Access: policy.Read, Origin: testOrigin}, gate, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -403,8 +407,8 @@ func TestStateThroughBindMount(t *testing.T) {
 		}
 	}
 	w.stateUnchanged(".cache/mine")
-	wantDecision(t, gate, "fs.write", "open", "", "airlock state: compile cache (another name)", "EACCES")
-	wantDecision(t, gate, "fs.write", "rename", "/work/dotcache/airlock", "airlock state: compile cache (another name)", "EACCES")
+	wantDecision(t, gate, decision.FSWrite, "open", "", "airlock state: compile cache (another name)", "EACCES")
+	wantDecision(t, gate, decision.FSWrite, "rename", "/work/dotcache/airlock", "airlock state: compile cache (another name)", "EACCES")
 }
 
 // TestStateWithoutGuard: the fixture is a real attack. Without the state

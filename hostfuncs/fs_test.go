@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/hashicorp/hcl/v2"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -184,7 +185,7 @@ type mountOpts struct {
 	protect []string
 	hide    []string
 	limit   *OpenFileLimit
-	asker   Asker
+	asker   decision.Asker
 }
 
 func defaultOpts() mountOpts {
@@ -272,17 +273,17 @@ const (
 
 // findDecision returns the first recorded decision matching all given
 // fields (empty ones ignored).
-func findDecision(g *Gate, kind, op, target, rule, errno string) (Decision, bool) {
+func findDecision(g *Gate, kind decision.Kind, op, target, rule, errno string) (decision.Decision, bool) {
 	for _, d := range g.Decisions() {
 		if (kind == "" || d.Kind == kind) && (op == "" || d.Op == op) && (target == "" || d.Target == target) &&
 			(rule == "" || d.Rule == rule) && (errno == "" || d.Errno == errno) {
 			return d, true
 		}
 	}
-	return Decision{}, false
+	return decision.Decision{}, false
 }
 
-func wantDecision(t *testing.T, g *Gate, kind, op, target, rule, errno string) {
+func wantDecision(t *testing.T, g *Gate, kind decision.Kind, op, target, rule, errno string) {
 	t.Helper()
 	d, ok := findDecision(g, kind, op, target, rule, errno)
 	if !ok {
@@ -297,7 +298,7 @@ func wantDecision(t *testing.T, g *Gate, kind, op, target, rule, errno string) {
 func dumpDecisions(g *Gate) string {
 	var b strings.Builder
 	for _, d := range g.Decisions() {
-		b.WriteString("  " + d.Kind + " " + d.Op + " " + d.Target + " [" + d.Rule + "] " + d.Errno + " " + d.Origin + "\n")
+		b.WriteString("  " + string(d.Kind) + " " + d.Op + " " + d.Target + " [" + d.Rule + "] " + d.Errno + " " + d.Origin + "\n")
 	}
 	return b.String()
 }
@@ -368,7 +369,7 @@ func TestHostSymlinksOutOfMount(t *testing.T) {
 		t.Error("an operation through an escaping link changed the mount")
 	}
 	wantErrno(t, "open abs", openErr(f, "abs", rdonly), experimentalsys.EPERM)
-	wantDecision(t, g, "fs.read", "open", "/work/abs", `mount "/work" boundary`, "EPERM")
+	wantDecision(t, g, decision.FSRead, "open", "/work/abs", `mount "/work" boundary`, "EPERM")
 	w.checkOutside()
 }
 
@@ -390,7 +391,7 @@ func TestDotDotStaysInside(t *testing.T) {
 	if got, e := readAll(t, f, "a/../a/b.txt"); e != 0 || got != "b" {
 		t.Errorf("read a/../a/b.txt: %q %v", got, e)
 	}
-	wantDecision(t, g, "fs.read", "open", "", `mount "/work" boundary`, "EPERM")
+	wantDecision(t, g, decision.FSRead, "open", "", `mount "/work" boundary`, "EPERM")
 	w.checkOutside()
 }
 
@@ -405,7 +406,7 @@ func TestGuestSymlinks(t *testing.T) {
 		wantErrno(t, "symlink "+target, f.Symlink(target, "l"), experimentalsys.EPERM)
 	}
 	wantErrno(t, "symlink in sub", f.Symlink("../../outside/secret.txt", "sub/l"), experimentalsys.EPERM)
-	wantDecision(t, g, "fs.write", "symlink", "", `mount "/work" boundary`, "EPERM")
+	wantDecision(t, g, decision.FSWrite, "symlink", "", `mount "/work" boundary`, "EPERM")
 	if w.exists("l") || w.exists("sub/l") {
 		t.Fatal("an escaping symlink was made")
 	}
@@ -503,11 +504,11 @@ func TestProtectedGit(t *testing.T) {
 	if fi.Mode().Perm() != 0o644 || fi.ModTime().Unix() < 1000 {
 		t.Errorf("protected file's mode or time changed: %v %v", fi.Mode(), fi.ModTime())
 	}
-	d, ok := findDecision(g, "fs.write", "open", "/work/.git/config", `protect ".git"`, "EACCES")
-	if !ok || d.Origin != "policy.hcl:7:3" || d.Source != SourceRule {
+	d, ok := findDecision(g, decision.FSWrite, "open", "/work/.git/config", `protect ".git"`, "EACCES")
+	if !ok || d.Origin != "policy.hcl:7:3" || d.Source != decision.SourceRule {
 		t.Errorf("decision: %+v (found %v)\n%s", d, ok, dumpDecisions(g))
 	}
-	wantDecision(t, g, "fs.write", "rename", "", `protect ".git"`, "EACCES")
+	wantDecision(t, g, decision.FSWrite, "rename", "", `protect ".git"`, "EACCES")
 	w.checkOutside()
 }
 
@@ -550,7 +551,7 @@ func TestProtectedThroughSymlink(t *testing.T) {
 		t.Error(".git changed through a symlink")
 	}
 	// The decision names where the write really went.
-	wantDecision(t, g, "fs.write", "open", "/work/.git/config", `protect ".git"`, "EACCES")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/.git/config", `protect ".git"`, "EACCES")
 	// The link itself may go.
 	if e := f.Unlink("b"); e != 0 {
 		t.Errorf("unlink the link b: %v", e)
@@ -583,7 +584,7 @@ func TestProtectedHardLinkFromHost(t *testing.T) {
 	if w.content(".git/config") != "[core]" {
 		t.Error("protected file changed through a hard link")
 	}
-	wantDecision(t, g, "fs.write", "open", "/work/alias", `protect ".git" (hard link)`, "EACCES")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/alias", `protect ".git" (hard link)`, "EACCES")
 	// Ordinary hard links stay writable.
 	if e := writeFile(f, "y.txt", wronly|trunc, "y"); e != 0 || w.content("x.txt") != "y" {
 		t.Errorf("write to an ordinary hard link: %v", e)
@@ -615,7 +616,7 @@ func TestGitdirFile(t *testing.T) {
 			if e := writeFile(f, "gitdirs/other.txt", wronly|trunc, "ok"); e != 0 {
 				t.Errorf("write beside the gitdir: %v", e)
 			}
-			wantDecision(t, g, "fs.write", "open", "/work/gitdirs/main/config", `protect "./gitdirs/main"`, "EACCES")
+			wantDecision(t, g, decision.FSWrite, "open", "/work/gitdirs/main/config", `protect "./gitdirs/main"`, "EACCES")
 		})
 	}
 	t.Run("outside", func(t *testing.T) {
@@ -739,9 +740,9 @@ func TestHidden(t *testing.T) {
 	if w.content(".env") != "TOKEN=hunter2" || w.exists("exposed") {
 		t.Error("hidden file changed or exposed")
 	}
-	wantDecision(t, g, "fs.read", "open", "/work/.env", `hide ".env"`, "ENOENT")
-	wantDecision(t, g, "fs.read", "open", "/work/env-hardlink", `hide ".env" (hard link)`, "ENOENT")
-	wantDecision(t, g, "fs.write", "open", "/work/x.pem", `hide "*.pem"`, "EACCES")
+	wantDecision(t, g, decision.FSRead, "open", "/work/.env", `hide ".env"`, "ENOENT")
+	wantDecision(t, g, decision.FSRead, "open", "/work/env-hardlink", `hide ".env" (hard link)`, "ENOENT")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/x.pem", `hide "*.pem"`, "EACCES")
 }
 
 func TestReadOnlyMount(t *testing.T) {
@@ -787,29 +788,22 @@ func TestReadOnlyMount(t *testing.T) {
 	if fi.Mode().Perm() != 0o644 || fi.ModTime().Unix() < 1000 {
 		t.Error("read-only mount's file attributes changed")
 	}
-	wantDecision(t, g, "fs.write", "open", "/work/a.txt", `mount "/work" access = "read"`, "EROFS")
+	wantDecision(t, g, decision.FSWrite, "open", "/work/a.txt", `mount "/work" access = "read"`, "EROFS")
 	if d, _ := findDecision(g, "", "mkdir", "", "", ""); d.Verdict != policy.Deny || d.Origin != "policy.hcl:7:3" {
 		t.Errorf("mkdir decision: %+v", d)
 	}
-}
-
-type askerFunc func(context.Context, Request) (bool, Source)
-
-func (a askerFunc) Ask(ctx context.Context, r Request) Reply {
-	ok, src := a(ctx, r)
-	return Reply{Allowed: ok, Source: src, Ended: EndedAnswered}
 }
 
 func TestReadOnlyVerdictAsk(t *testing.T) {
 	w := newWorld(t)
 	w.file("a.txt", "a")
 	w.file(".git/config", "[core]")
-	var asked []Request
+	var asked []decision.Request
 	o := defaultOpts()
 	o.access = policy.Read
-	o.asker = askerFunc(func(_ context.Context, r Request) (bool, Source) {
+	o.asker = askerFunc(func(_ context.Context, r decision.Request) (bool, decision.Source) {
 		asked = append(asked, r)
-		return r.Target == "/work/a.txt", SourceUser
+		return r.Target == "/work/a.txt", decision.SourceUser
 	})
 	f, g := w.fs(o)
 	wantErrno(t, "before Ask", openErr(f, "a.txt", wronly), experimentalsys.EROFS)
@@ -828,7 +822,7 @@ func TestReadOnlyVerdictAsk(t *testing.T) {
 	}
 	var approved bool
 	for _, d := range g.Decisions() {
-		approved = approved || d.Target == "/work/a.txt" && d.Allowed && d.Source == SourceUser && d.Verdict == policy.Ask
+		approved = approved || d.Target == "/work/a.txt" && d.Allowed && d.Source == decision.SourceUser && d.Verdict == policy.Ask
 	}
 	if !approved {
 		t.Errorf("no approved decision:\n%s", dumpDecisions(g))
@@ -1169,7 +1163,7 @@ func TestCoveredPartsAreRefused(t *testing.T) {
 	if w.content("a/inner/x.txt") != "covered" || w.exists("moved") || w.exists("copy") || w.exists("b") {
 		t.Error("the covered part changed")
 	}
-	wantDecision(t, g, "fs.read", "open", "/work/a/inner/x.txt", `mount "/work" boundary (served by mount "/work/a/inner")`, "EPERM")
-	wantDecision(t, g, "fs.write", "rename", "/work/a", `mount "/work" boundary (holds mount "/work/a/inner")`, "EPERM")
+	wantDecision(t, g, decision.FSRead, "open", "/work/a/inner/x.txt", `mount "/work" boundary (served by mount "/work/a/inner")`, "EPERM")
+	wantDecision(t, g, decision.FSWrite, "rename", "/work/a", `mount "/work" boundary (holds mount "/work/a/inner")`, "EPERM")
 	w.checkOutside()
 }

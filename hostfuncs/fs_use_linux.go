@@ -2,25 +2,29 @@
 
 package hostfuncs
 
-import experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+import (
+	"github.com/airlockhq/airlock/decision"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+)
 
 // noteDone reports an operation on the path p (as the guest named it,
 // relative to the mount) to the gate's observer when it succeeded: *ret is
 // its result, read when the operation returns (it is deferred).
-func (f *FS) noteDone(ret *experimentalsys.Errno, kind, op, p string) {
+func (f *FS) noteDone(ret *experimentalsys.Errno, kind decision.Kind, op, p string) {
 	if *ret != 0 || f.gate.observe.Load() == nil {
 		return
 	}
 	rel, _ := cleanRel(p)
-	f.gate.used(Use{Kind: kind, Op: op, Mount: f.guestName(), Path: rel, Done: true})
+	f.gate.used(decision.Use{Kind: kind, Op: op, Mount: f.guestName(), Path: rel, Done: true})
 }
 
 // noteLook reports that the guest named the path p in this mount (the WASI
 // layer resolved it here), before any rule is applied.
-func (f *FS) noteLook(kind, op, p string) {
+func (f *FS) noteLook(kind decision.Kind, op, p string) {
 	if f.gate.observe.Load() == nil {
 		return
 	}
 	rel, _ := cleanRel(p)
-	f.gate.used(Use{Kind: kind, Op: op, Mount: f.guestName(), Path: rel})
+	f.gate.used(decision.Use{Kind: kind, Op: op, Mount: f.guestName(), Path: rel})
 }

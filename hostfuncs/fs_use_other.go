@@ -2,6 +2,8 @@
 
 package hostfuncs
 
+import "github.com/airlockhq/airlock/decision"
+
 // noteLook does nothing: without the policy filesystem there is nothing to
 // learn from.
-func (f *FS) noteLook(kind, op, p string) {}
+func (f *FS) noteLook(kind decision.Kind, op, p string) {}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 // The policy filesystem reports to the gate's observer what succeeded, as
@@ -21,11 +23,11 @@ func TestFSReportsUsesThatSucceededOnly(t *testing.T) {
 	f, gate := w.fs(defaultOpts())
 	var mu sync.Mutex
 	var got []string
-	gate.Observe(func(u Use) {
+	gate.Observe(func(u decision.Use) {
 		mu.Lock()
 		defer mu.Unlock()
 		if u.Done {
-			got = append(got, u.Kind+" "+u.Op+" "+u.Mount+" "+u.Path)
+			got = append(got, string(u.Kind)+" "+u.Op+" "+u.Mount+" "+u.Path)
 		}
 	})
 	if _, e := readAll(t, f, "src/a.txt"); e != 0 {

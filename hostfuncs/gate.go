@@ -2,124 +2,14 @@ package hostfuncs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
-
-// Source says who made a decision.
-type Source string
-
-const (
-	SourceRule     Source = "rule"     // a policy rule, or a built-in default rule
-	SourceGrant    Source = "grant"    // a remembered grant
-	SourceUser     Source = "user"     // a person answered a prompt
-	SourceHeadless Source = "headless" // nobody could be asked; the policy's headless answer
-	SourceRevoked  Source = "revoked"  // the run was stopped; every capability is gone
-	// SourceUnrecorded is a decision the recorder could not record (the
-	// audit log's disk is full): it is denied, whatever it would have been,
-	// and every later one is revoked.
-	SourceUnrecorded Source = "unrecorded"
-)
-
-// Request is a question the host puts to the gate before it acts for a guest.
-type Request struct {
-	Kind   string         // capability kind: "fs.read", "fs.write", "net.connect", ...
-	Op     string         // the operation asked for: "open", "rename", "connect", ...
-	Target string         // what it touches: a guest path, or host:port
-	Policy policy.Verdict // what the policy says: allow, deny, or ask
-	Rule   string         // the rule that decided, in words: `protect ".git"`
-	Origin policy.Origin  // where that rule is written
-}
-
-// Decision is a Request with its final answer. It is the one record type
-// that the audit log, the run report and telemetry consume.
-type Decision struct {
-	Time    time.Time      `json:"time"`
-	Kind    string         `json:"kind"`
-	Op      string         `json:"op"`
-	Target  string         `json:"target"`
-	Verdict policy.Verdict `json:"-"`
-	Allowed bool           `json:"allowed"`
-	Source  Source         `json:"source"`
-	Rule    string         `json:"rule,omitempty"`
-	Origin  string         `json:"origin,omitempty"`
-	Errno   string         `json:"errno,omitempty"`
-	// Ended says how the question behind the decision ended, when a
-	// person was asked (a prompt, an MCP elicitation): answered,
-	// timed-out, cancelled, interrupted or run-ended. Empty when nobody
-	// was asked (a rule, a grant, the headless answer).
-	Ended Ended `json:"ended,omitempty"`
-}
-
-// Ended says how a question put to a person ended. Every question ends in
-// a decision, whichever way it ends (docs/approvals.md).
-type Ended string
-
-const (
-	EndedAnswered    Ended = "answered"    // the person chose an answer
-	EndedTimedOut    Ended = "timed-out"   // nobody answered within approvals.timeout
-	EndedCancelled   Ended = "cancelled"   // the tool withdrew its request (its own timeout) before an answer
-	EndedInterrupted Ended = "interrupted" // ctrl+c at the prompt, or SIGINT to airlock
-	EndedRunEnded    Ended = "run-ended"   // the run ended first: the tool exited, its time limit, SIGTERM, the MCP call ended
-)
-
-// Causes of a question's context ending, for EndedBy. A caller that stops
-// a run because of ctrl+c cancels its context with a cause that
-// errors.Is ErrInterrupted.
-var (
-	ErrInterrupted = errors.New("interrupted")
-	ErrWithdrawn   = errors.New("the tool withdrew its request")
-	ErrRunEnded    = errors.New("the tool's run ended")
-)
-
-// EndedBy says how a question whose context ctx ended before an answer
-// ended, and why in words: interrupted (the cause is ErrInterrupted),
-// cancelled (ErrWithdrawn) or, for any other cause, run-ended.
-func EndedBy(ctx context.Context) (Ended, string) {
-	cause := context.Cause(ctx)
-	switch {
-	case cause == nil:
-		return "", ""
-	case errors.Is(cause, ErrInterrupted):
-		return EndedInterrupted, "interrupted before an answer"
-	case errors.Is(cause, ErrWithdrawn):
-		return EndedCancelled, "the tool withdrew its request before an answer (its own timeout)"
-	case errors.Is(cause, context.DeadlineExceeded):
-		return EndedRunEnded, "the run's time limit passed before an answer"
-	case errors.Is(cause, ErrRunEnded):
-		return EndedRunEnded, "the tool's run ended before an answer"
-	}
-	return EndedRunEnded, "the run ended before an answer: " + cause.Error()
-}
-
-// Reply is an Asker's answer to one request.
-type Reply struct {
-	Allowed bool
-	Source  Source // who answered
-	Ended   Ended  // how the question ended, when a person was asked
-}
-
-// Asker answers the requests a policy leaves open ("ask"). The approvals
-// package implements it with a terminal prompt, an MCP elicitation or the
-// headless answer. It must be safe for concurrent use and must honour ctx:
-// when ctx ends before an answer, Ask returns a denial at once, with Ended
-// as EndedBy(ctx) says.
-type Asker interface {
-	Ask(ctx context.Context, r Request) Reply
-}
-
-// Recorder receives every decision before it takes effect. It must be safe
-// for concurrent use and must not block for long: it runs on the guest's
-// host call. It returns an error when the decision could not be recorded
-// (the audit log could not be written): the gate then denies it, and
-// revokes every capability of the run, so that the guest never acts on a
-// decision that left no record.
-type Recorder func(Decision) error
 
 // Gate is the single interception point for decisions. Every host function
 // that acts on a policy (filesystem, network, environment) asks the gate and
@@ -128,13 +18,13 @@ type Gate struct {
 	run     context.Context // the run's context, as given to NewGate
 	ctx     context.Context // run's child; ended by End
 	cancel  context.CancelCauseFunc
-	asker   Asker
-	record  Recorder
+	asker   decision.Asker
+	record  decision.Recorder
 	revoked atomic.Bool
-	observe atomic.Pointer[func(Use)] // learn mode's observer (use.go), or nil
+	observe atomic.Pointer[func(decision.Use)] // learn mode's observer (use.go), or nil
 
 	mu        sync.Mutex
-	decisions []Decision
+	decisions []decision.Decision
 	full      bool                   // maxDecisions reached: nothing more is kept
 	asking    map[*openQuestion]bool // questions open now
 	recording int                    // decisions being recorded now (add)
@@ -145,7 +35,7 @@ type Gate struct {
 // NewGate returns a gate for a run whose context is ctx. A nil asker
 // denies every "ask" (no approval channel means deny); a nil recorder only
 // keeps decisions in memory. Call End when the run is over.
-func NewGate(ctx context.Context, asker Asker, record Recorder) *Gate {
+func NewGate(ctx context.Context, asker decision.Asker, record decision.Recorder) *Gate {
 	g := &Gate{run: ctx, asker: asker, record: record}
 	g.ctx, g.cancel = context.WithCancelCause(ctx)
 	return g
@@ -153,7 +43,7 @@ func NewGate(ctx context.Context, asker Asker, record Recorder) *Gate {
 
 // Decide answers r and records the decision. errno is what the guest will be
 // told on a denial, kept in the record.
-func (g *Gate) Decide(r Request, errno string) bool {
+func (g *Gate) Decide(r decision.Request, errno string) bool {
 	return g.DecideContext(g.ctx, r, errno)
 }
 
@@ -166,19 +56,19 @@ const endWait = 10 * time.Second
 // the tool can withdraw (an HTTP request's timeout): a question still open
 // when ctx ends is closed as cancelled, and one open when the run ends as
 // run-ended. Either way the decision is recorded.
-func (g *Gate) DecideContext(ctx context.Context, r Request, errno string) bool {
-	d := Decision{Time: time.Now(), Kind: r.Kind, Op: r.Op, Target: r.Target, Verdict: r.Policy,
-		Rule: r.Rule, Origin: r.Origin.String(), Source: SourceRule}
+func (g *Gate) DecideContext(ctx context.Context, r decision.Request, errno string) bool {
+	d := decision.Decision{Time: time.Now(), Kind: r.Kind, Op: r.Op, Target: r.Target, Verdict: r.Policy,
+		Rule: r.Rule, Origin: r.Origin.String(), Source: decision.SourceRule}
 	switch {
 	case g.revoked.Load():
-		d.Source = SourceRevoked
+		d.Source = decision.SourceRevoked
 	case r.Policy == policy.Allow:
 		d.Allowed = true
 	case r.Policy == policy.Ask && g.asker != nil:
 		g.mu.Lock()
 		if g.revoked.Load() {
 			g.mu.Unlock()
-			d.Source = SourceRevoked
+			d.Source = decision.SourceRevoked
 			break
 		}
 		q := g.open(ctx)
@@ -186,11 +76,11 @@ func (g *Gate) DecideContext(ctx context.Context, r Request, errno string) bool 
 		rep := g.asker.Ask(q.ctx, r)
 		d.Allowed, d.Source, d.Ended = rep.Allowed, rep.Source, rep.Ended
 		if d.Source == "" {
-			d.Source = SourceUser
+			d.Source = decision.SourceUser
 		}
 		defer g.close(q)
 	case r.Policy == policy.Ask:
-		d.Source = SourceHeadless
+		d.Source = decision.SourceHeadless
 	}
 	if !d.Allowed {
 		d.Errno = errno
@@ -213,7 +103,7 @@ func (g *Gate) open(req context.Context) *openQuestion {
 	q := &openQuestion{req: req}
 	q.ctx, q.cancel = context.WithCancelCause(g.ctx)
 	if req != nil && req != g.ctx {
-		q.stop = context.AfterFunc(req, func() { q.cancel(ErrWithdrawn) })
+		q.stop = context.AfterFunc(req, func() { q.cancel(decision.ErrWithdrawn) })
 	}
 	if g.asking == nil {
 		g.asking = map[*openQuestion]bool{}
@@ -271,7 +161,7 @@ func (g *Gate) End(cause error) {
 	// the run's end may be seen first.
 	for q := range g.asking {
 		if q.req != nil && q.req != g.ctx && q.req.Err() != nil {
-			q.cancel(ErrWithdrawn)
+			q.cancel(decision.ErrWithdrawn)
 		}
 	}
 	g.cancel(cause)
@@ -299,9 +189,9 @@ func (g *Gate) End(cause error) {
 // Note records a decision that was made elsewhere (for example by a policy
 // rule with no alternative) without asking. If it cannot be recorded, the
 // run's capabilities are revoked from then on.
-func (g *Gate) Note(r Request, allowed bool, errno string) {
-	d := Decision{Time: time.Now(), Kind: r.Kind, Op: r.Op, Target: r.Target, Verdict: r.Policy,
-		Allowed: allowed, Rule: r.Rule, Origin: r.Origin.String(), Source: SourceRule}
+func (g *Gate) Note(r decision.Request, allowed bool, errno string) {
+	d := decision.Decision{Time: time.Now(), Kind: r.Kind, Op: r.Op, Target: r.Target, Verdict: r.Policy,
+		Allowed: allowed, Rule: r.Rule, Origin: r.Origin.String(), Source: decision.SourceRule}
 	if !allowed {
 		d.Errno = errno
 	}
@@ -323,7 +213,7 @@ var decisionsRule = fmt.Sprintf("at most %d decisions per run: every capability 
 // add records d and keeps it; it returns whether d stands as allowed. A
 // decision the recorder refuses is kept as a denial (SourceUnrecorded) and
 // revokes the run: nothing the guest does may go unrecorded.
-func (g *Gate) add(d Decision, errno string) bool {
+func (g *Gate) add(d decision.Decision, errno string) bool {
 	g.mu.Lock()
 	if g.full {
 		g.mu.Unlock()
@@ -333,8 +223,8 @@ func (g *Gate) add(d Decision, errno string) bool {
 		// The one record of the end, in place of d.
 		g.full = true
 		g.revoked.Store(true)
-		d = Decision{Time: d.Time, Kind: "limits.decisions", Op: "record", Target: "the run", Verdict: policy.Deny,
-			Source: SourceRule, Rule: decisionsRule, Origin: policy.Origin{Layer: policy.LayerBuiltin}.String(), Errno: errno}
+		d = decision.Decision{Time: d.Time, Kind: decision.LimitsDecisions, Op: "record", Target: "the run", Verdict: policy.Deny,
+			Source: decision.SourceRule, Rule: decisionsRule, Origin: policy.Origin{Layer: policy.LayerBuiltin}.String(), Errno: errno}
 		g.decisions = append(g.decisions, d)
 		g.mu.Unlock()
 		if g.record != nil {
@@ -347,7 +237,7 @@ func (g *Gate) add(d Decision, errno string) bool {
 	if g.record != nil {
 		if err := g.record(d); err != nil {
 			g.revoked.Store(true)
-			d.Allowed, d.Source, d.Errno = false, SourceUnrecorded, errno
+			d.Allowed, d.Source, d.Errno = false, decision.SourceUnrecorded, errno
 		}
 	}
 	g.mu.Lock()
@@ -367,8 +257,8 @@ func (g *Gate) Revoke() { g.revoked.Store(true) }
 func (g *Gate) Revoked() bool { return g.revoked.Load() }
 
 // Decisions returns a copy of every decision so far.
-func (g *Gate) Decisions() []Decision {
+func (g *Gate) Decisions() []decision.Decision {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]Decision(nil), g.decisions...)
+	return append([]decision.Decision(nil), g.decisions...)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -20,7 +21,7 @@ func TestEndWaitsForADecisionBeingRecorded(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	entered, release := make(chan struct{}), make(chan struct{})
-	g := NewGate(ctx, nil, func(Decision) error {
+	g := NewGate(ctx, nil, func(decision.Decision) error {
 		stop() // the run ends, as stopUnrecorded does
 		close(entered)
 		<-release // the write is still under way
@@ -28,7 +29,7 @@ func TestEndWaitsForADecisionBeingRecorded(t *testing.T) {
 	})
 	decided := make(chan bool, 1)
 	go func() {
-		decided <- g.Decide(Request{Kind: "net.connect", Op: "connect", Target: "127.0.0.1:1", Policy: policy.Allow}, "EACCES")
+		decided <- g.Decide(decision.Request{Kind: "net.connect", Op: "connect", Target: "127.0.0.1:1", Policy: policy.Allow}, "EACCES")
 	}()
 	<-entered
 	ended := make(chan struct{})
@@ -47,7 +48,7 @@ func TestEndWaitsForADecisionBeingRecorded(t *testing.T) {
 		t.Error("a decision that could not be recorded was allowed")
 	}
 	ds := g.Decisions()
-	if len(ds) != 1 || ds[0].Allowed || ds[0].Source != SourceUnrecorded {
+	if len(ds) != 1 || ds[0].Allowed || ds[0].Source != decision.SourceUnrecorded {
 		t.Fatalf("decisions after End: %+v, want the one denied as unrecorded", ds)
 	}
 }
@@ -72,35 +73,35 @@ func (c *lateContext) Err() error {
 
 // TestEndKeepsTheRunsOwnCause: a question open when the run's time limit
 // passes says so ("the run's time limit passed before an answer"), though
-// the run called End(ErrRunEnded) before the gate's context heard of the
+// the run called End(decision.ErrRunEnded) before the gate's context heard of the
 // deadline. Under the race detector the tmux test of every way a prompt
 // ends once saw "the tool's run ended" instead.
 func TestEndKeepsTheRunsOwnCause(t *testing.T) {
 	run := &lateContext{Context: context.Background(), done: make(chan struct{})}
 	asked := make(chan struct{})
 	why := make(chan string, 1)
-	g := NewGate(run, replyFunc(func(ctx context.Context, r Request) Reply {
+	g := NewGate(run, replyFunc(func(ctx context.Context, r decision.Request) decision.Reply {
 		close(asked)
 		<-ctx.Done()
-		ended, w := EndedBy(ctx)
+		ended, w := decision.EndedBy(ctx)
 		why <- w
-		return Reply{Source: SourceUser, Ended: ended}
+		return decision.Reply{Source: decision.SourceUser, Ended: ended}
 	}), nil)
-	go g.Decide(Request{Kind: "fs.write", Op: "open", Target: "/ro/a", Policy: policy.Ask}, "EACCES")
+	go g.Decide(decision.Request{Kind: decision.FSWrite, Op: "open", Target: "/ro/a", Policy: policy.Ask}, "EACCES")
 	<-asked
 	run.mu.Lock()
 	run.err = context.DeadlineExceeded
 	run.mu.Unlock()
-	g.End(ErrRunEnded)
+	g.End(decision.ErrRunEnded)
 	close(run.done)
 	if w := <-why; w != "the run's time limit passed before an answer" {
 		t.Errorf("the question ended saying %q", w)
 	}
-	if ds := g.Decisions(); len(ds) != 1 || ds[0].Ended != EndedRunEnded {
+	if ds := g.Decisions(); len(ds) != 1 || ds[0].Ended != decision.EndedRunEnded {
 		t.Errorf("decisions: %+v, want one, run-ended", ds)
 	}
 }
 
-type replyFunc func(context.Context, Request) Reply
+type replyFunc func(context.Context, decision.Request) decision.Reply
 
-func (f replyFunc) Ask(ctx context.Context, r Request) Reply { return f(ctx, r) }
+func (f replyFunc) Ask(ctx context.Context, r decision.Request) decision.Reply { return f(ctx, r) }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -77,7 +78,7 @@ func netConnect(ctx context.Context, m netMem, s *netRun, a netArgs) netErrno {
 	if e := m.writable(handlePtr, 4); e != netOK {
 		return e
 	}
-	conn, ap, err := s.dial(ctx, NetOpConnect, scheme, host, int(a.u32(2)), timeoutOf(a.i32(4)))
+	conn, ap, err := s.dial(ctx, decision.OpConnect, scheme, host, int(a.u32(2)), timeoutOf(a.i32(4)))
 	if err != nil {
 		return netErrnoOf(err)
 	}

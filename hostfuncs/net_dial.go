@@ -12,15 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
-)
-
-// Kinds and operations of the network decisions, as the gate records them.
-const (
-	NetKind       = "net.connect"    // a connection, raw or for HTTP
-	NetCredential = "net.credential" // a credential added to a request (or not: its secret was missing)
-	NetOpConnect  = "connect"        // the raw TCP path
-	NetOpHTTP     = "http"           // the host's HTTP path
 )
 
 // netSchemes are the schemes a guest may name on the raw path, by code.
@@ -33,9 +26,9 @@ func netSchemeOf(code uint32) (string, netErrno) {
 	return netSchemes[code], netOK
 }
 
-// netDenied is the error a dial returns when the policy (or the person
+// errNetDenied is the error a dial returns when the policy (or the person
 // asked) refused every address; the guest sees EACCES.
-var netDenied = errors.New("connection denied by policy")
+var errNetDenied = errors.New("connection denied by policy")
 
 // netCandidate is one address a name resolved to, with the policy's verdict.
 type netCandidate struct {
@@ -141,7 +134,7 @@ func netTarget(name string, port int, ip netip.Addr) string {
 // to the gate before dialing it; an address the policy leaves to a person
 // is asked about only when none is allowed outright, and the next is tried
 // only while the answers are yes. When no address may be tried, the first
-// denial is recorded and the error is netDenied.
+// denial is recorded and the error is errNetDenied.
 func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, timeout time.Duration) (net.Conn, netip.AddrPort, error) {
 	name, cs, e := s.candidates(ctx, scheme, host, port)
 	if e != netOK {
@@ -156,19 +149,19 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 	}
 	gate := s.run.Gate
 	tried := false
-	var last error = netDenied
+	var last error = errNetDenied
 	for _, c := range cs {
 		if c.dec.Verdict == policy.Deny || (c.dec.Verdict == policy.Ask && anyAllowed) {
 			continue
 		}
 		tried = true
-		req := Request{Kind: NetKind, Op: op, Target: netTarget(name, port, c.ip),
+		req := decision.Request{Kind: decision.NetConnect, Op: op, Target: netTarget(name, port, c.ip),
 			Policy: c.dec.Verdict, Rule: c.dec.Rule, Origin: c.dec.Origin}
 		if !gate.DecideContext(ctx, req, "EACCES") {
-			last = netDenied
+			last = errNetDenied
 			break
 		}
-		gate.used(Use{Kind: NetKind, Op: op, Scheme: scheme, Host: name, Port: port, Addr: c.ip, Local: s.eng.local.has(c.ip)}) // learn mode (use.go)
+		gate.used(decision.Use{Kind: decision.NetConnect, Op: op, Scheme: scheme, Host: name, Port: port, Addr: c.ip, Local: s.eng.local.has(c.ip)}) // learn mode (use.go)
 		ap := netip.AddrPortFrom(c.ip, uint16(port))
 		conn, err := dialExact(ctx, ap, timeout)
 		if err == nil {
@@ -182,7 +175,7 @@ func (s *netRun) dial(ctx context.Context, op, scheme, host string, port int, ti
 	}
 	if !tried {
 		c := cs[0]
-		gate.Decide(Request{Kind: NetKind, Op: op, Target: netTarget(name, port, c.ip),
+		gate.Decide(decision.Request{Kind: decision.NetConnect, Op: op, Target: netTarget(name, port, c.ip),
 			Policy: policy.Deny, Rule: c.dec.Rule, Origin: c.dec.Origin}, "EACCES")
 	}
 	return nil, netip.AddrPort{}, last
@@ -215,7 +208,7 @@ func netErrnoOf(err error) netErrno {
 		return netOK
 	case errors.As(err, &ne):
 		return ne.e
-	case errors.Is(err, netDenied):
+	case errors.Is(err, errNetDenied):
 		return netEACCES
 	case errors.Is(err, errNetTooLarge):
 		return netEFBIG

@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -132,9 +133,9 @@ type netEnv struct {
 var netEngine = sync.OnceValues(func() (*netEnv, error) {
 	eng, err := runtime.New(context.Background(), runtime.Config{
 		CacheDir: "-",
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{
+		Net: hostfuncs.NetConfig{
 			Resolver: netResolver, RootCAs: netCA().pool, DialTimeout: 5 * time.Second,
-		}),
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -153,12 +154,15 @@ type netCase struct {
 	args    []string          // the guest's action and its arguments
 	env     map[string]string // the host environment (credentials read it)
 	files   map[string]string // files in the /work mount
-	asker   hostfuncs.Asker
+	asker   decision.Asker
 	module  *runtime.Module // the netguest if nil
 	timeout string          // limits.timeout, "30s" if empty
 	// abandon runs with runtime.InterruptAbandon (airlock run's mode)
 	// instead of InterruptInstrument.
 	abandon bool
+	// eng runs the guest instead of the shared engine with test network
+	// settings.
+	eng *runtime.Engine
 }
 
 type netOutcome struct {
@@ -202,8 +206,12 @@ func runNet(t testing.TB, c netCase) netOutcome {
 	if c.abandon {
 		interrupt = runtime.InterruptAbandon
 	}
+	eng := env.eng
+	if c.eng != nil {
+		eng = c.eng
+	}
 	var out bytes.Buffer
-	res, err := env.eng.Run(context.Background(), runtime.Spec{
+	res, err := eng.Run(context.Background(), runtime.Spec{
 		Module: mod, Args: c.args, Stdout: &out, Stderr: &out, Policy: p,
 		LookupEnv: lookup, Asker: c.asker, Interrupt: interrupt,
 	})
@@ -214,10 +222,10 @@ func runNet(t testing.TB, c netCase) netOutcome {
 }
 
 // netDecisions returns the decisions of kind NetKind.
-func (o netOutcome) netDecisions() []hostfuncs.Decision {
-	var ds []hostfuncs.Decision
+func (o netOutcome) netDecisions() []decision.Decision {
+	var ds []decision.Decision
 	for _, d := range o.res.Decisions {
-		if d.Kind == hostfuncs.NetKind {
+		if d.Kind == decision.NetConnect {
 			ds = append(ds, d)
 		}
 	}
@@ -409,6 +417,27 @@ func TestNetRawTCP(t *testing.T) {
 	}
 }
 
+// An engine made with the zero Config has airlock's network functions: an
+// embedder does not add them (runtime.Config.Net configures them). Without
+// them the guest would not even instantiate (an unknown import).
+func TestNetIsInstalledByDefault(t *testing.T) {
+	eng, err := runtime.New(context.Background(), runtime.Config{CacheDir: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	srv := newEchoServer(t)
+	o := runNet(t, netCase{eng: eng,
+		policy: "network {\n  allow = [\"tcp://127.0.0.1:" + srv.port + "\"]\n}",
+		args:   []string{"echo", "127.0.0.1", srv.port, "from a default engine"},
+	})
+	o.wantExit(t, 0)
+	o.wantOut(t, "echo: from a default engine")
+	if n := srv.accepts.Load(); n != 1 {
+		t.Errorf("server accepted %d connections, want 1", n)
+	}
+}
+
 func TestNetRebinding(t *testing.T) {
 	srv := newEchoServer(t)
 	// The name is allowed, but it resolves to loopback: denied.
@@ -596,7 +625,7 @@ func TestNetHTTP(t *testing.T) {
 		o.wantExit(t, 0)
 		o.wantOut(t, "status: 200", "body: GET /hello", "header: Echo-User-Agent: ")
 		ds := o.netDecisions()
-		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != hostfuncs.NetOpHTTP || ds[0].Target != "127.0.0.1:"+srv.port {
+		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != decision.OpHTTP || ds[0].Target != "127.0.0.1:"+srv.port {
 			t.Fatalf("decisions %+v", ds)
 		}
 	})
@@ -647,7 +676,7 @@ func TestNetHTTPS(t *testing.T) {
 		o.wantExit(t, 0)
 		o.wantOut(t, "status: 200", "body: GET /tls")
 		ds := o.netDecisions()
-		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != hostfuncs.NetOpConnect {
+		if len(ds) != 1 || !ds[0].Allowed || ds[0].Op != decision.OpConnect {
 			t.Fatalf("decisions %+v", ds)
 		}
 	})
@@ -703,7 +732,7 @@ credential "test" {
 	}
 	var noted bool
 	for _, d := range o.res.Decisions {
-		if d.Kind == hostfuncs.NetCredential {
+		if d.Kind == decision.NetCredential {
 			noted = d.Allowed && d.Rule == `credential "test"` && strings.Contains(d.Target, "secure.test")
 		}
 	}
@@ -750,7 +779,7 @@ credential "test" {
 	o.wantExit(t, 0)
 	var missing bool
 	for _, d := range o.res.Decisions {
-		missing = missing || (d.Kind == hostfuncs.NetCredential && !d.Allowed && strings.Contains(d.Rule, "AIRLOCK_TEST_TOKEN is not set"))
+		missing = missing || (d.Kind == decision.NetCredential && !d.Allowed && strings.Contains(d.Rule, "AIRLOCK_TEST_TOKEN is not set"))
 	}
 	if !missing {
 		t.Errorf("no record of the missing secret: %+v", o.res.Decisions)
@@ -879,9 +908,9 @@ credential "test" {
 					t.Fatalf("the secret reached the guest:\n%s\ndecoded body:\n%q", o.out, bodies)
 				}
 			}
-			var refusals []hostfuncs.Decision
+			var refusals []decision.Decision
 			for _, d := range o.res.Decisions {
-				if d.Kind == hostfuncs.NetCredential && d.Op == "response" {
+				if d.Kind == decision.NetCredential && d.Op == "response" {
 					refusals = append(refusals, d)
 				}
 			}
@@ -943,9 +972,9 @@ type scriptedAsker struct {
 	asked  atomic.Int64
 }
 
-func (a *scriptedAsker) Ask(ctx context.Context, r hostfuncs.Request) hostfuncs.Reply {
+func (a *scriptedAsker) Ask(ctx context.Context, r decision.Request) decision.Reply {
 	a.asked.Add(1)
-	return hostfuncs.Reply{Allowed: a.answer, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}
+	return decision.Reply{Allowed: a.answer, Source: decision.SourceUser, Ended: decision.EndedAnswered}
 }
 
 // "ask" never reaches a special address: it is denied before anyone is

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -104,7 +105,7 @@ func (s *netRun) httpTransport() (*http.Transport, netErrno) {
 					stop := context.AfterFunc(dial, func() { cancel(context.Cause(dial)) })
 					defer func() { stop(); cancel(nil) }()
 				}
-				conn, _, err := s.dial(ctx, NetOpHTTP, scheme, host, p, 0)
+				conn, _, err := s.dial(ctx, decision.OpHTTP, scheme, host, p, 0)
 				return conn, err
 			},
 			TLSClientConfig:        &tls.Config{RootCAs: s.eng.rootCAs, MinVersion: tls.VersionTLS12},
@@ -241,7 +242,7 @@ func netHTTPRequest(ctx context.Context, m netMem, s *netRun, a netArgs) netErrn
 	if bodyLen == 0 {
 		req.Body = nil
 	}
-	var notes []Request
+	var notes []decision.Request
 	x.secrets, notes = s.addCredentials(req)
 	x.origin = u.Scheme + "://" + u.Host
 
@@ -282,7 +283,7 @@ type netSecret struct {
 // set. It returns the secrets added (to redact from the response) and the
 // records to make once the request has gone out; a credential whose secret
 // cannot be read is recorded at once, as refused, and not sent.
-func (s *netRun) addCredentials(req *http.Request) (secrets []string, notes []Request) {
+func (s *netRun) addCredentials(req *http.Request) (secrets []string, notes []decision.Request) {
 	host := req.URL.Hostname()
 	if h, _, _, err := policy.NormalizeHost(host); err == nil {
 		host = h
@@ -292,7 +293,7 @@ func (s *netRun) addCredentials(req *http.Request) (secrets []string, notes []Re
 			continue
 		}
 		sec := s.secret(i, c)
-		r := Request{Kind: NetCredential, Op: "add", Target: c.Header + " to " + req.URL.Scheme + "://" + host,
+		r := decision.Request{Kind: decision.NetCredential, Op: "add", Target: c.Header + " to " + req.URL.Scheme + "://" + host,
 			Policy: policy.Allow, Rule: `credential "` + c.Name + `"`, Origin: c.Origin}
 		if sec.err != nil {
 			r.Rule += ": " + sec.err.Error()
@@ -492,7 +493,7 @@ func (s *netRun) refuseEncoded(x *netHTTP) netErrno {
 	}
 	x.refused = netEPROTO
 	x.resp.Body.Close()
-	s.run.Gate.Note(Request{Kind: NetCredential, Op: "response", Target: "Content-Encoding: " + enc + " from " + x.origin,
+	s.run.Gate.Note(decision.Request{Kind: decision.NetCredential, Op: "response", Target: "Content-Encoding: " + enc + " from " + x.origin,
 		Policy: policy.Deny, Rule: "a response to a request that carried a credential is refused in an encoding the host did not ask for: the secret could not be redacted from it",
 		Origin: policy.Origin{Layer: policy.LayerBuiltin}}, false, netEPROTO.String())
 	return x.refused

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -225,7 +226,7 @@ func netTestPolicy(t *testing.T, network string) *policy.Policy {
 }
 
 // newNetTestRun is one run's network state, as a host function finds it.
-func newNetTestRun(t *testing.T, p *policy.Policy, asker Asker, names netTestResolver) (*netRun, *Run) {
+func newNetTestRun(t *testing.T, p *policy.Policy, asker decision.Asker, names netTestResolver) (*netRun, *Run) {
 	t.Helper()
 	e := &netEngine{resolver: names, maxResponse: DefaultMaxResponse, dialTimeout: 50 * time.Millisecond, local: newLocalAddrs()}
 	r := &Run{Gate: NewGate(context.Background(), asker, nil), Policy: p, Values: map[any]any{}}
@@ -243,18 +244,18 @@ func TestNetAskGoesToTheAsker(t *testing.T) {
 	p := netTestPolicy(t, "network {\n  default = \"ask\"\n}")
 	names := netTestResolver{"ask.test": {netip.MustParseAddr("192.0.2.1")}}
 	for _, yes := range []bool{false, true} {
-		var asked []Request
-		asker := askerFunc(func(_ context.Context, r Request) (bool, Source) {
+		var asked []decision.Request
+		asker := askerFunc(func(_ context.Context, r decision.Request) (bool, decision.Source) {
 			asked = append(asked, r)
-			return yes, SourceUser
+			return yes, decision.SourceUser
 		})
 		s, r := newNetTestRun(t, p, asker, names)
-		_, _, err := s.dial(context.Background(), NetOpConnect, "tcp", "ask.test", 9, 0)
+		_, _, err := s.dial(context.Background(), decision.OpConnect, "tcp", "ask.test", 9, 0)
 		if len(asked) != 1 || asked[0].Target != "ask.test:9 (192.0.2.1)" || asked[0].Policy != policy.Ask {
 			t.Fatalf("asked %+v", asked)
 		}
 		ds := r.Gate.Decisions()
-		if len(ds) != 1 || ds[0].Allowed != yes || ds[0].Source != SourceUser || ds[0].Rule != `network.default = "ask"` {
+		if len(ds) != 1 || ds[0].Allowed != yes || ds[0].Source != decision.SourceUser || ds[0].Rule != `network.default = "ask"` {
 			t.Fatalf("decisions %+v", ds)
 		}
 		if !yes && netErrnoOf(err) != netEACCES {
@@ -452,4 +453,12 @@ func TestNetUnaskedEncoding(t *testing.T) {
 			t.Errorf("%q: %q, want %q", c.values, got, c.want)
 		}
 	}
+}
+
+// askerFunc answers each question with what the function says.
+type askerFunc func(context.Context, decision.Request) (bool, decision.Source)
+
+func (a askerFunc) Ask(ctx context.Context, r decision.Request) decision.Reply {
+	ok, src := a(ctx, r)
+	return decision.Reply{Allowed: ok, Source: src, Ended: decision.EndedAnswered}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"golang.org/x/sys/unix"
 )
@@ -268,9 +269,9 @@ func TestAttackTimesQuestionNamesWhereItLands(t *testing.T) {
 	var asked []string
 	o := defaultOpts()
 	o.access = policy.Read
-	o.asker = askerFunc(func(_ context.Context, r Request) (bool, Source) {
+	o.asker = askerFunc(func(_ context.Context, r decision.Request) (bool, decision.Source) {
 		asked = append(asked, r.Op+" "+r.Target)
-		return strings.HasPrefix(r.Target, "/work/granted/"), SourceGrant // a grant for the folder
+		return strings.HasPrefix(r.Target, "/work/granted/"), decision.SourceGrant // a grant for the folder
 	})
 	f, _ := w.fs(o)
 	f.ReadOnlyVerdict = policy.Ask
@@ -312,7 +313,7 @@ func TestAttackDecisionFlood(t *testing.T) {
 	w := newWorld(t)
 	w.file("a.txt", "a")
 	var recorded int
-	gate := NewGate(context.Background(), nil, func(Decision) error { recorded++; return nil })
+	gate := NewGate(context.Background(), nil, func(decision.Decision) error { recorded++; return nil })
 	f, err := NewFS(newMount(t, "/work", w.mount, defaultOpts()), gate, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -883,9 +884,9 @@ func TestAttackTable(t *testing.T) {
 				row.opts(&o)
 			}
 			a := &attackEnv{w: w, limit: o.limit}
-			o.asker = askerFunc(func(_ context.Context, r Request) (bool, Source) {
+			o.asker = askerFunc(func(_ context.Context, r decision.Request) (bool, decision.Source) {
 				a.asked = append(a.asked, r.Op+" "+r.Target)
-				return false, SourceUser
+				return false, decision.SourceUser
 			})
 			gate := NewGate(context.Background(), o.asker, nil)
 			f, err := NewFS(newMount(t, "/work", w.mount, o), gate, o.limit, nil)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 // The path_* functions of WASI preview 1, and how a path given relative to
@@ -49,7 +51,7 @@ func (e *fdEntry) guestPath() string {
 
 // resolve finds the mount and the path inside it that p names relative to
 // the directory entry e. kind and op name the operation in a refusal.
-func (w *WASI) resolve(e *fdEntry, kind, op, p string) (resolved, wasiErrno) {
+func (w *WASI) resolve(e *fdEntry, kind decision.Kind, op, p string) (resolved, wasiErrno) {
 	if e.kind != fdDir {
 		return resolved{}, errNOTDIR
 	}
@@ -103,7 +105,7 @@ func relBelow(dir, p string) (string, bool) {
 
 // pathArg reads the path at (ptr, n) and resolves it relative to e, after
 // checking that e holds the rights in need.
-func (w *WASI) pathArg(mem api.Memory, e *fdEntry, need uint64, kind, op string, ptr, n uint32) (resolved, wasiErrno) {
+func (w *WASI) pathArg(mem api.Memory, e *fdEntry, need uint64, kind decision.Kind, op string, ptr, n uint32) (resolved, wasiErrno) {
 	if e.kind != fdDir {
 		return resolved{}, errNOTDIR
 	}
@@ -173,9 +175,9 @@ func pathOpen(ctx context.Context, mod api.Module, stack []uint64) {
 		}
 		read := base&(rightFdRead|rightFdReaddir) != 0
 		write := base&rightFdWrite != 0 || fdflags&fdflagAppend != 0
-		kind := "fs.read"
+		kind := decision.FSRead
 		if write || oflags&(oflagCreat|oflagTrunc) != 0 {
-			kind = "fs.write"
+			kind = decision.FSWrite
 		}
 		r, errno := w.pathArg(mem, e, need, kind, "open", pathPtr, pathLen)
 		if errno != 0 {
@@ -257,7 +259,7 @@ func pathFilestatGet(ctx context.Context, mod api.Module, stack []uint64) {
 		if flags&lookupSymlinkFollow != 0 {
 			op = "stat"
 		}
-		r, errno := w.pathArg(mod.Memory(), e, rightPathFilestatGet, "fs.read", op, ptr, n)
+		r, errno := w.pathArg(mod.Memory(), e, rightPathFilestatGet, decision.FSRead, op, ptr, n)
 		if errno != 0 {
 			return errno
 		}
@@ -280,7 +282,7 @@ func pathFilestatSetTimes(ctx context.Context, mod api.Module, stack []uint64) {
 		if errno != 0 {
 			return errno
 		}
-		r, errno := w.pathArg(mod.Memory(), e, rightPathFilestatSetTimes, "fs.write", "utimens", ptr, n)
+		r, errno := w.pathArg(mod.Memory(), e, rightPathFilestatSetTimes, decision.FSWrite, "utimens", ptr, n)
 		if errno != 0 {
 			return errno
 		}
@@ -295,7 +297,7 @@ func pathFilestatSetTimes(ctx context.Context, mod api.Module, stack []uint64) {
 
 func pathCreateDirectory(ctx context.Context, mod api.Module, stack []uint64) {
 	withFd(ctx, stack, func(w *WASI, e *fdEntry) wasiErrno {
-		r, errno := w.pathArg(mod.Memory(), e, rightPathCreateDirectory, "fs.write", "mkdir", uint32(stack[1]), uint32(stack[2]))
+		r, errno := w.pathArg(mod.Memory(), e, rightPathCreateDirectory, decision.FSWrite, "mkdir", uint32(stack[1]), uint32(stack[2]))
 		if errno != 0 {
 			return errno
 		}
@@ -305,7 +307,7 @@ func pathCreateDirectory(ctx context.Context, mod api.Module, stack []uint64) {
 
 func pathRemoveDirectory(ctx context.Context, mod api.Module, stack []uint64) {
 	withFd(ctx, stack, func(w *WASI, e *fdEntry) wasiErrno {
-		r, errno := w.pathArg(mod.Memory(), e, rightPathRemoveDirectory, "fs.write", "rmdir", uint32(stack[1]), uint32(stack[2]))
+		r, errno := w.pathArg(mod.Memory(), e, rightPathRemoveDirectory, decision.FSWrite, "rmdir", uint32(stack[1]), uint32(stack[2]))
 		if errno != 0 {
 			return errno
 		}
@@ -315,7 +317,7 @@ func pathRemoveDirectory(ctx context.Context, mod api.Module, stack []uint64) {
 
 func pathUnlinkFile(ctx context.Context, mod api.Module, stack []uint64) {
 	withFd(ctx, stack, func(w *WASI, e *fdEntry) wasiErrno {
-		r, errno := w.pathArg(mod.Memory(), e, rightPathUnlinkFile, "fs.write", "unlink", uint32(stack[1]), uint32(stack[2]))
+		r, errno := w.pathArg(mod.Memory(), e, rightPathUnlinkFile, decision.FSWrite, "unlink", uint32(stack[1]), uint32(stack[2]))
 		if errno != 0 {
 			return errno
 		}
@@ -327,7 +329,7 @@ func pathReadlink(ctx context.Context, mod api.Module, stack []uint64) {
 	withFd(ctx, stack, func(w *WASI, e *fdEntry) wasiErrno {
 		ptr, n, buf, bufLen, usedPtr := uint32(stack[1]), uint32(stack[2]), uint32(stack[3]), uint32(stack[4]), uint32(stack[5])
 		mem := mod.Memory()
-		r, errno := w.pathArg(mem, e, rightPathReadlink, "fs.read", "readlink", ptr, n)
+		r, errno := w.pathArg(mem, e, rightPathReadlink, decision.FSRead, "readlink", ptr, n)
 		if errno != 0 {
 			return errno
 		}
@@ -368,7 +370,7 @@ func pathSymlink(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	defer w.put(e)
-	r, errno := w.pathArg(mem, e, rightPathSymlink, "fs.write", "symlink", uint32(stack[3]), uint32(stack[4]))
+	r, errno := w.pathArg(mem, e, rightPathSymlink, decision.FSWrite, "symlink", uint32(stack[3]), uint32(stack[4]))
 	switch {
 	case errno != 0:
 	case target == "":
@@ -402,11 +404,11 @@ func pathLink(ctx context.Context, mod api.Module, stack []uint64) {
 	with2Fds(ctx, stack, uint32(stack[0]), uint32(stack[4]), func(w *WASI, olde, newe *fdEntry) wasiErrno {
 		flags := uint32(stack[1])
 		mem := mod.Memory()
-		from, errno := w.pathArg(mem, olde, rightPathLinkSource, "fs.write", "link", uint32(stack[2]), uint32(stack[3]))
+		from, errno := w.pathArg(mem, olde, rightPathLinkSource, decision.FSWrite, "link", uint32(stack[2]), uint32(stack[3]))
 		if errno != 0 {
 			return errno
 		}
-		to, errno := w.pathArg(mem, newe, rightPathLinkTarget, "fs.write", "link", uint32(stack[5]), uint32(stack[6]))
+		to, errno := w.pathArg(mem, newe, rightPathLinkTarget, decision.FSWrite, "link", uint32(stack[5]), uint32(stack[6]))
 		if errno != 0 {
 			return errno
 		}
@@ -435,11 +437,11 @@ func pathLink(ctx context.Context, mod api.Module, stack []uint64) {
 func pathRename(ctx context.Context, mod api.Module, stack []uint64) {
 	with2Fds(ctx, stack, uint32(stack[0]), uint32(stack[3]), func(w *WASI, olde, newe *fdEntry) wasiErrno {
 		mem := mod.Memory()
-		from, errno := w.pathArg(mem, olde, rightPathRenameSource, "fs.write", "rename", uint32(stack[1]), uint32(stack[2]))
+		from, errno := w.pathArg(mem, olde, rightPathRenameSource, decision.FSWrite, "rename", uint32(stack[1]), uint32(stack[2]))
 		if errno != 0 {
 			return errno
 		}
-		to, errno := w.pathArg(mem, newe, rightPathRenameTarget, "fs.write", "rename", uint32(stack[4]), uint32(stack[5]))
+		to, errno := w.pathArg(mem, newe, rightPathRenameTarget, decision.FSWrite, "rename", uint32(stack[4]), uint32(stack[5]))
 		if errno != 0 {
 			return errno
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -360,8 +361,8 @@ func TestWASIRootMountStaysInside(t *testing.T) {
 	if w.content("sub/in.txt") != "in" || w.exists("made") || w.exists("sub/up") {
 		t.Error("the mount changed")
 	}
-	wantDecision(t, gate, "fs.read", "open", "/sub/..", `mount "/" boundary`, "EPERM")
-	wantDecision(t, gate, "fs.read", "open", "/etc/passwd", `mount "/" boundary`, "EPERM")
+	wantDecision(t, gate, decision.FSRead, "open", "/sub/..", `mount "/" boundary`, "EPERM")
+	wantDecision(t, gate, decision.FSRead, "open", "/etc/passwd", `mount "/" boundary`, "EPERM")
 	w.checkOutside()
 }
 
@@ -582,9 +583,9 @@ func TestWASINestedMounts(t *testing.T) {
 			t.Errorf("%s was made", p)
 		}
 	}
-	wantDecision(t, gateOuter, "fs.read", "open", "/work/shadow.txt", `mount "/" boundary (served by mount "/work")`, "EPERM")
-	wantDecision(t, gateInner, "fs.write", "open", "/work/new.txt", `mount "/work" access = "read"`, "EROFS")
-	wantDecision(t, gateInner, "fs.read", "open", "/work/../a.txt", `mount "/work" boundary`, "EPERM")
+	wantDecision(t, gateOuter, decision.FSRead, "open", "/work/shadow.txt", `mount "/" boundary (served by mount "/work")`, "EPERM")
+	wantDecision(t, gateInner, decision.FSWrite, "open", "/work/new.txt", `mount "/work" access = "read"`, "EROFS")
+	wantDecision(t, gateInner, decision.FSRead, "open", "/work/../a.txt", `mount "/work" boundary`, "EPERM")
 	nw.checkOutside()
 }
 
@@ -647,7 +648,7 @@ func TestWASINestedByHostDirectory(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(w.mount, "p2")); err == nil {
 		t.Error("p was renamed away")
 	}
-	wantDecision(t, gate, "fs.write", "rename", "/p", `mount "/" boundary (holds mount "/ro")`, "EPERM")
+	wantDecision(t, gate, decision.FSWrite, "rename", "/p", `mount "/" boundary (holds mount "/ro")`, "EPERM")
 	w.checkOutside()
 }
 
@@ -753,9 +754,9 @@ func TestWASIFdFunctionsKeepRules(t *testing.T) {
 	f, _ := w.fs(defaultOpts())
 	g := newWASIGuest(t, WASIMount{Guest: "/work", FS: f})
 	checkGit := watchDir(t, filepath.Join(w.mount, ".git"), true)
-	fd, e := g.open(3, ".git/config", 0, fileRights, 0) // every right asked; opened for reading and writing?
+	_, e := g.open(3, ".git/config", 0, fileRights, 0) // every right asked; opened for reading and writing?
 	wantWASI(t, "open .git/config with write rights", e, errACCES)
-	fd, e = g.open(3, ".git/config", 0, fileRights&^rightFdWrite, 0)
+	fd, e := g.open(3, ".git/config", 0, fileRights&^rightFdWrite, 0)
 	if e != 0 {
 		t.Fatalf("open .git/config for reading: %d", e)
 	}
@@ -804,7 +805,7 @@ func TestWASIUtimensNoFollowStaysInside(t *testing.T) {
 	if fi.ModTime().Unix() != 1e9 {
 		t.Errorf("the link's own time is %v, want 1e9 s", fi.ModTime())
 	}
-	wantDecision(t, gate, "fs.write", "utimens", "/work/reldir", `mount "/work" boundary`, "EPERM")
+	wantDecision(t, gate, decision.FSWrite, "utimens", "/work/reldir", `mount "/work" boundary`, "EPERM")
 	w.checkOutside()
 }
 

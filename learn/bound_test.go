@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/learn"
 )
 
@@ -28,7 +28,7 @@ func TestLearnPastTheRecordersBoundStillLearnsWhatTheRunDid(t *testing.T) {
 		rec.Use(read(fmt.Sprintf("src/f%d.txt", i)))
 	}
 	rec.Use(wrote("out/result.txt")) // after the bound
-	rec.Use(hostfuncs.Use{Kind: "fs.write", Op: "open", Mount: "/other", Path: "x.txt", Done: true})
+	rec.Use(decision.Use{Kind: "fs.write", Op: "open", Mount: "/other", Path: "x.txt", Done: true})
 	rec.Use(wrote(".git/config")) // protected: never learned as a write
 
 	n, out, lp := learned(t, root, learn.Run{Policy: p, Recorder: rec})

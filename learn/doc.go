@@ -2,9 +2,10 @@
 // it did in a run: airlock run --learn FILE and airlock mcp --learn DIR
 // (docs/learn.md).
 //
-// A run is watched through the gate's observer (hostfuncs.Use): every path
-// the tool named and every operation the policy filesystem let it do, every
-// connection the network let it make. A Recorder keeps them; Learn turns
+// A run is watched through the gate's observer (decision.Use, given by
+// hostfuncs.Gate.Observe): every path the tool named and every operation
+// the policy filesystem let it do, every connection the network let it
+// make. A Recorder keeps them; Learn turns
 // them, with the run's decisions and what it measured, into Needs: mounts
 // narrowed to the folders it used (read-only where it only read), network
 // rules naming the scheme, host and port it connected to, the environment

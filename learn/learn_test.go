@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
 )
@@ -61,14 +61,14 @@ func ceiling(t *testing.T, root, src string) *policy.Policy {
 
 const writeWork = "mount \"/work\" {\n  host   = \".\"\n  access = \"write\"\n}\n"
 
-func read(p string) hostfuncs.Use {
-	return hostfuncs.Use{Kind: "fs.read", Op: "open", Mount: "/work", Path: p, Done: true}
+func read(p string) decision.Use {
+	return decision.Use{Kind: decision.FSRead, Op: "open", Mount: "/work", Path: p, Done: true}
 }
-func wrote(p string) hostfuncs.Use {
-	return hostfuncs.Use{Kind: "fs.write", Op: "open", Mount: "/work", Path: p, Done: true}
+func wrote(p string) decision.Use {
+	return decision.Use{Kind: decision.FSWrite, Op: "open", Mount: "/work", Path: p, Done: true}
 }
-func looked(p string) hostfuncs.Use {
-	return hostfuncs.Use{Kind: "fs.read", Op: "stat", Mount: "/work", Path: p}
+func looked(p string) decision.Use {
+	return decision.Use{Kind: decision.FSRead, Op: "stat", Mount: "/work", Path: p}
 }
 
 // learned runs Learn and Merge into a new file in root, and parses it.
@@ -100,7 +100,7 @@ func mounts(p *policy.Policy) string {
 func TestLearnNarrowsMountsToTheFoldersUsed(t *testing.T) {
 	root := tree(t, "src/a.txt", "docs/b.txt", "out/", "README")
 	rec := &learn.Recorder{}
-	for _, u := range []hostfuncs.Use{
+	for _, u := range []decision.Use{
 		looked("src/a.txt"), read("src/a.txt"), // read a file: its folder
 		looked("docs/missing.txt"),      // looked for a file that is not there: its folder
 		wrote("out/x.txt"), read("out"), // wrote in out: writable, and it serves the read too
@@ -154,7 +154,7 @@ func TestLearnNeverGrantsProtectedHiddenOrState(t *testing.T) {
 }
 `)
 	rec := &learn.Recorder{}
-	for _, u := range []hostfuncs.Use{
+	for _, u := range []decision.Use{
 		wrote(".git/config"),        // the ceiling let it (protect_defaults = false): never learned
 		read(".airlock/policy.hcl"), // airlock's state
 		wrote(".airlock/x"),         // the same
@@ -164,9 +164,9 @@ func TestLearnNeverGrantsProtectedHiddenOrState(t *testing.T) {
 	} {
 		rec.Use(u)
 	}
-	denied := []hostfuncs.Decision{
-		{Kind: "fs.read", Op: "open", Target: "/work/secrets/key", Rule: `hide "./secrets"`},
-		{Kind: "fs.read", Op: "open", Target: "/work/.env", Rule: `hide ".env"`},
+	denied := []decision.Decision{
+		{Kind: decision.FSRead, Op: "open", Target: "/work/secrets/key", Rule: `hide "./secrets"`},
+		{Kind: decision.FSRead, Op: "open", Target: "/work/.env", Rule: `hide ".env"`},
 	}
 	n, text, p := learned(t, root, learn.Run{Policy: c, Recorder: rec, Decisions: denied}, filepath.Join(root, ".airlock"))
 	for _, m := range p.Mounts {
@@ -361,29 +361,29 @@ func TestLearnNetworkRules(t *testing.T) {
 	a := netip.MustParseAddr
 	for _, c := range []struct {
 		name  string
-		use   hostfuncs.Use
+		use   decision.Use
 		rules []string
 	}{
 		{"a name at a public address: the name, scheme and port",
-			hostfuncs.Use{Kind: hostfuncs.NetKind, Op: hostfuncs.NetOpHTTP, Scheme: "https", Host: "api.example.com", Port: 443, Addr: a("93.184.216.34")},
+			decision.Use{Kind: decision.NetConnect, Op: decision.OpHTTP, Scheme: "https", Host: "api.example.com", Port: 443, Addr: a("93.184.216.34")},
 			[]string{"https://api.example.com"}},
 		{"another port is written",
-			hostfuncs.Use{Kind: hostfuncs.NetKind, Op: hostfuncs.NetOpHTTP, Scheme: "https", Host: "api.example.com", Port: 8443, Addr: a("93.184.216.34")},
+			decision.Use{Kind: decision.NetConnect, Op: decision.OpHTTP, Scheme: "https", Host: "api.example.com", Port: 8443, Addr: a("93.184.216.34")},
 			[]string{"https://api.example.com:8443"}},
 		{"a raw connection always names its port",
-			hostfuncs.Use{Kind: hostfuncs.NetKind, Op: hostfuncs.NetOpConnect, Scheme: "tcp", Host: "db.example.com", Port: 5432, Addr: a("93.184.216.35")},
+			decision.Use{Kind: decision.NetConnect, Op: decision.OpConnect, Scheme: "tcp", Host: "db.example.com", Port: 5432, Addr: a("93.184.216.35")},
 			[]string{"tcp://db.example.com:5432"}},
 		{"an address asked for (0x7f.1, normalised by the host): the address",
-			hostfuncs.Use{Kind: hostfuncs.NetKind, Op: hostfuncs.NetOpConnect, Scheme: "tcp", Host: "127.0.0.1", Port: 7000, Addr: a("127.0.0.1")},
+			decision.Use{Kind: decision.NetConnect, Op: decision.OpConnect, Scheme: "tcp", Host: "127.0.0.1", Port: 7000, Addr: a("127.0.0.1")},
 			[]string{"tcp://127.0.0.1:7000"}},
 		{"IPv6 in brackets",
-			hostfuncs.Use{Kind: hostfuncs.NetKind, Op: hostfuncs.NetOpConnect, Scheme: "tcp", Host: "::1", Port: 7000, Addr: a("::1")},
+			decision.Use{Kind: decision.NetConnect, Op: decision.OpConnect, Scheme: "tcp", Host: "::1", Port: 7000, Addr: a("::1")},
 			[]string{"tcp://[::1]:7000"}},
 		{"a name that led to loopback: the name, and the address it needs",
-			hostfuncs.Use{Kind: hostfuncs.NetKind, Op: hostfuncs.NetOpHTTP, Scheme: "http", Host: "localhost", Port: 8080, Addr: a("127.0.0.1")},
+			decision.Use{Kind: decision.NetConnect, Op: decision.OpHTTP, Scheme: "http", Host: "localhost", Port: 8080, Addr: a("127.0.0.1")},
 			[]string{"http://localhost:8080", "http://127.0.0.1:8080"}},
 		{"a name that led to this machine's own public address",
-			hostfuncs.Use{Kind: hostfuncs.NetKind, Op: hostfuncs.NetOpHTTP, Scheme: "http", Host: "me.example.com", Port: 80, Addr: a("203.0.113.7"), Local: true},
+			decision.Use{Kind: decision.NetConnect, Op: decision.OpHTTP, Scheme: "http", Host: "me.example.com", Port: 80, Addr: a("203.0.113.7"), Local: true},
 			[]string{"http://me.example.com", "http://203.0.113.7:80"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -18,7 +18,7 @@ import (
 type Run struct {
 	Policy    *policy.Policy
 	Recorder  *Recorder
-	Decisions []hostfuncs.Decision
+	Decisions []decision.Decision
 
 	Tool   string   // the tool's name, for the file's header
 	Digest string   // its module's digest
@@ -177,10 +177,10 @@ func mountName(guest string) string {
 // deniedTargets is every filesystem target a decision denied, as guest
 // paths: a name the tool looked up there is not evidence of a folder it
 // used.
-func deniedTargets(ds []hostfuncs.Decision) map[string]bool {
+func deniedTargets(ds []decision.Decision) map[string]bool {
 	out := map[string]bool{}
 	for _, d := range ds {
-		if d.Allowed || !strings.HasPrefix(d.Kind, "fs.") {
+		if d.Allowed || !strings.HasPrefix(string(d.Kind), "fs.") {
 			continue
 		}
 		for _, t := range strings.Split(d.Target, " -> ") {
@@ -195,7 +195,7 @@ const maxNotes = 12
 
 // deniedNotes says, one line each, what the run was refused: none of it is
 // learned.
-func deniedNotes(ds []hostfuncs.Decision) []string {
+func deniedNotes(ds []decision.Decision) []string {
 	var out []string
 	seen := map[string]bool{}
 	more := 0

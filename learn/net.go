@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -40,7 +40,7 @@ func learnNet(conns map[connKey]connUse, cut int) ([]NetNeed, []string) {
 			continue
 		}
 		what := "an HTTP request"
-		if e.u.op == hostfuncs.NetOpConnect {
+		if e.u.op == decision.OpConnect {
 			what = "a raw connection"
 		}
 		add := func(n NetNeed) {
@@ -132,11 +132,11 @@ func hostPort(host string, port int) string { return net.JoinHostPort(host, strc
 
 // learnCredentials is each credential the host added to a request, with its
 // hosts narrowed to those it was added for.
-func learnCredentials(p *policy.Policy, ds []hostfuncs.Decision) []CredentialNeed {
+func learnCredentials(p *policy.Policy, ds []decision.Decision) []CredentialNeed {
 	var out []CredentialNeed
 	index := map[string]int{}
 	for _, d := range ds {
-		if !d.Allowed || d.Kind != hostfuncs.NetCredential || d.Op != "add" {
+		if !d.Allowed || d.Kind != decision.NetCredential || d.Op != "add" {
 			continue
 		}
 		name, ok := strings.CutPrefix(d.Rule, `credential "`)

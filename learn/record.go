@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // Bounds on what a Recorder keeps, so that a tool that touches millions of
@@ -67,11 +67,11 @@ type connUse struct {
 
 // Use records one use. It is quick and never blocks for long: it runs on
 // the guest's host calls.
-func (r *Recorder) Use(u hostfuncs.Use) {
+func (r *Recorder) Use(u decision.Use) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
-	if u.Kind == hostfuncs.NetKind {
+	if u.Kind == decision.NetConnect {
 		k := connKey{u.Scheme, u.Host, u.Port, u.Addr}
 		c := r.conns[k]
 		if c == nil {
@@ -116,7 +116,7 @@ func (r *Recorder) Use(u hostfuncs.Use) {
 		if !p.look {
 			p.look, p.firstLook = true, u.Op
 		}
-	case u.Kind == "fs.write":
+	case u.Kind == decision.FSWrite:
 		if !p.write {
 			p.write, p.firstWrite = true, u.Op
 		}
@@ -129,12 +129,12 @@ func (r *Recorder) Use(u hostfuncs.Use) {
 
 // use keeps the first done read and the first done write outside the
 // protected paths (which a learned policy never makes writable).
-func (o *overflowUse) use(seq int, u hostfuncs.Use) {
+func (o *overflowUse) use(seq int, u decision.Use) {
 	switch {
 	case !u.Done:
-	case u.Kind == "fs.write" && matchesAny(defaultProtect, u.Path):
+	case u.Kind == decision.FSWrite && matchesAny(defaultProtect, u.Path):
 		o.protectedWrites++
-	case u.Kind == "fs.write":
+	case u.Kind == decision.FSWrite:
 		if o.write.seq == 0 {
 			o.write = pathEvent{seq, u.Path, u.Op}
 		}

@@ -29,7 +29,7 @@ func TestAnnotations(t *testing.T) {
 	for body, want := range map[string]string{
 		`read_only = "yes"`: "read_only must be true or false",
 		`read_only = true` + "\n" + `destructive = true`: "cannot be read_only and destructive",
-		`readonly = true`: `Unsupported argument; An argument named "readonly" is not expected here`,
+		`readonly = true`: `Unsupported argument; An argument named "readonly" is not expected in an annotations block. Did you mean "read_only"?`,
 	} {
 		src := strings.Replace(grepManifest, "  requests {", "  annotations {\n"+body+"\n  }\n  requests {", 1)
 		_, diags := manifest.Parse([]byte(src), "tool.hcl")

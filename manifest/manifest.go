@@ -26,6 +26,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -180,7 +181,7 @@ func LoadDir(dir string) ([]*Manifest, hcl.Diagnostics) {
 		}
 		if prev := seen[m.Name]; prev != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate tool name",
-				Detail:  fmt.Sprintf("A tool named %q is already defined at %s; this one is left out.", m.Name, rangeString(prev.Range)),
+				Detail:  fmt.Sprintf("A tool named %q is already defined at %s; this one is left out.", m.Name, hclx.Pos(prev.Range)),
 				Subject: m.Range.Ptr()})
 			continue
 		}
@@ -230,97 +231,62 @@ func Parse(src []byte, filename string) (*Manifest, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, cdiags := file.Body.Content(rootSchema)
-	diags = append(diags, cdiags...)
-	if len(content.Blocks) != 1 {
-		if !cdiags.HasErrors() {
-			d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "One tool per manifest",
-				Detail: fmt.Sprintf("A manifest holds exactly one tool block; this one has %d. Put each tool in a file of its own (NAME.tool.hcl).", len(content.Blocks))}
-			if len(content.Blocks) > 1 {
-				d.Subject = content.Blocks[1].DefRange.Ptr()
-			} else {
-				r := file.Body.(*hclsyntax.Body).SrcRange
-				d.Subject = &r
-			}
-			diags = append(diags, d)
-		}
+	b, bdiags := oneTool(file)
+	diags = append(diags, bdiags...)
+	if b == nil {
 		return nil, diags
 	}
-	b := content.Blocks[0]
+	m, tdiags := decodeTool(b, filename)
+	diags = append(diags, tdiags...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return m, diags
+}
+
+// oneTool returns the file's tool block, or nil with a diagnostic when it
+// does not hold exactly one.
+func oneTool(file *hcl.File) (*hcl.Block, hcl.Diagnostics) {
+	content, diags := hclx.Content(file.Body, rootSchema, "a tool manifest")
+	if len(content.Blocks) == 1 {
+		return content.Blocks[0], diags
+	}
+	if !diags.HasErrors() {
+		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "One tool per manifest",
+			Detail: fmt.Sprintf("A manifest holds exactly one tool block; this one has %d. Put each tool in a file of its own (NAME.tool.hcl).", len(content.Blocks))}
+		if len(content.Blocks) > 1 {
+			d.Subject = content.Blocks[1].DefRange.Ptr()
+		} else {
+			r := file.Body.(*hclsyntax.Body).SrcRange
+			d.Subject = &r
+		}
+		diags = append(diags, d)
+	}
+	return nil, diags
+}
+
+// decodeTool decodes a tool block: its attributes here, its requests and
+// annotations blocks each by a decoder of its own.
+func decodeTool(b *hcl.Block, filename string) (*Manifest, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	m := &Manifest{Name: b.Labels[0], File: filename, Range: b.DefRange, Input: "argv", Output: "text",
 		InputSchema: json.RawMessage(`{"type":"object"}`)}
 	if err := checkName(m.Name); err != nil {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid tool name", Detail: sentence(err.Error()), Subject: b.LabelRanges[0].Ptr()})
 	}
-	body, bdiags := b.Body.Content(toolSchema)
+	body, bdiags := hclx.Content(b.Body, toolSchema, "a tool block")
 	diags = append(diags, bdiags...)
 	if body == nil {
 		return nil, diags
 	}
-	str := func(name string, allowed ...string) string {
-		a := body.Attributes[name]
-		if a == nil {
-			return ""
-		}
-		v, d := a.Expr.Value(evalContext)
-		diags = append(diags, d...)
-		if d.HasErrors() {
-			return ""
-		}
-		if v.IsNull() || !v.Type().Equals(cty.String) {
-			diags = append(diags, attrError(a, "Invalid "+name, name+" must be a string."))
-			return ""
-		}
-		s := v.AsString()
-		if len(allowed) > 0 && !contains(allowed, s) {
-			diags = append(diags, attrError(a, "Invalid "+name,
-				fmt.Sprintf("%s must be %s, not %q.", name, orList(allowed), s)))
-			return ""
-		}
-		return s
-	}
-	m.Description = str("description")
-	if mod := str("module"); mod != "" {
-		if !filepath.IsAbs(mod) {
-			abs, err := filepath.Abs(filepath.Join(filepath.Dir(filename), mod))
-			if err == nil {
-				mod = abs
-			}
-		}
-		m.Module = filepath.Clean(mod)
-	}
-	if a := body.Attributes["digest"]; a != nil {
-		m.Digest, m.DigestRange = str("digest"), a.Expr.Range()
-		if m.Digest != "" && !validDigest(m.Digest) {
-			diags = append(diags, attrError(a, "Invalid digest",
-				fmt.Sprintf("digest must be \"sha256:\" and 64 hex digits, not %q; `airlock inspect MODULE` prints it.", m.Digest)))
-		}
-	} else if strings.HasSuffix(m.Module, ".wasm") {
-		// A Go source folder is built by the local toolchain, whose output
-		// differs from one Go version to the next: its digest cannot be
-		// pinned, and its source lies beside the manifest to be read.
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Module digest not pinned",
-			Detail:  "Without a digest, whatever module is at " + m.Module + " runs under this manifest's name. Pin it: digest = \"sha256:…\".",
-			Subject: b.DefRange.Ptr()})
-	}
-	if a := body.Attributes["input"]; a != nil {
-		if v, d := a.Expr.Value(evalContext); !d.HasErrors() && v.Type().Equals(cty.String) && !v.IsNull() {
-			if field, ok := strings.CutPrefix(v.AsString(), "stdin:"); ok {
-				if !validField(field) {
-					diags = append(diags, attrError(a, "Invalid input",
-						fmt.Sprintf("input = \"stdin:FIELD\" needs FIELD to be an input field name, not %q.", field)))
-				}
-				m.Input, m.StdinField = "stdin", field
-			} else if s := str("input", "argv", "stdin"); s != "" {
-				m.Input = s
-			}
-		} else if s := str("input", "argv", "stdin"); s != "" {
-			m.Input = s
-		}
-	}
-	if s := str("output", "text", "json"); s != "" {
+	d := attrs{body: body, diags: diags}
+	m.Description = d.str("description")
+	d.module(m, b, filename)
+	d.input(m)
+	if s := d.str("output", "text", "json"); s != "" {
 		m.Output = s
 	}
+	diags = d.diags
 	m.Argv, diags = stringList(body.Attributes["argv"], diags)
 	if a := body.Attributes["input_schema"]; a != nil {
 		schema, err := decodeSchema(a)
@@ -350,15 +316,92 @@ func Parse(src []byte, filename string) (*Manifest, hcl.Diagnostics) {
 			m.Annotations, diags = decodeAnnotations(rb, diags)
 		}
 	}
-	if diags.HasErrors() {
-		return nil, diags
-	}
 	return m, diags
+}
+
+// attrs reads a tool block's attributes, collecting what is wrong with them.
+type attrs struct {
+	body  *hcl.BodyContent
+	diags hcl.Diagnostics
+}
+
+// str returns the string attribute name ("" when absent or wrong), one of
+// allowed when any are given.
+func (d *attrs) str(name string, allowed ...string) string {
+	a := d.body.Attributes[name]
+	if a == nil {
+		return ""
+	}
+	v, diags := a.Expr.Value(evalContext)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		return ""
+	}
+	if v.IsNull() || !v.Type().Equals(cty.String) {
+		d.diags = append(d.diags, attrError(a, "Invalid "+name, name+" must be a string."))
+		return ""
+	}
+	s := v.AsString()
+	if len(allowed) > 0 && !contains(allowed, s) {
+		d.diags = append(d.diags, attrError(a, "Invalid "+name,
+			fmt.Sprintf("%s must be %s, not %q.", name, orList(allowed), s)))
+		return ""
+	}
+	return s
+}
+
+// module reads module (made absolute against the manifest's folder) and
+// digest, warning when a .wasm module's digest is not pinned.
+func (d *attrs) module(m *Manifest, b *hcl.Block, filename string) {
+	if mod := d.str("module"); mod != "" {
+		if !filepath.IsAbs(mod) {
+			abs, err := filepath.Abs(filepath.Join(filepath.Dir(filename), mod))
+			if err == nil {
+				mod = abs
+			}
+		}
+		m.Module = filepath.Clean(mod)
+	}
+	if a := d.body.Attributes["digest"]; a != nil {
+		m.Digest, m.DigestRange = d.str("digest"), a.Expr.Range()
+		if m.Digest != "" && !validDigest(m.Digest) {
+			d.diags = append(d.diags, attrError(a, "Invalid digest",
+				fmt.Sprintf("digest must be \"sha256:\" and 64 hex digits, not %q; `airlock inspect MODULE` prints it.", m.Digest)))
+		}
+	} else if strings.HasSuffix(m.Module, ".wasm") {
+		// A Go source folder is built by the local toolchain, whose output
+		// differs from one Go version to the next: its digest cannot be
+		// pinned, and its source lies beside the manifest to be read.
+		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Module digest not pinned",
+			Detail:  "Without a digest, whatever module is at " + m.Module + " runs under this manifest's name. Pin it: digest = \"sha256:…\".",
+			Subject: b.DefRange.Ptr()})
+	}
+}
+
+// input reads input: "argv", "stdin" or "stdin:FIELD".
+func (d *attrs) input(m *Manifest) {
+	a := d.body.Attributes["input"]
+	if a == nil {
+		return
+	}
+	if v, diags := a.Expr.Value(evalContext); !diags.HasErrors() && v.Type().Equals(cty.String) && !v.IsNull() {
+		if field, ok := strings.CutPrefix(v.AsString(), "stdin:"); ok {
+			if !validField(field) {
+				d.diags = append(d.diags, attrError(a, "Invalid input",
+					fmt.Sprintf("input = \"stdin:FIELD\" needs FIELD to be an input field name, not %q.", field)))
+			}
+			m.Input, m.StdinField = "stdin", field
+			return
+		}
+	}
+	if s := d.str("input", "argv", "stdin"); s != "" {
+		m.Input = s
+	}
 }
 
 func decodeAnnotations(b *hcl.Block, diags hcl.Diagnostics) (*Annotations, hcl.Diagnostics) {
 	a := &Annotations{}
-	body, bdiags := b.Body.Content(annotationsSchema)
+	body, bdiags := hclx.Content(b.Body, annotationsSchema, "an annotations block")
 	diags = append(diags, bdiags...)
 	if body == nil {
 		return a, diags
@@ -399,7 +442,7 @@ func decodeAnnotations(b *hcl.Block, diags hcl.Diagnostics) (*Annotations, hcl.D
 
 func decodeRequests(b *hcl.Block, diags hcl.Diagnostics) (Requests, hcl.Diagnostics) {
 	var r Requests
-	body, bdiags := b.Body.Content(requestsSchema)
+	body, bdiags := hclx.Content(b.Body, requestsSchema, "a requests block")
 	diags = append(diags, bdiags...)
 	if body == nil {
 		return r, diags
@@ -528,7 +571,7 @@ func (m *Manifest) CheckDigest(got string) error {
 	if m.Digest == "" || m.Digest == got {
 		return nil
 	}
-	return &DigestError{Tool: m.Name, Module: m.Module, Pinned: m.Digest, Got: got, At: rangeString(m.DigestRange)}
+	return &DigestError{Tool: m.Name, Module: m.Module, Pinned: m.Digest, Got: got, At: hclx.Pos(m.DigestRange)}
 }
 
 // DigestError says a module is not the one its manifest pins: the tool
@@ -612,10 +655,6 @@ func sentence(s string) string {
 		s += "."
 	}
 	return s
-}
-
-func rangeString(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
 // validField reports whether s can name an input field: letters, digits

@@ -258,3 +258,29 @@ func TestStdinField(t *testing.T) {
 		t.Fatalf("bad stdin field: %v", lines(diags))
 	}
 }
+
+// TestTyposGetThePolicysHints: a manifest's unknown names get the same
+// hints as a policy's (internal/hclx.Content): the nearest name, a block
+// written as an argument or the other way round, or the names expected,
+// each at its file:line:col.
+func TestTyposGetThePolicysHints(t *testing.T) {
+	for _, c := range []struct{ from, to, want string }{
+		{`  module       = "grep.wasm"`, `  modul        = "grep.wasm"`,
+			`tool.hcl:3:3: error: Unsupported argument; An argument named "modul" is not expected in a tool block. Did you mean "module"?`},
+		{`  requests {`, `  request {`,
+			`tool.hcl:9:3: error: Unsupported block type; Blocks of type "request" are not expected in a tool block. Did you mean "requests"?`},
+		{`  requests {`, `  annotations = {`,
+			`tool.hcl:9:3: error: Unsupported argument; An argument named "annotations" is not expected in a tool block. Did you mean to write annotations as a block? Write it as annotations { … }, without the equals sign.`},
+		{`    env     = ["GITHUB_USER"]`, `    environment = ["GITHUB_USER"]`,
+			`tool.hcl:11:5: error: Unsupported argument; An argument named "environment" is not expected in a requests block. Expected one of:`},
+		{`tool "grep" {`, "tools = 1\ntool \"grep\" {",
+			`tool.hcl:1:1: error: Unsupported argument; An argument named "tools" is not expected in a tool manifest. No arguments are expected here.`},
+	} {
+		src := strings.Replace(grepManifest, c.from, c.to, 1)
+		_, diags := manifest.Parse([]byte(src), "tool.hcl")
+		got := strings.Join(lines(diags), "\n")
+		if !strings.Contains(got, c.want) {
+			t.Errorf("%q:\n%s\nwant %q", c.to, got, c.want)
+		}
+	}
+}

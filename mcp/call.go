@@ -14,7 +14,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -144,7 +144,7 @@ func (s *Server) run(c *call, argv []string, stdin []byte) *sdk.CallToolResult {
 	ar := c.session.broker.NewRun(approvals.RunInfo{Tool: t.name, Digest: t.module.Digest, Mode: mode, Args: argv})
 
 	pol := t.policy
-	var requested []hostfuncs.Decision
+	var requested []decision.Decision
 	if !t.manifest.Requests.Empty() {
 		var err error
 		if pol, requested, err = ar.Escalate(c.ctx, pol, t.manifest.Requests.Escalation()); err != nil {
@@ -195,8 +195,8 @@ func (s *Server) run(c *call, argv []string, stdin []byte) *sdk.CallToolResult {
 
 // stopUnrecorded is r's Recorder, which also stops the run when a decision
 // could not be recorded (the gate has denied it and revoked the run).
-func stopUnrecorded(r *approvals.Run, stop context.CancelFunc) hostfuncs.Recorder {
-	return func(d hostfuncs.Decision) error {
+func stopUnrecorded(r *approvals.Run, stop context.CancelFunc) decision.Recorder {
+	return func(d decision.Decision) error {
 		err := r.Record(d)
 		if err != nil {
 			stop()

@@ -15,14 +15,15 @@ import (
 )
 
 // waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	start, expired := time.Now(), expiry(t)
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+		select {
+		case <-expired:
+			t.Fatalf("timed out after %s waiting for %s", time.Since(start).Round(time.Second), what)
+		case <-time.After(10 * time.Millisecond):
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -77,7 +78,7 @@ func TestCancel(t *testing.T) {
 				if !strings.HasPrefix(msg, "spin running") && !strings.HasPrefix(msg, "spin queued") {
 					t.Errorf("progress message %q, want \"spin running Ns\"", msg)
 				}
-			case <-time.After(20 * time.Second):
+			case <-expiry(t):
 				t.Fatal("no progress notification")
 			}
 			if st := e.srv.Stats(); st.Running != 1 {
@@ -89,11 +90,11 @@ func TestCancel(t *testing.T) {
 				if !errors.Is(err, context.Canceled) {
 					t.Errorf("cancelled call returned %v", err)
 				}
-			case <-time.After(10 * time.Second):
+			case <-expiry(t):
 				t.Fatal("the cancelled call did not return")
 			}
 			// The guest really stops: the slot and the call are released.
-			waitFor(t, 5*time.Second, "the run to stop", idle(e))
+			waitFor(t, "the run to stop", idle(e))
 		})
 	}
 }
@@ -111,7 +112,7 @@ func TestStuckToolDoesNotBlockOthers(t *testing.T) {
 	stuck := make(chan *sdk.CallToolResult, 1)
 	start := time.Now()
 	go func() { stuck <- call(t, cs, "spin", nil) }()
-	waitFor(t, 10*time.Second, "spin to run", func() bool { return e.srv.Stats().Running == 1 })
+	waitFor(t, "spin to run", func() bool { return e.srv.Stats().Running == 1 })
 
 	var wg sync.WaitGroup
 	for i := range 4 {
@@ -140,7 +141,7 @@ func TestStuckToolDoesNotBlockOthers(t *testing.T) {
 	if m := runMeta(t, res); m == nil || m.Reason != "timeout" {
 		t.Errorf("spin's run meta = %+v, want reason timeout", m)
 	}
-	waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+	waitFor(t, "the server to be idle", idle(e))
 }
 
 // TestQueue: with one slot, calls wait their turn, and a queued call that
@@ -153,7 +154,7 @@ func TestQueue(t *testing.T) {
 
 	first := make(chan *sdk.CallToolResult, 1)
 	go func() { first <- call(t, cs, "sleep", map[string]any{"ms": "600"}) }()
-	waitFor(t, 10*time.Second, "the first call to run", func() bool { return e.srv.Stats().Running == 1 })
+	waitFor(t, "the first call to run", func() bool { return e.srv.Stats().Running == 1 })
 
 	ctx, cancel := context.WithCancel(t.Context())
 	queued := make(chan error, 1)
@@ -161,7 +162,7 @@ func TestQueue(t *testing.T) {
 		_, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "spin"})
 		queued <- err
 	}()
-	waitFor(t, 5*time.Second, "the second call to queue", func() bool { return e.srv.Stats().Calls == 2 })
+	waitFor(t, "the second call to queue", func() bool { return e.srv.Stats().Calls == 2 })
 	if st := e.srv.Stats(); st.Running != 1 {
 		t.Fatalf("stats = %+v, want one running and one queued", st)
 	}
@@ -173,7 +174,7 @@ func TestQueue(t *testing.T) {
 	if res.IsError || !strings.Contains(texts(res), "slept") {
 		t.Errorf("first call: %s", texts(res))
 	}
-	waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+	waitFor(t, "the server to be idle", idle(e))
 }
 
 // TestToolFailure: a tool that exits non-zero is a tool error carrying its

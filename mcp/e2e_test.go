@@ -10,6 +10,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/mcp"
 )
 
@@ -92,7 +93,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 				denied := false
 				for _, d := range m.Decisions {
-					if !d.Allowed && d.Kind == "fs.write" && strings.Contains(d.Target, ".git") {
+					if !d.Allowed && d.Kind == decision.FSWrite && strings.Contains(d.Target, ".git") {
 						denied = true
 					}
 				}

@@ -10,7 +10,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // client is what a run knows of the MCP client that called it, kept in the
@@ -74,12 +74,12 @@ func (e elicitation) Approve(ctx context.Context, q approvals.Question) (approva
 		res, err = cl.session.Elicit(ctx, params)
 	}
 	answered := func(c approvals.Choice, note string) (approvals.Answer, error) {
-		return approvals.Answer{Choice: c, Source: hostfuncs.SourceUser, Note: note, Ended: hostfuncs.EndedAnswered}, nil
+		return approvals.Answer{Choice: c, Source: decision.SourceUser, Note: note, Ended: decision.EndedAnswered}, nil
 	}
 	if err != nil {
-		ans := approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser}
+		ans := approvals.Answer{Choice: approvals.Deny, Source: decision.SourceUser}
 		if outer.Err() == nil && ctx.Err() != nil {
-			ans.Ended, ans.Note = hostfuncs.EndedTimedOut, fmt.Sprintf("no answer in %s: timed out", e.s.approvalTimeout())
+			ans.Ended, ans.Note = decision.EndedTimedOut, fmt.Sprintf("no answer in %s: timed out", e.s.approvalTimeout())
 			return ans, nil
 		}
 		return ans, fmt.Errorf("no answer from the MCP client: %w", err)
@@ -100,7 +100,7 @@ func (e elicitation) Approve(ctx context.Context, q approvals.Question) (approva
 			return answered(c, "answered in the MCP client")
 		}
 	}
-	return approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser, Ended: hostfuncs.EndedAnswered}, fmt.Errorf("the MCP client answered %q, which was not offered", d)
+	return approvals.Answer{Choice: approvals.Deny, Source: decision.SourceUser, Ended: decision.EndedAnswered}, fmt.Errorf("the MCP client answered %q, which was not offered", d)
 }
 
 // viaRetry puts the question to the client through the request that drives
@@ -194,7 +194,7 @@ func (s *serial) Approve(ctx context.Context, q approvals.Question) (approvals.A
 	select {
 	case s.turn <- struct{}{}:
 	case <-ctx.Done():
-		return approvals.Answer{Choice: approvals.Deny, Source: hostfuncs.SourceUser}, ctx.Err()
+		return approvals.Answer{Choice: approvals.Deny, Source: decision.SourceUser}, ctx.Err()
 	}
 	defer func() { <-s.turn }()
 	return s.a.Approve(ctx, q)

@@ -12,7 +12,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
 )
@@ -47,7 +47,7 @@ func (el *elicitor) shown() []string {
 }
 
 // askDecision finds the decision on the test's question in a result.
-func askDecision(t *testing.T, res *sdk.CallToolResult) hostfuncs.Decision {
+func askDecision(t *testing.T, res *sdk.CallToolResult) decision.Decision {
 	t.Helper()
 	m := runMeta(t, res)
 	if m == nil {
@@ -59,7 +59,7 @@ func askDecision(t *testing.T, res *sdk.CallToolResult) hostfuncs.Decision {
 		}
 	}
 	t.Fatalf("no test.ask decision in %+v", m.Decisions)
-	return hostfuncs.Decision{}
+	return decision.Decision{}
 }
 
 // TestElicitation: a question the policy leaves open reaches the person
@@ -97,7 +97,7 @@ func TestElicitation(t *testing.T) {
 						t.Errorf("the tool says %q, want %q", got, tc.want)
 					}
 					d := askDecision(t, res)
-					if d.Allowed != (tc.want == "allowed") || d.Source != hostfuncs.SourceUser {
+					if d.Allowed != (tc.want == "allowed") || d.Source != decision.SourceUser {
 						t.Errorf("decision = %+v, want allowed=%v by the user", d, tc.want == "allowed")
 					}
 					shown := el.shown()
@@ -109,7 +109,7 @@ func TestElicitation(t *testing.T) {
 							t.Errorf("the question %q does not say %q", shown[0], want)
 						}
 					}
-					waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+					waitFor(t, "the server to be idle", idle(e))
 				})
 			}
 		}
@@ -143,7 +143,7 @@ func TestNoElicitation(t *testing.T) {
 			if got := strings.TrimSpace(texts(res)); !strings.HasPrefix(got, want+"\n") && got != want {
 				t.Errorf("the tool says %q, want %q", got, want)
 			}
-			if d := askDecision(t, res); d.Source != hostfuncs.SourceHeadless {
+			if d := askDecision(t, res); d.Source != decision.SourceHeadless {
 				t.Errorf("decision source = %s, want headless", d.Source)
 			}
 		})
@@ -198,7 +198,7 @@ func TestApprovalRoundTrip(t *testing.T) {
 	if !res.NeedsInput() {
 		t.Fatalf("second call: %+v, want input required", res)
 	}
-	waitFor(t, 10*time.Second, "the abandoned call to be dropped", idle(e))
+	waitFor(t, "the abandoned call to be dropped", idle(e))
 	late, err := cs.CallTool(t.Context(), &sdk.CallToolParams{Name: "ask", RequestState: res.RequestState,
 		InputResponses: sdk.InputResponseMap{key: &sdk.ElicitResult{Action: "accept"}}})
 	if err != nil || !late.IsError {

@@ -159,7 +159,7 @@ func TestServesThroughFaults(t *testing.T) {
 	}
 	listed := func(t *testing.T, name string, want bool) {
 		t.Helper()
-		waitFor(t, 10*time.Second, fmt.Sprintf("%s listed = %v", name, want), func() bool { return slices.Contains(srv.Tools(), name) == want })
+		waitFor(t, fmt.Sprintf("%s listed = %v", name, want), func() bool { return slices.Contains(srv.Tools(), name) == want })
 	}
 	reportedOnce := func(t *testing.T, what, line string) {
 		t.Helper()
@@ -206,7 +206,7 @@ func TestServesThroughFaults(t *testing.T) {
 		if err := os.RemoveAll(tools); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "every tool to be withdrawn", func() bool { return len(srv.Tools()) == 0 })
+		waitFor(t, "every tool to be withdrawn", func() bool { return len(srv.Tools()) == 0 })
 		reportedOnce(t, "the missing folder", "the tools folder cannot be read")
 		if res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "json"}); err == nil && !res.IsError {
 			t.Errorf("a withdrawn tool ran: %s", texts(res))
@@ -232,7 +232,7 @@ func TestServesThroughFaults(t *testing.T) {
 		works(t, "the cache deleted") // compiled in memory
 		// A tool whose module was never compiled must compile now.
 		writeManifests(t, tools, grepTool(t))
-		waitFor(t, 10*time.Second, "grep to be listed", func() bool { return slices.Contains(srv.Tools(), "grep") })
+		waitFor(t, "grep to be listed", func() bool { return slices.Contains(srv.Tools(), "grep") })
 		if err := srv.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -274,12 +274,12 @@ func TestServesThroughFaults(t *testing.T) {
 			_, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "spin"})
 			done <- err
 		}()
-		waitFor(t, 10*time.Second, "the call to run", func() bool { return srv.Stats().Running == 1 })
+		waitFor(t, "the call to run", func() bool { return srv.Stats().Running == 1 })
 		hangUp()
-		waitFor(t, 10*time.Second, "the run to stop", func() bool { return srv.Stats() == mcp.Stats{} })
+		waitFor(t, "the run to stop", func() bool { return srv.Stats() == mcp.Stats{} })
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-expiry(t):
 			t.Error("the vanished client's call never returned")
 		}
 	}
@@ -300,7 +300,7 @@ func TestServesThroughFaults(t *testing.T) {
 			if err != nil {
 				t.Errorf("ServeStdio: %v", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-expiry(t):
 			t.Fatal("the session did not end when its client vanished")
 		}
 		sr.Close()
@@ -388,7 +388,7 @@ func TestStdioClientClosesStdout(t *testing.T) {
 	stdout.Close() // the answer, in 500ms, meets a closed pipe
 	select {
 	case <-exited:
-	case <-time.After(20 * time.Second):
+	case <-expiry(t):
 		t.Fatal("the server did not end after its client stopped reading")
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 0 {

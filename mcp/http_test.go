@@ -190,10 +190,10 @@ func TestDisconnectLeaksNothing(t *testing.T) {
 				resp.Body.Close()
 			}
 		}()
-		waitFor(t, 10*time.Second, "spin to run", func() bool { return e.srv.Stats().Running == 1 })
+		waitFor(t, "spin to run", func() bool { return e.srv.Stats().Running == 1 })
 		drop() // the client goes away without a word
 		<-done
-		waitFor(t, 5*time.Second, "the dropped call's tool to stop", idle(e))
+		waitFor(t, "the dropped call's tool to stop", idle(e))
 
 		// End the session, as a client that comes back would find it gone.
 		req, _ := http.NewRequest(http.MethodDelete, url, nil)

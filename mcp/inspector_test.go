@@ -3,12 +3,12 @@ package mcp_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,12 +45,17 @@ func inspector(t *testing.T) string {
 // and say tool_is_error on stderr; that is accepted when toolError is set.
 func inspect(t *testing.T, bin string, toolError bool, args ...string) map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	ctx, cancel := deadline(t, t.Context())
 	defer cancel()
 	// The Inspector gives a server 15 s to answer its initialize by
 	// default; a loaded 2-core machine building and compiling a tool can
-	// take longer, which is not what this test is about.
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--cli", "--connect-timeout", "80000"}, args...)...)
+	// take longer, which is not what this test is about: give it until the
+	// test's own deadline (80 s without one).
+	wait := "80000"
+	if end, ok := ctx.Deadline(); ok {
+		wait = strconv.FormatInt(time.Until(end).Milliseconds(), 10)
+	}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--cli", "--connect-timeout", wait}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Env = append(os.Environ(), "MCP_CATALOG_PATH="+filepath.Join(t.TempDir(), "mcp.json"))

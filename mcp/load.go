@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/airlockhq/airlock/manifest"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -75,7 +76,7 @@ func (s *Server) Reload(ctx context.Context) error {
 		// have made its folder writable (requests.write).
 		untrusted, err := s.checkBuild(ctx, m, writable)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(m.Range), m.Name, err))
+			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", hclx.Pos(m.Range), m.Name, err))
 			continue
 		}
 		modSeen := scan([]string{m.Module})
@@ -88,7 +89,7 @@ func (s *Server) Reload(ctx context.Context) error {
 			t.untrusted = untrusted
 		}
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(m.Range), m.Name, err))
+			problems = append(problems, fmt.Sprintf("%s: tool %q not loaded: %v", hclx.Pos(m.Range), m.Name, err))
 			continue
 		}
 		tools[m.Name] = t
@@ -204,7 +205,7 @@ func (s *Server) load(t *tool) {
 	if s.ctx.Err() != nil {
 		return // closing
 	}
-	p := fmt.Sprintf("%s: tool %q not loaded: %v", rangeString(t.manifest.Range), t.name, err)
+	p := fmt.Sprintf("%s: tool %q not loaded: %v", hclx.Pos(t.manifest.Range), t.name, err)
 	s.log.Error("mcp: tool not loaded: " + p)
 	s.reloading.Lock()
 	s.mu.Lock()
@@ -330,7 +331,7 @@ func (s *Server) watched() []string {
 func diagLine(d *hcl.Diagnostic) string {
 	var b strings.Builder
 	if d.Subject != nil {
-		b.WriteString(rangeString(*d.Subject) + ": ")
+		b.WriteString(hclx.Pos(*d.Subject) + ": ")
 	}
 	if d.Severity == hcl.DiagWarning {
 		b.WriteString("warning: ")
@@ -342,10 +343,6 @@ func diagLine(d *hcl.Diagnostic) string {
 		b.WriteString("; " + strings.Join(strings.Fields(d.Detail), " "))
 	}
 	return b.String()
-}
-
-func rangeString(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
 // annotations are a manifest's MCP tool annotations, or nil. Hints the

@@ -17,6 +17,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/mcp"
@@ -97,7 +98,7 @@ var askFunc = hostfuncs.Func{
 	Results: []api.ValueType{api.ValueTypeI32},
 	Fn: api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 		run := hostfuncs.RunFrom(ctx)
-		ok := run.Gate.Decide(hostfuncs.Request{Kind: "test.ask", Op: "ask", Target: "the-test-target",
+		ok := run.Gate.Decide(decision.Request{Kind: "test.ask", Op: "ask", Target: "the-test-target",
 			Policy: policy.Ask, Rule: "the test asks"}, "EPERM")
 		stack[0] = 0
 		if ok {
@@ -155,9 +156,21 @@ func (m manifest) hcl() string {
 func writeManifests(t testing.TB, dir string, ms ...manifest) {
 	t.Helper()
 	for _, m := range ms {
-		if err := os.WriteFile(filepath.Join(dir, m.name+".tool.hcl"), []byte(m.hcl()), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeWhole(t, filepath.Join(dir, m.name+".tool.hcl"), m.hcl())
+	}
+}
+
+// writeWhole writes a file that a running server may be watching: beside
+// it first, then renamed into place, so that the server never reads it half
+// written.
+func writeWhole(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".part"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -300,10 +313,35 @@ func texts(r *sdk.CallToolResult) string {
 	return strings.Join(parts, "\n")
 }
 
-// call calls a tool and fails the test on a protocol error.
+// deadline returns parent ended a little before the test binary's own
+// deadline (go test -timeout): a call that hangs fails its test with a
+// message, not the whole binary with a panic, however slow the machine
+// (-race, two cores shared) makes the calls that do finish. Without a
+// -timeout there is no deadline.
+func deadline(t testing.TB, parent context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if end, ok := d.Deadline(); ok {
+			return context.WithDeadline(parent, end.Add(-time.Until(end)/10))
+		}
+	}
+	return context.WithCancel(parent)
+}
+
+// expiry is closed a little before the test binary's deadline (see
+// deadline): what a test waits for that must happen is waited for until
+// then, not for a fixed time.
+func expiry(t testing.TB) <-chan struct{} {
+	ctx, cancel := deadline(t, context.Background())
+	t.Cleanup(cancel)
+	return ctx.Done()
+}
+
+// call calls a tool and fails the test on a protocol error. The call is
+// not cancelled with the test's context, so that it may be made in a
+// cleanup.
 func call(t testing.TB, cs *sdk.ClientSession, name string, args map[string]any) *sdk.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := deadline(t, context.Background())
 	defer cancel()
 	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
 	if err != nil {

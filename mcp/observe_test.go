@@ -77,7 +77,7 @@ func TestObserve(t *testing.T) {
 	check := func(method, tool string, want mcp.Outcome) mcp.RequestRecord {
 		t.Helper()
 		var got []mcp.RequestRecord
-		waitFor(t, 5*time.Second, method+" "+tool+" to be recorded", func() bool {
+		waitFor(t, method+" "+tool+" to be recorded", func() bool {
 			got = rec.find(method, tool)
 			return len(got) == 1
 		})

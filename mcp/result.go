@@ -10,7 +10,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -21,14 +21,14 @@ const MetaKey = "airlock/run"
 
 // RunMeta is the machine-readable summary of one run in a result's _meta.
 type RunMeta struct {
-	ExitCode   uint32               `json:"exitCode"`
-	Reason     runtime.Reason       `json:"reason"`
-	DurationMs int64                `json:"durationMs"`
-	Memory     uint64               `json:"memoryBytes"`
-	Stdout     runtime.Stream       `json:"stdout"`
-	Stderr     runtime.Stream       `json:"stderr"`
-	Decisions  []hostfuncs.Decision `json:"decisions,omitempty"`
-	Digest     string               `json:"digest"`
+	ExitCode   uint32              `json:"exitCode"`
+	Reason     runtime.Reason      `json:"reason"`
+	DurationMs int64               `json:"durationMs"`
+	Memory     uint64              `json:"memoryBytes"`
+	Stdout     runtime.Stream      `json:"stdout"`
+	Stderr     runtime.Stream      `json:"stderr"`
+	Decisions  []decision.Decision `json:"decisions,omitempty"`
+	Digest     string              `json:"digest"`
 }
 
 // result turns a finished run into an MCP tool result: stdout as text (and

@@ -174,8 +174,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Logger: slog.New(minLevel{log.Handler(), slog.LevelWarn}),
 		// Tools may come and go while clients are connected, so the
 		// capability is declared whatever the folder holds at start.
+		// Logging serves clients on protocols before 2026-07-28 only
+		// (see legacyLog).
 		Capabilities: &sdk.ServerCapabilities{
-			Tools:   &sdk.ToolCapabilities{ListChanged: true},
+			Tools: &sdk.ToolCapabilities{ListChanged: true},
+			//lint:ignore SA1019 for clients on protocols before 2026-07-28 (legacyLog)
 			Logging: &sdk.LoggingCapabilities{},
 		},
 		SupportedProtocolVersions: opts.ProtocolVersions,
@@ -267,10 +270,10 @@ func (s *Server) Close() error {
 }
 
 // logProblems sends the load problems to one session as log notifications
-// (clients show them only after logging/setLevel; stderr always has them).
+// (see legacyLog; stderr always has them).
 func (s *Server) logProblems(ctx context.Context, ss *sdk.ServerSession) {
 	for _, p := range s.Problems() {
-		_ = ss.Log(ctx, &sdk.LoggingMessageParams{Level: "error", Logger: "airlock", Data: p})
+		legacyLog(ctx, ss, p)
 	}
 }
 
@@ -278,9 +281,23 @@ func (s *Server) logProblems(ctx context.Context, ss *sdk.ServerSession) {
 func (s *Server) broadcastProblems(ctx context.Context, problems []string) {
 	for ss := range s.sdk.Sessions() {
 		for _, p := range problems {
-			_ = ss.Log(ctx, &sdk.LoggingMessageParams{Level: "error", Logger: "airlock", Data: p})
+			legacyLog(ctx, ss, p)
 		}
 	}
+}
+
+// legacyLog sends msg to ss as an error log notification if ss speaks a
+// protocol before 2026-07-28 (and, as the SDK checks, set a log level).
+// Protocol 2026-07-28 deprecates logging (SEP-2577); the server's stderr
+// and Server.Problems have every load problem whatever the client speaks
+// (RATIONALE.md, "Why are load problems log notifications only for older
+// clients?").
+func legacyLog(ctx context.Context, ss *sdk.ServerSession, msg string) {
+	if p := ss.InitializeParams(); p == nil || p.ProtocolVersion >= protocolMRTR {
+		return
+	}
+	//lint:ignore SA1019 only for clients on protocols before 2026-07-28
+	_ = ss.Log(ctx, &sdk.LoggingMessageParams{Level: "error", Logger: "airlock", Data: msg})
 }
 
 func (s *Server) approvalTimeout() time.Duration { return s.opts.ApprovalTimeout }

@@ -13,6 +13,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
@@ -107,7 +108,7 @@ func (g *gate) report() (messages []string, maxOpen int, timedOut bool) {
 // results in order; a protocol error fails the test.
 func callAll(t *testing.T, calls ...func(ctx context.Context) (*sdk.CallToolResult, error)) []*sdk.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := deadline(t, t.Context())
 	defer cancel()
 	res := make([]*sdk.CallToolResult, len(calls))
 	errs := make([]error, len(calls))
@@ -169,14 +170,14 @@ func TestSessionAsksOnce(t *testing.T) {
 				if got := strings.TrimSpace(texts(r)); got != "allowed" {
 					t.Errorf("call %d: the tool says %q, want allowed", i, got)
 				}
-				if d := askDecision(t, r); !d.Allowed || d.Source != hostfuncs.SourceUser {
+				if d := askDecision(t, r); !d.Allowed || d.Source != decision.SourceUser {
 					t.Errorf("call %d: decision %+v, want allowed by the user", i, d)
 				}
 			}
 			if n := brokers.Load(); n != 1 {
 				t.Errorf("%d approvals brokers while one session's calls waited, want 1", n)
 			}
-			waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+			waitFor(t, "the server to be idle", idle(e))
 			if n := e.srv.Brokers(); n != 0 {
 				t.Errorf("%d approvals brokers left after the calls ended, want 0", n)
 			}
@@ -265,14 +266,14 @@ func TestSessionsAskApart(t *testing.T) {
 				if got := strings.TrimSpace(texts(res[i])); !strings.HasPrefix(got, tc.want) {
 					t.Errorf("session %d: the tool says %q, want %s", i, got, tc.want)
 				}
-				if d := askDecision(t, res[i]); d.Allowed != (tc.want == "allowed") || d.Source != hostfuncs.SourceUser {
+				if d := askDecision(t, res[i]); d.Allowed != (tc.want == "allowed") || d.Source != decision.SourceUser {
 					t.Errorf("session %d: decision %+v, want %s by the user", i, d, tc.want)
 				}
 			}
 			if n := brokers.Load(); n != 2 {
 				t.Errorf("%d approvals brokers while two sessions' calls waited, want 2", n)
 			}
-			waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+			waitFor(t, "the server to be idle", idle(e))
 			if n := e.srv.Brokers(); n != 0 {
 				t.Errorf("%d approvals brokers left after the calls ended, want 0", n)
 			}

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/codes"
@@ -88,7 +87,7 @@ func TestRequestSpans(t *testing.T) {
 	if _, err := cs.ListTools(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the server to be idle", idle(e))
+	waitFor(t, "the server to be idle", idle(e))
 	if err := tp.ForceFlush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +100,7 @@ func TestRequestSpans(t *testing.T) {
 		case telemetry.SpanMCPRequest:
 			a := map[string]string{}
 			for _, kv := range s.Attributes() {
-				a[string(kv.Key)] = kv.Value.Emit()
+				a[string(kv.Key)] = kv.Value.String()
 			}
 			requests[strings.TrimSpace(a[telemetry.AttrMCPMethod]+" "+a[telemetry.AttrMCPTool])] = s
 			if a[telemetry.AttrMCPOutcome] == "" || a[telemetry.AttrDurationMS] == "" {

@@ -14,6 +14,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/telemetry"
+	"github.com/airlockhq/airlock/telemetry/traceview"
 )
 
 // binEnv is a folder set up for `airlock mcp` as a subprocess: manifests,
@@ -201,7 +202,7 @@ func readTrace(t *testing.T, path string) []telemetry.Line {
 		t.Fatalf("reading the trace: %v", err)
 	}
 	defer f.Close()
-	lines, _, err := telemetry.ReadLines(f)
+	lines, _, err := traceview.ReadLines(f)
 	if err != nil {
 		t.Fatal(err)
 	}

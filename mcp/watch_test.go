@@ -106,12 +106,14 @@ func TestWatch(t *testing.T) {
 			logs := make(chan string, 10)
 			cs := e.connect(t, tc.kind, &sdk.ClientOptions{
 				ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+				//lint:ignore SA1019 logging is tested on the protocol before 2026-07-28
 				LoggingMessageHandler: func(_ context.Context, r *sdk.LoggingMessageRequest) {
 					s, _ := r.Params.Data.(string)
 					logs <- s
 				},
 			})
 			if tc.legacy {
+				//lint:ignore SA1019 logging is tested on the protocol before 2026-07-28
 				if err := cs.SetLoggingLevel(t.Context(), &sdk.SetLoggingLevelParams{Level: "warning"}); err != nil {
 					t.Fatal(err)
 				}
@@ -120,17 +122,15 @@ func TestWatch(t *testing.T) {
 				t.Helper()
 				select {
 				case <-changed:
-				case <-time.After(10 * time.Second):
+				case <-expiry(t):
 					t.Fatalf("no list_changed after %s", what)
 				}
 			}
 
 			writeManifests(t, e.tools, guestTool(t, "json", "json"))
-			if err := os.WriteFile(filepath.Join(e.tools, "bad.tool.hcl"), []byte(badManifest), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			writeWhole(t, filepath.Join(e.tools, "bad.tool.hcl"), badManifest)
 			wait("adding a tool")
-			waitFor(t, 5*time.Second, "json to be listed", func() bool { return slices.Contains(e.srv.Tools(), "json") })
+			waitFor(t, "json to be listed", func() bool { return slices.Contains(e.srv.Tools(), "json") })
 			if got := toolNames(t, cs); !slices.Equal(got, []string{"grep", "json"}) {
 				t.Errorf("tools after adding = %v", got)
 			}
@@ -140,8 +140,16 @@ func TestWatch(t *testing.T) {
 					if !fileLineCol.MatchString(msg) {
 						t.Errorf("log notification %q, want bad.tool.hcl:line:col", msg)
 					}
-				case <-time.After(5 * time.Second):
+				case <-expiry(t):
 					t.Error("no log notification of the malformed manifest")
+				}
+			}
+
+			if !tc.legacy {
+				select {
+				case msg := <-logs:
+					t.Errorf("log notification %q on protocol 2026-07-28, which deprecates logging", msg)
+				default:
 				}
 			}
 
@@ -149,7 +157,7 @@ func TestWatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			wait("removing a tool")
-			waitFor(t, 5*time.Second, "grep to go", func() bool { return !slices.Contains(e.srv.Tools(), "grep") })
+			waitFor(t, "grep to go", func() bool { return !slices.Contains(e.srv.Tools(), "grep") })
 			if got := toolNames(t, cs); !slices.Equal(got, []string{"json"}) {
 				t.Errorf("tools after removing = %v", got)
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -43,7 +44,7 @@ func ParseMode(s string) (Mode, error) {
 	}
 	names := modeNames()
 	hint := ""
-	if d := didYouMean(s, names); d != "" {
+	if d := hclx.DidYouMean(s, names); d != "" {
 		hint = fmt.Sprintf("; did you mean %q?", d)
 	}
 	return "", fmt.Errorf("%q is not an approval mode: use %s%s", s, strings.Join(names, ", "), hint)
@@ -124,7 +125,7 @@ func decodeApprovals(d *decoder, b *hcl.Block) hcl.Diagnostics {
 }
 
 func decodeApprovalsBlock(d *decoder, b *hcl.Block) (Approvals, hcl.Diagnostics) {
-	content, diags := bodyContent(b.Body, approvalsSchema, "an approvals block")
+	content, diags := hclx.Content(b.Body, approvalsSchema, "an approvals block")
 	ap := Approvals{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["mode"]; a != nil {
 		s, sdiags := stringAttr(a, `"on-request"`)
@@ -133,7 +134,7 @@ func decodeApprovalsBlock(d *decoder, b *hcl.Block) (Approvals, hcl.Diagnostics)
 			m, err := ParseMode(s)
 			if err != nil {
 				detail := fmt.Sprintf("mode must be \"untrusted\", \"on-request\", \"on-failure\" or \"never\", not %q.", s)
-				if h := didYouMean(s, modeNames()); h != "" {
+				if h := hclx.DidYouMean(s, modeNames()); h != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", h)
 				}
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid mode", detail))
@@ -153,7 +154,7 @@ func decodeApprovalsBlock(d *decoder, b *hcl.Block) (Approvals, hcl.Diagnostics)
 				ap.Headless, ap.HeadlessOrigin = Allow, d.origin(a.Range)
 			default:
 				detail := fmt.Sprintf("headless must be \"deny\" or \"allow\", not %q: it is what \"ask\" becomes when nobody can be asked.", s)
-				if h := didYouMean(s, []string{"deny", "allow"}); h != "" {
+				if h := hclx.DidYouMean(s, []string{"deny", "allow"}); h != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", h)
 				}
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid headless", detail))
@@ -203,7 +204,7 @@ func decodeApprovalsBlock(d *decoder, b *hcl.Block) (Approvals, hcl.Diagnostics)
 				ap.AuditFailure, ap.AuditFailureOrigin = v, d.origin(a.Range)
 			default:
 				detail := fmt.Sprintf("audit_failure must be \"stop\" or \"continue\", not %q: it is what a run does when a decision cannot be written to the audit log.", s)
-				if h := didYouMean(s, []string{string(AuditStop), string(AuditContinue)}); h != "" {
+				if h := hclx.DidYouMean(s, []string{string(AuditStop), string(AuditContinue)}); h != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", h)
 				}
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid audit_failure", detail))

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/airlockhq/airlock/internal/hclx"
 )
 
 // Credential binds a secret held on the host to the hosts it is for. The
@@ -107,7 +109,7 @@ func decodeCredentialBlock(d *decoder, b *hcl.Block) (*Credential, hcl.Diagnosti
 			})
 		}
 	}
-	content, cdiags := bodyContent(b.Body, credentialSchema, "a credential block")
+	content, cdiags := hclx.Content(b.Body, credentialSchema, "a credential block")
 	diags = append(diags, cdiags...)
 	c := &Credential{Name: name, Origin: d.origin(b.DefRange)}
 	where := fmt.Sprintf("Credential %q", name)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/airlockhq/airlock/internal/hclx"
 )
 
 // envSchema is the body of the env { … } block.
@@ -21,7 +23,7 @@ func decodeEnv(d *decoder, b *hcl.Block) hcl.Diagnostics {
 }
 
 func decodeEnvBlock(d *decoder, b *hcl.Block) (Env, hcl.Diagnostics) {
-	content, diags := bodyContent(b.Body, envSchema, "an env block")
+	content, diags := hclx.Content(b.Body, envSchema, "an env block")
 	env := Env{
 		Set:     map[string]string{},
 		Origin:  d.origin(b.DefRange),

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/airlockhq/airlock/internal/hclx"
 )
 
 // limitsSchema is the body of the limits { … } block.
@@ -37,7 +39,7 @@ func decodeLimits(d *decoder, b *hcl.Block) hcl.Diagnostics {
 }
 
 func decodeLimitsBlock(d *decoder, b *hcl.Block) (Limits, hcl.Diagnostics) {
-	content, diags := bodyContent(b.Body, limitsSchema, "a limits block")
+	content, diags := hclx.Content(b.Body, limitsSchema, "a limits block")
 	l := Limits{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["memory"]; a != nil {
 		n, sdiags := sizeAttr(a, `"256MiB"`)
@@ -256,3 +258,11 @@ func FormatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// ParseSize parses a size the way the policy language does: a whole number
+// of bytes with an optional unit B, KiB, MiB, GiB, KB, MB or GB ("512MiB").
+// Tool manifests use it for their memory request.
+func ParseSize(s string) (uint64, error) { return parseSize(s) }
+
+// FormatSize renders a byte count as explanations do: "512 MiB".
+func FormatSize(n uint64) string { return formatSize(n) }

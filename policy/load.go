@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
@@ -118,7 +119,7 @@ func (l *Loader) parse(src []byte, filename string, layer Layer, baseDir string,
 		p:         &Policy{},
 		once:      make(map[string]hcl.Range),
 	}
-	content, cdiags := bodyContent(file.Body, rootSchema, "a policy file")
+	content, cdiags := hclx.Content(file.Body, rootSchema, "a policy file")
 	diags = append(diags, cdiags...)
 	for _, b := range content.Blocks {
 		kind := blockKindOf(b.Type)
@@ -128,7 +129,7 @@ func (l *Loader) parse(src []byte, filename string, layer Layer, baseDir string,
 					Severity: hcl.DiagError,
 					Summary:  "Duplicate " + b.Type + " block",
 					Detail: fmt.Sprintf("A policy file has at most one %s block, and one is already at %s; merge the two.",
-						b.Type, rangeString(prev)),
+						b.Type, hclx.Pos(prev)),
 					Subject: b.DefRange.Ptr(),
 				})
 				continue
@@ -204,69 +205,6 @@ func blockKindOf(typ string) blockKind {
 	panic("policy: block type " + typ + " passed the schema but has no decoder")
 }
 
-// bodyContent decodes body against schema and reports every attribute and
-// block the schema does not know, with a "Did you mean" hint. where names the
-// body in messages: "a mount block".
-func bodyContent(body hcl.Body, schema *hcl.BodySchema, where string) (*hcl.BodyContent, hcl.Diagnostics) {
-	sb, ok := body.(*hclsyntax.Body)
-	if !ok {
-		return body.Content(schema)
-	}
-	content, _, diags := body.PartialContent(schema)
-	var attrNames, blockTypes []string
-	for _, a := range schema.Attributes {
-		attrNames = append(attrNames, a.Name)
-	}
-	for _, b := range schema.Blocks {
-		blockTypes = append(blockTypes, b.Type)
-	}
-	for name, a := range sb.Attributes {
-		if slices.Contains(attrNames, name) {
-			continue
-		}
-		var hint string
-		switch {
-		case didYouMean(name, attrNames) != "":
-			hint = fmt.Sprintf(" Did you mean %q?", didYouMean(name, attrNames))
-		case slices.Contains(blockTypes, name):
-			hint = fmt.Sprintf(" Did you mean to write %s as a block? Write it as %s { … }, without the equals sign.", name, name)
-		case len(attrNames) == 0:
-			hint = " No arguments are expected here."
-		default:
-			hint = " Expected one of: " + strings.Join(attrNames, ", ") + "."
-		}
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Unsupported argument",
-			Detail:   fmt.Sprintf("An argument named %q is not expected in %s.%s", name, where, hint),
-			Subject:  a.NameRange.Ptr(),
-		})
-	}
-	for _, b := range sb.Blocks {
-		if slices.Contains(blockTypes, b.Type) {
-			continue
-		}
-		var hint string
-		switch {
-		case didYouMean(b.Type, blockTypes) != "":
-			hint = fmt.Sprintf(" Did you mean %q?", didYouMean(b.Type, blockTypes))
-		case slices.Contains(attrNames, b.Type):
-			hint = fmt.Sprintf(" Did you mean the argument %q? Write it with an equals sign: %s = ….", b.Type, b.Type)
-		case len(blockTypes) == 0:
-			hint = " No blocks are expected here."
-		default:
-			hint = " Expected one of: " + strings.Join(blockTypes, ", ") + "."
-		}
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Unsupported block type",
-			Detail:   fmt.Sprintf("Blocks of type %q are not expected in %s.%s", b.Type, where, hint),
-			Subject:  b.TypeRange.Ptr(),
-		})
-	}
-	return content, diags
-}
-
 // sortDiagnostics orders diagnostics by file and position; those without a
 // position come first, in their original order.
 func sortDiagnostics(diags hcl.Diagnostics) {
@@ -284,8 +222,4 @@ func sortDiagnostics(diags hcl.Diagnostics) {
 		}
 		return a.Subject.Start.Byte - b.Subject.Start.Byte
 	})
-}
-
-func rangeString(r hcl.Range) string {
-	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }

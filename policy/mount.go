@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -44,7 +45,7 @@ func decodeMountBlock(d *decoder, b *hcl.Block) (*Mount, hcl.Diagnostics) {
 			Subject:  guestRange.Ptr(),
 		})
 	}
-	content, cdiags := bodyContent(b.Body, mountSchema, "a mount block")
+	content, cdiags := hclx.Content(b.Body, mountSchema, "a mount block")
 	diags = append(diags, cdiags...)
 	m := &Mount{Guest: guest, Access: Read, Origin: d.origin(b.DefRange)}
 
@@ -86,7 +87,7 @@ func decodeMountBlock(d *decoder, b *hcl.Block) (*Mount, hcl.Diagnostics) {
 				m.Access = Write
 			default:
 				detail := fmt.Sprintf("access must be \"read\" or \"write\", not %q.", s)
-				if s := didYouMean(s, accessNames); s != "" {
+				if s := hclx.DidYouMean(s, accessNames); s != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", s)
 				}
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid access", detail))

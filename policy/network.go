@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -157,7 +158,7 @@ func compileNetRule(text string) (*netMatcher, error) {
 		c.scheme = strings.ToLower(rest[:i])
 		if !slices.Contains(netSchemes, c.scheme) {
 			hint := ""
-			if s := didYouMean(c.scheme, netSchemes); s != "" {
+			if s := hclx.DidYouMean(c.scheme, netSchemes); s != "" {
 				hint = fmt.Sprintf(": did you mean %q?", s)
 			}
 			return nil, fmt.Errorf("%q has an unknown scheme %q%s The schemes are https, http and tcp (a raw TCP connection); leave the scheme out for any",
@@ -504,7 +505,7 @@ func decodeNetwork(d *decoder, b *hcl.Block) hcl.Diagnostics {
 }
 
 func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
-	content, diags := bodyContent(b.Body, networkSchema, "a network block")
+	content, diags := hclx.Content(b.Body, networkSchema, "a network block")
 	n := Network{Default: Deny, Origin: d.origin(b.DefRange), DefaultOrigin: builtinOrigin}
 	if a := content.Attributes["default"]; a != nil {
 		s, sdiags := stringAttr(a, `"deny"`)
@@ -519,7 +520,7 @@ func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
 				n.Default = Ask
 			default:
 				detail := fmt.Sprintf("default must be \"allow\", \"deny\" or \"ask\", not %q.", s)
-				if s := didYouMean(s, verdictNames); s != "" {
+				if s := hclx.DidYouMean(s, verdictNames); s != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", s)
 				}
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid default", detail))
@@ -547,7 +548,7 @@ func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagWarning,
 					Summary:  "Rule listed twice",
-					Detail:   fmt.Sprintf("%q is already in %s at %s.", it.Value, name, rangeString(seenAt[it.Value])),
+					Detail:   fmt.Sprintf("%q is already in %s at %s.", it.Value, name, hclx.Pos(seenAt[it.Value])),
 					Subject:  it.Range.Ptr(),
 				})
 				continue
@@ -555,7 +556,7 @@ func decodeNetworkBlock(d *decoder, b *hcl.Block) (Network, hcl.Diagnostics) {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagWarning,
 					Summary:  "Rule both allowed and denied",
-					Detail:   fmt.Sprintf("%q is also in deny at %s, and deny wins: this allow rule never applies.", it.Value, rangeString(seenAt[it.Value])),
+					Detail:   fmt.Sprintf("%q is also in deny at %s, and deny wins: this allow rule never applies.", it.Value, hclx.Pos(seenAt[it.Value])),
 					Subject:  it.Range.Ptr(),
 				})
 			default:
@@ -717,4 +718,29 @@ func parseDestURL(rawURL string) (d Dest, given string, isIP bool, err error) {
 		return d, "", false, fmt.Errorf("%q has no port: a tcp destination needs one, as in tcp://db.internal:5432", rawURL)
 	}
 	return d, given, isIP, nil
+}
+
+// CheckNetwork decides whether the host may make the connection d: the
+// managed network ceilings first (a deny there is final; an ask there turns
+// the policy's allow into an ask), then p.Network. Network host functions
+// call this, never p.Network.Check directly, so that no layer below the
+// managed one can open what it closes.
+func (p *Policy) CheckNetwork(d Dest) NetDecision { return p.checkNetwork(d, true) }
+
+func (p *Policy) checkNetwork(d Dest, ipKnown bool) NetDecision {
+	dec := p.Network.decide(d, ipKnown)
+	for i := range p.ManagedNetwork {
+		n := &p.ManagedNetwork[i]
+		m := n.decide(d, ipKnown)
+		if m.Origin.Layer != LayerManaged {
+			m.Origin = n.Origin // a built-in rule of the managed block decided
+		}
+		switch {
+		case m.Verdict == Deny:
+			return m
+		case m.Verdict == Ask && dec.Verdict == Allow:
+			dec = m
+		}
+	}
+	return dec
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -44,7 +45,7 @@ var sandboxSchema = &hcl.BodySchema{
 }
 
 func decodeSandbox(d *decoder, b *hcl.Block) hcl.Diagnostics {
-	content, diags := bodyContent(b.Body, sandboxSchema, "a sandbox block")
+	content, diags := hclx.Content(b.Body, sandboxSchema, "a sandbox block")
 	s := Sandbox{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["landlock"]; a != nil {
 		v, sdiags := stringAttr(a, `"require"`)
@@ -57,7 +58,7 @@ func decodeSandbox(d *decoder, b *hcl.Block) hcl.Diagnostics {
 					names[i] = string(x)
 				}
 				detail := fmt.Sprintf("landlock must be \"off\", \"auto\" or \"require\", not %q.", v)
-				if h := didYouMean(v, names); h != "" {
+				if h := hclx.DidYouMean(v, names); h != "" {
 					detail += fmt.Sprintf(" Did you mean %q?", h)
 				}
 				diags = append(diags, valueError(a, a.Expr.Range(), "Invalid landlock", detail))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlockhq/airlock/internal/hclx"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -50,7 +51,7 @@ var telemetrySchema = &hcl.BodySchema{
 }
 
 func decodeTelemetry(d *decoder, b *hcl.Block) hcl.Diagnostics {
-	content, diags := bodyContent(b.Body, telemetrySchema, "a telemetry block")
+	content, diags := hclx.Content(b.Body, telemetrySchema, "a telemetry block")
 	t := Telemetry{Origin: d.origin(b.DefRange)}
 	if a := content.Attributes["exporter"]; a != nil {
 		s, sdiags := stringAttr(a, `"otlp"`)
@@ -61,7 +62,7 @@ func decodeTelemetry(d *decoder, b *hcl.Block) hcl.Diagnostics {
 			t.Exporter = s
 		default:
 			detail := fmt.Sprintf("exporter must be one of %s, not %q.", strings.Join(TelemetryExporters, ", "), s)
-			if m := didYouMean(s, TelemetryExporters); m != "" {
+			if m := hclx.DidYouMean(s, TelemetryExporters); m != "" {
 				detail += fmt.Sprintf(" Did you mean %q?", m)
 			}
 			diags = append(diags, valueError(a, a.Expr.Range(), "Invalid exporter", detail))

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -24,9 +23,9 @@ import (
 
 // The compile cache holds native code that this process maps and runs, so
 // a changed entry must never load (see RATIONALE.md, "Why are compiled
-// modules sealed?"). wazero's own file cache checks only a CRC, and its
-// interface is internal, so airlock keeps its own store and gives wazero
-// nothing but verified copies:
+// modules sealed, and loaded from a private copy?"). wazero's own file
+// cache checks only a CRC, and its interface is internal, so airlock keeps
+// its own store and gives wazero nothing but verified copies:
 //
 //   - compiled/sealed/ENGINE/KEY holds one compiled module: a header,
 //     wazero's entry (or wasmtime's serialized module) and an HMAC-SHA256
@@ -356,24 +355,6 @@ func (c *codeCache) place(slot, dir string) (string, error) {
 	}
 	done = true
 	return name, nil
-}
-
-// read returns the content of the sealed entry of slot if its MAC matches
-// (wasmtime's serialized modules, which it loads from memory).
-func (c *codeCache) read(slot string) ([]byte, error) {
-	f, n, _, mac, err := c.open(slot)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := io.CopyN(io.MultiWriter(&buf, mac), f, n); err != nil {
-		return nil, errors.New("it is truncated")
-	}
-	if err := verify(f, mac); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // store seals content (n bytes) as the entry of slot, naming wazero's file

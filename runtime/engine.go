@@ -63,8 +63,16 @@ type Config struct {
 	// Wrap decorates every host function once, when a runtime's host
 	// modules are built (telemetry). Nil costs nothing.
 	Wrap hostfuncs.Wrap
-	// HostFuncs are airlock's own host functions (network, ...), added to
-	// every runtime beside WASI.
+	// Net configures airlock's network host functions (module
+	// hostfuncs.NetModule), which New installs in every runtime beside WASI
+	// and wasi-threads. The zero value dials the real network through the
+	// system resolver, as the CLI does.
+	Net hostfuncs.NetConfig
+	// HostFuncs are host functions added beside airlock's own: a module of
+	// the embedder's, or a replacement. A function of the WASI module
+	// replaces airlock's function of that name; any function of
+	// hostfuncs.NetModule or hostfuncs.ThreadsModule replaces airlock's whole
+	// module of that name.
 	HostFuncs []hostfuncs.Func
 	// PrepareRun, if set, is called for every run to add per-run state
 	// (network policy, spans) to the run's host state and context. It may
@@ -160,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Warn == nil {
 		cfg.Warn = func(line string) { fmt.Fprintln(os.Stderr, "airlock: "+line) }
 	}
+	cfg.HostFuncs = withNet(cfg.HostFuncs, cfg.Net)
 	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
 	var err error
 	if e.procMounts, err = hostfuncs.ProcessFSMounts(); err != nil {
@@ -285,6 +294,17 @@ func (m *Module) ShortDigest() string {
 func NewModule(name string, b []byte) *Module {
 	sum := sha256.Sum256(b)
 	return &Module{Name: name, Digest: "sha256:" + hex.EncodeToString(sum[:]), Bytes: b}
+}
+
+// withNet returns extra with airlock's network functions in front, unless
+// extra defines the network module itself.
+func withNet(extra []hostfuncs.Func, cfg hostfuncs.NetConfig) []hostfuncs.Func {
+	for _, f := range extra {
+		if f.Module == hostfuncs.NetModule {
+			return extra
+		}
+	}
+	return append(hostfuncs.NetFuncs(cfg), extra...)
 }
 
 // runtimeFor returns the wazero runtime for a configuration, creating it once.

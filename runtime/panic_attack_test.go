@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 	"github.com/tetratelabs/wazero/api"
@@ -38,9 +38,9 @@ func TestAttackHostFunctionPanic(t *testing.T) {
 			defer e.Close(context.Background())
 			work := t.TempDir()
 			os.WriteFile(filepath.Join(work, ".env"), []byte("TOKEN=x"), 0o644)
-			var recorded []hostfuncs.Decision
+			var recorded []decision.Decision
 			res, err := e.Run(context.Background(), runtime.Spec{Module: probe, Args: []string{"read", "/work/.env"}, Policy: policy.Default(work),
-				Record: func(d hostfuncs.Decision) error { recorded = append(recorded, d); return nil }})
+				Record: func(d decision.Decision) error { recorded = append(recorded, d); return nil }})
 			if err != nil {
 				t.Errorf("the run failed (%v), want a crash (trapped)", err)
 			} else if res.Reason != runtime.Trapped {

@@ -21,6 +21,7 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 )
@@ -37,11 +38,11 @@ type Spec struct {
 	// os.LookupEnv if nil.
 	LookupEnv func(string) (string, bool)
 	// Asker answers what the policy leaves open; nil denies.
-	Asker hostfuncs.Asker
+	Asker decision.Asker
 	// Record receives every decision as it is made (audit log, telemetry).
 	// A decision it cannot record is denied and revokes the run's
-	// capabilities (hostfuncs.Recorder).
-	Record hostfuncs.Recorder
+	// capabilities (decision.Recorder).
+	Record decision.Recorder
 	// Interrupt is how a timeout or cancellation stops the guest.
 	Interrupt Interrupt
 	// ReadOnlyVerdict is what a write into a read-only mount gets:
@@ -78,7 +79,7 @@ type Result struct {
 	Stderr    Stream
 	Memory    uint64 // bytes of linear memory at the end
 	Threads   int    // threads the tool started (wasi-threads), besides its main one
-	Decisions []hostfuncs.Decision
+	Decisions []decision.Decision
 }
 
 // Run runs spec's module once in a fresh sandbox built from spec's policy.
@@ -114,7 +115,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	defer stop(nil)
 
 	// spec.Record is read at each decision, so PrepareRun may wrap it.
-	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d hostfuncs.Decision) error {
+	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d decision.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
@@ -266,7 +267,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
 	// Every question still open (a prompt behind an HTTP dial the tool
 	// gave up on) is closed and recorded before the decisions are read.
-	gate.End(hostfuncs.ErrRunEnded)
+	gate.End(decision.ErrRunEnded)
 	hr.Close() // what host functions opened for the run (connections)
 	res.Decisions = gate.Decisions()
 
@@ -311,8 +312,9 @@ func classify(res *Result, err error, parent, runCtx context.Context, memLimit u
 // end and its error. On wasmtime, interrupt says the stop switch ended
 // it, and start that the error is from instantiation.
 type outcome struct {
-	mem              uint64
-	err              error
+	mem uint64
+	err error
+	//lint:ignore U1000 set and read by the wasmtime engine (build tag wasmtime)
 	interrupt, start bool
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/wasmfile"
 )
@@ -311,7 +312,7 @@ func (g *threadGroup) await(done <-chan outcome, abandon bool) (out outcome, aba
 	g.ended = true
 	end := g.end
 	g.mu.Unlock()
-	g.stop(hostfuncs.ErrRunEnded)
+	g.stop(decision.ErrRunEnded)
 	if g.guest != nil {
 		g.guest.set() // every thread, and the main one, traps at its next check
 	}
@@ -385,13 +386,6 @@ func (g *threadGroup) waker() func() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.wake
-}
-
-// endedBy returns what ended the run when a thread did, else nil.
-func (g *threadGroup) endedBy() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.end
 }
 
 // threads returns how many threads were started.

@@ -10,11 +10,10 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -340,11 +339,11 @@ func threadsShareTheMemoryLimit(t *testing.T, e *runtime.Engine) {
 // person who walked away from the prompt.
 type blockingAsker struct{ asked chan struct{} }
 
-func (a blockingAsker) Ask(ctx context.Context, r hostfuncs.Request) hostfuncs.Reply {
+func (a blockingAsker) Ask(ctx context.Context, r decision.Request) decision.Reply {
 	a.asked <- struct{}{}
 	<-ctx.Done()
-	ended, _ := hostfuncs.EndedBy(ctx)
-	return hostfuncs.Reply{Source: hostfuncs.SourceUser, Ended: ended}
+	ended, _ := decision.EndedBy(ctx)
+	return decision.Reply{Source: decision.SourceUser, Ended: ended}
 }
 
 // TestAThreadAskingWhenTheRunEnds: a thread waits on a question (a write
@@ -384,7 +383,7 @@ func aThreadAskingWhenTheRunEnds(t *testing.T, e *runtime.Engine) {
 	for _, d := range res.Decisions {
 		if d.Target == "/work/victim.txt" {
 			found = true
-			if d.Allowed || d.Ended != hostfuncs.EndedRunEnded {
+			if d.Allowed || d.Ended != decision.EndedRunEnded {
 				t.Errorf("decision %+v, want denied, ended run-ended", d)
 			}
 		}
@@ -467,15 +466,6 @@ func TestAThreadCannotOutliveItsRun(t *testing.T) {
 			}
 		}
 	})
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // forEnginesOwn runs f as a subtest on each engine of this build, with an

@@ -13,6 +13,7 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v39"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 )
 
@@ -206,7 +207,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		stopCtx, stop = context.WithCancelCause(runCtx)
 	}
 	defer stop(nil)
-	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d hostfuncs.Decision) error {
+	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d decision.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
@@ -337,7 +338,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	res.Duration = time.Since(begin)
 	res.Memory = out.mem
 	res.Stdout, res.Stderr = stdout.stats(), stderr.stats()
-	gate.End(hostfuncs.ErrRunEnded) // open questions are closed and recorded first
+	gate.End(decision.ErrRunEnded) // open questions are closed and recorded first
 	hr.Close()
 	res.Decisions = gate.Decisions()
 

@@ -315,6 +315,13 @@ func (w *memoryWaker) close() {
 	w.store.Close()
 }
 
+// endedBy returns what ended the run when a thread did, else nil.
+func (g *threadGroup) endedBy() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.end
+}
+
 // maxBytes is the size in bytes the shared memory of ti can grow to under
 // a memory limit of limitPages.
 func (ti threadsInfo) maxBytes(limitPages uint32) uint64 {

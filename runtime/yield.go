@@ -16,7 +16,7 @@ import (
 // into Go at every loop iteration and function entry, which costs 19–37x on
 // tight loops. addYieldChecks does the same work with a counter instead
 // (see RATIONALE.md, "Why does airlock count loop iterations instead of
-// using WithCloseOnContextDone?"):
+// using `WithCloseOnContextDone`?"):
 //
 //   - Two globals are added: a budget, and a stop flag that the host sets
 //     through an export (stopExport) when the run's time is up. The budget

@@ -18,6 +18,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 )
 
@@ -143,7 +144,7 @@ type callRec struct {
 // call to end to be put on its span.
 type pendingDecision struct {
 	spanID uint64
-	d      hostfuncs.Decision
+	d      decision.Decision
 }
 
 func newSpanID() uint64 {
@@ -252,7 +253,7 @@ func (rs *runState) commit(rec *callRec, path, path2 string) {
 		rec.path2 = int32(len(c.strs))
 	}
 	if len(rs.pending) > 0 {
-		rs.pending = takeDecisions(rs.pending, rec.spanID, func(d *hostfuncs.Decision) {
+		rs.pending = takeDecisions(rs.pending, rec.spanID, func(d *decision.Decision) {
 			rec.ndec++
 			if rec.dec == 0 || !d.Allowed || c.decs[rec.dec-1].Allowed {
 				c.decs = append(c.decs, *d)
@@ -272,7 +273,7 @@ func (rs *runState) commit(rec *callRec, path, path2 string) {
 
 // takeDecisions calls f with each decision of pending made during span id
 // and returns the rest.
-func takeDecisions(pending []pendingDecision, id uint64, f func(*hostfuncs.Decision)) []pendingDecision {
+func takeDecisions(pending []pendingDecision, id uint64, f func(*decision.Decision)) []pendingDecision {
 	rest := pending[:0]
 	for i := range pending {
 		if pending[i].spanID == id {
@@ -322,12 +323,12 @@ func (rs *runState) callSDK(ctx context.Context, fi *fnInfo, fn api.GoModuleFunc
 }
 
 func (rs *runState) endSDK(span trace.Span, id uint64, threaded bool) {
-	var last *hostfuncs.Decision
+	var last *decision.Decision
 	var n int
 	rs.mu.Lock()
 	rs.endLocked(id, threaded)
 	if len(rs.pending) > 0 {
-		rs.pending = takeDecisions(rs.pending, id, func(d *hostfuncs.Decision) {
+		rs.pending = takeDecisions(rs.pending, id, func(d *decision.Decision) {
 			n++
 			if last == nil || !d.Allowed || last.Allowed {
 				last = d
@@ -347,7 +348,7 @@ type chunk struct {
 	rs   *runState
 	recs []callRec
 	strs []string
-	decs []hostfuncs.Decision
+	decs []decision.Decision
 }
 
 func newChunk(rs *runState) *chunk {
@@ -481,8 +482,12 @@ func (s *callSpan) InstrumentationScope() instrumentation.Scope {
 	return instrumentation.Scope{Name: ScopeName, Version: s.c.rs.p.cfg.ServiceVersion}
 }
 
-//nolint:staticcheck // part of the ReadOnlySpan interface
+// InstrumentationLibrary is deprecated but still part of the
+// sdktrace.ReadOnlySpan interface.
+//
+//lint:ignore SA1019 the interface requires it
 func (s *callSpan) InstrumentationLibrary() instrumentation.Library {
+	//lint:ignore SA1019 the interface requires it
 	return instrumentation.Library{Name: ScopeName, Version: s.c.rs.p.cfg.ServiceVersion}
 }
 
@@ -538,10 +543,10 @@ func callAttrs(c *chunk, r *callRec) []attribute.KeyValue {
 
 // decisionAttrs are the attributes of a decision on the span of the host
 // call that caused it; n is how many the call caused.
-func decisionAttrs(d *hostfuncs.Decision, n int) []attribute.KeyValue {
+func decisionAttrs(d *decision.Decision, n int) []attribute.KeyValue {
 	a := []attribute.KeyValue{
 		attribute.String(AttrDecision, outcome(d.Allowed)),
-		attribute.String(AttrDecisionKind, d.Kind),
+		attribute.String(AttrDecisionKind, string(d.Kind)),
 		attribute.String(AttrDecisionOp, d.Op),
 		attribute.String(AttrDecisionTarget, d.Target),
 		attribute.String(AttrDecisionSource, string(d.Source)),

@@ -3,7 +3,9 @@
 // the names of every span, log record and metric (names.go, documented in
 // docs/telemetry.md), the wrapper that puts a span around every host call,
 // the span of each tool run, and the log records a security team reads:
-// each run's start and result, each decision, each MCP request.
+// each run's start and result, each decision, each MCP request. What the
+// file and stdout exporters write (Line) is drawn as trees by package
+// traceview (`airlock trace show`).
 //
 // Telemetry is off unless the CLI flags, the OTEL_* environment or the
 // policy's telemetry block ask for it (Resolve); then New returns a

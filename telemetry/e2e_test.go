@@ -19,6 +19,7 @@ import (
 	"github.com/airlockhq/airlock/internal/otelcoltest"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/telemetry"
+	"github.com/airlockhq/airlock/telemetry/traceview"
 )
 
 // The end-to-end tests run the airlock CLI as a subprocess, the way CI
@@ -220,7 +221,7 @@ func TestCollectorEndToEnd(t *testing.T) {
 					all.Write(b)
 				}
 				var out bytes.Buffer
-				if err := telemetry.ShowTrace(&out, &all, telemetry.TreeOptions{}); err != nil {
+				if err := traceview.ShowTrace(&out, &all, traceview.TreeOptions{}); err != nil {
 					t.Fatal(err)
 				}
 				for _, want := range []string{"airlock.run guest", "trace " + parentTrace, `path_open  ".git/x"`, "✗ denied fs.write open /work/.git/x"} {
@@ -370,7 +371,7 @@ func TestFlushedOnEveryEnding(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			lines, skipped, err := telemetry.ReadLines(f)
+			lines, skipped, err := traceview.ReadLines(f)
 			if err != nil || skipped != 0 {
 				t.Fatalf("reading the trace: %v (%d lines skipped)", err, skipped)
 			}
@@ -435,7 +436,7 @@ func TestTraceShowOfARealRun(t *testing.T) {
 		t.Fatalf("--otel stdout: exit %d, stdout %q", r.code, r.stdout)
 	}
 	var shown bytes.Buffer
-	if err := telemetry.ShowTrace(&shown, strings.NewReader(r.stdout), telemetry.TreeOptions{}); err != nil {
+	if err := traceview.ShowTrace(&shown, strings.NewReader(r.stdout), traceview.TreeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(shown.String(), "✗ denied fs.write open /work/.git/x") {

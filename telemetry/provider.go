@@ -53,7 +53,6 @@ type Provider struct {
 	calls        chan *chunk               // full chunks of host call records, to the exporter goroutine
 	drainReq     chan drainRequest
 	exporterDone chan struct{}
-	exportMu     sync.Mutex // held while the exporter goroutine exports
 	stopCtx      context.Context
 	stop         context.CancelFunc
 	dropped      atomic.Int64 // host call spans dropped because the queue was full

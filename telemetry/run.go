@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -63,7 +64,7 @@ type runState struct {
 	base    time.Time       // the run's start; host call times are offsets from it
 	tool    string
 	digest  string
-	next    hostfuncs.Recorder // the recorder the caller set, called first
+	next    decision.Recorder // the recorder the caller set, called first
 	run     *hostfuncs.Run
 
 	current   atomic.Uint64 // the span ID of the host call in progress, 0 between calls (a run without threads)
@@ -96,7 +97,7 @@ func (p *Provider) PrepareRun(ctx context.Context, spec *runtime.Spec, run *host
 	ctx = context.WithValue(ctx, runKey{}, rs)
 	rs.ctx = ctx
 	spec.Record = rs.record
-	p.emit(ctx, EventRunStart, log.SeverityInfo, fmt.Sprintf("run %s %s", tool, shortDigest(digest)), attrs...)
+	p.emit(ctx, EventRunStart, log.SeverityInfo, fmt.Sprintf("run %s %s", tool, ShortDigest(digest)), attrs...)
 	return ctx, rs.finish
 }
 
@@ -112,17 +113,17 @@ func (p *Provider) argAttrs(args []string) []attribute.KeyValue {
 	return attrs
 }
 
-// record is the run's hostfuncs.Recorder: every decision becomes a log
+// record is the run's decision.Recorder: every decision becomes a log
 // record (whether or not the run is sampled) and a count, and, in a
 // sampled run, attributes of the host call span that caused it. The
 // caller's recorder (the audit log) runs first: a decision it could not
 // record is reported as the denial the gate turns it into, and its error
 // is returned. Telemetry's own export failures never fail a decision.
-func (rs *runState) record(d hostfuncs.Decision) error {
+func (rs *runState) record(d decision.Decision) error {
 	var err error
 	if rs.next != nil {
 		if err = rs.next(d); err != nil {
-			d.Allowed, d.Source = false, hostfuncs.SourceUnrecorded
+			d.Allowed, d.Source = false, decision.SourceUnrecorded
 		}
 	}
 	rs.emitDecision(d)
@@ -131,7 +132,7 @@ func (rs *runState) record(d hostfuncs.Decision) error {
 
 // emitDecision reports one decision: a count, span attributes and a log
 // record.
-func (rs *runState) emitDecision(d hostfuncs.Decision) {
+func (rs *runState) emitDecision(d decision.Decision) {
 	p := rs.p
 	rs.decisions.Add(1)
 	if !d.Allowed {
@@ -140,7 +141,7 @@ func (rs *runState) emitDecision(d hostfuncs.Decision) {
 	p.inst.decisions.Add(rs.ctx, 1, metric.WithAttributes(
 		attribute.String(AttrDecision, outcome(d.Allowed)),
 		attribute.String(AttrDecisionSource, string(d.Source)),
-		attribute.String(AttrDecisionKind, d.Kind)))
+		attribute.String(AttrDecisionKind, string(d.Kind))))
 
 	ctx := rs.ctx
 	if id := rs.callInProgress(); id != 0 && rs.sampled {
@@ -173,7 +174,7 @@ func (rs *runState) emitDecision(d hostfuncs.Decision) {
 		attribute.String(AttrToolDigest, rs.digest),
 		attribute.String(AttrDecision, outcome(d.Allowed)),
 		attribute.Bool(AttrDecisionAllowed, d.Allowed),
-		attribute.String(AttrDecisionKind, d.Kind),
+		attribute.String(AttrDecisionKind, string(d.Kind)),
 		attribute.String(AttrDecisionOp, d.Op),
 		attribute.String(AttrDecisionTarget, d.Target),
 		attribute.String(AttrDecisionSource, string(d.Source)),
@@ -262,7 +263,7 @@ func (rs *runState) finish(res *runtime.Result) {
 	p.inst.runDuration.Record(rs.ctx, dur.Seconds(), mattrs)
 
 	sev := log.SeverityInfo
-	body := fmt.Sprintf("run %s %s: %s", rs.tool, shortDigest(rs.digest), reason)
+	body := fmt.Sprintf("run %s %s: %s", rs.tool, ShortDigest(rs.digest), reason)
 	if res != nil && res.Reason == runtime.Exited {
 		body += fmt.Sprintf(" %d", res.ExitCode)
 	}
@@ -307,7 +308,9 @@ func putSpanID(sid *trace.SpanID, id uint64) {
 	}
 }
 
-func shortDigest(d string) string {
+// ShortDigest is a module digest as run records and the trace viewer
+// show it: the algorithm and the first 12 hex digits.
+func ShortDigest(d string) string {
 	const p = len("sha256:")
 	if len(d) >= p+12 {
 		return d[:p+12]

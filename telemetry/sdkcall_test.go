@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/runtime"
 	"github.com/airlockhq/airlock/telemetry"
@@ -25,8 +26,8 @@ func TestNonWASIFunctionSpan(t *testing.T) {
 	var inner trace.SpanContext
 	connect := h.p.Wrap("airlock_net_v1", "connect", api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 		inner = trace.SpanFromContext(ctx).SpanContext()
-		spec.Record(hostfuncs.Decision{Time: time.Now(), Kind: "net.connect", Op: "connect", Target: "example.com:443",
-			Allowed: false, Source: hostfuncs.SourceHeadless, Rule: "network default ask"})
+		spec.Record(decision.Decision{Time: time.Now(), Kind: decision.NetConnect, Op: "connect", Target: "example.com:443",
+			Allowed: false, Source: decision.SourceHeadless, Rule: "network default ask"})
 		stack[0] = 63
 	}))
 	exit := h.p.Wrap("airlock_net_v1", "stop", api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {

@@ -36,7 +36,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/manifest"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -60,7 +60,7 @@ type Options struct {
 	// else of the test process's environment reaches the tool.
 	Env map[string]string
 	// Asker answers what the policy leaves to a person; nil denies.
-	Asker hostfuncs.Asker
+	Asker decision.Asker
 }
 
 // Result is what the run did.
@@ -71,7 +71,7 @@ type Result struct {
 	Stderr   string
 	// Decisions are every decision the policy made during the run
 	// (refusals, and what was asked).
-	Decisions []hostfuncs.Decision
+	Decisions []decision.Decision
 	// Files are the workspace's regular files after the run, by path
 	// relative to it, with their contents.
 	Files map[string]string
@@ -80,8 +80,8 @@ type Result struct {
 }
 
 // Denied returns the decisions that refused something.
-func (r *Result) Denied() []hostfuncs.Decision {
-	var out []hostfuncs.Decision
+func (r *Result) Denied() []decision.Decision {
+	var out []decision.Decision
 	for _, d := range r.Decisions {
 		if !d.Allowed {
 			out = append(out, d)
@@ -121,9 +121,7 @@ func Exec(ctx context.Context, toolDir string, opts Options) (*Result, error) {
 
 // engine is one Engine per test binary: every tool compiles once.
 var engine = sync.OnceValues(func() (*runtime.Engine, error) {
-	return runtime.New(context.Background(), runtime.Config{
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{}),
-	})
+	return runtime.New(context.Background(), runtime.Config{})
 })
 
 var (

@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/manifest"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -47,52 +47,50 @@ type toolSpec struct {
 }
 
 // resolveTool finds the manifest for path (a tool.hcl, or a folder holding
-// one) and, with --input, renders the tool's arguments from it. It returns
-// code >= 0 when the command must end.
-func (a *approvalFlags) resolveTool(path string, args []string, stderr io.Writer) (toolSpec, int) {
+// one) and, with --input, renders the tool's arguments from it.
+func (a *approvalFlags) resolveTool(path string, args []string, stderr io.Writer) (toolSpec, error) {
 	t := toolSpec{module: path, args: args}
 	mf := manifest.Find(path)
 	if mf == "" {
 		if a.input != "" {
-			return t, errorf(stderr, ExitUsage, "--input needs a tool manifest (tool.hcl); %s has none", path)
+			return t, fail(ExitUsage, "--input needs a tool manifest (tool.hcl); %s has none", path)
 		}
-		return t, -1
+		return t, nil
 	}
 	m, diags := manifest.Load(mf)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return t, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return t, err
 	}
 	t.man, t.module = m, m.Module
 	if a.input != "" {
 		if len(args) > 0 {
-			return t, errorf(stderr, ExitUsage, "give the tool's input with --input or its arguments after --, not both")
+			return t, fail(ExitUsage, "give the tool's input with --input or its arguments after --, not both")
 		}
 		// The same check as the MCP server's: the schema's defaults, then
 		// validation; a refusal names the field.
 		schema, err := m.Schema()
 		if err != nil {
-			return t, errorf(stderr, ExitUsage, "%s: %v", m.File, err)
+			return t, fail(ExitUsage, "%s: %v", m.File, err)
 		}
 		input, err := schema.Decode([]byte(a.input))
 		if err != nil {
-			return t, errorf(stderr, ExitUsage, "%s: invalid --input: %v; the tool did not run", m.Name, err)
+			return t, fail(ExitUsage, "%s: invalid --input: %v; the tool did not run", m.Name, err)
 		}
 		if t.args, err = m.Args(input); err != nil {
-			return t, errorf(stderr, ExitUsage, "%s: %v", m.Name, err)
+			return t, fail(ExitUsage, "%s: %v", m.Name, err)
 		}
 		if t.stdin, err = m.Stdin(input); err != nil {
-			return t, errorf(stderr, ExitUsage, "%v", err)
+			return t, fail(ExitUsage, "%v", err)
 		}
 	}
-	return t, -1
+	return t, nil
 }
 
 // session is the approvals side of one airlock run: the managed ceiling,
 // the broker with its terminal or headless answer, the grants, the audit
 // log and the guard around the tool's streams.
 type session struct {
-	io      stdio
+	std     stdio
 	tool    toolSpec
 	mode    policy.Mode
 	canAsk  bool
@@ -119,26 +117,26 @@ type session struct {
 
 // startApprovals loads the managed ceiling and bounds pol with it (after the
 // --approvals flag), decides who can be asked, and opens the grants and the
-// audit log. It returns the bounded policy, or code >= 0 when the command
-// must end.
-func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless bool, tool toolSpec, io stdio) (*session, *policy.Policy, int) {
-	s := &session{io: io, tool: tool, auditOK: true, guard: approvals.NewGuard(0)}
+// audit log. It returns the bounded policy, or the error that ends the
+// command.
+func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless bool, tool toolSpec, std stdio) (*session, *policy.Policy, error) {
+	s := &session{std: std, tool: tool, auditOK: true, guard: approvals.NewGuard(0)}
 	if a.mode != "" {
 		m, err := policy.ParseMode(a.mode)
 		if err != nil {
-			return s, nil, errorf(io.err, ExitUsage, "--approvals: %v", err)
+			return s, nil, fail(ExitUsage, "--approvals: %v", err)
 		}
 		q := *pol
 		q.Approvals.Mode, q.Approvals.ModeOrigin = m, policy.Origin{Layer: policy.LayerFlag}
 		pol = &q
 	}
-	ceiling, bounded, code := boundByCeiling(pol, io.err)
-	if code >= 0 {
-		return s, nil, code
+	ceiling, bounded, err := boundByCeiling(pol, std.err)
+	if err != nil {
+		return s, nil, err
 	}
 	pol = bounded
 	if a.mode != "" && pol.Approvals.ModeOrigin.Layer == policy.LayerManaged && string(pol.Approvals.Mode) != a.mode {
-		fmt.Fprintf(io.err, "airlock: --approvals %s is overridden by the managed policy: mode %s (%s)\n", a.mode, pol.Approvals.Mode, pol.Approvals.ModeOrigin)
+		fmt.Fprintf(std.err, "airlock: --approvals %s is overridden by the managed policy: mode %s (%s)\n", a.mode, pol.Approvals.Mode, pol.Approvals.ModeOrigin)
 	}
 	s.mode = pol.Approvals.Mode
 	if s.mode == "" {
@@ -147,7 +145,7 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 
 	// Who can be asked: a person at this terminal, unless --headless or
 	// stdin is not a terminal (CI, pipes).
-	if !headless && isTerminal(io.in) {
+	if !headless && isTerminal(std.in) {
 		if t, err := approvals.OpenTerminal(); err == nil {
 			s.term, s.canAsk = t, true
 			t.Guard, t.Accessible, t.Timeout = s.guard, a.accessible, pol.Approvals.Timeout
@@ -155,23 +153,28 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 	}
 
 	grants, gdiags := approvals.LoadGrants(approvals.ProjectGrantsFile(cwd), approvals.UserGrantsFile())
-	policy.WriteDiagnostics(io.err, nil, gdiags)
+	policy.WriteDiagnostics(std.err, nil, gdiags)
 	if gdiags.HasErrors() {
 		s.close()
-		return s, nil, errorf(io.err, ExitUsage, "a grants file is malformed: fix it, or revoke with airlock grants revoke")
+		return s, nil, fail(ExitUsage, "a grants file is malformed: fix it, or revoke with airlock grants revoke")
 	}
 
 	auditPath := pol.Approvals.Audit
 	switch {
 	case pol.Approvals.AuditOrigin.Layer == policy.LayerManaged:
 		if a.audit != "" && a.audit != auditPath {
-			fmt.Fprintf(io.err, "airlock: --audit %s is overridden by the managed policy: the audit log is %s (%s)\n", a.audit, auditPath, pol.Approvals.AuditOrigin)
+			fmt.Fprintf(std.err, "airlock: --audit %s is overridden by the managed policy: the audit log is %s (%s)\n", a.audit, auditPath, pol.Approvals.AuditOrigin)
 		}
 	case a.audit != "":
 		auditPath = a.audit
 	}
 	if auditPath == "" {
 		auditPath = approvals.DefaultAuditFile(cwd)
+	} else if auditPath != policy.AuditOff {
+		if err := refuseLinkOnWay(auditPath, "the audit log", pol); err != nil {
+			s.close()
+			return s, nil, fail(ExitUsage, "%v", err)
+		}
 	}
 	s.auditPath = auditPath
 	s.auditFailure, s.auditOrigin = pol.Approvals.AuditFailure, pol.Approvals.AuditFailureOrigin
@@ -179,14 +182,14 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 		log, err := approvals.OpenAudit(auditPath, approvals.DefaultSyncInterval)
 		switch {
 		case err != nil && s.auditFailure == policy.AuditContinue:
-			fmt.Fprintf(io.err, "airlock: %v; running without an audit log (approvals.audit_failure = \"continue\", %s)\n", err, s.auditOrigin)
+			fmt.Fprintf(std.err, "airlock: %v; running without an audit log (approvals.audit_failure = \"continue\", %s)\n", err, s.auditOrigin)
 		case err != nil:
 			// No decision could be recorded: the tool does not run.
 			s.close()
-			return s, nil, errorf(io.err, ExitAuditFailed, "%v; no decision could be recorded, so the tool did not run (give another file with --audit FILE)", err)
+			return s, nil, fail(ExitAuditFailed, "%v; no decision could be recorded, so the tool did not run (give another file with --audit FILE)", err)
 		default:
 			if n := log.Repaired(); n > 0 {
-				fmt.Fprintf(io.err, "airlock: audit log %s: removed a torn last record (%d bytes) left by a crash\n", auditPath, n)
+				fmt.Fprintf(std.err, "airlock: audit log %s: removed a torn last record (%d bytes) left by a crash\n", auditPath, n)
 			}
 			s.audit = log
 		}
@@ -201,7 +204,7 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 		Grants: grants, Audit: s.audit, Ceiling: ceiling,
 		AuditFailure: s.auditFailure, OnAuditError: s.auditError,
 	})
-	return s, pol, -1
+	return s, pol, nil
 }
 
 // auditError is told of the first record the audit log could not write.
@@ -209,7 +212,7 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 // "stop" the run's end says it (stopText).
 func (s *session) auditError(err error) {
 	if s.auditFailure == policy.AuditContinue {
-		fmt.Fprintf(s.io.err, "airlock: %v; the run goes on, its decisions unrecorded (approvals.audit_failure = \"continue\", %s)\n", err, s.auditOrigin)
+		fmt.Fprintf(s.std.err, "airlock: %v; the run goes on, its decisions unrecorded (approvals.audit_failure = \"continue\", %s)\n", err, s.auditOrigin)
 	}
 	s.auditMu.Lock()
 	s.auditErr = err
@@ -217,15 +220,15 @@ func (s *session) auditError(err error) {
 }
 
 // checkModule refuses a module whose digest is not the one its manifest pins.
-func (s *session) checkModule(mod *runtime.Module) int {
+func (s *session) checkModule(mod *runtime.Module) error {
 	if s.tool.man == nil {
-		return -1
+		return nil
 	}
 	if err := s.tool.man.CheckDigest(mod.Digest); err != nil {
-		return errorf(s.io.err, ExitNoModule, "%v", err)
+		return &exitError{Code: ExitNoModule, Err: err}
 	}
 	mod.Name = s.tool.man.Name
-	return -1
+	return nil
 }
 
 // run runs spec under the session: what the manifest requests is settled
@@ -244,11 +247,11 @@ func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spe
 	// ctrl+c at a prompt (the terminal is in raw mode, so it is a key, not
 	// a signal) denies that question and stops the run, like SIGINT.
 	if s.term != nil {
-		s.term.Interrupt = func() { stop(hostfuncs.ErrInterrupted) }
+		s.term.Interrupt = func() { stop(decision.ErrInterrupted) }
 	}
 	info := approvals.RunInfo{Tool: spec.Module.Name, Digest: spec.Module.Digest, Mode: s.mode, Args: spec.Args}
 	r := s.broker.NewRun(info)
-	var requested []hostfuncs.Decision
+	var requested []decision.Decision
 	if m := s.tool.man; m != nil && !m.Requests.Empty() {
 		pol, ds, err := r.Escalate(ctx, spec.Policy, m.Requests.Escalation())
 		if err != nil {
@@ -294,14 +297,14 @@ func (s *session) run(ctx context.Context, eng *runtime.Engine, spec runtime.Spe
 			res.Decisions = append(requested, res.Decisions...)
 			return res, nil
 		}
-		summarize(s.io.err, res, spec.Policy)
+		summarize(s.std.err, res, spec.Policy)
 		ans := r.OfferRerun(ctx, denied)
 		if !ans.Choice.Allows() {
 			res.Decisions = append(requested, res.Decisions...)
 			return res, nil
 		}
 		granted = append(granted, denied...)
-		fmt.Fprintf(s.io.err, "airlock: running %s again with %d more capabilities granted\n", info.Tool, len(denied))
+		fmt.Fprintf(s.std.err, "airlock: running %s again with %d more capabilities granted\n", info.Tool, len(denied))
 		r = s.broker.NewRun(info)
 		r.Allow(granted)
 	}
@@ -320,8 +323,8 @@ func (s *session) auditFailed() string {
 
 // stopUnrecorded is r's Recorder, which also stops the run when a decision
 // could not be recorded.
-func stopUnrecorded(r *approvals.Run, stop context.CancelCauseFunc) hostfuncs.Recorder {
-	return func(d hostfuncs.Decision) error {
+func stopUnrecorded(r *approvals.Run, stop context.CancelCauseFunc) decision.Recorder {
+	return func(d decision.Decision) error {
 		err := r.Record(d)
 		if err != nil {
 			stop(err)
@@ -379,7 +382,7 @@ func (s *session) close() bool {
 			}
 			s.auditMu.Unlock()
 			if !said {
-				fmt.Fprintf(s.io.err, "airlock: audit log: %v\n", err)
+				fmt.Fprintf(s.std.err, "airlock: audit log: %v\n", err)
 			}
 			s.auditOK = false
 		}
@@ -391,11 +394,11 @@ func (s *session) close() bool {
 // explainLayers bounds p with the managed ceiling and writes the lines of
 // `airlock policy explain` that name the layers: which managed files apply,
 // where grants are remembered, and the approvals settings. It returns the
-// bounded policy, or code >= 0 on an error.
-func explainLayers(w io.Writer, stderr io.Writer, cwd, source string, p *policy.Policy) (*policy.Policy, int) {
-	ceiling, q, code := boundByCeiling(p, stderr)
-	if code >= 0 {
-		return nil, code
+// bounded policy.
+func explainLayers(w io.Writer, stderr io.Writer, cwd, source string, p *policy.Policy) (*policy.Policy, error) {
+	ceiling, q, err := boundByCeiling(p, stderr)
+	if err != nil {
+		return nil, err
 	}
 	var layers []string
 	for _, path := range policy.ManagedPaths(os.LookupEnv) {
@@ -416,7 +419,7 @@ func explainLayers(w io.Writer, stderr io.Writer, cwd, source string, p *policy.
 	layers = append(layers, "grants "+strings.Join(grantFiles, ", "))
 	fmt.Fprintf(w, "Layers: %s. Each fact below ends with the layer or file that decided it.\n", strings.Join(layers, "; "))
 	if err := policy.ExplainCeiling(w, ceiling, q); err != nil {
-		return nil, errorf(stderr, ExitUsage, "%v", err)
+		return nil, err
 	}
-	return q, -1
+	return q, nil
 }

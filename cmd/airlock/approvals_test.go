@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -641,7 +642,7 @@ func TestGrantsCommand(t *testing.T) {
 	}
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	for _, target := range []string{"api.github.com:443", "/ro/a\x1b[2J"} {
-		if err := g.Remember(approvals.Grant{Allow: true, Kind: "net.connect", Target: target, Digest: digest, Tool: "gh"}); err != nil {
+		if err := g.Remember(approvals.Grant{Allow: true, Kind: decision.NetConnect, Target: target, Digest: digest, Tool: "gh"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,25 +12,24 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/manifest"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
 
-func buildCmd(ctx context.Context, args []string, io stdio) int {
-	fs := newFlags("build", io.err)
+func buildCmd(ctx context.Context, args []string, std stdio) error {
+	fs := newFlags("build", std.err)
 	out := fs.String("o", "", "write the module to `FILE` (default: the manifest's module, else DIR/module.wasm)")
 	const synopsis = "usage: airlock build [-o FILE] DIR\nCompiles the Go tool in DIR for wasip1, writes the module beside it, and pins its digest in DIR/tool.hcl."
-	dir, _, code := parseInterspersed(fs, args, io, synopsis)
-	if code >= 0 {
-		return code
+	dir, _, err := parseInterspersed(fs, args, std, synopsis)
+	if err != nil {
+		return err
 	}
 	if dir == "" {
-		return missingArg(io, synopsis, "build")
+		return missingArg(synopsis, "build")
 	}
 	if goFiles, _ := filepath.Glob(filepath.Join(dir, "*.go")); len(goFiles) == 0 {
-		return errorf(io.err, ExitUsage, "%s holds no Go source: airlock build compiles Go tools (for C, see docs/sdk.md)", dir)
+		return fail(ExitUsage, "%s holds no Go source: airlock build compiles Go tools (for C, see docs/sdk.md)", dir)
 	}
 
 	// The manifest, if any, says where the module goes.
@@ -39,8 +38,8 @@ func buildCmd(ctx context.Context, args []string, io stdio) int {
 	if mf != "" {
 		m, diags := manifest.Load(mf)
 		if diags.HasErrors() {
-			policy.WriteDiagnostics(io.err, nil, diags)
-			return ExitUsage
+			policy.WriteDiagnostics(std.err, nil, diags)
+			return exitWith(ExitUsage)
 		}
 		man = m // its warnings (an unpinned digest) are what build fixes
 	}
@@ -52,46 +51,45 @@ func buildCmd(ctx context.Context, args []string, io stdio) int {
 		}
 	}
 
-	eng, err := runtime.New(ctx, runtime.Config{OnCompile: compileProgress(io.err),
-		HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{})})
+	eng, err := runtime.New(ctx, runtime.Config{OnCompile: compileProgress(std.err)})
 	if err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	defer eng.Close(context.Background())
 	start := time.Now()
 	mod, err := eng.Load(ctx, dir)
 	if err != nil {
-		return errorf(io.err, ExitNoModule, "%v", err)
+		return fail(ExitNoModule, "%v", err)
 	}
 	if err := writeAtomic(target, mod.Bytes); err != nil {
-		return errorf(io.err, ExitUsage, "writing %s: %v", target, err)
+		return fail(ExitUsage, "writing %s: %v", target, err)
 	}
-	fmt.Fprintf(io.out, "built %s (%s, %s) in %.1fs\n", target, humanSize(len(mod.Bytes)), mod.Digest, time.Since(start).Seconds())
+	fmt.Fprintf(std.out, "built %s (%s, %s) in %.1fs\n", target, humanSize(len(mod.Bytes)), mod.Digest, time.Since(start).Seconds())
 
 	// A module airlock would refuse is still written, with the reasons.
 	if problems, err := eng.Check(ctx, mod); err == nil {
 		for _, p := range problems {
-			fmt.Fprintf(io.err, "airlock: warning: %s\n", p)
+			fmt.Fprintf(std.err, "airlock: warning: %s\n", p)
 		}
 	}
 
 	if mf == "" {
-		fmt.Fprintf(io.out, "no %s in %s: run airlock init for one, or pin the digest yourself\n", manifest.FileName, dir)
-		return 0
+		fmt.Fprintf(std.out, "no %s in %s: run airlock init for one, or pin the digest yourself\n", manifest.FileName, dir)
+		return nil
 	}
 	if man.Digest == mod.Digest {
-		fmt.Fprintf(io.out, "%s already pins this digest\n", mf)
-		return 0
+		fmt.Fprintf(std.out, "%s already pins this digest\n", mf)
+		return nil
 	}
 	if err := pinDigest(mf, mod.Digest); err != nil {
-		return errorf(io.err, ExitUsage, "pinning the digest in %s: %v", mf, err)
+		return fail(ExitUsage, "pinning the digest in %s: %v", mf, err)
 	}
 	if m, diags := manifest.Load(mf); diags.HasErrors() || m.CheckDigest(mod.Digest) != nil {
-		policy.WriteDiagnostics(io.err, nil, diags)
-		return errorf(io.err, ExitUsage, "%s does not pin %s after the edit", mf, mod.Digest)
+		policy.WriteDiagnostics(std.err, nil, diags)
+		return fail(ExitUsage, "%s does not pin %s after the edit", mf, mod.Digest)
 	}
-	fmt.Fprintf(io.out, "pinned the digest in %s\n", mf)
-	return 0
+	fmt.Fprintf(std.out, "pinned the digest in %s\n", mf)
+	return nil
 }
 
 // pinDigest sets the digest attribute of the tool block in the manifest

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/airlockhq/airlock/approvals"
 	"io"
 	"strings"
 
+	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/policy"
+	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/term"
 )
 
@@ -39,10 +42,13 @@ func isTerminal(f any) bool {
 	return false
 }
 
+// A command returns nil when it succeeded, or the error that ends it:
+// an *exitError for a status of its own, any other error for airlock's
+// own failure (ExitUsage). Main turns it into the exit status.
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string, io stdio) int
+	run     func(ctx context.Context, args []string, std stdio) error
 }
 
 func commands() []command {
@@ -69,38 +75,90 @@ func commandNames() []string {
 }
 
 // Main runs the airlock CLI and returns its exit status.
-func Main(args []string, io stdio) int {
+func Main(args []string, std stdio) int {
 	ctx, stop := withSignals(context.Background())
 	defer stop()
+	return exitCode(dispatch(ctx, args, std), std.err)
+}
+
+// dispatch runs the command args names.
+func dispatch(ctx context.Context, args []string, std stdio) error {
 	if len(args) == 0 {
-		usage(io.err)
-		return ExitUsage
+		usage(std.err)
+		return exitWith(ExitUsage)
 	}
 	switch args[0] {
 	case "-h", "--help", "-help":
-		usage(io.out)
-		return 0
+		usage(std.out)
+		return nil
 	case "help":
 		// airlock help [COMMAND [SUBCOMMAND]] is COMMAND [SUBCOMMAND] --help.
 		if len(args) == 1 {
-			usage(io.out)
-			return 0
+			usage(std.out)
+			return nil
 		}
-		return Main(append(args[1:], "--help"), io)
+		return dispatch(ctx, append(args[1:], "--help"), std)
 	case "--version", "-version", "-V":
-		return versionCmd(ctx, args[1:], io)
+		return versionCmd(ctx, args[1:], std)
 	case completeCommand:
-		return complete(args[1:], io)
+		return complete(args[1:], std)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, args[1:], io)
+			return c.run(ctx, args[1:], std)
 		}
 	}
 	if strings.HasPrefix(args[0], "-") {
-		return unknownWord(io, "flag", args[0], "airlock", []string{"--help", "--version"})
+		return unknownWord("flag", args[0], "airlock", []string{"--help", "--version"})
 	}
-	return unknownWord(io, "command", args[0], "airlock", commandNames())
+	return unknownWord("command", args[0], "airlock", commandNames())
+}
+
+// exitError ends a command with an exit status of airlock's own
+// (docs/exit-status.md) or the tool's. Err, if not nil, is what went
+// wrong, printed by Main as one line; without it, what there was to say
+// was said already (diagnostics, a usage text, the tool's own output).
+type exitError struct {
+	Code int
+	Err  error
+}
+
+func (e *exitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.Err }
+
+// fail returns the error that ends a command with code, saying what
+// format and args make of it.
+func fail(code int, format string, args ...any) error {
+	return &exitError{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// exitWith returns the error that ends a command with code and says
+// nothing more; exitWith(0) ends it as a success.
+func exitWith(code int) error { return &exitError{Code: code} }
+
+// exitCode is the one place where what a command returned becomes the
+// exit status: nil is 0, an *exitError its Code, any other error
+// ExitUsage (airlock's own failure: flags, policy, I/O). What went wrong
+// is printed on stderr as one line, "airlock: …".
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	code := ExitUsage
+	if e := (*exitError)(nil); errors.As(err, &e) {
+		code = e.Code
+		if e.Err == nil {
+			return code
+		}
+	}
+	say(stderr, "%v", err)
+	return code
 }
 
 func usage(w io.Writer) {
@@ -139,12 +197,22 @@ func (o *optFile) Set(v string) error {
 	return nil
 }
 
-// errorf prints one line "airlock: …" and returns code.
-func errorf(w io.Writer, code int, format string, args ...any) int {
+// diagnosed writes diags to stderr and, when they hold an error, returns
+// the error that ends the command with ExitUsage (said already, by them).
+func diagnosed(stderr io.Writer, diags hcl.Diagnostics) error {
+	policy.WriteDiagnostics(stderr, nil, diags)
+	if diags.HasErrors() {
+		return exitWith(ExitUsage)
+	}
+	return nil
+}
+
+// say prints one line "airlock: …", a message of several lines joined
+// with "; ".
+func say(w io.Writer, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	msg = strings.ReplaceAll(strings.TrimSpace(msg), "\n", "; ")
 	// An error may quote what a tool chose (a module's import names, a
 	// file's name): its control characters are shown as text.
 	fmt.Fprintln(w, "airlock: "+approvals.NeutraliseLine(msg))
-	return code
 }

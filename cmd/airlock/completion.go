@@ -23,25 +23,25 @@ Print a script that completes airlock's commands, subcommands and flags:
   zsh:   source <(airlock completion zsh)         (or save it as _airlock in a folder of $fpath)
   fish:  airlock completion fish | source         (or save it in ~/.config/fish/completions/airlock.fish)`
 
-func completionCmd(ctx context.Context, args []string, io stdio) int {
-	fs := newFlags("completion", io.err)
-	if code := parseFlags(fs, args, io, completionSynopsis); code >= 0 {
-		return code
+func completionCmd(ctx context.Context, args []string, std stdio) error {
+	fs := newFlags("completion", std.err)
+	if err := parseFlags(fs, args, std, completionSynopsis); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		return missingArg(io, completionSynopsis, "completion")
+		return missingArg(completionSynopsis, "completion")
 	}
 	switch fs.Arg(0) {
 	case "bash":
-		fmt.Fprint(io.out, bashCompletion)
+		fmt.Fprint(std.out, bashCompletion)
 	case "zsh":
-		fmt.Fprint(io.out, zshCompletion)
+		fmt.Fprint(std.out, zshCompletion)
 	case "fish":
-		fmt.Fprint(io.out, fishCompletion)
+		fmt.Fprint(std.out, fishCompletion)
 	default:
-		return unknownWord(io, "shell", fs.Arg(0), "airlock completion", []string{"bash", "zsh", "fish"})
+		return unknownWord("shell", fs.Arg(0), "airlock completion", []string{"bash", "zsh", "fish"})
 	}
-	return 0
+	return nil
 }
 
 // subcommands are the words that may follow a command.
@@ -85,7 +85,7 @@ var helpFlag = regexp.MustCompile(`(?m)^  (--[a-z0-9-]+)( [A-Z[])?`)
 // complete prints, one a line, the words that may replace the last of
 // words (the word being typed; the ones before it are the command line
 // after "airlock"). Nothing printed means: complete file names.
-func complete(words []string, io stdio) int {
+func complete(words []string, std stdio) error {
 	if len(words) == 0 {
 		words = []string{""}
 	}
@@ -110,7 +110,7 @@ func complete(words []string, io stdio) int {
 		}
 		for _, w := range before {
 			if w == "--" {
-				return 0 // the tool's own arguments
+				return nil // the tool's own arguments
 			}
 		}
 		flags, takesValue := commandFlags(path)
@@ -124,10 +124,10 @@ func complete(words []string, io stdio) int {
 	}
 	for _, w := range out {
 		if strings.HasPrefix(w, cur) {
-			fmt.Fprintln(io.out, w)
+			fmt.Fprintln(std.out, w)
 		}
 	}
-	return 0
+	return nil
 }
 
 // commandFlags reads the flags of the command at path from its --help.

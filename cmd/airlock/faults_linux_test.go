@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/internal/tmpfstest"
 )
 
@@ -62,7 +63,7 @@ func fullAudit(t *testing.T) (path, filler string) {
 	t.Helper()
 	dir := tmpfstest.Mount(t, 64<<10)
 	path = filepath.Join(dir, "audit.jsonl")
-	rec := approvals.AuditRecord{Time: time.Now(), Run: "0000000000000000", Tool: "earlier", Kind: "fs.write",
+	rec := approvals.AuditRecord{Time: time.Now(), Run: "0000000000000000", Tool: "earlier", Kind: decision.FSWrite,
 		Op: "open", Target: "/ro/earlier", Decision: "deny", Source: "rule"}
 	line, _ := json.Marshal(rec)
 	rec.Note = strings.Repeat("n", 4096-40-len(line)-len(`,"note":""`)-1)
@@ -191,7 +192,7 @@ func startRun(t *testing.T, dir string, env []string, flags []string, toolArgs .
 	args := append([]string{"run"}, flags...)
 	args = append(append(args, asker(t), "--"), toolArgs...)
 	cmd := exec.Command(airlockBin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), env...)
 	stderr := &syncBuffer{}
@@ -267,7 +268,7 @@ func TestSignalBeforeTheRunKeepsTheReport(t *testing.T) {
 	dir, _ := project(t)
 	rep := filepath.Join(t.TempDir(), "r.json")
 	cmd := exec.Command(airlockBin, "run", "--json="+rep, probeWasm, "--", "exit", "0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+t.TempDir()) // cold: it must compile
 	out := &syncBuffer{}
@@ -304,7 +305,7 @@ func TestClosedPipeKeepsTheReport(t *testing.T) {
 		"write:/ro/a:1", `print:first line\n`, "sleep:200ms",
 		"print:"+strings.Repeat(`more output\n`, 2000), "sleep:200ms", "print:"+strings.Repeat(`more output\n`, 2000),
 		"write:/work/late:x")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), env...)
 	cmd.Stdout = pw

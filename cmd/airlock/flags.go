@@ -30,14 +30,15 @@ func newFlags(name string, _ io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args with fs. It returns -1 to go on, 0 after printing
-// the help for -h or --help, or ExitUsage after one line about a bad flag.
-// synopsis is the command's usage line(s), "usage: airlock run …".
-func parseFlags(fs *flag.FlagSet, args []string, io stdio, synopsis string) int {
+// parseFlags parses args with fs. It returns nil to go on, or the error
+// that ends the command: exitWith(0) after printing the help for -h or
+// --help, or one line about a bad flag (ExitUsage). synopsis is the
+// command's usage line(s), "usage: airlock run …".
+func parseFlags(fs *flag.FlagSet, args []string, std stdio, synopsis string) error {
 	if err := parse(fs, args); err != nil {
-		return flagFailure(fs, err, io, synopsis)
+		return flagFailure(fs, err, std, synopsis)
 	}
-	return -1
+	return nil
 }
 
 // parse is fs.Parse with fs.Usage kept quiet: the commands set a Usage of
@@ -51,10 +52,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // flagFailure turns an error of fs.Parse into what the user sees: the help
 // (exit 0) or one line (exit 125).
-func flagFailure(fs *flag.FlagSet, err error, io stdio, synopsis string) int {
+func flagFailure(fs *flag.FlagSet, err error, std stdio, synopsis string) error {
 	if errors.Is(err, flag.ErrHelp) {
-		printHelp(io.out, synopsis, fs)
-		return 0
+		printHelp(std.out, synopsis, fs)
+		return exitWith(0)
 	}
 	cmd := "airlock " + fs.Name()
 	msg := err.Error()
@@ -67,10 +68,10 @@ func flagFailure(fs *flag.FlagSet, err error, io stdio, synopsis string) int {
 		if s := suggest(name, names); s != "" {
 			hint = " (did you mean --" + s + "?)"
 		}
-		return errorf(io.err, ExitUsage, "unknown flag --%s for %s%s; see %s --help", name, cmd, hint, cmd)
+		return fail(ExitUsage, "unknown flag --%s for %s%s; see %s --help", name, cmd, hint, cmd)
 	case strings.HasPrefix(msg, "flag needs an argument: "):
 		name := strings.TrimLeft(strings.TrimPrefix(msg, "flag needs an argument: "), "-")
-		return errorf(io.err, ExitUsage, "--%s needs a value; see %s --help", name, cmd)
+		return fail(ExitUsage, "--%s needs a value; see %s --help", name, cmd)
 	case strings.HasPrefix(msg, "invalid value "), strings.HasPrefix(msg, "invalid boolean value "):
 		// invalid value "5" for flag -timeout: <the Value's error>
 		if i := strings.Index(msg, " for flag -"); i >= 0 {
@@ -79,10 +80,10 @@ func flagFailure(fs *flag.FlagSet, err error, io stdio, synopsis string) int {
 			if why == "parse error" {
 				why = fmt.Sprintf("%s is not a valid value", strings.TrimPrefix(msg[:i], "invalid value "))
 			}
-			return errorf(io.err, ExitUsage, "--%s: %s", name, why)
+			return fail(ExitUsage, "--%s: %s", name, why)
 		}
 	}
-	return errorf(io.err, ExitUsage, "%s: %v; see %s --help", cmd, err, cmd)
+	return fail(ExitUsage, "%s: %v; see %s --help", cmd, err, cmd)
 }
 
 // printHelp writes synopsis and fs's flags, as --name, sorted.
@@ -205,15 +206,15 @@ func editDistance(a, b string) int {
 }
 
 // unknownWord is the one line for an unknown command or subcommand.
-func unknownWord(io stdio, what, word, parent string, known []string) int {
+func unknownWord(what, word, parent string, known []string) error {
 	hint := ""
 	if s := suggest(word, known); s != "" {
 		hint = fmt.Sprintf(" (did you mean %s?)", s)
 	}
 	if strings.HasPrefix(word, "-") {
-		return errorf(io.err, ExitUsage, "unknown flag %s for %s%s; see %s --help", word, parent, hint, parent)
+		return fail(ExitUsage, "unknown flag %s for %s%s; see %s --help", word, parent, hint, parent)
 	}
-	return errorf(io.err, ExitUsage, "unknown %s %q%s; %s takes %s; see %s --help", what, word, hint, parent, orWords(known), parent)
+	return fail(ExitUsage, "unknown %s %q%s; %s takes %s; see %s --help", what, word, hint, parent, orWords(known), parent)
 }
 
 func orWords(ws []string) string {
@@ -314,7 +315,7 @@ func joinJSONFile(args []string) []string {
 
 // missingArg is the one line for a command run without what it needs:
 // its usage line, and where the help is.
-func missingArg(io stdio, synopsis, cmd string) int {
+func missingArg(synopsis, cmd string) error {
 	first, _, _ := strings.Cut(synopsis, "\n")
-	return errorf(io.err, ExitUsage, "%s; see airlock %s --help", first, cmd)
+	return fail(ExitUsage, "%s; see airlock %s --help", first, cmd)
 }

@@ -23,51 +23,51 @@ one capability of one module (its digest); a write grant is for one file or
 // grantsCmd lists and revokes remembered grants: the project's
 // (.airlock/grants.hcl) and the user's (airlock/grants.hcl in the user's
 // configuration directory).
-func grantsCmd(ctx context.Context, args []string, io stdio) int {
+func grantsCmd(ctx context.Context, args []string, std stdio) error {
 	switch {
 	case len(args) == 0:
-		fmt.Fprintln(io.err, grantsUsage)
-		return ExitUsage
+		fmt.Fprintln(std.err, grantsUsage)
+		return exitWith(ExitUsage)
 	case wantsHelp(args[:1]):
-		printHelp(io.out, grantsSynopsis, nil)
-		return 0
+		printHelp(std.out, grantsSynopsis, nil)
+		return nil
 	case args[0] != "list" && args[0] != "revoke":
-		return unknownWord(io, "command", args[0], "airlock grants", []string{"list", "revoke"})
+		return unknownWord("command", args[0], "airlock grants", []string{"list", "revoke"})
 	}
 	if args[0] == "list" {
-		fs := newFlags("grants list", io.err)
-		if code := parseFlags(fs, args[1:], io, "usage: airlock grants list\nList every remembered grant, file by file: ID, answer, kind, target, scope, module, tool, date."); code >= 0 {
-			return code
+		fs := newFlags("grants list", std.err)
+		if err := parseFlags(fs, args[1:], std, "usage: airlock grants list\nList every remembered grant, file by file: ID, answer, kind, target, scope, module, tool, date."); err != nil {
+			return err
 		}
 		if fs.NArg() > 0 {
-			return errorf(io.err, ExitUsage, "%s", grantsUsage)
+			return fail(ExitUsage, "%s", grantsUsage)
 		}
 	}
 	var revoke *flag.FlagSet
 	var all *bool
 	var tool *string
 	if args[0] == "revoke" {
-		revoke = newFlags("grants revoke", io.err)
+		revoke = newFlags("grants revoke", std.err)
 		all = revoke.Bool("all", false, "revoke every grant, in both files")
 		tool = revoke.String("tool", "", "revoke every grant of the module with `DIGEST` (sha256:…, or its first 12 or more hex digits)")
 		const synopsis = "usage: airlock grants revoke ID… | --all | --tool DIGEST\nRevoke grants by ID (airlock grants list shows them), all of them, or every grant of one module."
-		if code := parseFlags(revoke, args[1:], io, synopsis); code >= 0 {
-			return code
+		if err := parseFlags(revoke, args[1:], std, synopsis); err != nil {
+			return err
 		}
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
-		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
+		return fail(ExitUsage, "finding the current directory: %v", err)
 	}
 	g, diags := approvals.LoadGrants(approvals.ProjectGrantsFile(cwd), approvals.UserGrantsFile())
-	policy.WriteDiagnostics(io.err, nil, diags)
+	policy.WriteDiagnostics(std.err, nil, diags)
 	if diags.HasErrors() && args[0] != "revoke" {
-		return ExitUsage
+		return exitWith(ExitUsage)
 	}
 	switch args[0] {
 	case "list":
-		listGrants(io, g)
-		return 0
+		listGrants(std, g)
+		return nil
 	case "revoke":
 		ids := revoke.Args()
 		modes := 0
@@ -77,10 +77,10 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 			}
 		}
 		if modes != 1 {
-			return errorf(io.err, ExitUsage, "%s", grantsUsage)
+			return fail(ExitUsage, "%s", grantsUsage)
 		}
 		if diags.HasErrors() {
-			return errorf(io.err, ExitUsage, "fix the grants file first: revoking rewrites it")
+			return fail(ExitUsage, "fix the grants file first: revoking rewrites it")
 		}
 		var drop func(approvals.Grant) bool
 		switch {
@@ -89,7 +89,7 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 		case *tool != "":
 			d := strings.TrimPrefix(*tool, "sha256:")
 			if len(d) < 12 {
-				return errorf(io.err, ExitUsage, "--tool needs the module's digest, or at least its first 12 hex digits (airlock grants list shows them)")
+				return fail(ExitUsage, "--tool needs the module's digest, or at least its first 12 hex digits (airlock grants list shows them)")
 			}
 			drop = func(gr approvals.Grant) bool { return strings.HasPrefix(strings.TrimPrefix(gr.Digest, "sha256:"), d) }
 		default:
@@ -99,7 +99,7 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 			}
 			for _, id := range ids {
 				if !known[id] {
-					return errorf(io.err, ExitUsage, "no grant has the ID %q (airlock grants list shows them)", id)
+					return fail(ExitUsage, "no grant has the ID %q (airlock grants list shows them)", id)
 				}
 			}
 			drop = func(gr approvals.Grant) bool {
@@ -113,12 +113,12 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 		}
 		n, err := g.Revoke(drop)
 		if err != nil {
-			return errorf(io.err, ExitUsage, "revoking: %v", err)
+			return fail(ExitUsage, "revoking: %v", err)
 		}
-		fmt.Fprintf(io.out, "revoked %d grant%s\n", n, plural(n))
-		return 0
+		fmt.Fprintf(std.out, "revoked %d grant%s\n", n, plural(n))
+		return nil
 	}
-	return ExitUsage // not reached: args[0] is list or revoke
+	return exitWith(ExitUsage) // not reached: args[0] is list or revoke
 }
 
 // listGrants prints both files' grants, one per line, readable:
@@ -127,7 +127,7 @@ func grantsCmd(ctx context.Context, args []string, io stdio) int {
 //	  ID        ANSWER  KIND         TARGET              SCOPE   MODULE        TOOL  CREATED
 //	  3f9a1c2e  allow   net.connect  api.github.com:443  exact   0123456789ab  gh    2026-01-02
 //	  5b0e77d1  allow   fs.write     /ro/docs            folder  0123456789ab  write 2026-01-02
-func listGrants(io stdio, g *approvals.Grants) {
+func listGrants(std stdio, g *approvals.Grants) {
 	names := []string{"project", "user"}
 	for i, f := range g.Files() {
 		name := "user"
@@ -141,11 +141,11 @@ func listGrants(io stdio, g *approvals.Grants) {
 			}
 		}
 		if len(rows) == 0 {
-			fmt.Fprintf(io.out, "%s (%s): no grants\n", f, name)
+			fmt.Fprintf(std.out, "%s (%s): no grants\n", f, name)
 			continue
 		}
-		fmt.Fprintf(io.out, "%s (%s):\n", f, name)
-		tw := tabwriter.NewWriter(io.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(std.out, "%s (%s):\n", f, name)
+		tw := tabwriter.NewWriter(std.out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ID\tANSWER\tKIND\tTARGET\tSCOPE\tMODULE\tTOOL\tCREATED")
 		for _, gr := range rows {
 			answer := "deny"
@@ -160,7 +160,7 @@ func listGrants(io stdio, g *approvals.Grants) {
 			if gr.Scope == approvals.ScopeFolder {
 				scope = "folder" // the target and everything below it
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(gr.Kind),
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(string(gr.Kind)),
 				approvals.NeutraliseLine(gr.Target), scope, approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
 		}
 		tw.Flush()

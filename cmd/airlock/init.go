@@ -19,22 +19,22 @@ import (
 // (tools/sdk/airlocknet) and test helper (tooltest) a scaffolded tool uses.
 const airlockModule = "github.com/airlockhq/airlock"
 
-func initCmd(ctx context.Context, args []string, io stdio) int {
-	fs := newFlags("init", io.err)
+func initCmd(ctx context.Context, args []string, std stdio) error {
+	fs := newFlags("init", std.err)
 	net := fs.Bool("net", false, "scaffold a tool that uses the network through airlock's guest SDK")
 	dir := fs.String("dir", ".", "create the tool's folder in `DIR`")
 	sdk := fs.String("sdk", "", "a local airlock source tree `DIR` for the SDK and tooltest (go.mod replace); needed while airlock is not a published module")
 	desc := fs.String("description", "", "the tool's description in tool.hcl")
 	const synopsis = "usage: airlock init [--net] [--dir DIR] [--sdk AIRLOCK_SRC] NAME\nCreates DIR/NAME with main.go, main_test.go (tooltest) and tool.hcl; then: airlock build DIR/NAME"
-	name, _, code := parseInterspersed(fs, args, io, synopsis)
-	if code >= 0 {
-		return code
+	name, _, err := parseInterspersed(fs, args, std, synopsis)
+	if err != nil {
+		return err
 	}
 	if name == "" {
-		return missingArg(io, synopsis, "init")
+		return missingArg(synopsis, "init")
 	}
 	if strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
-		return errorf(io.err, ExitUsage, "the tool name %q may use only letters, digits, \"-\", \"_\" and \".\"", name)
+		return fail(ExitUsage, "the tool name %q may use only letters, digits, \"-\", \"_\" and \".\"", name)
 	}
 	d := scaffold{Name: name, Net: *net, Description: *desc}
 	if d.Description == "" {
@@ -45,25 +45,25 @@ func initCmd(ctx context.Context, args []string, io stdio) int {
 	}
 	target, err := filepath.Abs(filepath.Join(*dir, name))
 	if err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
-		return errorf(io.err, ExitUsage, "%s already exists and is not empty", target)
+		return fail(ExitUsage, "%s already exists and is not empty", target)
 	}
 
 	// The manifest must be one the manifest package accepts.
 	var man bytes.Buffer
 	if err := manifestTemplate.Execute(&man, d); err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	if _, diags := manifest.Parse(man.Bytes(), manifest.FileName); diags.HasErrors() {
-		return errorf(io.err, ExitUsage, "%v", diags)
+		return fail(ExitUsage, "%v", diags)
 	}
 	files := map[string][]byte{manifest.FileName: man.Bytes()}
 	for fname, t := range map[string]*template.Template{"main.go": mainTemplate, "main_test.go": testTemplate} {
 		var b bytes.Buffer
 		if err := t.Execute(&b, d); err != nil {
-			return errorf(io.err, ExitUsage, "%v", err)
+			return fail(ExitUsage, "%v", err)
 		}
 		files[fname] = b.Bytes()
 	}
@@ -78,7 +78,7 @@ func initCmd(ctx context.Context, args []string, io stdio) int {
 		if *sdk != "" {
 			abs, err := filepath.Abs(*sdk)
 			if err != nil {
-				return errorf(io.err, ExitUsage, "%v", err)
+				return fail(ExitUsage, "%v", err)
 			}
 			fmt.Fprintf(&gomod, "\nreplace %s => %s\n", airlockModule, abs)
 			if sum, err := os.ReadFile(filepath.Join(abs, "go.sum")); err == nil {
@@ -89,27 +89,27 @@ func initCmd(ctx context.Context, args []string, io stdio) int {
 	}
 
 	if err := os.MkdirAll(target, 0o755); err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	for _, fname := range []string{"go.mod", "go.sum", manifest.FileName, "main.go", "main_test.go"} {
 		if b, ok := files[fname]; ok {
 			if err := os.WriteFile(filepath.Join(target, fname), b, 0o644); err != nil {
-				return errorf(io.err, ExitUsage, "%v", err)
+				return fail(ExitUsage, "%v", err)
 			}
 		}
 	}
 	if !inModule && (*sdk != "" || !strings.HasPrefix(airlockVersion(), "v0.0.0")) {
-		tidy(ctx, target, io.err)
+		tidy(ctx, target, std.err)
 	}
-	fmt.Fprintf(io.out, "created %s: main.go, main_test.go, %s", target, manifest.FileName)
+	fmt.Fprintf(std.out, "created %s: main.go, main_test.go, %s", target, manifest.FileName)
 	if !inModule {
-		fmt.Fprint(io.out, ", go.mod")
+		fmt.Fprint(std.out, ", go.mod")
 	}
-	fmt.Fprintf(io.out, "\nnext:\n  airlock build %s\n  airlock run %s -- …\n  (cd %s && go test)\n", target, target, target)
+	fmt.Fprintf(std.out, "\nnext:\n  airlock build %s\n  airlock run %s -- …\n  (cd %s && go test)\n", target, target, target)
 	if !inModule && *sdk == "" && strings.HasPrefix(airlockVersion(), "v0.0.0") {
-		fmt.Fprintf(io.out, "note: this airlock is not a released version: add `replace %s => /path/to/airlock` to go.mod, or run init with --sdk /path/to/airlock\n", airlockModule)
+		fmt.Fprintf(std.out, "note: this airlock is not a released version: add `replace %s => /path/to/airlock` to go.mod, or run init with --sdk /path/to/airlock\n", airlockModule)
 	}
-	return 0
+	return nil
 }
 
 // tidy completes go.mod and go.sum from the module cache (and the module

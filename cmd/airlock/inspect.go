@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/airlockhq/airlock/approvals"
 	"io"
 	"sort"
 	"strings"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/wasmfile"
 	"github.com/airlockhq/airlock/runtime"
@@ -94,45 +94,45 @@ var capabilityKinds = []struct {
 		func(m, n string) bool { return m == hostfuncs.ThreadsModule && n == hostfuncs.ThreadSpawn }},
 }
 
-func inspectCmd(ctx context.Context, args []string, io stdio) int {
-	fs := newFlags("inspect", io.err)
+func inspectCmd(ctx context.Context, args []string, std stdio) error {
+	fs := newFlags("inspect", std.err)
 	asJSON := fs.Bool("json", false, "print the inspection as one JSON object")
 	const synopsis = `usage: airlock inspect [--json] MODULE|TOOLDIR
 Shows a module's imports, exports, memory, the capabilities it can use under airlock,
 and every import airlock does not provide. Exit status: 0 it can run, 1 airlock would refuse it.`
-	module, _, code := parseInterspersed(fs, args, io, synopsis)
-	if code >= 0 {
-		return code
+	module, _, err := parseInterspersed(fs, args, std, synopsis)
+	if err != nil {
+		return err
 	}
 	if module == "" {
-		return missingArg(io, synopsis, "inspect")
+		return missingArg(synopsis, "inspect")
 	}
-	eng, err := runtime.New(ctx, runtime.Config{HostFuncs: hostfuncs.NetFuncs(hostfuncs.NetConfig{})})
+	eng, err := runtime.New(ctx, runtime.Config{})
 	if err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	defer eng.Close(context.Background())
 	mod, err := eng.Load(ctx, module)
 	if err != nil {
-		return errorf(io.err, ExitNoModule, "%v", err)
+		return fail(ExitNoModule, "%v", err)
 	}
 	in, err := inspect(ctx, eng, mod)
 	if err != nil {
-		return errorf(io.err, ExitNoModule, "%v", err)
+		return fail(ExitNoModule, "%v", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(io.out)
+		enc := json.NewEncoder(std.out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(in); err != nil {
-			return errorf(io.err, ExitUsage, "%v", err)
+			return fail(ExitUsage, "%v", err)
 		}
 	} else {
-		printInspection(io.out, in)
+		printInspection(std.out, in)
 	}
 	if !in.Runnable {
-		return 1
+		return exitWith(1)
 	}
-	return 0
+	return nil
 }
 
 // inspect describes mod without running it.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/airlockhq/airlock/approvals"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/mcp"
@@ -237,6 +237,18 @@ func refuseToolWritten(path string, holds bool, pol *policy.Policy) error {
 	if m, ok := runtime.WritableMount(pol, path); ok {
 		return fmt.Errorf("%s already holds a policy and lies inside the writable mount %s (%s), so a tool could have written rules into it that learning would keep; "+
 			"review it and move it out of the mount, or remove it to learn afresh", path, m.Guest, m.Host)
+	}
+	return nil
+}
+
+// refuseLinkOnWay refuses path, a file airlock writes (what: "the report"),
+// when a folder on the way to it is a symbolic link inside a writable
+// mount of pol: a tool could have made it (out -> .git) to send the file
+// into a protected folder, under the name the person chose.
+func refuseLinkOnWay(path, what string, pol *policy.Policy) error {
+	if link, m, ok := linkInWritableMount(path, pol); ok {
+		return fmt.Errorf("%s is reached through the symbolic link %s, inside the writable mount %s (%s), which a tool could have made to send %s into a file of its choosing (%s); "+
+			"name the real place, or remove the link", path, link, m.Guest, m.Host, what, realPath(path))
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -51,7 +50,7 @@ func TestLearnDoc(t *testing.T) {
 			continue
 		}
 		cmd := exec.Command("sh", "-c", strings.ReplaceAll(line, "./tools/", filepath.Join(repoRoot, "tools")+"/"))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = childAttr()
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), env...)
 		out, err := cmd.CombinedOutput()

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,7 +91,7 @@ func runCLI(t testing.TB, dir, stdin string, env []string, args ...string) cliRe
 func runCLIBin(t testing.TB, bin, dir, stdin string, env []string, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
+	cmd.SysProcAttr = childAttr() // never outlive the test
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)
 	cmd.Env = append(cmd.Env, env...)

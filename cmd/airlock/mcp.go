@@ -34,9 +34,9 @@ type mcpFlags struct {
 
 // mcpCmd serves the tools of a folder to an MCP client: over stdio (the
 // default), or over Streamable HTTP on a loopback address.
-func mcpCmd(ctx context.Context, args []string, io stdio) int {
+func mcpCmd(ctx context.Context, args []string, std stdio) error {
 	var f mcpFlags
-	fs := newFlags("mcp", io.err)
+	fs := newFlags("mcp", std.err)
 	fs.StringVar(&f.dir, "dir", "", "work in the project `DIR`, as if started there: the default policy mounts it at /work, and .airlock/ (policy, grants, audit log) is read there (for agents that start servers elsewhere)")
 	fs.StringVar(&f.tools, "tools", "", "the `DIR` of tool manifests (tool.hcl beside each module, or NAME.tool.hcl)")
 	fs.StringVar(&f.policy, "policy", "", "policy `FILE` every call runs under (default: .airlock/policy.hcl if present, else the built-in default)")
@@ -52,30 +52,30 @@ func mcpCmd(ctx context.Context, args []string, io stdio) int {
 Serve every tool in DIR to an agent over MCP: on stdio (the client starts
 airlock), or Streamable HTTP with --http. Set-up for Codex and Claude Code:
 docs/mcp.md.`
-	if code := parseFlags(fs, args, io, synopsis); code >= 0 {
-		return code
+	if err := parseFlags(fs, args, std, synopsis); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return errorf(io.err, ExitUsage, "unexpected argument %q (see airlock mcp --help)", fs.Arg(0))
+		return fail(ExitUsage, "unexpected argument %q (see airlock mcp --help)", fs.Arg(0))
 	}
 	if f.tools == "" {
-		return missingArg(io, synopsis, "mcp")
+		return missingArg(synopsis, "mcp")
 	}
 	if f.http == "" && (f.tokenFile != "" || f.allowRemote) {
-		return errorf(io.err, ExitUsage, "--token-file and --allow-remote go with --http")
+		return fail(ExitUsage, "--token-file and --allow-remote go with --http")
 	}
 	var token string
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
-			return errorf(io.err, ExitUsage, "reading the token: %v", err)
+			return fail(ExitUsage, "reading the token: %v", err)
 		}
 		if token = strings.TrimSpace(string(b)); token == "" {
-			return errorf(io.err, ExitUsage, "the token file %s is empty", f.tokenFile)
+			return fail(ExitUsage, "the token file %s is empty", f.tokenFile)
 		}
 	}
 	if f.allowRemote && token == "" {
-		return errorf(io.err, ExitUsage, "--allow-remote needs --token-file: without the loopback check, the token is what keeps others out")
+		return fail(ExitUsage, "--allow-remote needs --token-file: without the loopback check, the token is what keeps others out")
 	}
 
 	if f.dir != "" {
@@ -89,7 +89,7 @@ docs/mcp.md.`
 			}
 		}
 		if err := os.Chdir(f.dir); err != nil {
-			return errorf(io.err, ExitUsage, "--dir: %v", err)
+			return fail(ExitUsage, "--dir: %v", err)
 		}
 	}
 
@@ -100,38 +100,43 @@ docs/mcp.md.`
 
 	cwd, err := os.Getwd()
 	if err != nil {
-		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
+		return fail(ExitUsage, "finding the current directory: %v", err)
 	}
 	// Some clients start servers in / or the home folder: with no policy,
 	// that folder would be every tool's writable /work.
 	if f.policy == "" && projectPolicy(cwd) == "" {
 		if what, broad := broadWorkDir(cwd); broad {
-			return errorf(io.err, ExitUsage, "refusing to serve %s (%s) to tools as a writable /work: there is no policy here; set the \"cwd\" of this server in the MCP client's configuration to the project folder, or give --policy FILE", cwd, what)
+			return fail(ExitUsage, "refusing to serve %s (%s) to tools as a writable /work: there is no policy here; set the \"cwd\" of this server in the MCP client's configuration to the project folder, or give --policy FILE", cwd, what)
 		}
 	}
-	pol, source, code := loadPolicy(f.policy, cwd, io.err)
-	if code >= 0 {
-		return code
+	pol, source, err := loadPolicy(f.policy, cwd, std.err)
+	if err != nil {
+		return err
 	}
-	acfg, pol, closeApprovals, code := mcpApprovals(pol, cwd, f.headless, io)
-	if code >= 0 {
-		return code
+	acfg, pol, closeApprovals, err := mcpApprovals(pol, cwd, f.headless, std)
+	if err != nil {
+		return err
 	}
 	defer closeApprovals()
-	lock, code := newRunWall(pol, runtime.DefaultCacheDir(), false, io.err) // the second wall (wall.go)
-	if code >= 0 {
-		return code
+	lock, err := newRunWall(pol, runtime.DefaultCacheDir(), false, std.err) // the second wall (wall.go)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	tcfg, err := telemetry.Resolve(pol.Telemetry, os.Getenv, telemetry.Flags{})
 	if err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
-	tcfg.ServiceVersion, tcfg.Stderr = version(), io.err
+	if tcfg.Exporter == telemetry.ExporterFile && tcfg.File != telemetry.DefaultFile {
+		if err := refuseLinkOnWay(tcfg.File, "the trace", pol); err != nil {
+			return fail(ExitUsage, "%v", err)
+		}
+	}
+	tcfg.ServiceVersion, tcfg.Stderr = version(), std.err
 	tp, err := telemetry.New(ctx, tcfg)
 	if err != nil {
-		return errorf(io.err, ExitUsage, "starting telemetry: %v", err)
+		return fail(ExitUsage, "starting telemetry: %v", err)
 	}
 	defer tp.Shutdown(context.Background())
 
@@ -145,11 +150,11 @@ docs/mcp.md.`
 	var learning *learnDir
 	if f.learn != "" {
 		if learning, err = openLearnDir(f.learn); err != nil {
-			return errorf(io.err, ExitUsage, "--learn: %v", err)
+			return fail(ExitUsage, "--learn: %v", err)
 		}
 		held, _ := filepath.Glob(filepath.Join(learning.dir, "*.hcl"))
 		if err := refuseToolWritten(learning.dir, len(held) > 0, pol); err != nil {
-			return errorf(io.err, ExitUsage, "--learn: %v", err)
+			return fail(ExitUsage, "--learn: %v", err)
 		}
 		learning.log = log
 	}
@@ -163,10 +168,10 @@ docs/mcp.md.`
 	if learning != nil {
 		learning.state = state
 	}
-	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...),
-		State: state, Warn: warnTo(io.err), PrepareRun: learning.prepareRun()}))
+	eng, err := runtime.New(ctx, tp.Configure(runtime.Config{HostFuncs: wallProbeFuncs(),
+		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	defer eng.Close(context.Background())
 
@@ -191,7 +196,7 @@ docs/mcp.md.`
 	}
 	srv, err := mcp.New(ctx, opts)
 	if err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	defer srv.Close()
 	if len(srv.Tools()) == 0 {
@@ -210,15 +215,15 @@ docs/mcp.md.`
 
 	// The second wall goes up once the tools listed now are loaded (built
 	// and compiled), before the first call is answered.
-	raise := func() int {
+	raise := func() error {
 		if lock.mode == policy.LandlockOff || lock.status.ABI == 0 {
-			return -1
+			return nil
 		}
 		if err := srv.Ready(ctx); err != nil {
-			return errorf(io.err, ExitInterrupted, "interrupted")
+			return fail(ExitInterrupted, "interrupted")
 		}
 		if err := lock.raiseForMCP(srv.Reach(), pol, acfg.Grants, tp, runtime.DefaultCacheDir(), cwd, learning.path()); err != nil {
-			return errorf(io.err, ExitUsage, "%v; nothing is served", err)
+			return fail(ExitUsage, "%v; nothing is served", err)
 		}
 		if st := lock.status; st.Up {
 			tcp := "any port (" + st.AnyPort + ")"
@@ -227,35 +232,35 @@ docs/mcp.md.`
 			}
 			log.Info("mcp: second wall up (Landlock)", "abi", st.Used, "paths", len(st.Paths), "tcp_connect", tcp, "took", st.Took.Round(time.Microsecond))
 		}
-		return -1
+		return nil
 	}
 
 	if f.http == "" {
-		if code := raise(); code >= 0 {
-			return code
+		if err := raise(); err != nil {
+			return err
 		}
-		if err := srv.ServeStdio(ctx, io.in, io.out); err != nil {
-			return errorf(io.err, ExitUsage, "serving MCP on stdio: %v", err)
+		if err := srv.ServeStdio(ctx, std.in, std.out); err != nil {
+			return fail(ExitUsage, "serving MCP on stdio: %v", err)
 		}
-		return 0
+		return nil
 	}
-	return serveHTTP(ctx, srv, f, token, log, io.err, raise)
+	return serveHTTP(ctx, srv, f, token, log, std.err, raise)
 }
 
 // serveHTTP serves the Streamable HTTP endpoint until ctx ends (SIGINT,
 // SIGTERM), then shuts down: in-flight calls are cancelled.
-func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, log *slog.Logger, stderr io.Writer, raise func() int) int {
+func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, log *slog.Logger, stderr io.Writer, raise func() error) error {
 	h, err := srv.Handler(mcp.HTTPOptions{Token: token, AllowRemote: f.allowRemote})
 	if err != nil {
-		return errorf(stderr, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	ln, err := mcp.Listen(f.http, f.allowRemote)
 	if err != nil {
-		return errorf(stderr, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	defer ln.Close()
-	if code := raise(); code >= 0 { // after the listener is bound: the wall allows no bind
-		return code
+	if err := raise(); err != nil { // after the listener is bound: the wall allows no bind
+		return err
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	fmt.Fprintf(stderr, "airlock: MCP endpoint http://%s%s\n", ln.Addr(), mcp.HTTPPath)
@@ -263,14 +268,14 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, l
 	go func() { done <- hs.Serve(ln) }()
 	select {
 	case err := <-done:
-		return errorf(stderr, ExitUsage, "serving MCP over HTTP: %v", err)
+		return fail(ExitUsage, "serving MCP over HTTP: %v", err)
 	case <-ctx.Done():
 	}
 	srv.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx)
-	return 0
+	return nil
 }
 
 // mcpApprovals bounds pol by the managed ceiling and builds who answers
@@ -279,11 +284,11 @@ func serveHTTP(ctx context.Context, srv *mcp.Server, f mcpFlags, token string, l
 // started by hand; over stdio, stdin is the client's pipe and the terminal,
 // if any, is the agent's), else the policy's headless answer. Remembered
 // grants and the audit log are those of airlock run.
-func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (approvals.Config, *policy.Policy, func(), int) {
+func mcpApprovals(pol *policy.Policy, cwd string, headless bool, std stdio) (approvals.Config, *policy.Policy, func(), error) {
 	var cfg approvals.Config
-	ceiling, pol, code := boundByCeiling(pol, io.err)
-	if code >= 0 {
-		return cfg, nil, nil, code
+	ceiling, pol, err := boundByCeiling(pol, std.err)
+	if err != nil {
+		return cfg, nil, nil, err
 	}
 	cfg = approvals.Config{Headless: pol.Approvals.Headless, Ceiling: ceiling, AuditFailure: pol.Approvals.AuditFailure}
 	var closers []func() error
@@ -292,7 +297,7 @@ func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (appr
 			c()
 		}
 	}
-	if !headless && isTerminal(io.in) {
+	if !headless && isTerminal(std.in) {
 		if t, err := approvals.OpenTerminal(); err == nil {
 			t.Timeout = pol.Approvals.Timeout
 			cfg.Approver = t
@@ -300,26 +305,29 @@ func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (appr
 		}
 	}
 	grants, diags := approvals.LoadGrants(approvals.ProjectGrantsFile(cwd), approvals.UserGrantsFile())
-	policy.WriteDiagnostics(io.err, nil, diags)
+	policy.WriteDiagnostics(std.err, nil, diags)
 	if diags.HasErrors() {
 		closeAll()
-		return cfg, nil, nil, errorf(io.err, ExitUsage, "a grants file is malformed: fix it, or revoke with airlock grants revoke")
+		return cfg, nil, nil, fail(ExitUsage, "a grants file is malformed: fix it, or revoke with airlock grants revoke")
 	}
 	cfg.Grants = grants
 	if path := pol.Approvals.Audit; path != policy.AuditOff {
 		if path == "" {
 			path = approvals.DefaultAuditFile(cwd)
+		} else if err := refuseLinkOnWay(path, "the audit log", pol); err != nil {
+			closeAll()
+			return cfg, nil, nil, fail(ExitUsage, "%v", err)
 		}
 		a, err := approvals.OpenAudit(path, approvals.DefaultSyncInterval)
 		switch {
 		case err != nil && pol.Approvals.AuditFailure == policy.AuditContinue:
-			fmt.Fprintf(io.err, "airlock: %v; serving without an audit log (approvals.audit_failure = \"continue\", %s)\n", err, pol.Approvals.AuditFailureOrigin)
+			fmt.Fprintf(std.err, "airlock: %v; serving without an audit log (approvals.audit_failure = \"continue\", %s)\n", err, pol.Approvals.AuditFailureOrigin)
 		case err != nil:
 			closeAll()
-			return cfg, nil, nil, errorf(io.err, ExitAuditFailed, "%v; no decision could be recorded, so no tool is served (give another file with approvals.audit)", err)
+			return cfg, nil, nil, fail(ExitAuditFailed, "%v; no decision could be recorded, so no tool is served (give another file with approvals.audit)", err)
 		default:
 			if n := a.Repaired(); n > 0 {
-				fmt.Fprintf(io.err, "airlock: audit log %s: removed a torn last record (%d bytes) left by a crash\n", path, n)
+				fmt.Fprintf(std.err, "airlock: audit log %s: removed a torn last record (%d bytes) left by a crash\n", path, n)
 			}
 			cfg.Audit = a
 			closers = append(closers, a.Close)
@@ -327,9 +335,9 @@ func mcpApprovals(pol *policy.Policy, cwd string, headless bool, io stdio) (appr
 	}
 	// Said once: each call it stops says so in its result as well.
 	cfg.OnAuditError = func(err error) {
-		fmt.Fprintf(io.err, "airlock: %v (approvals.audit_failure = %q, %s)\n", err, pol.Approvals.AuditFailure, pol.Approvals.AuditFailureOrigin)
+		fmt.Fprintf(std.err, "airlock: %v (approvals.audit_failure = %q, %s)\n", err, pol.Approvals.AuditFailure, pol.Approvals.AuditFailureOrigin)
 	}
-	return cfg, pol, closeAll, -1
+	return cfg, pol, closeAll, nil
 }
 
 // telemetryObserver reports MCP requests to the telemetry provider: a span,

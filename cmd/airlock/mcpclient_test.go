@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -28,7 +27,7 @@ type stdioClient struct {
 func startMCP(t *testing.T, dir string, env []string, command string, args ...string) *stdioClient {
 	t.Helper()
 	cmd := exec.Command(command, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), env...)
 	cmd.Stderr = io.Discard // the server's log

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/airlockhq/airlock/policy"
@@ -15,31 +16,85 @@ import (
 // the policy package does no I/O of its own), and bounds pol by it. The
 // managed rules then hold on the places they name, whichever mount exposes
 // them. It returns the resolved ceiling (for the broker, which bounds
-// grants with it) and the bounded policy, or code >= 0 when the command
-// must end (the diagnostics are written to stderr).
-func boundByCeiling(pol *policy.Policy, stderr io.Writer) (policy.Ceiling, *policy.Policy, int) {
+// grants with it) and the bounded policy; the diagnostics are written to
+// stderr.
+func boundByCeiling(pol *policy.Policy, stderr io.Writer) (policy.Ceiling, *policy.Policy, error) {
 	var l policy.Loader
 	ceiling, diags := l.LoadCeiling(policy.ManagedPaths(os.LookupEnv))
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
 	}
 	ceiling, diags = ceiling.Resolve(filepath.EvalSymlinks)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
 	}
 	pol, diags = pol.Resolve(filepath.EvalSymlinks)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
+	}
+	if err := mountThroughLink(pol); err != nil {
+		return nil, nil, err
 	}
 	pol, diags = ceiling.Apply(pol)
-	policy.WriteDiagnostics(stderr, nil, diags)
-	if diags.HasErrors() {
-		return nil, nil, ExitUsage
+	if err := diagnosed(stderr, diags); err != nil {
+		return nil, nil, err
 	}
-	return ceiling, pol, -1
+	return ceiling, pol, nil
+}
+
+// mountThroughLink refuses a mount whose host folder, as written, is
+// really somewhere else because of a symbolic link a tool may have made in
+// an earlier run:
+//   - a mount that reaches a protected folder (.git, .airlock, …) only
+//     through a link (build -> .git): protect patterns match names below a
+//     mount's root, never the folders of the root itself;
+//   - a writable mount through a link inside the working folder, where a
+//     tool under the built-in default could write (out -> . turned a
+//     writable ./out into the whole project, read-only in the policy).
+//
+// A link above the working folder (a /home that is a link) is the
+// machine's and stays allowed; so does a link the person names as the
+// host itself outside the working folder. The error says to name the
+// real place, which is always accepted.
+func mountThroughLink(pol *policy.Policy) error {
+	protected := policy.DefaultProtect()
+	sep := string(filepath.Separator)
+	wd, _ := os.Getwd()
+	for _, m := range pol.Mounts {
+		written := strings.Split(filepath.Clean(m.Host), sep)
+		for _, c := range strings.Split(m.Real, sep) {
+			if slices.Contains(protected, c) && !slices.Contains(written, c) {
+				return fail(ExitUsage, "mount %s: the host folder %s is really %s, inside the protected %s, reached through a symbolic link a tool could have made; "+
+					"name the real place, or remove the link", m.Guest, m.Host, m.Real, c)
+			}
+		}
+		if m.Access != policy.Write || wd == "" {
+			continue
+		}
+		if link := linkBelow(wd, filepath.Clean(m.Host)); link != "" {
+			to, _ := filepath.EvalSymlinks(link)
+			return fail(ExitUsage, "mount %s: the writable host folder %s passes through the symbolic link %s (to %s), inside the working folder, where a tool could have made it; "+
+				"name the real place (%s) if that is what you mean, or remove the link", m.Guest, m.Host, link, to, m.Real)
+		}
+	}
+	return nil
+}
+
+// linkBelow returns the first folder on the way to path, strictly below
+// dir, that is a symbolic link; "" if there is none or path is not below dir.
+func linkBelow(dir, path string) string {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return ""
+	}
+	p := dir
+	for _, c := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, c)
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // projectPolicy returns the project's policy file in cwd,

@@ -17,54 +17,58 @@ const policySynopsis = `usage: airlock policy check FILE… | airlock policy exp
 check: parse and validate policy files (errors as file:line:col), exit 0 when all are valid.
 explain: say what a policy allows, layer by layer, or which rule decides a connection to URL.`
 
-func policyCmd(ctx context.Context, args []string, io stdio) int {
+func policyCmd(ctx context.Context, args []string, std stdio) error {
 	switch {
 	case len(args) == 0:
-		fmt.Fprintln(io.err, "usage: airlock policy check FILE… | airlock policy explain [FILE] [--url URL]")
-		return ExitUsage
+		fmt.Fprintln(std.err, "usage: airlock policy check FILE… | airlock policy explain [FILE] [--url URL]")
+		return exitWith(ExitUsage)
 	case wantsHelp(args[:1]):
-		printHelp(io.out, policySynopsis, nil)
-		return 0
+		printHelp(std.out, policySynopsis, nil)
+		return nil
 	}
 	switch args[0] {
 	case "check":
 		const synopsis = "usage: airlock policy check FILE…\nParse and validate each policy file; errors are file:line:col. Exit 0 when every file is valid, 125 otherwise."
-		fs := newFlags("policy check", io.err)
-		if code := parseFlags(fs, args[1:], io, synopsis); code >= 0 {
-			return code
+		fs := newFlags("policy check", std.err)
+		if err := parseFlags(fs, args[1:], std, synopsis); err != nil {
+			return err
 		}
 		if fs.NArg() == 0 {
-			return missingArg(io, synopsis, "policy check")
+			return missingArg(synopsis, "policy check")
 		}
-		code := 0
+		failed := false
 		for _, name := range fs.Args() {
 			src, err := policy.ReadFile(name)
 			if err != nil {
-				code = errorf(io.err, ExitUsage, "reading policy: %v", err)
+				say(std.err, "reading policy: %v", err)
+				failed = true
 				continue
 			}
 			_, diags := policy.Parse(src, name, policy.LayerProject, policy.BaseDir(name))
-			policy.WriteDiagnostics(io.err, nil, diags)
+			policy.WriteDiagnostics(std.err, nil, diags)
 			if diags.HasErrors() {
-				code = ExitUsage
+				failed = true
 			} else {
-				fmt.Fprintf(io.out, "%s: ok\n", name)
+				fmt.Fprintf(std.out, "%s: ok\n", name)
 			}
 		}
-		return code
+		if failed {
+			return exitWith(ExitUsage)
+		}
+		return nil
 	case "explain":
 		cwd, err := os.Getwd()
 		if err != nil {
-			return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
+			return fail(ExitUsage, "finding the current directory: %v", err)
 		}
-		fs := newFlags("policy explain", io.err)
+		fs := newFlags("policy explain", std.err)
 		url := fs.String("url", "", "say which rule decides a connection to `URL` (scheme://host[:port], scheme https, http or tcp)")
 		const synopsis = "usage: airlock policy explain [FILE] [--url URL]\nSay what the policy (FILE, else .airlock/policy.hcl, else the built-in default) allows, each fact with the layer that decided it."
 		// Flags may come before or after FILE.
 		var names []string
 		for rest := args[1:]; ; {
 			if err := parse(fs, rest); err != nil {
-				return flagFailure(fs, err, io, synopsis)
+				return flagFailure(fs, err, std, synopsis)
 			}
 			if rest = fs.Args(); len(rest) == 0 {
 				break
@@ -72,7 +76,7 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 			names, rest = append(names, rest[0]), rest[1:]
 		}
 		if len(names) > 1 {
-			return errorf(io.err, ExitUsage, "usage: airlock policy explain [FILE] [--url URL]")
+			return fail(ExitUsage, "usage: airlock policy explain [FILE] [--url URL]")
 		}
 		name := ""
 		if len(names) == 1 {
@@ -92,20 +96,20 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 				}
 			}
 			if len(files) == 0 {
-				return errorf(io.err, ExitUsage, "%s holds no policy (*.hcl)", name)
+				return fail(ExitUsage, "%s holds no policy (*.hcl)", name)
 			}
 		}
 		for i, name := range files {
 			if i > 0 {
-				fmt.Fprintln(io.out)
+				fmt.Fprintln(std.out)
 			}
-			if code := explainPolicy(name, cwd, *url, io); code >= 0 {
-				return code
+			if err := explainPolicy(name, cwd, *url, std); err != nil {
+				return err
 			}
 		}
-		return 0
+		return nil
 	}
-	return unknownWord(io, "command", args[0], "airlock policy", []string{"check", "explain"})
+	return unknownWord("command", args[0], "airlock policy", []string{"check", "explain"})
 }
 
 // explainPolicy writes what the policy name (or the project's, or the
@@ -115,42 +119,42 @@ func policyCmd(ctx context.Context, args []string, io stdio) int {
 // What it shows comes from a file a tool may have written (a learned
 // policy's comments, a folder's name): control characters are made
 // visible, so the file cannot drive the terminal.
-func explainPolicy(name, cwd, url string, io stdio) int {
-	out := io.out
+func explainPolicy(name, cwd, url string, std stdio) error {
+	out := std.out
 	var buf strings.Builder
-	io.out = &buf
+	std.out = &buf
 	defer func() { fmt.Fprint(out, approvals.Neutralise(buf.String())) }()
-	p, source, code := loadPolicy(name, cwd, io.err)
-	if code >= 0 {
-		return code
+	p, source, err := loadPolicy(name, cwd, std.err)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(io.out, "Policy: %s\n", source)
+	fmt.Fprintf(std.out, "Policy: %s\n", source)
 	file := p
-	if p, code = explainLayers(io.out, io.err, cwd, source, p); code >= 0 {
-		return code
+	if p, err = explainLayers(std.out, std.err, cwd, source, p); err != nil {
+		return err
 	}
-	explain := func() error { return policy.Explain(io.out, p) }
+	explain := func() error { return policy.Explain(std.out, p) }
 	if url != "" {
-		explain = func() error { return policy.ExplainDestOn(io.out, p, url, hostfuncs.OwnAddress) }
+		explain = func() error { return policy.ExplainDestOn(std.out, p, url, hostfuncs.OwnAddress) }
 	}
 	if err := explain(); err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	if url != "" {
-		return -1
+		return nil
 	}
-	if err := policy.ExplainApprovals(io.out, p.Approvals); err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+	if err := policy.ExplainApprovals(std.out, p.Approvals); err != nil {
+		return fail(ExitUsage, "%v", err)
 	}
-	if err := policy.ExplainSandbox(io.out, p.Sandbox); err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+	if err := policy.ExplainSandbox(std.out, p.Sandbox); err != nil {
+		return fail(ExitUsage, "%v", err)
 	}
 	if source != "builtin default" {
 		if src, err := policy.ReadFile(source); err == nil && learn.IsLearned(src) {
-			if err := learn.Explain(io.out, src, file); err != nil {
-				return errorf(io.err, ExitUsage, "%v", err)
+			if err := learn.Explain(std.out, src, file); err != nil {
+				return fail(ExitUsage, "%v", err)
 			}
 		}
 	}
-	return -1
+	return nil
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -13,7 +15,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // TestEveryPromptEndsInARecord opens a real prompt under tmux and ends it
@@ -30,42 +32,42 @@ func TestEveryPromptEndsInARecord(t *testing.T) {
 		actions []string
 		end     func(t *testing.T, p *pane) // ends the prompt
 		code    int                         // airlock's exit status; -1: any but 0
-		ended   hostfuncs.Ended
+		ended   decision.Ended
 		allowed bool
 		screen  string // the line left on the terminal
 	}{
 		{name: "answered", timeout: "60s", actions: []string{"write:/ro/a:1"},
-			end: func(t *testing.T, p *pane) { p.keys(pick[approvals.AllowOnce]...) }, ended: hostfuncs.EndedAnswered, allowed: true,
+			end: func(t *testing.T, p *pane) { p.keys(pick[approvals.AllowOnce]...) }, ended: decision.EndedAnswered, allowed: true,
 			screen: "airlock: allow once: write /ro/a (asker, answered in"},
 		{name: "timed-out", timeout: "2s", actions: []string{"write:/ro/a:1"},
-			end: func(*testing.T, *pane) {}, ended: hostfuncs.EndedTimedOut,
+			end: func(*testing.T, *pane) {}, ended: decision.EndedTimedOut,
 			screen: "airlock: deny: write /ro/a (asker, no answer: timed out after"},
 		// The tool's own HTTP timeout (2s) gives up on the request while
 		// its connection is being asked about: the question is withdrawn.
 		// (192.0.2.1 is TEST-NET-1: never dialed, since nobody allows it.)
 		{name: "cancelled", timeout: "60s", policy: netPolicy, actions: []string{"http:2s:http://192.0.2.1:9/", `print:after\n`},
-			end: func(*testing.T, *pane) {}, ended: hostfuncs.EndedCancelled,
+			end: func(*testing.T, *pane) {}, ended: decision.EndedCancelled,
 			screen: "airlock: deny: connect to 192.0.2.1:9 (asker, no answer: the tool withdrew its request after"},
 		{name: "interrupted", timeout: "60s", actions: []string{"write:/ro/a:1"},
-			end: func(t *testing.T, p *pane) { p.keys("C-c") }, code: ExitInterrupted, ended: hostfuncs.EndedInterrupted,
+			end: func(t *testing.T, p *pane) { p.keys("C-c") }, code: ExitInterrupted, ended: decision.EndedInterrupted,
 			screen: "airlock: deny: write /ro/a (asker, interrupted after"},
 		// In accessible mode the terminal is not raw: ctrl+c is SIGINT.
 		{name: "interrupted-sigint", timeout: "60s", flags: []string{"--accessible"}, actions: []string{"write:/ro/a:1"},
-			end: func(t *testing.T, p *pane) { p.keys("C-c") }, code: ExitInterrupted, ended: hostfuncs.EndedInterrupted},
+			end: func(t *testing.T, p *pane) { p.keys("C-c") }, code: ExitInterrupted, ended: decision.EndedInterrupted},
 		// The run's own time limit ends the run while the prompt is open.
 		{name: "run-ended-timeout", timeout: "60s", flags: []string{"--timeout", "3s"}, actions: []string{"write:/ro/a:1"},
-			end: func(*testing.T, *pane) {}, code: ExitTimeout, ended: hostfuncs.EndedRunEnded,
+			end: func(*testing.T, *pane) {}, code: ExitTimeout, ended: decision.EndedRunEnded,
 			screen: "airlock: deny: write /ro/a (asker, no answer: the run's time limit passed before an answer"},
 		// The tool exits while a request it made is being asked about.
 		{name: "run-ended-exit", timeout: "60s", policy: netPolicy, actions: []string{"http&:http://192.0.2.1:9/", "sleep:3s"},
-			end: func(*testing.T, *pane) {}, ended: hostfuncs.EndedRunEnded,
+			end: func(*testing.T, *pane) {}, ended: decision.EndedRunEnded,
 			screen: "airlock: deny: connect to 192.0.2.1:9 (asker, no answer: the tool's run ended before an answer"},
 		{name: "run-ended-sigterm", timeout: "60s", actions: []string{"write:/ro/a:1"},
 			end: func(t *testing.T, p *pane) {
 				if err := syscall.Kill(p.airlockPID(), syscall.SIGTERM); err != nil {
 					t.Fatal(err)
 				}
-			}, code: -1, ended: hostfuncs.EndedRunEnded},
+			}, code: -1, ended: decision.EndedRunEnded},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

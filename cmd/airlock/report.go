@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/internal/wall"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -16,21 +16,21 @@ import (
 // report is the machine-readable account of one run (--json). Its fields
 // are documented in docs/report.md; add fields, never rename them.
 type report struct {
-	Tool       string               `json:"tool"`
-	Module     string               `json:"module"`
-	Digest     string               `json:"digest"`
-	Args       []string             `json:"args"`
-	Policy     string               `json:"policy"`
-	ExitCode   uint32               `json:"exit_code"`
-	Reason     runtime.Reason       `json:"reason"`
-	Error      string               `json:"error,omitempty"`
-	DurationMS float64              `json:"duration_ms"`
-	MemoryB    uint64               `json:"memory_bytes"`
-	Threads    int                  `json:"threads,omitempty"`
-	Stdout     runtime.Stream       `json:"stdout"`
-	Stderr     runtime.Stream       `json:"stderr"`
-	Denied     int                  `json:"denied"`
-	Decisions  []hostfuncs.Decision `json:"decisions"`
+	Tool       string              `json:"tool"`
+	Module     string              `json:"module"`
+	Digest     string              `json:"digest"`
+	Args       []string            `json:"args"`
+	Policy     string              `json:"policy"`
+	ExitCode   uint32              `json:"exit_code"`
+	Reason     runtime.Reason      `json:"reason"`
+	Error      string              `json:"error,omitempty"`
+	DurationMS float64             `json:"duration_ms"`
+	MemoryB    uint64              `json:"memory_bytes"`
+	Threads    int                 `json:"threads,omitempty"`
+	Stdout     runtime.Stream      `json:"stdout"`
+	Stderr     runtime.Stream      `json:"stderr"`
+	Denied     int                 `json:"denied"`
+	Decisions  []decision.Decision `json:"decisions"`
 	// Signal names the signal that stopped the run (SIGINT, SIGTERM,
 	// SIGHUP; SIGPIPE for a closed stdout or stderr).
 	Signal string `json:"signal,omitempty"`
@@ -51,7 +51,7 @@ const reasonNotRun runtime.Reason = "not-run"
 func notRunReport(module string, args []string, policySource, why string, cause error) *report {
 	name := strings.TrimSuffix(filepath.Base(module), filepath.Ext(module))
 	r := &report{Tool: name, Module: module, Args: args, Policy: policySource, Reason: reasonNotRun,
-		Error: why, Signal: signalOf(cause), Decisions: []hostfuncs.Decision{}}
+		Error: why, Signal: signalOf(cause), Decisions: []decision.Decision{}}
 	if r.Args == nil {
 		r.Args = []string{}
 	}
@@ -62,7 +62,7 @@ func notRunReport(module string, args []string, policySource, why string, cause 
 // not be written and nothing else had failed.
 func writeNotRun(stderr io.Writer, path string, f *os.File, r *report, code int) int {
 	if err := writeReport(stderr, path, f, r); err != nil {
-		errorf(stderr, 0, "writing the report: %v", err)
+		say(stderr, "writing the report: %v", err)
 		if code == 0 {
 			return ExitUsage
 		}
@@ -82,7 +82,7 @@ func newReport(m *runtime.Module, args []string, policySource string, res *runti
 		r.Args = []string{}
 	}
 	if r.Decisions == nil {
-		r.Decisions = []hostfuncs.Decision{}
+		r.Decisions = []decision.Decision{}
 	}
 	if res.Err != nil {
 		r.Error = firstLine(res.Err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -43,9 +42,9 @@ type runFlags struct {
 	learn      string // --learn FILE (learn.go)
 }
 
-func runCmd(ctx context.Context, args []string, io stdio) (code int) {
+func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	var f runFlags
-	fs := newFlags("run", io.err)
+	fs := newFlags("run", std.err)
 	fs.StringVar(&f.policy, "policy", "", "policy `FILE` (default: .airlock/policy.hcl if present, else the built-in default)")
 	fs.Var(&f.mounts, "mount", "add a mount `HOST:GUEST[:ro]` (repeatable)")
 	fs.Var(&f.protect, "protect", "keep `GUESTPATH` or pattern read-only (repeatable)")
@@ -66,19 +65,22 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	fs.BoolVar(&f.unenforced, "allow-unenforced", false, "no longer needed (every engine enforces every rule); accepted and ignored")
 	ap := addApprovalFlags(fs)
 	otelFlags := addTelemetryFlags(fs)
-	module, toolArgs, code := parseInterspersed(fs, joinJSONFile(args), io, runSynopsis)
-	if code >= 0 {
-		return code
+	module, toolArgs, err := parseInterspersed(fs, joinJSONFile(args), std, runSynopsis)
+	if err != nil {
+		return err
 	}
 	if module == "" {
-		return errorf(io.err, ExitUsage, "airlock run needs a MODULE or TOOLDIR; see airlock run --help")
+		return fail(ExitUsage, "airlock run needs a MODULE or TOOLDIR; see airlock run --help")
 	}
 
 	var repFile *os.File
+	repExisted := false
 	if f.json.on && f.json.path != "" {
+		_, lerr := os.Lstat(f.json.path)
+		repExisted = lerr == nil
 		rf, err := openReport(f.json.path)
 		if err != nil {
-			return errorf(io.err, ExitUsage, "opening the report file: %v", err)
+			return fail(ExitUsage, "opening the report file: %v", err)
 		}
 		repFile = rf
 		defer repFile.Close()
@@ -87,7 +89,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	if f.learn != "" {
 		lf, err := openLearn(f.learn)
 		if err != nil {
-			return errorf(io.err, ExitUsage, "--learn: %v", err)
+			return fail(ExitUsage, "--learn: %v", err)
 		}
 		learning = lf
 		defer learning.close()
@@ -98,30 +100,33 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	defer catchSIGPIPE()()
 	ctx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
-	toolOut, toolErr := watchPipe(io.out, stopRun), watchPipe(io.err, stopRun)
-	errs := &errorLines{w: io.err}
-	io.err = errs
+	toolOut, toolErr := watchPipe(std.out, stopRun), watchPipe(std.err, stopRun)
+	errs := &errorLines{w: std.err}
+	std.err = errs
 	var source string
 	reported := false
 	defer func() {
 		if f.json.on && !reported {
-			code = writeNotRun(io.err, f.json.path, repFile, notRunReport(module, toolArgs, source, errs.String(), context.Cause(ctx)), code)
+			// The report names what ended the run: say it first, through
+			// errs, and before the report when that goes to stderr too.
+			code := exitCode(err, std.err)
+			err = exitWith(writeNotRun(std.err, f.json.path, repFile, notRunReport(module, toolArgs, source, errs.String(), context.Cause(ctx)), code))
 		}
 	}()
 
-	tool, code := ap.resolveTool(module, toolArgs, io.err)
-	if code >= 0 {
-		return code
+	tool, err := ap.resolveTool(module, toolArgs, std.err)
+	if err != nil {
+		return err
 	}
 	module, toolArgs = tool.module, tool.args
 
 	cwd, err := os.Getwd()
 	if err != nil {
-		return errorf(io.err, ExitUsage, "finding the current directory: %v", err)
+		return fail(ExitUsage, "finding the current directory: %v", err)
 	}
-	pol, source, code := loadPolicy(f.policy, cwd, io.err)
-	if code >= 0 {
-		return code
+	pol, source, err := loadPolicy(f.policy, cwd, std.err)
+	if err != nil {
+		return err
 	}
 	pol, diags := pol.With(policy.Overrides{
 		Mounts: f.mounts, Protect: f.protect, Hide: f.hide, Env: f.env,
@@ -129,29 +134,39 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 		NetAllow: f.allowNet, NetDeny: f.denyNet,
 	}, cwd)
 	if diags.HasErrors() {
-		policy.WriteDiagnostics(io.err, nil, diags)
-		return ExitUsage
+		policy.WriteDiagnostics(std.err, nil, diags)
+		return exitWith(ExitUsage)
 	}
-	sess, pol, code := startApprovals(pol, cwd, ap, f.headless, tool, io)
-	if code >= 0 {
-		return code
+	sess, pol, err := startApprovals(pol, cwd, ap, f.headless, tool, std)
+	if err != nil {
+		return err
 	}
 	defer sess.close()
+	if repFile != nil {
+		if err := refuseLinkOnWay(f.json.path, "the report", pol); err != nil {
+			repFile.Close() // nothing is written there, not even the not-run report
+			if !repExisted {
+				os.Remove(f.json.path)
+			}
+			repFile, f.json.on = nil, false
+			return fail(ExitUsage, "opening the report file: %v", err)
+		}
+	}
 	if learning != nil {
 		if err := refuseToolWritten(learning.path, len(bytes.TrimSpace(learning.src)) > 0, pol); err != nil {
-			return errorf(io.err, ExitUsage, "--learn: %v", err)
+			return fail(ExitUsage, "--learn: %v", err)
 		}
 	}
 	if f.unenforced {
-		fmt.Fprintln(io.err, "airlock: --allow-unenforced is no longer needed and changes nothing: every engine enforces every rule of the policy (docs/engines.md)")
+		fmt.Fprintln(std.err, "airlock: --allow-unenforced is no longer needed and changes nothing: every engine enforces every rule of the policy (docs/engines.md)")
 	}
-	lock, code := newRunWall(pol, runtime.DefaultCacheDir(), f.quiet, io.err) // the second wall (wall.go)
-	if code >= 0 {
-		return code
+	lock, err := newRunWall(pol, runtime.DefaultCacheDir(), f.quiet, std.err) // the second wall (wall.go)
+	if err != nil {
+		return err
 	}
-	tel, ctx, code := startTelemetry(ctx, pol, otelFlags, io)
-	if code >= 0 {
-		return code
+	tel, ctx, err := startTelemetry(ctx, pol, otelFlags, std)
+	if err != nil {
+		return err
 	}
 	defer tel.Shutdown(context.Background()) // on every path: bounded by the flush timeout
 
@@ -161,7 +176,7 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	case "instrument":
 		interrupt = runtime.InterruptInstrument
 	default:
-		return errorf(io.err, ExitUsage, "--interrupt must be exit or instrument, not %q", f.interrupt)
+		return fail(ExitUsage, "--interrupt must be exit or instrument, not %q", f.interrupt)
 	}
 
 	policyFile := ""
@@ -170,63 +185,51 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	state = append(state, telemetryState(tel)...)
-	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(io.err),
-		HostFuncs: append(hostfuncs.NetFuncs(hostfuncs.NetConfig{}), wallProbeFuncs()...), Engine: f.engine,
-		State: state, Warn: warnTo(io.err), PrepareRun: learning.prepareRun()}))
+	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err),
+		HostFuncs: wallProbeFuncs(), Engine: f.engine,
+		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {
-		return errorf(io.err, ExitUsage, "%v", err)
+		return fail(ExitUsage, "%v", err)
 	}
 	// Stopped (a signal, a closed pipe), the process is about to end: a
 	// compile still under way is not waited for.
 	defer eng.Close(ctx)
 
-	untrusted, code := checkBuildPlaces(ctx, eng, module, pol, tool, io.err)
-	if code >= 0 {
-		return code
+	untrusted, err := checkBuildPlaces(ctx, eng, module, pol, tool, std.err)
+	if err != nil {
+		return err
 	}
-	stopProgress := slowProgress(io.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
+	stopProgress := slowProgress(std.err, 400*time.Millisecond, "airlock: building "+module+" for wasip1…")
 	mod, err := eng.LoadWith(ctx, module, runtime.LoadOptions{Untrusted: untrusted, Hidden: runtime.HiddenFrom(pol)})
 	stopProgress()
 	if err != nil && ctx.Err() != nil {
-		return errorf(io.err, stopStatus(context.Cause(ctx)), "%s", stopText(context.Cause(ctx)))
+		return stopped(ctx)
 	}
 	if err != nil {
-		return errorf(io.err, ExitNoModule, "%v", err)
+		return &exitError{Code: ExitNoModule, Err: err}
 	}
-	if code := sess.checkModule(mod); code >= 0 {
-		return code
+	if err := sess.checkModule(mod); err != nil {
+		return err
 	}
 	sess.beforeRun = func(ctx context.Context, pol *policy.Policy) error {
 		return lock.raise(ctx, sess, pol, wallNeeds{eng: eng, mod: mod, interrupt: interrupt, tel: tel, cwd: cwd})
 	}
 	res, err := sess.run(ctx, eng, runtime.Spec{
 		Module: mod, Args: toolArgs,
-		Stdin: io.in, Stdout: toolOut, Stderr: toolErr,
+		Stdin: std.in, Stdout: toolOut, Stderr: toolErr,
 		Policy: pol, Interrupt: interrupt,
 	})
-	if se := (*runtime.StateError)(nil); errors.As(err, &se) {
-		return errorf(io.err, ExitUsage, "%v", err)
-	}
-	if ue := (*approvals.UnrecordedError)(nil); errors.As(err, &ue) {
-		return errorf(io.err, ExitAuditFailed, "%s", stopText(err))
-	}
-	if we := (*wallError)(nil); errors.As(err, &we) {
-		return errorf(io.err, ExitUsage, "%v", err)
-	}
-	if err != nil && ctx.Err() != nil {
-		return errorf(io.err, stopStatus(context.Cause(ctx)), "%s", stopText(context.Cause(ctx)))
-	}
 	if err != nil {
-		return errorf(io.err, ExitNoModule, "%v", err)
+		return runFailed(ctx, err)
 	}
 
-	learned := learning == nil || learning.finish(res, state, f.quiet, io.err)
+	learned := learning == nil || learning.finish(res, state, f.quiet, std.err)
 	rep := newReport(mod, toolArgs, source, res)
 	rep.Landlock = &lock.status
 	if !f.quiet {
-		summarize(io.err, res, pol)
+		summarize(std.err, res, pol)
 	} else if res.Reason == runtime.Canceled {
-		fmt.Fprintln(io.err, "airlock: "+stopText(res.Err)) // why it stopped is not a summary
+		fmt.Fprintln(std.err, "airlock: "+stopText(res.Err)) // why it stopped is not a summary
 	}
 	status := sess.exit(exitStatus(res, f.failOnDeny)) // the audit log is closed: its last error is known
 	if !learned && status == 0 {
@@ -235,20 +238,49 @@ func runCmd(ctx context.Context, args []string, io stdio) (code int) {
 	rep.AuditError = sess.auditFailed()
 	if f.json.on {
 		reported = true
-		if err := writeReport(io.err, f.json.path, repFile, rep); err != nil {
-			errorf(io.err, 0, "writing the report: %v", err)
+		if err := writeReport(std.err, f.json.path, repFile, rep); err != nil {
+			say(std.err, "writing the report: %v", err)
 			if res.Reason != runtime.Canceled && status != ExitAuditFailed {
 				status = ExitUsage
 			}
 		}
 	}
-	return status
+	return exitWith(status)
+}
+
+// runFailed is the error that ends airlock run when the run could not be
+// carried out (session.run's error): refused before it started (a mount
+// exposing airlock's state, the wall), stopped by a decision the audit log
+// could not record, stopped by a signal or a closed pipe, or a module that
+// did not load.
+func runFailed(ctx context.Context, err error) error {
+	var (
+		state      *runtime.StateError
+		walled     *wallError
+		unrecorded *approvals.UnrecordedError
+	)
+	switch {
+	case errors.As(err, &state), errors.As(err, &walled):
+		return &exitError{Code: ExitUsage, Err: err}
+	case errors.As(err, &unrecorded):
+		return fail(ExitAuditFailed, "%s", stopText(err))
+	case ctx.Err() != nil:
+		return stopped(ctx)
+	}
+	return &exitError{Code: ExitNoModule, Err: err}
+}
+
+// stopped is the error that ends a command whose ctx was cancelled: by a
+// signal, a closed pipe or an unrecorded decision (stopStatus, stopText).
+func stopped(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	return fail(stopStatus(cause), "%s", stopText(cause))
 }
 
 // parseInterspersed parses flags before and after the module argument, up
-// to "--"; everything after "--" belongs to the tool. It returns code >= 0
-// when parsing ended the command.
-func parseInterspersed(fs *flag.FlagSet, args []string, io stdio, synopsis string) (module string, toolArgs []string, code int) {
+// to "--"; everything after "--" belongs to the tool. It returns the error
+// that ends the command when parsing did (--help, a bad flag).
+func parseInterspersed(fs *flag.FlagSet, args []string, std stdio, synopsis string) (module string, toolArgs []string, err error) {
 	for i, a := range args {
 		if a == "--" {
 			args, toolArgs = args[:i], append([]string{}, args[i+1:]...)
@@ -260,18 +292,17 @@ func parseInterspersed(fs *flag.FlagSet, args []string, io stdio, synopsis strin
 			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok && module != "" {
 				// A flag after the module that airlock does not know is
 				// most likely the tool's.
-				return "", nil, errorf(io.err, ExitUsage, "unknown flag %s for airlock %s; if it is the tool's, put it after --, e.g. airlock %s %s -- %s",
+				return "", nil, fail(ExitUsage, "unknown flag %s for airlock %s; if it is the tool's, put it after --, e.g. airlock %s %s -- %s",
 					"--"+strings.TrimLeft(name, "-"), fs.Name(), fs.Name(), module, strings.Join(args, " "))
 			}
-			return "", nil, flagFailure(fs, err, io, synopsis)
+			return "", nil, flagFailure(fs, err, std, synopsis)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
-			return module, toolArgs, -1
+			return module, toolArgs, nil
 		}
 		if module != "" {
-			fmt.Fprintf(io.err, "airlock: unexpected argument %q: tool arguments go after --, e.g. airlock run %s -- %s\n", rest[0], module, strings.Join(rest, " "))
-			return "", nil, ExitUsage
+			return "", nil, fail(ExitUsage, "unexpected argument %q: tool arguments go after --, e.g. airlock run %s -- %s", rest[0], module, strings.Join(rest, " "))
 		}
 		module, args = rest[0], rest[1:]
 	}
@@ -282,23 +313,23 @@ func parseInterspersed(fs *flag.FlagSet, args []string, io stdio, synopsis strin
 // readOnlyDefault); source says which for reports. A relative mount host
 // resolves against policy.BaseDir of the file, so the project's file means
 // the same whether it was found or named.
-func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source string, code int) {
+func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source string, err error) {
 	if name == "" {
 		name = projectPolicy(cwd)
 	}
 	if name == "" {
-		return readOnlyDefault(cwd, stderr), "builtin default", -1
+		return readOnlyDefault(cwd, stderr), "builtin default", nil
 	}
 	src, err := policy.ReadFile(name)
 	if err != nil {
-		return nil, "", errorf(stderr, ExitUsage, "reading policy: %v", err)
+		return nil, "", fail(ExitUsage, "reading policy: %v", err)
 	}
 	p, diags := policy.Parse(src, name, policy.LayerProject, policy.BaseDir(name))
 	if diags.HasErrors() {
 		policy.WriteDiagnostics(stderr, nil, diags)
-		return nil, "", ExitUsage
+		return nil, "", exitWith(ExitUsage)
 	}
-	return p, name, -1
+	return p, name, nil
 }
 
 func exists(p string) bool {
@@ -419,21 +450,21 @@ func sizeString(n int64) string {
 // could have rewritten is built (offline, without replace directives that
 // leave the module: untrusted), with one line of warning, unless the
 // manifest pins the module's digest, which is then checked.
-func checkBuildPlaces(ctx context.Context, eng *runtime.Engine, module string, pol *policy.Policy, tool toolSpec, stderr io.Writer) (untrusted bool, code int) {
+func checkBuildPlaces(ctx context.Context, eng *runtime.Engine, module string, pol *policy.Policy, tool toolSpec, stderr io.Writer) (untrusted bool, err error) {
 	if tool.man != nil {
 		pol = runtime.WithWritable(pol, tool.man.Requests.Write) // a person may grant them
 	}
 	xs, err := eng.BuildExposures(ctx, module, pol)
 	if err != nil || len(xs) == 0 {
-		return false, -1 // not a folder, or no Go: loading says so
+		return false, nil // not a folder, or no Go: loading says so
 	}
 	for _, x := range xs {
 		if x.Toolchain {
-			return true, errorf(stderr, ExitNoModule, "not building %s: %v, so a tool could have replaced the compiler airlock would run outside the sandbox; build it outside airlock", module, x)
+			return true, fail(ExitNoModule, "not building %s: %v, so a tool could have replaced the compiler airlock would run outside the sandbox; build it outside airlock", module, x)
 		}
 	}
 	if tool.man == nil || tool.man.Digest == "" {
 		fmt.Fprintf(stderr, "airlock: warning: %v: a tool could have changed what is built; pin its digest in a manifest (tool.hcl) to be sure\n", xs[0])
 	}
-	return true, -1
+	return true, nil
 }

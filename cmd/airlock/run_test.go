@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 func TestRunSampleToolOnDefaultPolicy(t *testing.T) {
@@ -65,7 +67,7 @@ func TestRunProtectsGitAndReportsDecision(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	d := rep.Decisions[0]
-	if d.Allowed || d.Kind != "fs.write" || d.Errno != "EACCES" || d.Origin != "builtin" {
+	if d.Allowed || d.Kind != decision.FSWrite || d.Errno != "EACCES" || d.Origin != "builtin" {
 		t.Fatalf("decision %+v", d)
 	}
 
@@ -119,7 +121,7 @@ func TestRunMemoryLimit(t *testing.T) {
 func TestRunInterruptedBySIGINT(t *testing.T) {
 	dir, _ := project(t)
 	cmd := exec.Command(airlockBin, "run", probeWasm, "--", "loop")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir, "GOGC=1")
 	out := &syncBuffer{}
@@ -352,7 +354,7 @@ func (s *syncBuffer) String() string {
 func TestRunInterruptedWhileCompiling(t *testing.T) {
 	dir, _ := project(t)
 	cmd := exec.Command(airlockBin, "run", probeWasm, "--", "exit", "0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+t.TempDir()) // cold cache: it must compile
 	out := &syncBuffer{}

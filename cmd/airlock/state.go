@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/airlockhq/airlock/telemetry"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/policy"
+	"github.com/airlockhq/airlock/telemetry"
 )
 
 // statePaths lists airlock's own state that a run started in cwd uses:

@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 )
 
 // What can stop a run before the tool ends by itself, besides its limits:
@@ -33,10 +33,10 @@ func (e signalError) Error() string {
 }
 
 // Is makes a signal a cancellation for code that only asks that, and
-// SIGINT an interruption (hostfuncs.ErrInterrupted), so that a prompt it
+// SIGINT an interruption (decision.ErrInterrupted), so that a prompt it
 // closes is recorded as interrupted rather than as ended by the run.
 func (e signalError) Is(target error) bool {
-	return target == context.Canceled || (e.sig == syscall.SIGINT && target == hostfuncs.ErrInterrupted)
+	return target == context.Canceled || (e.sig == syscall.SIGINT && target == decision.ErrInterrupted)
 }
 
 func signalName(s syscall.Signal) string {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -149,7 +148,7 @@ func runBlockedStdin(t *testing.T, dir string, args ...string) (int, string) {
 	defer pw.Close()
 	defer pr.Close()
 	cmd := exec.Command(airlockBin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir)
 	cmd.Stdin = pr
@@ -284,7 +283,7 @@ func TestSpinningGuestsEndAtTheTimeLimit(t *testing.T) {
 		go func() {
 			defer func() { <-slots }()
 			cmd := exec.Command(airlockBin, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s"}, v.args...)...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			cmd.SysProcAttr = childAttr() // never outlive the test
 			cmd.Dir = dir
 			cmd.Env = append(append(os.Environ(), "AIRLOCK_CACHE_DIR="+cacheDir), v.env...)
 			var stderr bytes.Buffer

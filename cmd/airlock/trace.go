@@ -8,47 +8,48 @@ import (
 
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/telemetry"
+	"github.com/airlockhq/airlock/telemetry/traceview"
 )
 
 const traceSynopsis = "usage: airlock trace show [--all] [--trace ID] FILE|-\n  FILE is what `airlock run --otel-file FILE` wrote, or a Collector file exporter's OTLP JSON; - reads stdin."
 
 // traceCmd is `airlock trace show FILE`: a trace file as a tree on the
 // terminal.
-func traceCmd(ctx context.Context, args []string, io stdio) int {
+func traceCmd(ctx context.Context, args []string, std stdio) error {
 	switch {
 	case len(args) == 0:
-		fmt.Fprintln(io.err, traceSynopsis)
-		return ExitUsage
+		fmt.Fprintln(std.err, traceSynopsis)
+		return exitWith(ExitUsage)
 	case wantsHelp(args[:1]):
-		printHelp(io.out, traceSynopsis, nil)
-		return 0
+		printHelp(std.out, traceSynopsis, nil)
+		return nil
 	case args[0] != "show":
-		return unknownWord(io, "command", args[0], "airlock trace", []string{"show"})
+		return unknownWord("command", args[0], "airlock trace", []string{"show"})
 	}
-	fs := newFlags("trace show", io.err)
-	var opts telemetry.TreeOptions
+	fs := newFlags("trace show", std.err)
+	var opts traceview.TreeOptions
 	fs.BoolVar(&opts.All, "all", false, "print every host call on its own line (default: condense repeated calls)")
 	fs.StringVar(&opts.Trace, "trace", "", "show only the trace with this `ID` (or a prefix of it)")
-	file, extra, code := parseInterspersed(fs, args[1:], io, traceSynopsis)
-	if code >= 0 {
-		return code
+	file, extra, err := parseInterspersed(fs, args[1:], std, traceSynopsis)
+	if err != nil {
+		return err
 	}
 	if file == "" || len(extra) > 0 {
-		return missingArg(io, traceSynopsis, "trace show")
+		return missingArg(traceSynopsis, "trace show")
 	}
-	r := io.in
+	r := std.in
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
-			return errorf(io.err, ExitUsage, "reading the trace: %v", err)
+			return fail(ExitUsage, "reading the trace: %v", err)
 		}
 		defer f.Close()
 		r = f
 	}
-	if err := telemetry.ShowTrace(io.out, r, opts); err != nil {
-		return errorf(io.err, ExitUsage, "%s: %v", file, err)
+	if err := traceview.ShowTrace(std.out, r, opts); err != nil {
+		return fail(ExitUsage, "%s: %v", file, err)
 	}
-	return 0
+	return nil
 }
 
 // addTelemetryFlags adds the telemetry flags of `airlock run` to fs.
@@ -68,19 +69,24 @@ func addTelemetryFlags(fs *flag.FlagSet) *telemetry.Flags {
 // variables, then the policy) and starts it. The Provider is nil when
 // telemetry is off; ctx comes back carrying $TRACEPARENT when it is on.
 // The caller must Shutdown the Provider on every path.
-func startTelemetry(ctx context.Context, pol *policy.Policy, f *telemetry.Flags, io stdio) (*telemetry.Provider, context.Context, int) {
+func startTelemetry(ctx context.Context, pol *policy.Policy, f *telemetry.Flags, std stdio) (*telemetry.Provider, context.Context, error) {
 	cfg, err := telemetry.Resolve(pol.Telemetry, os.Getenv, *f)
 	if err != nil {
-		return nil, ctx, errorf(io.err, ExitUsage, "%v", err)
+		return nil, ctx, fail(ExitUsage, "%v", err)
+	}
+	if cfg.Exporter == telemetry.ExporterFile && cfg.File != telemetry.DefaultFile {
+		if err := refuseLinkOnWay(cfg.File, "the trace", pol); err != nil {
+			return nil, ctx, fail(ExitUsage, "%v", err)
+		}
 	}
 	cfg.ServiceVersion = version()
-	cfg.Stdout, cfg.Stderr = io.out, io.err
+	cfg.Stdout, cfg.Stderr = std.out, std.err
 	p, err := telemetry.New(ctx, cfg)
 	if err != nil {
-		return nil, ctx, errorf(io.err, ExitUsage, "%v", err)
+		return nil, ctx, fail(ExitUsage, "%v", err)
 	}
 	if p != nil {
 		ctx = telemetry.ContextFromEnv(ctx, os.Getenv)
 	}
-	return p, ctx, -1
+	return p, ctx, nil
 }

@@ -58,17 +58,17 @@ func version() string { return readVersion().Version }
 
 // versionCmd prints the version: the first line is "airlock VERSION", for
 // scripts; the lines after it say what it was built from.
-func versionCmd(ctx context.Context, args []string, io stdio) int {
+func versionCmd(ctx context.Context, args []string, std stdio) error {
 	const synopsis = "usage: airlock version (or airlock --version)\nPrint airlock's version, the source revision it was built from, and the versions of wazero and Go."
-	fs := newFlags("version", io.err)
-	if code := parseFlags(fs, args, io, synopsis); code >= 0 {
-		return code
+	fs := newFlags("version", std.err)
+	if err := parseFlags(fs, args, std, synopsis); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return errorf(io.err, ExitUsage, "airlock version takes no arguments, not %q", fs.Arg(0))
+		return fail(ExitUsage, "airlock version takes no arguments, not %q", fs.Arg(0))
 	}
-	writeVersion(io.out, readVersion())
-	return 0
+	writeVersion(std.out, readVersion())
+	return nil
 }
 
 func writeVersion(w io.Writer, v versionInfo) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/internal/wall"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
@@ -29,9 +30,9 @@ type runWall struct {
 
 // newRunWall reads the policy's sandbox.landlock and asks the kernel
 // whether it has Landlock. A policy that requires the wall on a machine
-// without it ends the command here (code >= 0), before anything is built;
+// without it ends the command here (the error), before anything is built;
 // where it is only missing, airlock says so once (noteOnce) unless quiet.
-func newRunWall(pol *policy.Policy, cacheDir string, quiet bool, stderr io.Writer) (*runWall, int) {
+func newRunWall(pol *policy.Policy, cacheDir string, quiet bool, stderr io.Writer) (*runWall, error) {
 	w := &runWall{mode: pol.Sandbox.Landlock, origin: pol.Sandbox.LandlockOrigin, stderr: stderr}
 	if w.mode == "" {
 		w.mode = policy.LandlockAuto
@@ -39,22 +40,22 @@ func newRunWall(pol *policy.Policy, cacheDir string, quiet bool, stderr io.Write
 	w.status.Mode = string(w.mode)
 	if w.mode == policy.LandlockOff {
 		w.status.Reason = fmt.Sprintf(`sandbox.landlock = "off" (%s)`, originWords(w.origin))
-		return w, -1
+		return w, nil
 	}
 	abi, why := wall.Probe()
 	w.status.ABI = abi
 	if abi > 0 {
-		return w, -1
+		return w, nil
 	}
 	w.status.Reason = why
 	if w.mode == policy.LandlockRequire {
-		return w, errorf(stderr, ExitUsage, `the policy requires the Landlock wall (sandbox.landlock = "require", %s), but %s; nothing ran`, originWords(w.origin), why)
+		return w, fail(ExitUsage, `the policy requires the Landlock wall (sandbox.landlock = "require", %s), but %s; nothing ran`, originWords(w.origin), why)
 	}
 	if !quiet {
 		noteOnce(cacheDir, "landlock", why, stderr,
 			"airlock: running without the second wall: "+why+" (this note is shown once; docs/filesystem.md, \"Second wall: Landlock\")")
 	}
-	return w, -1
+	return w, nil
 }
 
 // wallNeeds is what a run still needs once the wall is up, besides its
@@ -85,9 +86,9 @@ func (w *runWall) raise(ctx context.Context, s *session, pol *policy.Policy, n w
 			continue
 		}
 		switch g.Kind {
-		case "fs.write":
+		case decision.FSWrite:
 			answers.Writes = append(answers.Writes, g.Target)
-		case "net.connect":
+		case decision.NetConnect:
 			answers.Connects = append(answers.Connects, g.Target)
 		}
 	}
@@ -163,9 +164,9 @@ func (w *runWall) raiseForMCP(reach mcp.Reach, pol *policy.Policy, grants *appro
 	for _, g := range grants.List() {
 		switch {
 		case !g.Allow:
-		case g.Kind == "fs.write":
+		case g.Kind == decision.FSWrite:
 			answers.Writes = append(answers.Writes, g.Target)
-		case g.Kind == "net.connect":
+		case g.Kind == decision.NetConnect:
 			answers.Connects = append(answers.Connects, g.Target)
 		}
 	}

@@ -1,5 +1,3 @@
-// Package archtest holds tests that keep the project's package arrows
-// pointing downwards: cmd → mcp → runtime → hostfuncs → policy (DESIGN.md).
 package archtest
 
 import (
@@ -12,20 +10,32 @@ const module = "github.com/airlockhq/airlock/"
 
 // allowed lists, for each package, the project packages it may import
 // (directly or not). A new arrow is a design decision: add it here with
-// its reason in RATIONALE.md.
+// its reason in RATIONALE.md, "Package arrows".
 var allowed = map[string][]string{
-	"policy":    {},
-	"hostfuncs": {"policy"},
+	// The policy language is pure: nothing of the project but the
+	// helpers every HCL format shares, which import nothing of it.
+	"policy":        {"internal/hclx"},
+	"internal/hclx": {},
+	// The vocabulary of decisions, shared by everything that asks,
+	// answers, records or reads them; a leaf, so that none of those links
+	// the engine for it (TestLeafLinksNoEngine).
+	"decision":  {"policy"},
+	"hostfuncs": {"decision", "policy"},
 	"manifest":  {"policy"},
-	"runtime":   {"hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"approvals": {"hostfuncs", "policy"},
-	"telemetry": {"runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"mcp":       {"approvals", "manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	"tooltest":  {"manifest", "runtime", "hostfuncs", "policy", "internal/wasmfile", "internal/wasmbuild"},
-	// Learn mode turns what the gate saw (hostfuncs' Use and Decision)
-	// into policy text; it runs nothing, so it needs no engine
-	// (RATIONALE.md, "Why is learn mode a package of its own?").
-	"learn": {"hostfuncs", "policy"},
+	"runtime":   {"hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"approvals": {"decision", "policy"},
+	"telemetry": {"runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	// The trace viewer reads what telemetry writes, and OTLP JSON through
+	// the one decoder of it, which the tests' Collector shares.
+	"telemetry/traceview":  {"telemetry", "internal/otlpjson"},
+	"internal/otlpjson":    {},
+	"internal/otelcoltest": {"internal/otlpjson"},
+	"mcp":                  {"approvals", "manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	"tooltest":             {"manifest", "runtime", "hostfuncs", "decision", "policy", "internal/wasmfile", "internal/wasmbuild"},
+	// Learn mode turns what the gate saw (decision.Use and Decision) into
+	// policy text; it runs nothing, so it needs no engine (RATIONALE.md,
+	// "Why is learn mode a package of its own?").
+	"learn": {"decision", "policy"},
 	// The second wall reads policies to plan what stays reachable, and
 	// nothing else of the project: the CLI gives it the rest as plain
 	// paths and ports (RATIONALE.md, "Why a second wall, and why Landlock?").
@@ -33,17 +43,33 @@ var allowed = map[string][]string{
 	"internal/wall/walltest": {},
 }
 
+// deps lists what pkg (of this module) links: every package it imports,
+// directly or not, and itself.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
 func TestPackageArrows(t *testing.T) {
 	for pkg, ok := range allowed {
-		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
-		if err != nil {
-			t.Fatalf("go list %s: %v", pkg, err)
-		}
+		// What a package may import, it may import along with what that
+		// may import.
 		may := map[string]bool{pkg: true}
-		for _, p := range ok {
-			may[p] = true
+		var add func(ps []string)
+		add = func(ps []string) {
+			for _, p := range ps {
+				if !may[p] {
+					may[p] = true
+					add(allowed[p])
+				}
+			}
 		}
-		for _, dep := range strings.Fields(string(out)) {
+		add(ok)
+		for _, dep := range deps(t, pkg) {
 			rel, mine := strings.CutPrefix(dep, module)
 			if mine && !may[rel] {
 				t.Errorf("%s imports %s, which it must not (allowed: %v)", pkg, rel, ok)
@@ -56,13 +82,22 @@ func TestPackageArrows(t *testing.T) {
 // guest can call or into the engine.
 func TestNoUIBelowApprovals(t *testing.T) {
 	for _, pkg := range []string{"hostfuncs", "runtime", "policy"} {
-		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+pkg).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, dep := range strings.Fields(string(out)) {
+		for _, dep := range deps(t, pkg) {
 			if strings.Contains(dep, "charmbracelet") || strings.Contains(dep, "modelcontextprotocol") {
 				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}
+
+// TestLeafLinksNoEngine: the decision vocabulary, and the packages that
+// only speak it (the approvals and their user interfaces, learn mode),
+// link neither the WebAssembly engine nor an HTTP stack.
+func TestLeafLinksNoEngine(t *testing.T) {
+	for _, pkg := range []string{"decision", "approvals", "learn"} {
+		for _, dep := range deps(t, pkg) {
+			if strings.HasPrefix(dep, "github.com/tetratelabs/wazero") || dep == "net/http" {
+				t.Errorf("%s links %s", pkg, dep)
 			}
 		}
 	}

@@ -1,5 +1,6 @@
 // Package otelcoltest starts a real OpenTelemetry Collector on loopback for
-// tests and reads back, as plain Go values, what it received.
+// tests and reads back, as plain Go values, what it received (decoded by
+// internal/otlpjson, as `airlock trace show` decodes a Collector's files).
 //
 // The collector is the minimal one in testdata/otelcol (its own Go module):
 // an OTLP receiver on gRPC and HTTP and one file exporter per signal writing

@@ -3,6 +3,7 @@
 package wall_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,7 +145,7 @@ func try(p probe) string {
 		// net.Listen prefers since Go 1.24.
 		lc := net.ListenConfig{}
 		lc.SetMultipathTCP(false)
-		if l, err = lc.Listen(nil, "tcp", p.Addr); err == nil { //nolint:staticcheck // no context needed
+		if l, err = lc.Listen(context.Background(), "tcp", p.Addr); err == nil {
 			l.Close()
 		}
 	default:

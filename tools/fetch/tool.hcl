@@ -11,7 +11,7 @@
 tool "fetch" {
   description  = "Fetch a URL with HTTP GET and print the status line, the headers, a blank line and the body (cut at max bytes). Only hosts the policy's network rules allow are reachable. Exit status 1 means a status of 400 or more."
   module       = "fetch.wasm"
-  digest       = "sha256:cdd543197e9714e081a43c449ae9668688108da87d68edb97abe3a67c539a4d2"
+  digest       = "sha256:c31dfbc6c3c19406e217f3fa9ae219b562bd8239dab372e1f4b9b11774f1646b"
   argv         = ["--head={head}", "--max={max}", "--timeout={timeout}", "--", "{url}"]
   input_schema = jsonencode({
     type = "object"

@@ -14,10 +14,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/airlockhq/airlock/tools/internal/cli"
+	"github.com/airlockhq/airlock/tools/internal/fileio"
 )
 
 const usage = `usage: patch [--dry-run] FILE
@@ -79,7 +79,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	target, err := resolveLink(name)
+	target, err := fileio.ResolveLink(name)
 	if err != nil {
 		fmt.Fprintf(stderr, "patch: %s\n", cli.Describe(err))
 		return 2
@@ -107,7 +107,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case dryRun:
 		fmt.Fprintf(stdout, "dry run: %s: %s would apply, %s; nothing written\n", name, count, lines)
 	default:
-		if err := atomicWrite(target, []byte(result)); err != nil {
+		if err := fileio.WriteAtomic(target, []byte(result)); err != nil {
 			fmt.Fprintf(stderr, "patch: %s\n", cli.Describe(err))
 			return 2
 		}
@@ -124,57 +124,4 @@ func plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
-}
-
-// resolveLink returns the file a symbolic link name finally points to, or
-// name itself when it is not a link (or does not exist yet).
-func resolveLink(name string) (string, error) {
-	info, err := os.Lstat(name)
-	if err != nil || info.Mode()&fs.ModeSymlink == 0 {
-		return name, nil
-	}
-	target, err := filepath.EvalSymlinks(name)
-	if err != nil {
-		return "", fmt.Errorf("%s is a symbolic link that cannot be followed: %w", name, err)
-	}
-	return target, nil
-}
-
-// atomicWrite replaces the contents of name with data through a temporary
-// file in the same directory, keeping name's permission bits if it exists.
-func atomicWrite(name string, data []byte) (err error) {
-	perm := fs.FileMode(0o644)
-	if info, err := os.Stat(name); err == nil {
-		if info.IsDir() {
-			return fmt.Errorf("%s is a directory", name)
-		}
-		perm = info.Mode().Perm()
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	// Under WASI there are no permission bits: Chmod succeeds and does
-	// nothing, and the host decides the mode of the new file.
-	if err := tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }

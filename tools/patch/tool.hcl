@@ -9,7 +9,7 @@
 tool "patch" {
   description  = "Edit a file with SEARCH/REPLACE blocks (each SEARCH must match exactly once) or a unified diff, all or nothing, written atomically. Fails with a hint when a block does not match."
   module       = "patch.wasm"
-  digest       = "sha256:0b53857e102ceedf0be00d6ec9acba122c86e56ec00ede918ec4a8513f5abc22"
+  digest       = "sha256:f3afa1f8c9eb62779178d5e4efb1ef6182cf752dcb226029ee5ae91c18364386"
   input        = "stdin:edit"
   argv         = ["--dry-run={dry_run}", "--", "{path}"]
   input_schema = jsonencode({

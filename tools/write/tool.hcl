@@ -9,7 +9,7 @@
 tool "write" {
   description  = "Write a file atomically (a temporary file renamed over the old one), or append to it. Paths are guest paths such as /work/src/main.go; protected paths (.git, .airlock, …) are refused."
   module       = "write.wasm"
-  digest       = "sha256:00501967626ae52452c2cd6203e29c687db5ef6a27222c6bcace79ca05f633f7"
+  digest       = "sha256:d6dc7aeac62f157b693e27df53b88191845910931f828e5a72da2881b244bdcd"
   input        = "stdin:content"
   argv         = ["--append={append}", "--mkdir={mkdir}", "--", "{path}"]
   input_schema = jsonencode({

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -41,7 +41,7 @@ func main() {
 	b := approvals.NewBroker(approvals.Config{Approver: approver})
 	out := guard.Writer(os.Stdout, true)
 
-	req := hostfuncs.Request{Kind: "net.connect", Op: "connect", Target: "api.example.com:443 (93.184.215.14)", Policy: policy.Ask,
+	req := decision.Request{Kind: decision.NetConnect, Op: "connect", Target: "api.example.com:443 (93.184.215.14)", Policy: policy.Ask,
 		Rule: `network.default = "ask"`, Origin: policy.Origin{Layer: policy.LayerProject}}
 	digest := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	var wg sync.WaitGroup

@@ -113,7 +113,7 @@ func poll(ctx context.Context, deadline time.Time, op func(timeoutMs int32) uint
 		if e := op(ms); e != eAGAIN {
 			return e
 		}
-		if ctx != nil && ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return eCANCELED
 		}
 		if !deadline.IsZero() && !time.Now().Before(deadline) {

@@ -169,7 +169,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		return 0, c.opErr("read", os.ErrDeadlineExceeded)
 	}
 	var n uint32
-	e := poll(nil, dl, func(ms int32) uint32 {
+	e := poll(context.Background(), dl, func(ms int32) uint32 {
 		return abiRead(c.h, unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)), ms, unsafe.Pointer(&n))
 	})
 	switch {

@@ -1,14 +1,25 @@
-package otelcoltest
+// Package otlpjson decodes the OTLP JSON encoding of spans, log records and
+// metrics, one export request per line, as an OpenTelemetry Collector's
+// file exporter writes it: the one decoder of that format in airlock, used
+// by `airlock trace show` (telemetry/traceview) and by the tests' real
+// Collector (internal/otelcoltest). It imports nothing of the project.
+//
+// It reads what the specification allows
+// (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) and
+// the variants found in the wild: trace and span IDs in hex (the
+// specification) or base64 (protobuf's default JSON mapping), returned as
+// lowercase hex; 64-bit integers as strings or numbers; enums as numbers or
+// by their names ("STATUS_CODE_ERROR").
+package otlpjson
 
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"testing"
+	"strings"
 	"time"
 )
 
@@ -54,9 +65,12 @@ const (
 
 // LogRecord is one exported log record. EventName is empty when the
 // record is not an event. Body is a value like an attribute's, or nil.
+// Time is when the event happened, ObservedTime when it was seen; either
+// may be zero.
 type LogRecord struct {
 	EventName      string
 	Time           time.Time
+	ObservedTime   time.Time
 	SeverityNumber int
 	SeverityText   string
 	Body           any
@@ -95,217 +109,141 @@ type DataPoint struct {
 	Time         time.Time
 }
 
-// Spans returns every span exported so far.
-func (c *Collector) Spans(t testing.TB) []Span {
-	t.Helper()
-	spans, err := readSpans(c.file("traces"))
-	if err != nil {
-		t.Fatalf("otelcoltest: %v", err)
+// Traces decodes one export request of spans (an object with
+// resourceSpans).
+func Traces(line []byte) ([]Span, error) {
+	var d jsonTraces
+	if err := json.Unmarshal(line, &d); err != nil {
+		return nil, fmt.Errorf("decoding OTLP spans: %w", err)
 	}
-	return spans
-}
-
-// Logs returns every log record exported so far.
-func (c *Collector) Logs(t testing.TB) []LogRecord {
-	t.Helper()
-	logs, err := readLogs(c.file("logs"))
-	if err != nil {
-		t.Fatalf("otelcoltest: %v", err)
-	}
-	return logs
-}
-
-// Metrics returns every metric exported so far.
-func (c *Collector) Metrics(t testing.TB) []Metric {
-	t.Helper()
-	metrics, err := readMetrics(c.file("metrics"))
-	if err != nil {
-		t.Fatalf("otelcoltest: %v", err)
-	}
-	return metrics
-}
-
-// WaitForSpans polls until at least n spans have been exported and returns
-// them all, failing the test after timeout.
-func (c *Collector) WaitForSpans(t testing.TB, n int, timeout time.Duration) []Span {
-	t.Helper()
-	return waitFor(t, c, "spans", n, timeout, func() ([]Span, error) { return readSpans(c.file("traces")) })
-}
-
-// WaitForLogs polls until at least n log records have been exported and
-// returns them all, failing the test after timeout.
-func (c *Collector) WaitForLogs(t testing.TB, n int, timeout time.Duration) []LogRecord {
-	t.Helper()
-	return waitFor(t, c, "log records", n, timeout, func() ([]LogRecord, error) { return readLogs(c.file("logs")) })
-}
-
-// WaitForMetrics polls until at least n metric entries have been exported
-// and returns them all, failing the test after timeout.
-func (c *Collector) WaitForMetrics(t testing.TB, n int, timeout time.Duration) []Metric {
-	t.Helper()
-	return waitFor(t, c, "metrics", n, timeout, func() ([]Metric, error) { return readMetrics(c.file("metrics")) })
-}
-
-func waitFor[T any](t testing.TB, c *Collector, what string, n int, timeout time.Duration, read func() ([]T, error)) []T {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got, err := read()
-		if err != nil {
-			t.Fatalf("otelcoltest: %v", err)
-		}
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("otelcoltest: %d %s exported after %v, want at least %d: %+v\ncollector stderr:\n%s",
-				len(got), what, timeout, n, got, c.Stderr())
-		}
-		time.Sleep(pollInterval)
-	}
-}
-
-// readLines returns the complete lines of a JSON-lines file. A last line
-// without its newline is still being written (the exporter's buffer was
-// flushed mid-line) and is left for the next read. A missing file is empty.
-func readLines(path string) ([][]byte, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading exported telemetry: %w", err)
-	}
-	var lines [][]byte
-	for {
-		line, rest, ok := bytes.Cut(data, []byte("\n"))
-		if !ok {
-			return lines, nil
-		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			lines = append(lines, line)
-		}
-		data = rest
-	}
-}
-
-func decodeLines[T any](path string, each func(T)) error {
-	lines, err := readLines(path)
-	if err != nil {
-		return err
-	}
-	for i, line := range lines {
-		var v T
-		if err := json.Unmarshal(line, &v); err != nil {
-			return fmt.Errorf("decoding line %d of %s: %w", i+1, path, err)
-		}
-		each(v)
-	}
-	return nil
-}
-
-func readSpans(path string) ([]Span, error) {
 	var out []Span
-	err := decodeLines(path, func(d jsonTraces) {
-		for _, rs := range d.ResourceSpans {
-			res := attrs(rs.Resource.Attributes)
-			for _, ss := range rs.ScopeSpans {
-				for _, s := range ss.Spans {
-					span := Span{
-						Name:         s.Name,
-						Kind:         s.Kind,
-						TraceID:      s.TraceID,
-						SpanID:       s.SpanID,
-						ParentSpanID: s.ParentSpanID,
-						Start:        nanos(s.StartTimeUnixNano),
-						End:          nanos(s.EndTimeUnixNano),
-						Attributes:   attrs(s.Attributes),
-						Status:       Status{Code: StatusCode(s.Status.Code), Message: s.Status.Message},
-						Resource:     res,
-						Scope:        ss.Scope.Name,
-					}
-					for _, e := range s.Events {
-						span.Events = append(span.Events, SpanEvent{
-							Name: e.Name, Time: nanos(e.TimeUnixNano), Attributes: attrs(e.Attributes),
-						})
-					}
-					out = append(out, span)
+	for _, rs := range d.ResourceSpans {
+		res := attrs(rs.Resource.Attributes)
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				span := Span{
+					Name:       s.Name,
+					Kind:       int(s.Kind),
+					TraceID:    ID(s.TraceID, 16),
+					SpanID:     ID(s.SpanID, 8),
+					Start:      nanos(s.StartTimeUnixNano),
+					End:        nanos(s.EndTimeUnixNano),
+					Attributes: attrs(s.Attributes),
+					Status:     Status{Code: StatusCode(s.Status.Code), Message: s.Status.Message},
+					Resource:   res,
+					Scope:      ss.Scope.Name,
 				}
-			}
-		}
-	})
-	return out, err
-}
-
-func readLogs(path string) ([]LogRecord, error) {
-	var out []LogRecord
-	err := decodeLines(path, func(d jsonLogs) {
-		for _, rl := range d.ResourceLogs {
-			res := attrs(rl.Resource.Attributes)
-			for _, sl := range rl.ScopeLogs {
-				for _, r := range sl.LogRecords {
-					out = append(out, LogRecord{
-						EventName:      r.EventName,
-						Time:           nanos(r.TimeUnixNano),
-						SeverityNumber: r.SeverityNumber,
-						SeverityText:   r.SeverityText,
-						Body:           r.Body.value(),
-						Attributes:     attrs(r.Attributes),
-						TraceID:        r.TraceID,
-						SpanID:         r.SpanID,
-						Resource:       res,
-						Scope:          sl.Scope.Name,
+				if s.ParentSpanID != "" {
+					span.ParentSpanID = ID(s.ParentSpanID, 8)
+				}
+				for _, e := range s.Events {
+					span.Events = append(span.Events, SpanEvent{
+						Name: e.Name, Time: nanos(e.TimeUnixNano), Attributes: attrs(e.Attributes),
 					})
 				}
+				out = append(out, span)
 			}
 		}
-	})
-	return out, err
+	}
+	return out, nil
 }
 
-func readMetrics(path string) ([]Metric, error) {
-	var out []Metric
-	err := decodeLines(path, func(d jsonMetrics) {
-		for _, rm := range d.ResourceMetrics {
-			res := attrs(rm.Resource.Attributes)
-			for _, sm := range rm.ScopeMetrics {
-				for _, m := range sm.Metrics {
-					metric := Metric{
-						Name: m.Name, Description: m.Description, Unit: m.Unit,
-						Resource: res, Scope: sm.Scope.Name,
-					}
-					switch {
-					case m.Sum != nil:
-						metric.Type, metric.Monotonic = "sum", m.Sum.IsMonotonic
-						metric.Points = numberPoints(m.Sum.DataPoints)
-					case m.Gauge != nil:
-						metric.Type = "gauge"
-						metric.Points = numberPoints(m.Gauge.DataPoints)
-					case m.Histogram != nil:
-						metric.Type = "histogram"
-						for _, p := range m.Histogram.DataPoints {
-							dp := DataPoint{
-								Attributes: attrs(p.Attributes), Value: p.Sum, Count: uint64(p.Count),
-								Bounds: p.ExplicitBounds, Time: nanos(p.TimeUnixNano),
-							}
-							for _, b := range p.BucketCounts {
-								dp.BucketCounts = append(dp.BucketCounts, uint64(b))
-							}
-							metric.Points = append(metric.Points, dp)
-						}
-					case m.ExponentialHistogram != nil:
-						metric.Type = "exponentialHistogram"
-						metric.Points = summaryPoints(m.ExponentialHistogram.DataPoints)
-					case m.Summary != nil:
-						metric.Type = "summary"
-						metric.Points = summaryPoints(m.Summary.DataPoints)
-					}
-					out = append(out, metric)
+// Logs decodes one export request of log records (an object with
+// resourceLogs).
+func Logs(line []byte) ([]LogRecord, error) {
+	var d jsonLogs
+	if err := json.Unmarshal(line, &d); err != nil {
+		return nil, fmt.Errorf("decoding OTLP log records: %w", err)
+	}
+	var out []LogRecord
+	for _, rl := range d.ResourceLogs {
+		res := attrs(rl.Resource.Attributes)
+		for _, sl := range rl.ScopeLogs {
+			for _, r := range sl.LogRecords {
+				rec := LogRecord{
+					EventName:      r.EventName,
+					Time:           nanos(r.TimeUnixNano),
+					ObservedTime:   nanos(r.ObservedTimeUnixNano),
+					SeverityNumber: int(r.SeverityNumber),
+					SeverityText:   r.SeverityText,
+					Body:           r.Body.value(),
+					Attributes:     attrs(r.Attributes),
+					Resource:       res,
+					Scope:          sl.Scope.Name,
 				}
+				if r.TraceID != "" {
+					rec.TraceID = ID(r.TraceID, 16)
+				}
+				if r.SpanID != "" {
+					rec.SpanID = ID(r.SpanID, 8)
+				}
+				out = append(out, rec)
 			}
 		}
-	})
-	return out, err
+	}
+	return out, nil
+}
+
+// Metrics decodes one export request of metrics (an object with
+// resourceMetrics).
+func Metrics(line []byte) ([]Metric, error) {
+	var d jsonMetrics
+	if err := json.Unmarshal(line, &d); err != nil {
+		return nil, fmt.Errorf("decoding OTLP metrics: %w", err)
+	}
+	var out []Metric
+	for _, rm := range d.ResourceMetrics {
+		res := attrs(rm.Resource.Attributes)
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				metric := Metric{
+					Name: m.Name, Description: m.Description, Unit: m.Unit,
+					Resource: res, Scope: sm.Scope.Name,
+				}
+				switch {
+				case m.Sum != nil:
+					metric.Type, metric.Monotonic = "sum", m.Sum.IsMonotonic
+					metric.Points = numberPoints(m.Sum.DataPoints)
+				case m.Gauge != nil:
+					metric.Type = "gauge"
+					metric.Points = numberPoints(m.Gauge.DataPoints)
+				case m.Histogram != nil:
+					metric.Type = "histogram"
+					for _, p := range m.Histogram.DataPoints {
+						dp := DataPoint{
+							Attributes: attrs(p.Attributes), Value: p.Sum, Count: uint64(p.Count),
+							Bounds: p.ExplicitBounds, Time: nanos(p.TimeUnixNano),
+						}
+						for _, b := range p.BucketCounts {
+							dp.BucketCounts = append(dp.BucketCounts, uint64(b))
+						}
+						metric.Points = append(metric.Points, dp)
+					}
+				case m.ExponentialHistogram != nil:
+					metric.Type = "exponentialHistogram"
+					metric.Points = summaryPoints(m.ExponentialHistogram.DataPoints)
+				case m.Summary != nil:
+					metric.Type = "summary"
+					metric.Points = summaryPoints(m.Summary.DataPoints)
+				}
+				out = append(out, metric)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ID returns a trace ID (size 16) or span ID (size 8) as lowercase hex:
+// hex as the specification writes it, or base64 as protobuf's default
+// JSON mapping does. Anything else is returned as it is.
+func ID(s string, size int) string {
+	if len(s) == 2*size {
+		return strings.ToLower(s)
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == size {
+		return hex.EncodeToString(b)
+	}
+	return s
 }
 
 func numberPoints(ps []jsonNumberPoint) []DataPoint {
@@ -346,10 +284,7 @@ func attrs(kvs []jsonKeyValue) map[string]any {
 	return m
 }
 
-// The OTLP JSON encoding, as the collector's file exporter writes it
-// (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding):
-// camelCase names, hex trace and span IDs, 64-bit integers as strings,
-// enums as numbers.
+// The JSON shapes: camelCase names, as the Collector writes them.
 
 type jsonResource struct {
 	Attributes []jsonKeyValue `json:"attributes"`
@@ -375,7 +310,7 @@ type jsonSpan struct {
 	SpanID            string         `json:"spanId"`
 	ParentSpanID      string         `json:"parentSpanId"`
 	Name              string         `json:"name"`
-	Kind              int            `json:"kind"`
+	Kind              jsonEnum       `json:"kind"`
 	StartTimeUnixNano jsonInt        `json:"startTimeUnixNano"`
 	EndTimeUnixNano   jsonInt        `json:"endTimeUnixNano"`
 	Attributes        []jsonKeyValue `json:"attributes"`
@@ -385,8 +320,8 @@ type jsonSpan struct {
 		Attributes   []jsonKeyValue `json:"attributes"`
 	} `json:"events"`
 	Status struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
+		Code    jsonEnum `json:"code"`
+		Message string   `json:"message"`
 	} `json:"status"`
 }
 
@@ -396,14 +331,15 @@ type jsonLogs struct {
 		ScopeLogs []struct {
 			Scope      jsonScope `json:"scope"`
 			LogRecords []struct {
-				TimeUnixNano   jsonInt        `json:"timeUnixNano"`
-				SeverityNumber int            `json:"severityNumber"`
-				SeverityText   string         `json:"severityText"`
-				Body           jsonAnyValue   `json:"body"`
-				Attributes     []jsonKeyValue `json:"attributes"`
-				TraceID        string         `json:"traceId"`
-				SpanID         string         `json:"spanId"`
-				EventName      string         `json:"eventName"`
+				TimeUnixNano         jsonInt        `json:"timeUnixNano"`
+				ObservedTimeUnixNano jsonInt        `json:"observedTimeUnixNano"`
+				SeverityNumber       jsonEnum       `json:"severityNumber"`
+				SeverityText         string         `json:"severityText"`
+				Body                 jsonAnyValue   `json:"body"`
+				Attributes           []jsonKeyValue `json:"attributes"`
+				TraceID              string         `json:"traceId"`
+				SpanID               string         `json:"spanId"`
+				EventName            string         `json:"eventName"`
 			} `json:"logRecords"`
 		} `json:"scopeLogs"`
 	} `json:"resourceLogs"`
@@ -529,5 +465,61 @@ func (n *jsonInt) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("decoding OTLP integer %s: %w", b, err)
 	}
 	*n = jsonInt(int64(u))
+	return nil
+}
+
+// jsonEnum is an OTLP enum: a number, as the specification writes it, or
+// its name, as protobuf's JSON mapping may.
+type jsonEnum int
+
+// enumValue is the value of an enum read here by its name: span kinds,
+// status codes and log severities.
+func enumValue(name string) (int, bool) {
+	switch name {
+	case "SPAN_KIND_UNSPECIFIED", "STATUS_CODE_UNSET", "SEVERITY_NUMBER_UNSPECIFIED":
+		return 0, true
+	case "SPAN_KIND_INTERNAL", "STATUS_CODE_OK":
+		return 1, true
+	case "SPAN_KIND_SERVER", "STATUS_CODE_ERROR":
+		return 2, true
+	case "SPAN_KIND_CLIENT":
+		return 3, true
+	case "SPAN_KIND_PRODUCER":
+		return 4, true
+	case "SPAN_KIND_CONSUMER":
+		return 5, true
+	}
+	// SEVERITY_NUMBER_TRACE (1) … SEVERITY_NUMBER_FATAL4 (24): four of
+	// each level, the first without a digit.
+	level, ok := strings.CutPrefix(name, "SEVERITY_NUMBER_")
+	if !ok {
+		return 0, false
+	}
+	step := 1
+	if n := len(level); n > 0 && level[n-1] >= '2' && level[n-1] <= '4' {
+		step, level = int(level[n-1]-'0'), level[:n-1]
+	}
+	for i, l := range []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"} {
+		if l == level {
+			return 4*i + step, true
+		}
+	}
+	return 0, false
+}
+
+func (e *jsonEnum) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	if s == "null" {
+		return nil
+	}
+	if i, err := strconv.Atoi(s); err == nil {
+		*e = jsonEnum(i)
+		return nil
+	}
+	i, ok := enumValue(s)
+	if !ok {
+		return fmt.Errorf("decoding OTLP enum: unknown value %s", b)
+	}
+	*e = jsonEnum(i)
 	return nil
 }

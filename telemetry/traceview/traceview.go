@@ -1,10 +1,15 @@
-package telemetry
+// Package traceview shows a trace file as trees on a terminal (`airlock
+// trace show`): each run span with its host calls under it, repeated calls
+// condensed, every decision under the call that caused it. It reads the
+// JSON lines airlock's file and stdout exporters write (package
+// telemetry's Line) and the OTLP JSON a Collector's file exporter writes,
+// decoded by internal/otlpjson, the decoder the tests' Collector uses too.
+package traceview
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +20,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/airlockhq/airlock/internal/otlpjson"
+	"github.com/airlockhq/airlock/telemetry"
 )
 
 // ReadLines reads a trace file: the JSON lines the file and stdout
@@ -22,7 +30,7 @@ import (
 // exporter writes (converted to Lines). Lines that are neither are skipped,
 // so the output of `airlock run --otel stdout` can be read with the tool's
 // own output mixed in; skipped counts them.
-func ReadLines(r io.Reader) (lines []Line, skipped int, err error) {
+func ReadLines(r io.Reader) (lines []telemetry.Line, skipped int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for sc.Scan() {
@@ -46,7 +54,7 @@ func ReadLines(r io.Reader) (lines []Line, skipped int, err error) {
 		}
 		switch {
 		case probe.Signal != "":
-			var l Line
+			var l telemetry.Line
 			d := json.NewDecoder(bytes.NewReader(b))
 			d.UseNumber()
 			if d.Decode(&l) != nil {
@@ -55,19 +63,19 @@ func ReadLines(r io.Reader) (lines []Line, skipped int, err error) {
 			}
 			lines = append(lines, l)
 		case probe.ResourceSpans != nil:
-			ls, err := otlpSpans(b)
+			spans, err := otlpjson.Traces(b)
 			if err != nil {
 				skipped++
 				continue
 			}
-			lines = append(lines, ls...)
+			lines = append(lines, spanLines(spans)...)
 		case probe.ResourceLogs != nil:
-			ls, err := otlpLogs(b)
+			records, err := otlpjson.Logs(b)
 			if err != nil {
 				skipped++
 				continue
 			}
-			lines = append(lines, ls...)
+			lines = append(lines, logLines(records)...)
 		case probe.ResourceMetrics != nil:
 			// Metrics have no place in a tree.
 		default:
@@ -116,19 +124,19 @@ func ShowTrace(w io.Writer, r io.Reader, opts TreeOptions) error {
 }
 
 type node struct {
-	line     *Line
+	line     *telemetry.Line
 	children []*node
-	logs     []*Line
+	logs     []*telemetry.Line
 }
 
 type traceView struct {
 	id    string
 	roots []*node
-	loose []*Line // records whose span is not in the file
+	loose []*telemetry.Line // records whose span is not in the file
 	first time.Time
 }
 
-func buildTraces(lines []Line) []*traceView {
+func buildTraces(lines []telemetry.Line) []*traceView {
 	byTrace := map[string]*traceView{}
 	spans := map[string]*node{} // trace id + span id
 	get := func(id string) *traceView {
@@ -190,7 +198,7 @@ func sortNodes(ns []*node) {
 	}
 }
 
-func lineStart(l *Line) time.Time {
+func lineStart(l *telemetry.Line) time.Time {
 	switch {
 	case l.Start != nil:
 		return *l.Start
@@ -206,13 +214,13 @@ func (t *traceView) render(w io.Writer, opts TreeOptions) {
 		id = "(none)"
 	}
 	// A run that was not sampled has no spans: show it from its records.
-	var loose []*Line
-	var start, result *Line
+	var loose []*telemetry.Line
+	var start, result *telemetry.Line
 	for _, l := range t.loose {
 		switch l.Event {
-		case EventRunStart:
+		case telemetry.EventRunStart:
 			start = l
-		case EventRunResult:
+		case telemetry.EventRunResult:
 			result = l
 		default:
 			loose = append(loose, l)
@@ -249,13 +257,13 @@ func (t *traceView) render(w io.Writer, opts TreeOptions) {
 type item struct {
 	node  *node
 	group []*node
-	log   *Line
+	log   *telemetry.Line
 }
 
 func (n *node) logsAndChildren() []item {
 	var items []item
 	for _, l := range n.logs {
-		if n.line.Name == SpanRun && (l.Event == EventRunStart || l.Event == EventRunResult) {
+		if n.line.Name == telemetry.SpanRun && (l.Event == telemetry.EventRunStart || l.Event == telemetry.EventRunResult) {
 			continue // the run span's own line says the same
 		}
 		items = append(items, item{log: l})
@@ -283,7 +291,7 @@ func (n *node) plain() bool {
 	if len(n.logs) > 0 || len(n.children) > 0 || n.line.Status == "error" {
 		return false
 	}
-	_, dec := n.line.Attributes[AttrDecision]
+	_, dec := n.line.Attributes[telemetry.AttrDecision]
 	return !dec
 }
 
@@ -335,7 +343,7 @@ func renderItems(w io.Writer, indent string, items []item, opts TreeOptions) {
 			sub := it.node.logsAndChildren()
 			// A decision on the span without a record of it (the records
 			// went elsewhere) is still shown.
-			if _, ok := it.node.line.Attributes[AttrDecision]; ok && !hasDecisionRecord(it.node) {
+			if _, ok := it.node.line.Attributes[telemetry.AttrDecision]; ok && !hasDecisionRecord(it.node) {
 				sub = append([]item{{log: decisionFromSpan(it.node.line)}}, sub...)
 			}
 			renderItems(w, next, sub, opts)
@@ -352,35 +360,35 @@ func branch(last bool) string {
 
 func hasDecisionRecord(n *node) bool {
 	for _, l := range n.logs {
-		if l.Event == EventDecision {
+		if l.Event == telemetry.EventDecision {
 			return true
 		}
 	}
 	return false
 }
 
-func decisionFromSpan(l *Line) *Line {
-	return &Line{Signal: "log", Event: EventDecision, Time: l.Start, Attributes: l.Attributes}
+func decisionFromSpan(l *telemetry.Line) *telemetry.Line {
+	return &telemetry.Line{Signal: "log", Event: telemetry.EventDecision, Time: l.Start, Attributes: l.Attributes}
 }
 
 // spanHead is the first line of a root span.
-func spanHead(l *Line) string {
+func spanHead(l *telemetry.Line) string {
 	switch l.Name {
-	case SpanRun:
-		return SpanRun + " " + runSummary(l.Attributes, spanDur(l))
-	case SpanMCPRequest:
-		return SpanMCPRequest + " " + mcpSummary(l.Attributes, spanDur(l))
+	case telemetry.SpanRun:
+		return telemetry.SpanRun + " " + runSummary(l.Attributes, spanDur(l))
+	case telemetry.SpanMCPRequest:
+		return telemetry.SpanMCPRequest + " " + mcpSummary(l.Attributes, spanDur(l))
 	}
 	return callText(l)
 }
 
 // mcpSummary says which MCP request a span was: method, tool, outcome.
 func mcpSummary(a map[string]any, dur time.Duration) string {
-	parts := []string{str(a[AttrMCPMethod])}
-	if t := str(a[AttrMCPTool]); t != "" {
+	parts := []string{str(a[telemetry.AttrMCPMethod])}
+	if t := str(a[telemetry.AttrMCPTool]); t != "" {
 		parts = append(parts, t)
 	}
-	if o := str(a[AttrMCPOutcome]); o != "" {
+	if o := str(a[telemetry.AttrMCPOutcome]); o != "" {
 		parts = append(parts, o)
 	}
 	if dur > 0 {
@@ -391,29 +399,29 @@ func mcpSummary(a map[string]any, dur time.Duration) string {
 
 func runSummary(a map[string]any, dur time.Duration) string {
 	var b strings.Builder
-	b.WriteString(str(a[AttrTool]))
-	if d := str(a[AttrToolDigest]); d != "" {
-		b.WriteString(" " + shortDigest(d))
+	b.WriteString(str(a[telemetry.AttrTool]))
+	if d := str(a[telemetry.AttrToolDigest]); d != "" {
+		b.WriteString(" " + telemetry.ShortDigest(d))
 	}
-	if r := str(a[AttrExitReason]); r != "" {
+	if r := str(a[telemetry.AttrExitReason]); r != "" {
 		if r == "exited" {
-			fmt.Fprintf(&b, "  exit %s", str(a[AttrExitCode]))
+			fmt.Fprintf(&b, "  exit %s", str(a[telemetry.AttrExitCode]))
 		} else {
 			b.WriteString("  " + r)
 		}
 	}
 	if dur == 0 {
-		if ms, ok := num(a[AttrDurationMS]); ok {
+		if ms, ok := num(a[telemetry.AttrDurationMS]); ok {
 			dur = time.Duration(ms * float64(time.Millisecond))
 		}
 	}
 	if dur > 0 {
 		b.WriteString("  " + fmtDur(dur))
 	}
-	if n, ok := num(a[AttrDenied]); ok && n > 0 {
+	if n, ok := num(a[telemetry.AttrDenied]); ok && n > 0 {
 		fmt.Fprintf(&b, "  %d denied", int64(n))
 	}
-	if args, ok := a[AttrArgs].([]any); ok {
+	if args, ok := a[telemetry.AttrArgs].([]any); ok {
 		parts := make([]string, len(args))
 		for i, x := range args {
 			parts[i] = strconv.Quote(str(x))
@@ -424,30 +432,30 @@ func runSummary(a map[string]any, dur time.Duration) string {
 }
 
 // callText describes one host call.
-func callText(l *Line) string {
+func callText(l *telemetry.Line) string {
 	a := l.Attributes
 	parts := []string{l.Name}
-	if p, ok := a[AttrPath]; ok {
+	if p, ok := a[telemetry.AttrPath]; ok {
 		s := strconv.Quote(str(p))
-		if q, ok := a[AttrPathNew]; ok {
+		if q, ok := a[telemetry.AttrPathNew]; ok {
 			s += " → " + strconv.Quote(str(q))
 		}
 		parts = append(parts, s)
 	}
-	if fd, ok := a[AttrFD]; ok {
+	if fd, ok := a[telemetry.AttrFD]; ok {
 		s := "fd " + str(fd)
-		if o, ok := a[AttrOpenedFD]; ok {
+		if o, ok := a[telemetry.AttrOpenedFD]; ok {
 			s += " → fd " + str(o)
 		}
 		parts = append(parts, s)
 	}
-	if n, ok := a[AttrBytes]; ok {
+	if n, ok := a[telemetry.AttrBytes]; ok {
 		parts = append(parts, str(n)+" bytes")
 	}
-	if e := str(a[AttrErrno]); e != "" && e != "ESUCCESS" {
+	if e := str(a[telemetry.AttrErrno]); e != "" && e != "ESUCCESS" {
 		parts = append(parts, e)
 	}
-	if c, ok := a[AttrExitCode]; ok {
+	if c, ok := a[telemetry.AttrExitCode]; ok {
 		parts = append(parts, "exit "+str(c))
 	}
 	if l.Status == "error" {
@@ -473,18 +481,18 @@ func groupText(g []*node) string {
 	for _, n := range g {
 		a := n.line.Attributes
 		total += spanDur(n.line)
-		if v, ok := num(a[AttrBytes]); ok {
+		if v, ok := num(a[telemetry.AttrBytes]); ok {
 			bytes += v
 			hasBytes = true
 		}
-		if fd, ok := a[AttrFD]; ok {
+		if fd, ok := a[telemetry.AttrFD]; ok {
 			fds[str(fd)] = true
 		}
-		if p, ok := a[AttrPath]; ok && !seenPath[str(p)] {
+		if p, ok := a[telemetry.AttrPath]; ok && !seenPath[str(p)] {
 			seenPath[str(p)] = true
 			paths = append(paths, strconv.Quote(str(p)))
 		}
-		if e := str(a[AttrErrno]); e != "" && e != "ESUCCESS" {
+		if e := str(a[telemetry.AttrErrno]); e != "" && e != "ESUCCESS" {
 			errnos[e]++
 		}
 	}
@@ -514,27 +522,27 @@ func groupText(g []*node) string {
 }
 
 // recordText describes a log record under a span.
-func recordText(l *Line) string {
+func recordText(l *telemetry.Line) string {
 	a := l.Attributes
 	switch l.Event {
-	case EventDecision:
+	case telemetry.EventDecision:
 		verdict := "allowed"
 		mark := "✓"
-		if str(a[AttrDecision]) == "deny" {
+		if str(a[telemetry.AttrDecision]) == "deny" {
 			verdict, mark = "denied", "✗"
 		}
-		s := fmt.Sprintf("%s %s %s %s %s", mark, verdict, str(a[AttrDecisionKind]), str(a[AttrDecisionOp]), str(a[AttrDecisionTarget]))
-		if r := str(a[AttrDecisionRule]); r != "" {
+		s := fmt.Sprintf("%s %s %s %s %s", mark, verdict, str(a[telemetry.AttrDecisionKind]), str(a[telemetry.AttrDecisionOp]), str(a[telemetry.AttrDecisionTarget]))
+		if r := str(a[telemetry.AttrDecisionRule]); r != "" {
 			s += ": " + r
 		}
-		by := str(a[AttrDecisionSource])
-		if o := str(a[AttrDecisionOrigin]); o != "" {
+		by := str(a[telemetry.AttrDecisionSource])
+		if o := str(a[telemetry.AttrDecisionOrigin]); o != "" {
 			by += ", " + o
 		}
 		return s + " (" + by + ")"
-	case EventRunStart:
+	case telemetry.EventRunStart:
 		return "run started: " + runSummary(a, 0)
-	case EventRunResult:
+	case telemetry.EventRunResult:
 		return "run ended: " + runSummary(a, 0)
 	}
 	name := l.Event
@@ -583,7 +591,7 @@ func unsafeRune(r rune) bool {
 	return r < 0x20 || r == 0x7f || r == utf8.RuneError || !unicode.IsPrint(r) || unicode.Is(unicode.Cf, r)
 }
 
-func spanDur(l *Line) time.Duration {
+func spanDur(l *telemetry.Line) time.Duration {
 	if l.Start == nil || l.End == nil {
 		return 0
 	}
@@ -646,186 +654,73 @@ func sortedKeys(m map[string]int) []string {
 	return keys
 }
 
-// The OTLP JSON encoding as the Collector's file exporter writes it:
-// camelCase names, hex IDs (base64 is accepted too), 64-bit integers as
-// strings, enums as numbers.
-
-type otlpKV struct {
-	Key   string      `json:"key"`
-	Value otlpAnyJSON `json:"value"`
-}
-
-type otlpAnyJSON struct {
-	StringValue *string         `json:"stringValue"`
-	BoolValue   *bool           `json:"boolValue"`
-	IntValue    json.RawMessage `json:"intValue"`
-	DoubleValue *float64        `json:"doubleValue"`
-	BytesValue  *string         `json:"bytesValue"`
-	ArrayValue  *struct {
-		Values []otlpAnyJSON `json:"values"`
-	} `json:"arrayValue"`
-	KvlistValue *struct {
-		Values []otlpKV `json:"values"`
-	} `json:"kvlistValue"`
-}
-
-func (v otlpAnyJSON) value() any {
-	switch {
-	case v.StringValue != nil:
-		return *v.StringValue
-	case v.BoolValue != nil:
-		return *v.BoolValue
-	case v.IntValue != nil:
-		return json.Number(strings.Trim(string(v.IntValue), `"`))
-	case v.DoubleValue != nil:
-		return *v.DoubleValue
-	case v.BytesValue != nil:
-		return *v.BytesValue
-	case v.ArrayValue != nil:
-		out := make([]any, len(v.ArrayValue.Values))
-		for i, e := range v.ArrayValue.Values {
-			out[i] = e.value()
+// spanLines turns OTLP spans into the lines of airlock's own format.
+func spanLines(spans []otlpjson.Span) []telemetry.Line {
+	out := make([]telemetry.Line, 0, len(spans))
+	for _, s := range spans {
+		l := telemetry.Line{Signal: "span", Name: s.Name, TraceID: s.TraceID, SpanID: s.SpanID, ParentSpanID: s.ParentSpanID,
+			Start: timeOrNil(s.Start), End: timeOrNil(s.End), Attributes: lineAttrs(s.Attributes), StatusMessage: s.Status.Message}
+		switch s.Status.Code {
+		case otlpjson.StatusError:
+			l.Status = "error"
+		case otlpjson.StatusOK:
+			l.Status = "ok"
 		}
-		return out
-	case v.KvlistValue != nil:
-		return otlpAttrs(v.KvlistValue.Values)
+		for _, e := range s.Events {
+			l.Events = append(l.Events, telemetry.LineEvent{Name: e.Name, Time: e.Time, Attributes: lineAttrs(e.Attributes)})
+		}
+		out = append(out, l)
 	}
-	return nil
+	return out
 }
 
-func otlpAttrs(kvs []otlpKV) map[string]any {
-	if len(kvs) == 0 {
-		return nil
+// logLines turns OTLP log records into the lines of airlock's own format;
+// a record without its time has the time it was observed.
+func logLines(records []otlpjson.LogRecord) []telemetry.Line {
+	out := make([]telemetry.Line, 0, len(records))
+	for _, r := range records {
+		t := timeOrNil(r.Time)
+		if t == nil {
+			t = timeOrNil(r.ObservedTime)
+		}
+		out = append(out, telemetry.Line{Signal: "log", Event: r.EventName, Time: t, Severity: r.SeverityText,
+			Body: lineValue(r.Body), Attributes: lineAttrs(r.Attributes), TraceID: r.TraceID, SpanID: r.SpanID})
 	}
-	m := make(map[string]any, len(kvs))
-	for _, kv := range kvs {
-		m[kv.Key] = kv.Value.value()
-	}
-	return m
+	return out
 }
 
-// otlpTime reads Unix nanoseconds written as a string or a number.
-func otlpTime(raw json.RawMessage) *time.Time {
-	s := strings.Trim(string(raw), `"`)
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n == 0 {
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
 		return nil
 	}
-	t := time.Unix(0, n)
 	return &t
 }
 
-// otlpID normalizes an ID to lowercase hex (the OTLP JSON spec says hex;
-// base64, protobuf's default JSON mapping, is accepted too).
-func otlpID(s string, size int) string {
-	if len(s) == 2*size {
-		return strings.ToLower(s)
+func lineAttrs(m map[string]any) map[string]any {
+	if len(m) == 0 {
+		return nil
 	}
-	if b, err := base64Decode(s); err == nil && len(b) == size {
-		return hex.EncodeToString(b)
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = lineValue(v)
 	}
-	return s
+	return out
 }
 
-func otlpSpans(b []byte) ([]Line, error) {
-	var d struct {
-		ResourceSpans []struct {
-			ScopeSpans []struct {
-				Spans []struct {
-					TraceID           string          `json:"traceId"`
-					SpanID            string          `json:"spanId"`
-					ParentSpanID      string          `json:"parentSpanId"`
-					Name              string          `json:"name"`
-					StartTimeUnixNano json.RawMessage `json:"startTimeUnixNano"`
-					EndTimeUnixNano   json.RawMessage `json:"endTimeUnixNano"`
-					Attributes        []otlpKV        `json:"attributes"`
-					Events            []struct {
-						TimeUnixNano json.RawMessage `json:"timeUnixNano"`
-						Name         string          `json:"name"`
-						Attributes   []otlpKV        `json:"attributes"`
-					} `json:"events"`
-					Status struct {
-						Code    json.RawMessage `json:"code"`
-						Message string          `json:"message"`
-					} `json:"status"`
-				} `json:"spans"`
-			} `json:"scopeSpans"`
-		} `json:"resourceSpans"`
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, err
-	}
-	var out []Line
-	for _, rs := range d.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			for _, s := range ss.Spans {
-				l := Line{Signal: "span", Name: s.Name, TraceID: otlpID(s.TraceID, 16), SpanID: otlpID(s.SpanID, 8),
-					Start: otlpTime(s.StartTimeUnixNano), End: otlpTime(s.EndTimeUnixNano), Attributes: otlpAttrs(s.Attributes),
-					StatusMessage: s.Status.Message}
-				if s.ParentSpanID != "" {
-					l.ParentSpanID = otlpID(s.ParentSpanID, 8)
-				}
-				switch strings.Trim(string(s.Status.Code), `"`) {
-				case "2", "STATUS_CODE_ERROR":
-					l.Status = "error"
-				case "1", "STATUS_CODE_OK":
-					l.Status = "ok"
-				}
-				for _, e := range s.Events {
-					ev := LineEvent{Name: e.Name, Attributes: otlpAttrs(e.Attributes)}
-					if t := otlpTime(e.TimeUnixNano); t != nil {
-						ev.Time = *t
-					}
-					l.Events = append(l.Events, ev)
-				}
-				out = append(out, l)
-			}
+// lineValue is an OTLP value as airlock's own lines hold it: bytes as
+// their base64 text, the rest as it is.
+func lineValue(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = lineValue(e)
 		}
+		return out
+	case map[string]any:
+		return lineAttrs(x)
 	}
-	return out, nil
+	return v
 }
-
-func otlpLogs(b []byte) ([]Line, error) {
-	var d struct {
-		ResourceLogs []struct {
-			ScopeLogs []struct {
-				LogRecords []struct {
-					TimeUnixNano         json.RawMessage `json:"timeUnixNano"`
-					ObservedTimeUnixNano json.RawMessage `json:"observedTimeUnixNano"`
-					SeverityText         string          `json:"severityText"`
-					Body                 otlpAnyJSON     `json:"body"`
-					Attributes           []otlpKV        `json:"attributes"`
-					TraceID              string          `json:"traceId"`
-					SpanID               string          `json:"spanId"`
-					EventName            string          `json:"eventName"`
-				} `json:"logRecords"`
-			} `json:"scopeLogs"`
-		} `json:"resourceLogs"`
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, err
-	}
-	var out []Line
-	for _, rl := range d.ResourceLogs {
-		for _, sl := range rl.ScopeLogs {
-			for _, r := range sl.LogRecords {
-				t := otlpTime(r.TimeUnixNano)
-				if t == nil {
-					t = otlpTime(r.ObservedTimeUnixNano)
-				}
-				l := Line{Signal: "log", Event: r.EventName, Time: t, Severity: r.SeverityText, Body: r.Body.value(),
-					Attributes: otlpAttrs(r.Attributes)}
-				if r.TraceID != "" {
-					l.TraceID = otlpID(r.TraceID, 16)
-				}
-				if r.SpanID != "" {
-					l.SpanID = otlpID(r.SpanID, 8)
-				}
-				out = append(out, l)
-			}
-		}
-	}
-	return out, nil
-}
-
-func base64Decode(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -1,9 +1,9 @@
-package policy
+package hclx
 
-// didYouMean returns the candidate closest to name by edit distance, or ""
+// DidYouMean returns the candidate closest to name by edit distance, or ""
 // when none is close enough to be a plausible typo. It is used for the
 // "Did you mean …?" hints on unknown block types, attributes and values.
-func didYouMean(name string, candidates []string) string {
+func DidYouMean(name string, candidates []string) string {
 	best, bestDist := "", -1
 	for _, c := range candidates {
 		d := editDistance(name, c)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/airlockhq/airlock/decision"
 )
 
 // A symlink's text is judged as written: "up/../x" with up -> "." would
@@ -30,7 +32,7 @@ func TestGuestSymlinkTextCannotClimbOut(t *testing.T) {
 			t.Errorf("%s exists on the host", tc.link)
 		}
 	}
-	if _, ok := findDecision(g, "fs.write", "symlink", "", "", ""); !ok {
+	if _, ok := findDecision(g, decision.FSWrite, "symlink", "", "", ""); !ok {
 		t.Errorf("no decision recorded for the refused symlinks: %s", dumpDecisions(g))
 	}
 	// Links that stay inside are still made, climbing from where they are.
