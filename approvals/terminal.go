@@ -81,7 +81,7 @@ func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
 			opts = append(opts, huh.NewOption(choiceLabel(c, q), c))
 		}
 	}
-	title := fmt.Sprintf("airlock: %s (%s)", Neutralise(q.Tool), q.ShortDigest())
+	title := fmt.Sprintf("airlock: %s (%s)", NeutraliseLine(q.Tool), q.ShortDigest())
 	desc := describe(q, !accessible)
 	sel := huh.NewSelect[Choice]().Title("Allow?").Options(opts...).Value(&choice)
 	form := huh.NewForm(huh.NewGroup(huh.NewNote().Title(title).Description(desc), sel)).
@@ -124,7 +124,7 @@ func (t *Terminal) Approve(ctx context.Context, q Question) (Answer, error) {
 	case decision.EndedRunEnded:
 		how = fmt.Sprintf("no answer: %s, after %.1fs", ans.Note, took)
 	}
-	fmt.Fprintf(t.Out, "airlock: %s: %s (%s, %s)\n", ans.Choice, summary(q), Neutralise(q.Tool), how)
+	fmt.Fprintf(t.Out, "airlock: %s: %s (%s, %s)\n", ans.Choice, summary(q), NeutraliseLine(q.Tool), how)
 	if ans.Ended == decision.EndedInterrupted && t.Interrupt != nil {
 		t.Interrupt()
 	}

@@ -160,8 +160,8 @@ func listGrants(std stdio, g *approvals.Grants) {
 			if gr.Scope == approvals.ScopeFolder {
 				scope = "folder" // the target and everything below it
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.Neutralise(string(gr.Kind)),
-				approvals.NeutraliseLine(gr.Target), scope, approvals.ShortDigest(gr.Digest), approvals.Neutralise(gr.Tool), created)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, answer, approvals.NeutraliseLine(string(gr.Kind)),
+				approvals.NeutraliseLine(gr.Target), scope, approvals.ShortDigest(gr.Digest), approvals.NeutraliseLine(gr.Tool), created)
 		}
 		tw.Flush()
 	}
