@@ -48,6 +48,17 @@ func (e *Engine) BuildExposures(ctx context.Context, dir string, p *policy.Polic
 	if err != nil {
 		return nil, err
 	}
+	// The go command is checked where PATH finds it, before anything runs
+	// it: finding the toolchain runs `go env`, natively. Its folder is
+	// checked as found too, so that a link there to a real go, which a
+	// tool could replace, is not taken for the go it leads to.
+	if goPath, err := wasmbuild.LookGo(e.cfg.GoTool); err == nil {
+		for _, at := range []string{goPath, filepath.Dir(goPath)} {
+			if m, ok := WritableMount(p, at); ok {
+				return []Exposure{{What: "the go command", Path: goPath, Mount: m, Toolchain: true}}, nil
+			}
+		}
+	}
 	tc, err := e.goToolchain(ctx)
 	if err != nil {
 		return nil, err

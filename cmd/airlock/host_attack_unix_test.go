@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,5 +80,36 @@ func TestAttackModuleFileIsNotRegular(t *testing.T) {
 					cmd, r.code, r.elapsed, ExitNoModule, r.stderr)
 			}
 		}
+	}
+}
+
+// A person whose PATH holds a folder inside the project (direnv's
+// PATH_add bin) runs `airlock run .` on a Go tool folder. A tool that ran
+// earlier could have rewritten an executable there named go (it cannot
+// set the executable bit, but it can rewrite a file that has it): airlock
+// ran that program natively, with the person's rights, to find the
+// toolchain and to build. A toolchain in a writable mount is refused
+// before anything runs it.
+func TestAttackGoOnPathInTheProject(t *testing.T) {
+	proj, _ := project(t)
+	realGo, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go on PATH")
+	}
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	bin := filepath.Join(proj, "bin")
+	os.MkdirAll(bin, 0o755)
+	script := fmt.Sprintf("#!/bin/sh\necho ran >> %q\nexec %q \"$@\"\n", pwned, realGo)
+	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(proj, "go.mod"), []byte("module example.com/proj\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(proj, "main.go"), []byte("package main\n\nfunc main() { println(\"built\") }\n"), 0o644)
+	r := runCLI(t, proj, "", []string{"PATH=" + bin + ":" + os.Getenv("PATH")}, "run", "--headless", ".")
+	if _, err := os.Stat(pwned); err == nil {
+		t.Errorf("airlock ran the go program in the writable project (exit %d):\n%s", r.code, r.stderr)
+	}
+	if r.code != ExitNoModule || !strings.Contains(r.stderr, "the go command "+filepath.Join(bin, "go")+" is inside the writable mount /work") {
+		t.Errorf("exit %d, want %d and the go command named:\n%s", r.code, ExitNoModule, r.stderr)
 	}
 }

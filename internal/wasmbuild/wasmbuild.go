@@ -41,14 +41,8 @@ type Toolchain struct {
 // the point: the build then gets them as explicit values and reads no
 // settings file at all.
 func FindToolchain(ctx context.Context, goTool string) (Toolchain, error) {
-	if goTool == "" {
-		goTool = "go"
-	}
-	path, err := exec.LookPath(goTool)
+	path, err := LookGo(goTool)
 	if err != nil {
-		return Toolchain{}, fmt.Errorf("building a tool from source needs the Go toolchain on PATH: %w", err)
-	}
-	if path, err = filepath.Abs(path); err != nil {
 		return Toolchain{}, err
 	}
 	cmd := exec.CommandContext(ctx, path, "env", "-json", "GOROOT", "GOCACHE", "GOMODCACHE", "GOPATH")
@@ -81,6 +75,19 @@ func FindToolchain(ctx context.Context, goTool string) (Toolchain, error) {
 		return Toolchain{}, errors.New("the Go build cache is off (GOCACHE=off); building a tool needs it")
 	}
 	return tc, nil
+}
+
+// LookGo returns the absolute path at which PATH finds goTool ("go" if
+// empty), without running it.
+func LookGo(goTool string) (string, error) {
+	if goTool == "" {
+		goTool = "go"
+	}
+	path, err := exec.LookPath(goTool)
+	if err != nil {
+		return "", fmt.Errorf("building a tool from source needs the Go toolchain on PATH: %w", err)
+	}
+	return filepath.Abs(path)
 }
 
 // hostPass are the host variables an offline build keeps: where programs
