@@ -109,8 +109,12 @@ var componentProblem = Problem{Feature: "component",
 // check lists what in f airlock refuses, the same on every engine.
 func check(f *wasmfile.File, provides func(module, name string) bool) []Problem {
 	var ps []Problem
+	seen := map[string]bool{}
 	for _, im := range f.Imports {
-		if p, bad := importProblem(im, provides); bad {
+		if p, bad := importProblem(im, provides); bad && !seen[p.Import] {
+			// Go imports one function once per package that declares it
+			// (//go:wasmimport): the problem is said once.
+			seen[p.Import] = true
 			ps = append(ps, p)
 		}
 	}

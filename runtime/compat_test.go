@@ -217,3 +217,20 @@ func TestThreadsAndOtherTargetsAreRefusedByName(t *testing.T) {
 		t.Fatalf("probe: %v %+v", err, ps)
 	}
 }
+
+// A module that imports the same function twice (Go does, once per
+// package that declares it with //go:wasmimport) hears about it once.
+func TestAnImportNamedTwiceIsOneProblem(t *testing.T) {
+	imp := append(append(name("airlock_net_v9"), name("connect")...), 0, 0)
+	m := runtime.NewModule("twice", wasm(
+		section(1, vec([]byte{0x60, 0, 0})),
+		section(2, vec(imp, imp)),
+		section(3, vec([]byte{0})),
+		section(7, vec(append(name("_start"), 0, 2))),
+		section(10, vec([]byte{2, 0, 0x0b})),
+	))
+	ps, err := sharedEngine().Check(context.Background(), m)
+	if err != nil || len(ps) != 1 || ps[0].Import != "airlock_net_v9.connect" {
+		t.Fatalf("Check: %v %+v, want one problem naming airlock_net_v9.connect", err, ps)
+	}
+}
