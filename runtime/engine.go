@@ -16,7 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 // wasmPage is the size of one page of WebAssembly linear memory.
@@ -62,23 +62,23 @@ type Config struct {
 	GoTool string
 	// Wrap decorates every host function once, when a runtime's host
 	// modules are built (telemetry). Nil costs nothing.
-	Wrap hostfuncs.Wrap
+	Wrap host.Wrap
 	// Net configures airlock's network host functions (module
-	// hostfuncs.NetModule), which New installs in every runtime beside WASI
+	// host.NetModule), which New installs in every runtime beside WASI
 	// and wasi-threads. The zero value dials the real network through the
 	// system resolver, as the CLI does.
-	Net hostfuncs.NetConfig
+	Net host.NetConfig
 	// HostFuncs are host functions added beside airlock's own: a module of
 	// the embedder's, or a replacement. A function of the WASI module
 	// replaces airlock's function of that name; any function of
-	// hostfuncs.NetModule or hostfuncs.ThreadsModule replaces airlock's whole
+	// host.NetModule or host.ThreadsModule replaces airlock's whole
 	// module of that name.
-	HostFuncs []hostfuncs.Func
+	HostFuncs []host.Func
 	// PrepareRun, if set, is called for every run to add per-run state
 	// (network policy, spans) to the run's host state and context. It may
 	// replace spec.Record (the gate reads it at each decision). The returned
 	// func gets the Result, or nil when the module could not start.
-	PrepareRun func(ctx context.Context, spec *Spec, run *hostfuncs.Run) (context.Context, func(*Result))
+	PrepareRun func(ctx context.Context, spec *Spec, run *host.Run) (context.Context, func(*Result))
 	// Engine selects the WebAssembly engine: EngineWazero (the default,
 	// also for "") or EngineWasmtime (only in a binary built with -tags
 	// wasmtime; see backend.go).
@@ -88,7 +88,7 @@ type Config struct {
 	// folder). No tool of any run reaches them, whatever its mounts: no
 	// write, rename, removal or link, and no read of a Secret one. The
 	// engine adds its own compile cache (CacheDir) and the default one.
-	State []hostfuncs.StatePath
+	State []host.StatePath
 	// Warn receives one line (without a "airlock: " prefix) when the
 	// engine mends something on its own: a compile-cache entry discarded
 	// and compiled again. Nil writes "airlock: " + line to os.Stderr.
@@ -128,7 +128,7 @@ type Engine struct {
 	alt backend // an engine other than wazero (backend.go), or nil
 
 	stateMu   sync.Mutex
-	lastState *hostfuncs.State // the last run's, reused while unchanged (runState)
+	lastState *host.State // the last run's, reused while unchanged (runState)
 
 	compiling sync.WaitGroup // compiles under way, which Close waits for
 
@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.HostFuncs = withNet(cfg.HostFuncs, cfg.Net)
 	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
 	var err error
-	if e.procMounts, err = hostfuncs.ProcessFSMounts(); err != nil {
+	if e.procMounts, err = host.ProcessFSMounts(); err != nil {
 		return nil, err
 	}
 	e.cacheDir = cfg.CacheDir
@@ -202,28 +202,28 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 // statePaths is what no tool of this engine's runs may reach: the
 // caller's state and the compile cache.
-func (e *Engine) statePaths() []hostfuncs.StatePath {
-	paths := append([]hostfuncs.StatePath(nil), e.cfg.State...)
+func (e *Engine) statePaths() []host.StatePath {
+	paths := append([]host.StatePath(nil), e.cfg.State...)
 	if e.cacheDir != "" {
-		paths = append(paths, hostfuncs.StatePath{Path: e.cacheDir, What: "compile cache", Secret: true})
+		paths = append(paths, host.StatePath{Path: e.cacheDir, What: "compile cache", Secret: true})
 	}
 	// The default cache too, when this engine uses another: an airlock
 	// started without AIRLOCK_CACHE_DIR keeps its native code there.
 	if d, err := os.UserCacheDir(); err == nil {
 		if def := filepath.Join(d, "airlock"); def != e.cacheDir {
-			paths = append(paths, hostfuncs.StatePath{Path: def, What: "compile cache", Secret: true})
+			paths = append(paths, host.StatePath{Path: def, What: "compile cache", Secret: true})
 		}
 	}
 	return paths
 }
 
 // runState is the State that guards a run's mounts: the last run's while
-// nothing in it changed (hostfuncs.NewStateLike), which spares each run a
+// nothing in it changed (host.NewStateLike), which spares each run a
 // walk of every folder of the compile cache and the other state.
-func (e *Engine) runState() *hostfuncs.State {
+func (e *Engine) runState() *host.State {
 	e.stateMu.Lock()
 	defer e.stateMu.Unlock()
-	e.lastState = hostfuncs.NewStateLike(e.statePaths(), e.lastState)
+	e.lastState = host.NewStateLike(e.statePaths(), e.lastState)
 	return e.lastState
 }
 
@@ -298,13 +298,13 @@ func NewModule(name string, b []byte) *Module {
 
 // withNet returns extra with airlock's network functions in front, unless
 // extra defines the network module itself.
-func withNet(extra []hostfuncs.Func, cfg hostfuncs.NetConfig) []hostfuncs.Func {
+func withNet(extra []host.Func, cfg host.NetConfig) []host.Func {
 	for _, f := range extra {
-		if f.Module == hostfuncs.NetModule {
+		if f.Module == host.NetModule {
 			return extra
 		}
 	}
-	return append(hostfuncs.NetFuncs(cfg), extra...)
+	return append(host.NetFuncs(cfg), extra...)
 }
 
 // runtimeFor returns the wazero runtime for a configuration, creating it once.
@@ -324,7 +324,7 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 		cfg = cfg.WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesThreads)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if err := hostfuncs.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
+	if err := host.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}

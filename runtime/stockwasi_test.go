@@ -10,7 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -23,17 +23,17 @@ import (
 func TestStockWASIFuncsMatchWazero(t *testing.T) {
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
-	funcs, err := hostfuncs.Funcs(ctx, r, nil)
+	funcs, err := host.Funcs(ctx, r, nil)
 	r.Close(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var own []hostfuncs.Func
+	var own []host.Func
 	for _, f := range funcs {
 		if !f.Stock {
 			continue
 		}
-		fn, ok := hostfuncs.StockWASIFunc(f.Name)
+		fn, ok := host.StockWASIFunc(f.Name)
 		if !ok {
 			t.Fatalf("no airlock implementation of %s", f.Name)
 		}

@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -37,7 +37,7 @@ func (p *Provider) Configure(c runtime.Config) runtime.Config {
 		c.Wrap = p.Wrap
 	}
 	if inner := c.PrepareRun; inner != nil {
-		c.PrepareRun = func(ctx context.Context, spec *runtime.Spec, run *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
+		c.PrepareRun = func(ctx context.Context, spec *runtime.Spec, run *host.Run) (context.Context, func(*runtime.Result)) {
 			ctx, finish := p.PrepareRun(ctx, spec, run)
 			ctx, innerFinish := inner(ctx, spec, run)
 			return ctx, func(res *runtime.Result) {
@@ -65,7 +65,7 @@ type runState struct {
 	tool    string
 	digest  string
 	next    decision.Recorder // the recorder the caller set, called first
-	run     *hostfuncs.Run
+	run     *host.Run
 
 	current   atomic.Uint64 // the span ID of the host call in progress, 0 between calls (a run without threads)
 	threaded  atomic.Bool   // a thread's host call was seen: inflight, not current (calls.go, begin)
@@ -83,7 +83,7 @@ type runState struct {
 // ctx), logs airlock.run.start, hooks the run's decisions, and returns the
 // context the guest's host calls get and the function that ends it all with
 // the run's result. It has the signature of runtime.Config.PrepareRun.
-func (p *Provider) PrepareRun(ctx context.Context, spec *runtime.Spec, run *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
+func (p *Provider) PrepareRun(ctx context.Context, spec *runtime.Spec, run *host.Run) (context.Context, func(*runtime.Result)) {
 	start := time.Now()
 	tool, digest := run.Tool, run.Digest
 	attrs := []attribute.KeyValue{
@@ -237,7 +237,7 @@ func (rs *runState) finish(res *runtime.Result) {
 		attribute.Int64(AttrDecisions, rs.decisions.Load()),
 		attribute.Int64(AttrDenied, rs.denied.Load()))
 	// The network functions count per run; their totals are read once here.
-	net := hostfuncs.NetStatsOf(rs.run)
+	net := host.NetStatsOf(rs.run)
 	if net.Connections > 0 || net.Requests > 0 {
 		attrs = append(attrs, attribute.Int64(AttrNetConnections, net.Connections), attribute.Int64(AttrNetRequests, net.Requests),
 			attribute.Int64(AttrNetBytesIn, net.BytesIn), attribute.Int64(AttrNetBytesOut, net.BytesOut))
