@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
+	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/host"
 )
 
@@ -62,23 +63,23 @@ type Config struct {
 	GoTool string
 	// Wrap decorates every host function once, when a runtime's host
 	// modules are built (telemetry). Nil costs nothing.
-	Wrap host.Wrap
+	Wrap hostfuncs.Wrap
 	// Net configures airlock's network host functions (module
-	// host.NetModule), which New installs in every runtime beside WASI
+	// hostfuncs.NetModule), which New installs in every runtime beside WASI
 	// and wasi-threads. The zero value dials the real network through the
 	// system resolver, as the CLI does.
-	Net host.NetConfig
+	Net hostfuncs.NetConfig
 	// HostFuncs are host functions added beside airlock's own: a module of
 	// the embedder's, or a replacement. A function of the WASI module
 	// replaces airlock's function of that name; any function of
-	// host.NetModule or host.ThreadsModule replaces airlock's whole
+	// hostfuncs.NetModule or hostfuncs.ThreadsModule replaces airlock's whole
 	// module of that name.
-	HostFuncs []host.Func
+	HostFuncs []hostfuncs.Func
 	// PrepareRun, if set, is called for every run to add per-run state
 	// (network policy, spans) to the run's host state and context. It may
 	// replace spec.Record (the gate reads it at each decision). The returned
 	// func gets the Result, or nil when the module could not start.
-	PrepareRun func(ctx context.Context, spec *Spec, run *host.Run) (context.Context, func(*Result))
+	PrepareRun func(ctx context.Context, spec *Spec, run *hostfuncs.Run) (context.Context, func(*Result))
 	// Engine selects the WebAssembly engine: EngineWazero (the default,
 	// also for "") or EngineWasmtime (only in a binary built with -tags
 	// wasmtime; see backend.go).
@@ -88,7 +89,7 @@ type Config struct {
 	// folder). No tool of any run reaches them, whatever its mounts: no
 	// write, rename, removal or link, and no read of a Secret one. The
 	// engine adds its own compile cache (CacheDir) and the default one.
-	State []host.StatePath
+	State []hostfuncs.StatePath
 	// Warn receives one line (without a "airlock: " prefix) when the
 	// engine mends something on its own: a compile-cache entry discarded
 	// and compiled again. Nil writes "airlock: " + line to os.Stderr.

@@ -86,7 +86,7 @@ func (p *Provider) fnInfo(module, name string) *fnInfo {
 func (p *Provider) fn(i uint32) *fnInfo { return (*p.fnList.Load())[i] }
 
 // Wrap puts a span around fn for every call made in a sampled run, and
-// counts every call. It has the signature of host.Wrap and is called
+// counts every call. It has the signature of hostfuncs.Wrap and is called
 // once per host function when a runtime's host modules are built, never per
 // call. In a run that is not sampled it costs one context lookup and one
 // atomic add.

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlockhq/airlock/decision"
+	"github.com/airlockhq/airlock/hostfuncs"
 	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -37,7 +38,7 @@ func (p *Provider) Configure(c runtime.Config) runtime.Config {
 		c.Wrap = p.Wrap
 	}
 	if inner := c.PrepareRun; inner != nil {
-		c.PrepareRun = func(ctx context.Context, spec *runtime.Spec, run *host.Run) (context.Context, func(*runtime.Result)) {
+		c.PrepareRun = func(ctx context.Context, spec *runtime.Spec, run *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
 			ctx, finish := p.PrepareRun(ctx, spec, run)
 			ctx, innerFinish := inner(ctx, spec, run)
 			return ctx, func(res *runtime.Result) {
@@ -83,7 +84,7 @@ type runState struct {
 // ctx), logs airlock.run.start, hooks the run's decisions, and returns the
 // context the guest's host calls get and the function that ends it all with
 // the run's result. It has the signature of runtime.Config.PrepareRun.
-func (p *Provider) PrepareRun(ctx context.Context, spec *runtime.Spec, run *host.Run) (context.Context, func(*runtime.Result)) {
+func (p *Provider) PrepareRun(ctx context.Context, spec *runtime.Spec, run *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
 	start := time.Now()
 	tool, digest := run.Tool, run.Digest
 	attrs := []attribute.KeyValue{

@@ -1,5 +1,6 @@
 // Package host owns what a tool can call: every host function a guest
-// imports, and the checks each one makes before it acts.
+// imports, and the checks each one makes before it acts. It is the
+// implementation behind package hostfuncs.
 //
 //   - The policy filesystem (FS, Linux only: fs_linux.go and the files of
 //     each family of operations beside it) serves every mount. It pins each
@@ -25,6 +26,9 @@
 //     another module (the network's, a test's).
 //
 // The runtime package puts these together for each run (a Run in the
-// context, WithRun and RunFrom); most programs use runtime.Engine and never
-// this package directly.
+// context, WithRun and RunFrom). This package is internal to the module:
+// outside it, package hostfuncs names the few of its types and constants an
+// embedder of runtime.Engine needs (Func, Wrap, NetConfig, Run, StatePath,
+// the module names), as aliases (RATIONALE.md, "Why is the host-function
+// implementation in internal/host, not hostfuncs/internal?").
 package host
