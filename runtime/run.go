@@ -122,7 +122,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		return nil
 	})
 	// airlock serves WASI's files, directories and streams itself
-	// (hostfuncs/wasi.go): the mounts and streams go to its state, not to
+	// (internal/host/wasi.go): the mounts and streams go to its state, not to
 	// wazero's module config.
 	sb, err := e.newSandbox(&spec, gate)
 	if err != nil {

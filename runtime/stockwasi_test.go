@@ -17,7 +17,7 @@ import (
 
 // TestStockWASIFuncsMatchWazero: the functions airlock serves where
 // wazero's own cannot run (arguments, environment, clocks, random bytes,
-// proc_exit, sched_yield on the wasmtime engine; hostfuncs/wasi_proc.go)
+// proc_exit, sched_yield on the wasmtime engine; internal/host/wasi_proc.go)
 // give what wazero's give. Here they replace wazero's on the wazero engine
 // itself, so the default build tests them without cgo.
 func TestStockWASIFuncsMatchWazero(t *testing.T) {

@@ -31,7 +31,7 @@ const epochTick = 10 * time.Millisecond
 
 // wasmtimeBackend runs modules on wasmtime. Its host functions are
 // airlock's own, the same as on wazero: WASI preview 1 over the policy
-// filesystem (hostfuncs), the network, and the caller's (Config.HostFuncs),
+// filesystem (internal/host), the network, and the caller's (Config.HostFuncs),
 // each passed through Config.Wrap and defined once in the linker
 // (wasmtime_host.go). wasmtime's own WASI is never linked.
 type wasmtimeBackend struct {

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "hostfuncs-guests-")
+	dir, err := os.MkdirTemp("", "host-guests-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

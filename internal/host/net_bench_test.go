@@ -18,7 +18,7 @@ import (
 // the whole tool (start, request, copy, exit) as airlock run does, with
 // InterruptAbandon. Run all three together:
 //
-//	go test -run '^$' -bench Download100MB -benchtime 3x ./hostfuncs
+//	go test -run '^$' -bench Download100MB -benchtime 3x ./internal/host
 func BenchmarkDownload100MB(b *testing.B) {
 	const size = 100 << 20
 	chunk := []byte(strings.Repeat("0123456789abcdef", 64<<10/16))

@@ -6,5 +6,5 @@ package host
 func init() { testGuests = append(testGuests, "netguest") }
 
 // NetGuestWasm is the path of the built netguest module, for the end-to-end
-// tests in package hostfuncs_test (which may import the runtime).
+// tests in package host_test (which may import the runtime).
 func NetGuestWasm() string { return guestWasm["netguest"] }

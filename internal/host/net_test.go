@@ -311,7 +311,7 @@ func TestRunOnClose(t *testing.T) {
 // input, so that the second may use a handle the first opened. The policy
 // denies everything, so nothing ever leaves the machine.
 //
-//	go test -run '^$' -fuzz FuzzNetArgs ./hostfuncs
+//	go test -run '^$' -fuzz FuzzNetArgs ./internal/host
 func FuzzNetArgs(f *testing.F) {
 	req := []byte("GET http://127.0.0.1:9/ HTTP\r\nX: y\r\n")
 	good := []byte("GET http://127.0.0.1:9/\r\nX-A: b\r\n")

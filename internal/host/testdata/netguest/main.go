@@ -1,5 +1,5 @@
 // Command netguest exercises airlock's network ABI from inside the sandbox,
-// for the tests of package hostfuncs. One action per run:
+// for the tests of package host (internal/host). One action per run:
 //
 //	echo HOST PORT MSG [SCHEME]  raw TCP: send MSG, half-close, print the reply
 //	hang HOST PORT               raw TCP: connect and wait for a reply that never comes
