@@ -1056,7 +1056,7 @@ func TestNetBadArguments(t *testing.T) {
 
 // The C example, built with clang and wasi-libc, speaks the same ABI.
 func TestNetCExample(t *testing.T) {
-	b, err := os.ReadFile("../tools/sdk/c/example/fetch.wasm")
+	b, err := os.ReadFile("../../tools/sdk/c/example/fetch.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1094,12 +1094,12 @@ func TestNetCExampleIsCurrent(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "fetch.wasm")
 	cmd := exec.Command(clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wl,--strip-all", "-I..", "-o", out, "fetch.c")
-	cmd.Dir = "../tools/sdk/c/example"
+	cmd.Dir = "../../tools/sdk/c/example"
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("clang: %v\n%s", err, b)
 	}
 	built, _ := os.ReadFile(out)
-	committed, _ := os.ReadFile("../tools/sdk/c/example/fetch.wasm")
+	committed, _ := os.ReadFile("../../tools/sdk/c/example/fetch.wasm")
 	if !bytes.Equal(built, committed) {
 		t.Fatal("tools/sdk/c/example/fetch.wasm is stale: run `task c-example` and commit it")
 	}
