@@ -17,7 +17,7 @@ import (
 
 	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -84,7 +84,7 @@ func (f *fixture) records(t *testing.T) []approvals.AuditRecord {
 
 // decide runs a request through a real gate, as a host function would.
 func decide(run *approvals.Run, r decision.Request) decision.Decision {
-	g := hostfuncs.NewGate(context.Background(), run, run.Record)
+	g := host.NewGate(context.Background(), run, run.Record)
 	g.Decide(r, "EROFS")
 	return g.Decisions()[0]
 }

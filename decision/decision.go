@@ -23,8 +23,8 @@ const (
 	SourceUnrecorded Source = "unrecorded"
 )
 
-// Request is a question the host puts to the gate (hostfuncs.Gate) before
-// it acts for a guest.
+// Request is a question the host puts to the gate (the Gate of a
+// hostfuncs.Run) before it acts for a guest.
 type Request struct {
 	Kind   Kind           // the capability: FSRead, FSWrite, NetConnect, ...
 	Op     string         // the operation asked for: "open", "rename", "connect", ...

@@ -9,5 +9,6 @@
 // and no engine, so that the approvals' user interfaces, telemetry and
 // learn mode can speak it without linking the WebAssembly runtime
 // (RATIONALE.md, "Why does the decision vocabulary live in a package of its
-// own?"). The gate that makes the decisions is hostfuncs.Gate.
+// own?"). The gate that makes the decisions is the host functions' Gate
+// (internal/host), which a run's hostfuncs.Run holds.
 package decision

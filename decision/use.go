@@ -3,15 +3,15 @@ package decision
 import "net/netip"
 
 // Use is one capability a run used, as the policy filesystem or the
-// network saw it (hostfuncs.Gate.Observe), for learn mode (package learn):
-// what a tool did, so that the narrowest policy that lets it do that again
-// can be written.
+// network saw it (Observe of a hostfuncs.Run's Gate), for learn mode
+// (package learn): what a tool did, so that the narrowest policy that lets
+// it do that again can be written.
 //
 // Uses are not decisions. A mount is itself the grant, so allowed file
 // operations are no decision records (RATIONALE.md, "Why are only denials
 // recorded for the filesystem?"); a Use says what was done, or looked up,
 // without adding a line to the audit log. Nothing reports uses unless an
-// observer is set (hostfuncs.Gate.Observe).
+// observer is set (run.Gate.Observe).
 type Use struct {
 	Kind Kind   // FSRead, FSWrite or NetConnect
 	Op   string // "open", "stat", "mkdir", "rename", …; for the network OpConnect or OpHTTP

@@ -1,30 +1,26 @@
-// Package hostfuncs owns what a tool can call: every host function a guest
-// imports, and the checks each one makes before it acts.
+// Package hostfuncs is the public extension point of what a WebAssembly
+// guest can call under airlock: the few names an embedder of
+// runtime.Engine needs to
 //
-//   - The policy filesystem (FS, Linux only: fs_linux.go and the files of
-//     each family of operations beside it) serves every mount. It pins each
-//     object by file descriptor and applies the policy's protect and hide
-//     patterns, read-only mounts and airlock's own state (State) to where
-//     the object really is, so that no link, rename or race reaches past a
-//     mount (RATIONALE.md, "Why build every mount on `os.Root` plus
-//     `/proc/self/fd`, not `WithDirMount`?").
-//   - WASI preview 1's file, directory, stream, poll and socket functions
-//     are served by airlock over that filesystem (WASI, wasi*.go); wazero's
-//     serve the rest (arguments, environment, clocks, random bytes), and
-//     wasi-threads' thread-spawn is airlock's (threads.go). Instantiate
-//     builds them all for a runtime.
-//   - The network host functions (airlock_net_v1, NetFuncs; the ABI is in
-//     docs/network-abi.md): the host resolves, checks and dials, and adds
-//     credentials the tool never sees. runtime.New installs them in every
-//     engine (runtime.Config.Net configures them).
-//   - The Gate is the one place where a host function asks for a decision
-//     (decision.Request) and every answer is recorded (decision.Recorder);
-//     an "ask" goes to the run's decision.Asker, nobody's means deny.
-//   - Wrap is the hook, installed once per runtime, that decorates every
-//     host function (telemetry's spans); Func adds host functions of
-//     another module (the network's, a test's).
+//   - add host functions of another module beside airlock's, or replace
+//     one (Func, in runtime.Config.HostFuncs; WASIModule, NetModule and
+//     ThreadsModule name airlock's own modules);
+//   - wrap every host function once, when a runtime's host modules are
+//     built, for tracing or counting (Wrap, runtime.Config.Wrap; telemetry
+//     is the project's own user of it);
+//   - configure airlock's network host functions (NetConfig and Resolver,
+//     runtime.Config.Net);
+//   - add per-run state before a run starts (Run, the argument of
+//     runtime.Config.PrepareRun);
+//   - name the host paths of its own state that no tool may reach
+//     (StatePath, runtime.Config.State; StateRulePrefix starts the rule of
+//     every decision that kept a tool away from one).
 //
-// The runtime package puts these together for each run (a Run in the
-// context, WithRun and RunFrom); most programs use runtime.Engine and never
-// this package directly.
+// The implementation (airlock's WASI preview 1 over the policy filesystem,
+// the network functions, the decision gate, wasi-threads) is in the
+// module's internal/host package, which nothing outside this module can
+// import; the names here are aliases of its types and constants, so the
+// two are the same types (RATIONALE.md, "Why is the host-function
+// implementation in internal/host, not hostfuncs/internal?"). Most programs
+// use runtime.Engine and never this package directly.
 package hostfuncs

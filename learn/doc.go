@@ -3,9 +3,9 @@
 // (docs/learn.md).
 //
 // A run is watched through the gate's observer (decision.Use, given by
-// hostfuncs.Gate.Observe): every path the tool named and every operation
-// the policy filesystem let it do, every connection the network let it
-// make. A Recorder keeps them; Learn turns
+// run.Gate.Observe of a hostfuncs.Run): every path the tool named and
+// every operation the policy filesystem let it do, every connection the
+// network let it make. A Recorder keeps them; Learn turns
 // them, with the run's decisions and what it measured, into Needs: mounts
 // narrowed to the folders it used (read-only where it only read), network
 // rules naming the scheme, host and port it connected to, the environment

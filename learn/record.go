@@ -16,8 +16,9 @@ const (
 	maxConns = 1 << 12
 )
 
-// Recorder keeps what runs used: give Use to hostfuncs.Gate.Observe. It is
-// safe for concurrent use; its zero value is ready.
+// Recorder keeps what runs used: give Use to run.Gate.Observe, run being the
+// hostfuncs.Run of runtime.Config.PrepareRun. It is safe for concurrent use;
+// its zero value is ready.
 type Recorder struct {
 	mu       sync.Mutex
 	seq      int

@@ -22,7 +22,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/tmpfstest"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
@@ -125,7 +125,7 @@ func TestServesThroughFaults(t *testing.T) {
 	ctx := t.Context()
 	cache := t.TempDir()
 	// An engine of its own: its compile cache is deleted below.
-	eng, err := runtime.New(ctx, runtime.Config{CacheDir: cache, HostFuncs: []hostfuncs.Func{askFunc}})
+	eng, err := runtime.New(ctx, runtime.Config{CacheDir: cache, HostFuncs: []host.Func{askFunc}})
 	if err != nil {
 		t.Fatal(err)
 	}

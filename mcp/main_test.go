@@ -18,7 +18,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
@@ -69,7 +69,7 @@ func testMain(m *testing.M) int {
 	ctx := context.Background()
 	engine, err = runtime.New(ctx, runtime.Config{
 		CacheDir:  compileCache(),
-		HostFuncs: []hostfuncs.Func{askFunc},
+		HostFuncs: []host.Func{askFunc},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -92,12 +92,12 @@ func compileCache() string {
 // askFunc is the test host function airlock_test.ask: it puts a question
 // the policy leaves open ("ask") to the run's gate, as a network or
 // filesystem host function does, and returns 1 when it is allowed.
-var askFunc = hostfuncs.Func{
+var askFunc = host.Func{
 	Module:  "airlock_test",
 	Name:    "ask",
 	Results: []api.ValueType{api.ValueTypeI32},
 	Fn: api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
-		run := hostfuncs.RunFrom(ctx)
+		run := host.RunFrom(ctx)
 		ok := run.Gate.Decide(decision.Request{Kind: "test.ask", Op: "ask", Target: "the-test-target",
 			Policy: policy.Ask, Rule: "the test asks"}, "EPERM")
 		stack[0] = 0

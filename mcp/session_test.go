@@ -14,7 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -29,7 +29,7 @@ func waitingEngine(t *testing.T) (*runtime.Engine, *atomic.Int32) {
 	var n atomic.Int32
 	eng, err := runtime.New(context.Background(), runtime.Config{
 		CacheDir:  compileCache(),
-		HostFuncs: []hostfuncs.Func{askFunc},
+		HostFuncs: []host.Func{askFunc},
 		Wrap: func(module, name string, fn api.GoModuleFunction) api.GoModuleFunction {
 			if name != "ask" && name != "path_open" && name != "path_rename" {
 				return fn

@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/runtime"
 	"github.com/airlockhq/airlock/telemetry"
@@ -67,7 +67,7 @@ func TestRequestSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	eng, err := runtime.New(context.Background(), tp.Configure(runtime.Config{CacheDir: compileCache(), HostFuncs: []hostfuncs.Func{askFunc}}))
+	eng, err := runtime.New(context.Background(), tp.Configure(runtime.Config{CacheDir: compileCache(), HostFuncs: []host.Func{askFunc}}))
 	if err != nil {
 		t.Fatal(err)
 	}

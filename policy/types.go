@@ -71,7 +71,7 @@ func (o Origin) String() string {
 }
 
 // Policy is a parsed, validated policy. It holds no open resources; the
-// hostfuncs package turns mounts into filesystems.
+// internal/host package turns mounts into filesystems.
 type Policy struct {
 	Mounts      []Mount
 	Env         Env

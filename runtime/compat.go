@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmfile"
 )
 
@@ -174,7 +174,7 @@ func importProblem(im wasmfile.Import, provides func(module, name string) bool) 
 		return p, false
 	}
 	switch {
-	case im.Module == hostfuncs.WASIModule:
+	case im.Module == host.WASIModule:
 		p.Message = "not a wasi_snapshot_preview1 function; the module may be built for another WASI version (see docs/wasi.md for the functions airlock provides)"
 	case im.Module == "env":
 		p.Message = "not provided by airlock; is this an Emscripten or JavaScript-targeted module? build for wasip1 (clang --target=wasm32-wasi, rustc --target wasm32-wasip1, GOOS=wasip1 GOARCH=wasm)"
@@ -193,7 +193,7 @@ func importProblem(im wasmfile.Import, provides func(module, name string) bool) 
 // reservedModule reports whether airlock provides functions under module
 // name m: a memory imported from it could not be told apart from them.
 func reservedModule(m string) bool {
-	return m == hostfuncs.WASIModule || m == hostfuncs.ThreadsModule || strings.HasPrefix(m, "airlock_")
+	return m == host.WASIModule || m == host.ThreadsModule || strings.HasPrefix(m, "airlock_")
 }
 
 // threadProblems lists what in f's use of threads airlock refuses (the
@@ -204,12 +204,12 @@ func threadProblems(f *wasmfile.File) []Problem {
 	var ps []Problem
 	spawns := false
 	for _, im := range f.Imports {
-		if im.Module == hostfuncs.ThreadsModule && im.Name == hostfuncs.ThreadSpawn && im.Kind == wasmfile.KindFunc {
+		if im.Module == host.ThreadsModule && im.Name == host.ThreadSpawn && im.Kind == wasmfile.KindFunc {
 			spawns = true
 		}
 	}
 	if spawns && !hasThreadStart(f) {
-		ps = append(ps, Problem{Import: hostfuncs.ThreadsModule + "." + hostfuncs.ThreadSpawn, Feature: "threads",
+		ps = append(ps, Problem{Import: host.ThreadsModule + "." + host.ThreadSpawn, Feature: "threads",
 			Message: "the module imports thread-spawn but exports no wasi_thread_start(i32, i32), where wasi-threads enter a new thread: " +
 				"link it as a wasi-threads command (wasm32-wasip1-threads, -pthread)"})
 	}

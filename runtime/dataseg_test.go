@@ -13,7 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 // initialMemory instantiates bin without running it (no start function)
@@ -26,7 +26,7 @@ func initialMemory(t *testing.T, bin []byte, alloc experimental.MemoryAllocator)
 	// the engine, and it compiles a 10 MB module in a moment.
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
-	if err := hostfuncs.Instantiate(ctx, rt, nil, nil); err != nil {
+	if err := host.Instantiate(ctx, rt, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	cm, err := rt.CompileModule(ctx, bin)
@@ -37,7 +37,7 @@ func initialMemory(t *testing.T, bin []byte, alloc experimental.MemoryAllocator)
 	stubs := map[string]wazero.HostModuleBuilder{}
 	for _, f := range cm.ImportedFunctions() {
 		mod, name, _ := f.Import()
-		if mod == hostfuncs.WASIModule {
+		if mod == host.WASIModule {
 			continue
 		}
 		if stubs[mod] == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 // wasmPage is the size of one page of WebAssembly linear memory.
@@ -128,7 +129,7 @@ type Engine struct {
 	alt backend // an engine other than wazero (backend.go), or nil
 
 	stateMu   sync.Mutex
-	lastState *hostfuncs.State // the last run's, reused while unchanged (runState)
+	lastState *host.State // the last run's, reused while unchanged (runState)
 
 	compiling sync.WaitGroup // compiles under way, which Close waits for
 
@@ -171,7 +172,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.HostFuncs = withNet(cfg.HostFuncs, cfg.Net)
 	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
 	var err error
-	if e.procMounts, err = hostfuncs.ProcessFSMounts(); err != nil {
+	if e.procMounts, err = host.ProcessFSMounts(); err != nil {
 		return nil, err
 	}
 	e.cacheDir = cfg.CacheDir
@@ -202,28 +203,28 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 
 // statePaths is what no tool of this engine's runs may reach: the
 // caller's state and the compile cache.
-func (e *Engine) statePaths() []hostfuncs.StatePath {
-	paths := append([]hostfuncs.StatePath(nil), e.cfg.State...)
+func (e *Engine) statePaths() []host.StatePath {
+	paths := append([]host.StatePath(nil), e.cfg.State...)
 	if e.cacheDir != "" {
-		paths = append(paths, hostfuncs.StatePath{Path: e.cacheDir, What: "compile cache", Secret: true})
+		paths = append(paths, host.StatePath{Path: e.cacheDir, What: "compile cache", Secret: true})
 	}
 	// The default cache too, when this engine uses another: an airlock
 	// started without AIRLOCK_CACHE_DIR keeps its native code there.
 	if d, err := os.UserCacheDir(); err == nil {
 		if def := filepath.Join(d, "airlock"); def != e.cacheDir {
-			paths = append(paths, hostfuncs.StatePath{Path: def, What: "compile cache", Secret: true})
+			paths = append(paths, host.StatePath{Path: def, What: "compile cache", Secret: true})
 		}
 	}
 	return paths
 }
 
 // runState is the State that guards a run's mounts: the last run's while
-// nothing in it changed (hostfuncs.NewStateLike), which spares each run a
+// nothing in it changed (host.NewStateLike), which spares each run a
 // walk of every folder of the compile cache and the other state.
-func (e *Engine) runState() *hostfuncs.State {
+func (e *Engine) runState() *host.State {
 	e.stateMu.Lock()
 	defer e.stateMu.Unlock()
-	e.lastState = hostfuncs.NewStateLike(e.statePaths(), e.lastState)
+	e.lastState = host.NewStateLike(e.statePaths(), e.lastState)
 	return e.lastState
 }
 
@@ -298,13 +299,13 @@ func NewModule(name string, b []byte) *Module {
 
 // withNet returns extra with airlock's network functions in front, unless
 // extra defines the network module itself.
-func withNet(extra []hostfuncs.Func, cfg hostfuncs.NetConfig) []hostfuncs.Func {
+func withNet(extra []host.Func, cfg host.NetConfig) []host.Func {
 	for _, f := range extra {
-		if f.Module == hostfuncs.NetModule {
+		if f.Module == host.NetModule {
 			return extra
 		}
 	}
-	return append(hostfuncs.NetFuncs(cfg), extra...)
+	return append(host.NetFuncs(cfg), extra...)
 }
 
 // runtimeFor returns the wazero runtime for a configuration, creating it once.
@@ -324,7 +325,7 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 		cfg = cfg.WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesThreads)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if err := hostfuncs.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
+	if err := host.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 )
 
@@ -269,7 +269,7 @@ func checkSources(ctx context.Context, tc wasmbuild.Toolchain, dir, root, mode s
 // The go command runs with the person's rights and does not know the
 // policy filesystem's rules.
 func (e *Engine) hiddenWithState(hidden func(string) string) func(string) string {
-	var secret []hostfuncs.StatePath
+	var secret []host.StatePath
 	for _, sp := range e.statePaths() {
 		if sp.Secret {
 			secret = append(secret, sp)
@@ -279,7 +279,7 @@ func (e *Engine) hiddenWithState(hidden func(string) string) func(string) string
 		real := realPath(path)
 		for _, sp := range secret {
 			if within(realPath(sp.Path), real) {
-				return hostfuncs.StateRulePrefix + sp.What
+				return host.StateRulePrefix + sp.What
 			}
 		}
 		if hidden != nil {

@@ -22,7 +22,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -115,14 +115,14 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	defer stop(nil)
 
 	// spec.Record is read at each decision, so PrepareRun may wrap it.
-	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d decision.Decision) error {
+	gate := host.NewGate(stopCtx, spec.Asker, func(d decision.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
 		return nil
 	})
 	// airlock serves WASI's files, directories and streams itself
-	// (hostfuncs/wasi.go): the mounts and streams go to its state, not to
+	// (internal/host/wasi.go): the mounts and streams go to its state, not to
 	// wazero's module config.
 	sb, err := e.newSandbox(&spec, gate)
 	if err != nil {
@@ -171,7 +171,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 				return nil
 			})
 		}
-		callCtx = hostfuncs.WithThread(callCtx, 0)
+		callCtx = host.WithThread(callCtx, 0)
 		threads.ctx = callCtx
 		hr.Threads = threads
 	}
@@ -484,22 +484,22 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 
 // hostRun makes the per-run state host functions reach through the call
 // context, and lets Config.PrepareRun add to it. finish is never nil.
-func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *hostfuncs.Gate) (*hostfuncs.Run, context.Context, func(*Result)) {
+func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *host.Gate) (*host.Run, context.Context, func(*Result)) {
 	lookup := spec.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	hr := &hostfuncs.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
+	hr := &host.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
 		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
-	// For airlock's own args_* and environ_* (hostfuncs.StockWASIFunc):
+	// For airlock's own args_* and environ_* (host.StockWASIFunc):
 	// the engines that serve them read the run's arguments and environment
 	// here.
 	var env []string
 	for _, kv := range environ(spec.Policy, spec.LookupEnv) {
 		env = append(env, kv[0]+"="+kv[1])
 	}
-	hostfuncs.SetProcess(hr, append([]string{spec.Module.Name}, spec.Args...), env)
-	callCtx := hostfuncs.WithRun(runCtx, hr)
+	host.SetProcess(hr, append([]string{spec.Module.Name}, spec.Args...), env)
+	callCtx := host.WithRun(runCtx, hr)
 	finish := func(*Result) {}
 	if e.cfg.PrepareRun != nil {
 		var f func(*Result)

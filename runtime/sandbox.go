@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 )
 
@@ -14,22 +14,22 @@ import (
 // each mount) and the capped output streams. Both engines build it here,
 // so a mount, a pattern or a limit means the same on each.
 type sandbox struct {
-	wasi           *hostfuncs.WASI
+	wasi           *host.WASI
 	stdout, stderr *capped
 	closers        []io.Closer // the mounts' filesystems
 }
 
 // newSandbox opens spec's mounts through the policy filesystem, under gate,
 // and connects the streams. Call close when the run has ended.
-func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) {
+func (e *Engine) newSandbox(spec *Spec, gate *host.Gate) (*sandbox, error) {
 	p := spec.Policy
 	s := &sandbox{}
-	limit := hostfuncs.NewOpenFileLimit(p.Limits.OpenFiles)
-	state := e.runState() // the last run's while unchanged (hostfuncs.NewStateLike)
-	var mounts []hostfuncs.WASIMount
+	limit := host.NewOpenFileLimit(p.Limits.OpenFiles)
+	state := e.runState() // the last run's while unchanged (host.NewStateLike)
+	var mounts []host.WASIMount
 	for _, m := range p.Mounts {
-		fs, err := hostfuncs.NewFS(m, gate, limit, e.procMounts)
-		if errors.Is(err, hostfuncs.ErrProcessFS) {
+		fs, err := host.NewFS(m, gate, limit, e.procMounts)
+		if errors.Is(err, host.ErrProcessFS) {
 			s.close()
 			return nil, &StateError{Guest: m.Guest, Err: err}
 		}
@@ -45,7 +45,7 @@ func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) 
 		if spec.ReadOnlyVerdict == policy.Ask && m.Origin.Layer != policy.LayerManaged {
 			fs.ReadOnlyVerdict = policy.Ask
 		}
-		mounts = append(mounts, hostfuncs.WASIMount{Guest: m.Guest, FS: fs})
+		mounts = append(mounts, host.WASIMount{Guest: m.Guest, FS: fs})
 	}
 	s.stdout = newCapped(orDiscard(spec.Stdout), p.Limits.Output)
 	s.stderr = newCapped(orDiscard(spec.Stderr), p.Limits.Output)
@@ -53,7 +53,7 @@ func (e *Engine) newSandbox(spec *Spec, gate *hostfuncs.Gate) (*sandbox, error) 
 	if stdin == nil {
 		stdin = eofReader{}
 	}
-	s.wasi = hostfuncs.NewWASI(mounts, stdin, s.stdout, s.stderr)
+	s.wasi = host.NewWASI(mounts, stdin, s.stdout, s.stderr)
 	return s, nil
 }
 

@@ -10,30 +10,30 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
 
 // TestStockWASIFuncsMatchWazero: the functions airlock serves where
 // wazero's own cannot run (arguments, environment, clocks, random bytes,
-// proc_exit, sched_yield on the wasmtime engine; hostfuncs/wasi_proc.go)
+// proc_exit, sched_yield on the wasmtime engine; internal/host/wasi_proc.go)
 // give what wazero's give. Here they replace wazero's on the wazero engine
 // itself, so the default build tests them without cgo.
 func TestStockWASIFuncsMatchWazero(t *testing.T) {
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
-	funcs, err := hostfuncs.Funcs(ctx, r, nil)
+	funcs, err := host.Funcs(ctx, r, nil)
 	r.Close(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var own []hostfuncs.Func
+	var own []host.Func
 	for _, f := range funcs {
 		if !f.Stock {
 			continue
 		}
-		fn, ok := hostfuncs.StockWASIFunc(f.Name)
+		fn, ok := host.StockWASIFunc(f.Name)
 		if !ok {
 			t.Fatalf("no airlock implementation of %s", f.Name)
 		}

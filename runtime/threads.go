@@ -15,7 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmfile"
 )
 
@@ -236,32 +236,32 @@ func wazeroThreads(rt wazero.Runtime, cm wazero.CompiledModule, cfg wazero.Modul
 // run (proc_exit or a trap).
 var errThreadEnded = errors.New("a thread ended the run")
 
-// Spawn implements hostfuncs.Spawner.
+// Spawn implements host.Spawner.
 func (g *threadGroup) Spawn(_ context.Context, startArg uint32) (int32, uint16) {
 	if g.newThread == nil {
-		return 0, hostfuncs.ThreadErrNotSup
+		return 0, host.ThreadErrNotSup
 	}
 	g.mu.Lock()
 	if g.ended || g.ctx.Err() != nil || g.live >= MaxThreads || g.next >= maxTID {
 		g.mu.Unlock()
-		return 0, hostfuncs.ThreadErrAgain
+		return 0, host.ThreadErrAgain
 	}
 	g.next++
 	tid := g.next
 	g.live++
 	g.mu.Unlock()
 
-	th, err := g.newThread(hostfuncs.WithThread(g.ctx, tid), tid, startArg)
+	th, err := g.newThread(host.WithThread(g.ctx, tid), tid, startArg)
 	if err != nil {
 		g.done(tid, nil)
-		return 0, hostfuncs.ThreadErrAgain
+		return 0, host.ThreadErrAgain
 	}
 	g.mu.Lock()
 	if g.ended { // the run ended while the thread was being made
 		g.mu.Unlock()
 		th.close()
 		g.done(tid, nil)
-		return 0, hostfuncs.ThreadErrAgain
+		return 0, host.ThreadErrAgain
 	}
 	g.started++
 	g.mu.Unlock()

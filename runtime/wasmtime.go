@@ -14,7 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 const wasmtimeBuilt = true
@@ -31,7 +31,7 @@ const epochTick = 10 * time.Millisecond
 
 // wasmtimeBackend runs modules on wasmtime. Its host functions are
 // airlock's own, the same as on wazero: WASI preview 1 over the policy
-// filesystem (hostfuncs), the network, and the caller's (Config.HostFuncs),
+// filesystem (internal/host), the network, and the caller's (Config.HostFuncs),
 // each passed through Config.Wrap and defined once in the linker
 // (wasmtime_host.go). wasmtime's own WASI is never linked.
 type wasmtimeBackend struct {
@@ -207,7 +207,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 		stopCtx, stop = context.WithCancelCause(runCtx)
 	}
 	defer stop(nil)
-	gate := hostfuncs.NewGate(stopCtx, spec.Asker, func(d decision.Decision) error {
+	gate := host.NewGate(stopCtx, spec.Asker, func(d decision.Decision) error {
 		if spec.Record != nil {
 			return spec.Record(d)
 		}
@@ -238,7 +238,7 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 			finish(nil)
 			return nil, &ModuleError{Name: spec.Module.Name, Err: err}
 		}
-		callCtx = hostfuncs.WithThread(callCtx, 0)
+		callCtx = host.WithThread(callCtx, 0)
 		threads = &threadGroup{ctx: callCtx, stop: stop, wake: wt.wake, wakeEvery: 20 * time.Millisecond}
 		if ti.imported != nil {
 			threads.newThread = wt.newThread

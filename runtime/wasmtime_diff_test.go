@@ -24,7 +24,7 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v39"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -277,7 +277,7 @@ func TestEnginesTraceTheSameCalls(t *testing.T) {
 		return strings.Join(lines, " ")
 	}
 	wz, wt := show(calls[runtime.EngineWazero]), show(calls[runtime.EngineWasmtime])
-	if wz != wt || !strings.Contains(wt, hostfuncs.WASIModule+".path_open=") {
+	if wz != wt || !strings.Contains(wt, host.WASIModule+".path_open=") {
 		t.Fatalf("traced calls differ:\nwazero:   %s\nwasmtime: %s", wz, wt)
 	}
 }
@@ -289,7 +289,7 @@ func TestEnginesTraceTheSameCalls(t *testing.T) {
 // attack, and airlock's layer is what stops it.
 func TestWasmtimeNativeWASIWouldLeak(t *testing.T) {
 	dir := t.TempDir()
-	path, err := wasmbuild.Build(filepath.Join("..", "hostfuncs", "testdata", "fsguest"), dir, "fsguest")
+	path, err := wasmbuild.Build(filepath.Join("..", "internal", "host", "testdata", "fsguest"), dir, "fsguest")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,20 +13,20 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 // defineHostFuncs defines in l every host function the wazero engine gives
-// a guest (hostfuncs.Funcs: WASI preview 1 and extra), each passed through
+// a guest (host.Funcs: WASI preview 1 and extra), each passed through
 // wrap, once for every store the linker instantiates into. The WASI
 // functions wazero serves itself there (Func.Stock) are airlock's here
-// (hostfuncs.StockWASIFunc), with the same results.
-func defineHostFuncs(ctx context.Context, l *wasmtime.Linker, wrap hostfuncs.Wrap, extra []hostfuncs.Func) error {
+// (host.StockWASIFunc), with the same results.
+func defineHostFuncs(ctx context.Context, l *wasmtime.Linker, wrap host.Wrap, extra []host.Func) error {
 	// wazero only lends the WASI function definitions (names and types);
 	// no module of it ever runs on this engine.
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer r.Close(ctx)
-	funcs, err := hostfuncs.Funcs(ctx, r, extra)
+	funcs, err := host.Funcs(ctx, r, extra)
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func defineHostFuncs(ctx context.Context, l *wasmtime.Linker, wrap hostfuncs.Wra
 		fn := f.Fn
 		if f.Stock {
 			var ok bool
-			if fn, ok = hostfuncs.StockWASIFunc(f.Name); !ok {
+			if fn, ok = host.StockWASIFunc(f.Name); !ok {
 				return fmt.Errorf("%s.%s has no implementation for this engine", f.Module, f.Name)
 			}
 		}
@@ -131,7 +131,7 @@ func toVal(t api.ValueType, v uint64) wasmtime.Val {
 // how the guest ended when a host function ended it. Only the goroutine
 // that runs the guest touches it (wasmtime calls host functions on it).
 type storeRun struct {
-	ctx context.Context // the run's call context (hostfuncs.Run, telemetry)
+	ctx context.Context // the run's call context (host.Run, telemetry)
 
 	// shared is the run's shared memory (wasi-threads), which every store
 	// of the run sees; or the one the module defines, found by the first

@@ -11,7 +11,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// airlock's host functions (hostfuncs: WASI and the network) are written
+// airlock's host functions (internal/host: WASI and the network) are written
 // against wazero's api.Module and api.Memory, and use nothing of them but
 // the calling instance's linear memory (and CloseWithExitCode on the way
 // out). On wasmtime they get callerModule: the memory of the instance that

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -21,7 +21,7 @@ import (
 // keeps its bytes, the key never reaches the output.
 func TestEnginesKeepStateOutOfReach(t *testing.T) {
 	dir := t.TempDir()
-	path, err := wasmbuild.Build(filepath.Join("..", "hostfuncs", "testdata", "fsguest"), dir, "fsguest")
+	path, err := wasmbuild.Build(filepath.Join("..", "internal", "host", "testdata", "fsguest"), dir, "fsguest")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestEnginesKeepStateOutOfReach(t *testing.T) {
 			os.MkdirAll(filepath.Dir(policyFile), 0o755)
 			os.WriteFile(policyFile, []byte("# policy\n"), 0o644)
 			e, err := runtime.New(context.Background(), runtime.Config{CacheDir: cache, Engine: name,
-				State: []hostfuncs.StatePath{{Path: policyFile, What: "policy"}}})
+				State: []host.StatePath{{Path: policyFile, What: "policy"}}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 // wasi-threads on wasmtime, as wasmtime's own wasi-threads runs them: the
@@ -117,7 +117,7 @@ func (b *wasmtimeBackend) newWasmtimeThreads(mod *wasmtime.Module, ti threadsInf
 		return nil, fmt.Errorf("making the shared memory %s.%s: %w", im.Module, im.Name, err)
 	}
 	b.mu.Lock()
-	l, err := cloneLinker(b.linker, b.probe, [2]string{hostfuncs.ThreadsModule, hostfuncs.ThreadSpawn})
+	l, err := cloneLinker(b.linker, b.probe, [2]string{host.ThreadsModule, host.ThreadSpawn})
 	if err == nil {
 		err = defineShared(l, b.probe, im.Module, im.Name, mem)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 	"github.com/airlockhq/airlock/telemetry"
@@ -128,9 +128,9 @@ func BenchmarkWrapper(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer p.Shutdown(context.Background())
-				fn = p.Wrap(hostfuncs.WASIModule, "clock_time_get", noop)
+				fn = p.Wrap(host.WASIModule, "clock_time_get", noop)
 				var finish func(*runtime.Result)
-				ctx, finish = p.PrepareRun(ctx, &runtime.Spec{}, &hostfuncs.Run{Tool: "bench"})
+				ctx, finish = p.PrepareRun(ctx, &runtime.Spec{}, &host.Run{Tool: "bench"})
 				defer finish(&runtime.Result{})
 			}
 			stack := make([]uint64, 3)

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 // How host call spans are recorded.
@@ -64,7 +64,7 @@ func (p *Provider) fnInfo(module, name string) *fnInfo {
 	if fi, ok := p.fns[key]; ok {
 		return fi
 	}
-	fi := &fnInfo{module: module, name: name, spanName: key, wasi: module == hostfuncs.WASIModule}
+	fi := &fnInfo{module: module, name: name, spanName: key, wasi: module == host.WASIModule}
 	if fi.wasi {
 		fi.spanName = name
 		fi.args = wasiArgsFor(name)
@@ -158,7 +158,7 @@ func newSpanID() uint64 {
 func (rs *runState) callWASI(ctx context.Context, fi *fnInfo, fn api.GoModuleFunction, mod api.Module, stack []uint64) {
 	a := &fi.args
 	rec := callRec{fn: fi.index, fd: -1, opened: -1, bytes: -1, exit: -1, errno: -1, tid: -1}
-	if tid, ok := hostfuncs.ThreadFrom(ctx); ok {
+	if tid, ok := host.ThreadFrom(ctx); ok {
 		rec.tid = tid
 	}
 	n := int8(len(stack))
@@ -291,7 +291,7 @@ func takeDecisions(pending []pendingDecision, id uint64, f func(*decision.Decisi
 // puts in the function's context.
 func (rs *runState) callSDK(ctx context.Context, fi *fnInfo, fn api.GoModuleFunction, mod api.Module, stack []uint64) {
 	attrs := fi.attrs
-	tid, threaded := hostfuncs.ThreadFrom(ctx)
+	tid, threaded := host.ThreadFrom(ctx)
 	if threaded {
 		attrs = append(attrs[:len(attrs):len(attrs)], attribute.Int64(AttrThread, int64(tid)))
 	}

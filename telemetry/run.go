@@ -16,6 +16,7 @@ import (
 
 	"github.com/airlockhq/airlock/decision"
 	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -65,7 +66,7 @@ type runState struct {
 	tool    string
 	digest  string
 	next    decision.Recorder // the recorder the caller set, called first
-	run     *hostfuncs.Run
+	run     *host.Run
 
 	current   atomic.Uint64 // the span ID of the host call in progress, 0 between calls (a run without threads)
 	threaded  atomic.Bool   // a thread's host call was seen: inflight, not current (calls.go, begin)
@@ -237,7 +238,7 @@ func (rs *runState) finish(res *runtime.Result) {
 		attribute.Int64(AttrDecisions, rs.decisions.Load()),
 		attribute.Int64(AttrDenied, rs.denied.Load()))
 	// The network functions count per run; their totals are read once here.
-	net := hostfuncs.NetStatsOf(rs.run)
+	net := host.NetStatsOf(rs.run)
 	if net.Connections > 0 || net.Requests > 0 {
 		attrs = append(attrs, attribute.Int64(AttrNetConnections, net.Connections), attribute.Int64(AttrNetRequests, net.Requests),
 			attribute.Int64(AttrNetBytesIn, net.BytesIn), attribute.Int64(AttrNetBytesOut, net.BytesOut))

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/airlockhq/airlock/decision"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/runtime"
 	"github.com/airlockhq/airlock/telemetry"
 )
@@ -22,7 +22,7 @@ import (
 func TestNonWASIFunctionSpan(t *testing.T) {
 	h := newHarness(t, telemetry.Config{})
 	spec := &runtime.Spec{Args: []string{"a"}}
-	ctx, finish := h.p.PrepareRun(context.Background(), spec, &hostfuncs.Run{Tool: "t", Digest: "sha256:00"})
+	ctx, finish := h.p.PrepareRun(context.Background(), spec, &host.Run{Tool: "t", Digest: "sha256:00"})
 	var inner trace.SpanContext
 	connect := h.p.Wrap("airlock_net_v1", "connect", api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 		inner = trace.SpanFromContext(ctx).SpanContext()

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -194,8 +194,8 @@ func TestInspect(t *testing.T) {
 	}
 
 	// airlock's network module is provided, and is the network capability.
-	netName := hostfuncs.NetFuncs(hostfuncs.NetConfig{})[0].Name
-	netMod := write("net.wasm", commandImporting(hostfuncs.NetModule, netName, false))
+	netName := host.NetFuncs(host.NetConfig{})[0].Name
+	netMod := write("net.wasm", commandImporting(host.NetModule, netName, false))
 	r = runCLI(t, dir, "", nil, "inspect", "--json", netMod)
 	in = inspection{}
 	json.Unmarshal([]byte(r.stdout), &in)

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmfile"
 	"github.com/airlockhq/airlock/runtime"
 )
@@ -69,29 +69,29 @@ var capabilityKinds = []struct {
 }{
 	{"filesystem", "WASI files, through airlock's policy filesystem: only mounts exist; protect and hide patterns apply",
 		func(m, n string) bool {
-			return m == hostfuncs.WASIModule && (strings.HasPrefix(n, "path_") || strings.HasPrefix(n, "fd_prestat") || n == "fd_readdir")
+			return m == host.WASIModule && (strings.HasPrefix(n, "path_") || strings.HasPrefix(n, "fd_prestat") || n == "fd_readdir")
 		}},
 	{"network", "airlock's network module: every connection is checked against the policy's network rules",
 		func(m, n string) bool { return strings.HasPrefix(m, "airlock_net") }},
 	{"sockets", "WASI sockets: airlock preopens no sockets, so these calls fail (EBADF); use the network module instead",
-		func(m, n string) bool { return m == hostfuncs.WASIModule && strings.HasPrefix(n, "sock_") }},
+		func(m, n string) bool { return m == host.WASIModule && strings.HasPrefix(n, "sock_") }},
 	{"standard streams", "stdin, stdout and stderr, and files once opened; output capped by limits.output",
-		func(m, n string) bool { return m == hostfuncs.WASIModule && strings.HasPrefix(n, "fd_") }},
+		func(m, n string) bool { return m == host.WASIModule && strings.HasPrefix(n, "fd_") }},
 	{"arguments and environment", "the tool's arguments, and only the environment variables the policy passes",
 		func(m, n string) bool {
-			return m == hostfuncs.WASIModule && (strings.HasPrefix(n, "args_") || strings.HasPrefix(n, "environ_"))
+			return m == host.WASIModule && (strings.HasPrefix(n, "args_") || strings.HasPrefix(n, "environ_"))
 		}},
 	{"clocks", "real wall and monotonic clocks, sleeping (poll_oneoff), yielding",
 		func(m, n string) bool {
-			return m == hostfuncs.WASIModule && (strings.HasPrefix(n, "clock_") || n == "poll_oneoff" || n == "sched_yield")
+			return m == host.WASIModule && (strings.HasPrefix(n, "clock_") || n == "poll_oneoff" || n == "sched_yield")
 		}},
 	{"randomness", "the host's cryptographic random source",
-		func(m, n string) bool { return m == hostfuncs.WASIModule && n == "random_get" }},
+		func(m, n string) bool { return m == host.WASIModule && n == "random_get" }},
 	{"process", "exit status (proc_exit); proc_raise is not supported",
-		func(m, n string) bool { return m == hostfuncs.WASIModule && strings.HasPrefix(n, "proc_") }},
+		func(m, n string) bool { return m == host.WASIModule && strings.HasPrefix(n, "proc_") }},
 	{"threads", fmt.Sprintf("wasi-threads: each thread a new instance on the shared memory, under the run's policy, limits and telemetry; "+
 		"at most %d alive; ended with the run (proc_exit or a trap in any thread ends it)", runtime.MaxThreads),
-		func(m, n string) bool { return m == hostfuncs.ThreadsModule && n == hostfuncs.ThreadSpawn }},
+		func(m, n string) bool { return m == host.ThreadsModule && n == host.ThreadSpawn }},
 }
 
 func inspectCmd(ctx context.Context, args []string, std stdio) error {

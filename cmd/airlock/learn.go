@@ -12,7 +12,7 @@ import (
 	"sync"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
@@ -93,20 +93,20 @@ func openPolicyRW(path string) (*os.File, error) {
 }
 
 // statePath keeps FILE out of every mount's reach for the run.
-func (l *learnFile) statePaths() []hostfuncs.StatePath {
+func (l *learnFile) statePaths() []host.StatePath {
 	if l == nil {
 		return nil
 	}
-	return []hostfuncs.StatePath{{Path: l.path, What: "learned policy"}}
+	return []host.StatePath{{Path: l.path, What: "learned policy"}}
 }
 
 // prepareRun is runtime.Config.PrepareRun for a learning run: it watches
 // the run's gate. nil without --learn.
-func (l *learnFile) prepareRun() func(context.Context, *runtime.Spec, *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
+func (l *learnFile) prepareRun() func(context.Context, *runtime.Spec, *host.Run) (context.Context, func(*runtime.Result)) {
 	if l == nil {
 		return nil
 	}
-	return func(ctx context.Context, spec *runtime.Spec, run *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
+	return func(ctx context.Context, spec *runtime.Spec, run *host.Run) (context.Context, func(*runtime.Result)) {
 		run.Gate.Observe(l.rec.Use)
 		l.mu.Lock()
 		l.pol, l.tool, l.dig, l.args = spec.Policy, spec.Module.Name, spec.Module.Digest, spec.Args
@@ -117,7 +117,7 @@ func (l *learnFile) prepareRun() func(context.Context, *runtime.Spec, *hostfuncs
 
 // finish writes what res needed into FILE and says what it added. It
 // returns false when FILE could not be written.
-func (l *learnFile) finish(res *runtime.Result, state []hostfuncs.StatePath, quiet bool, stderr io.Writer) bool {
+func (l *learnFile) finish(res *runtime.Result, state []host.StatePath, quiet bool, stderr io.Writer) bool {
 	l.mu.Lock()
 	pol := l.pol
 	l.mu.Unlock()
@@ -189,7 +189,7 @@ func learnRun(res *runtime.Result, pol *policy.Policy, rec *learn.Recorder, tool
 }
 
 // statePathList is airlock's state as plain host paths, with extra ones.
-func statePathList(state []hostfuncs.StatePath, extra ...string) []string {
+func statePathList(state []host.StatePath, extra ...string) []string {
 	var out []string
 	for _, s := range state {
 		out = append(out, s.Path)
@@ -216,7 +216,7 @@ func writeThrough(f *os.File, b []byte) error {
 // DIR/TOOL.hcl, merged into after each call.
 type learnDir struct {
 	dir   string
-	state []hostfuncs.StatePath
+	state []host.StatePath
 	log   *slog.Logger
 	mu    sync.Mutex // one merge at a time
 }
@@ -337,22 +337,22 @@ func (o toolNameObserver) End(ctx context.Context, r mcp.RequestRecord) {
 	}
 }
 
-func (d *learnDir) statePaths() []hostfuncs.StatePath {
+func (d *learnDir) statePaths() []host.StatePath {
 	if d == nil {
 		return nil
 	}
-	return []hostfuncs.StatePath{{Path: d.dir, What: "learned policies"}}
+	return []host.StatePath{{Path: d.dir, What: "learned policies"}}
 }
 
 // learnToolKey carries the MCP tool a call is for, in the context of its
 // run (toolNameObserver).
 type learnToolKey struct{}
 
-func (d *learnDir) prepareRun() func(context.Context, *runtime.Spec, *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
+func (d *learnDir) prepareRun() func(context.Context, *runtime.Spec, *host.Run) (context.Context, func(*runtime.Result)) {
 	if d == nil {
 		return nil
 	}
-	return func(ctx context.Context, spec *runtime.Spec, run *hostfuncs.Run) (context.Context, func(*runtime.Result)) {
+	return func(ctx context.Context, spec *runtime.Spec, run *host.Run) (context.Context, func(*runtime.Result)) {
 		rec := &learn.Recorder{}
 		run.Gate.Observe(rec.Use)
 		tool, _ := ctx.Value(learnToolKey{}).(string)

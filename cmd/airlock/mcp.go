@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/mcp"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
@@ -164,7 +164,7 @@ docs/mcp.md.`
 	// change: a served tool that could write them would pick what runs
 	// under another tool's name, pin its digest, and word the description
 	// the agent reads (docs/mcp.md).
-	state = append(state, hostfuncs.StatePath{Path: f.tools, What: "MCP tools folder"})
+	state = append(state, host.StatePath{Path: f.tools, What: "MCP tools folder"})
 	if learning != nil {
 		learning.state = state
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/learn"
 	"github.com/airlockhq/airlock/policy"
 )
@@ -135,7 +135,7 @@ func explainPolicy(name, cwd, url string, std stdio) error {
 	}
 	explain := func() error { return policy.Explain(std.out, p) }
 	if url != "" {
-		explain = func() error { return policy.ExplainDestOn(std.out, p, url, hostfuncs.OwnAddress) }
+		explain = func() error { return policy.ExplainDestOn(std.out, p, url, host.OwnAddress) }
 	}
 	if err := explain(); err != nil {
 		return fail(ExitUsage, "%v", err)

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/telemetry"
 )
@@ -19,11 +19,11 @@ import (
 // runs, natively, the next time anyone types airlock).
 // runtime.Config.State keeps them out of every tool's reach (the engine
 // adds its compile cache); the grants are also unreadable.
-func statePaths(cwd, policyFile, auditPath string) []hostfuncs.StatePath {
-	var out []hostfuncs.StatePath
+func statePaths(cwd, policyFile, auditPath string) []host.StatePath {
+	var out []host.StatePath
 	add := func(p, what string, secret bool) {
 		if p != "" {
-			out = append(out, hostfuncs.StatePath{Path: p, What: what, Secret: secret})
+			out = append(out, host.StatePath{Path: p, What: what, Secret: secret})
 		}
 	}
 	project := approvals.ProjectGrantsFile(cwd)
@@ -52,9 +52,9 @@ func statePaths(cwd, policyFile, auditPath string) []hostfuncs.StatePath {
 // telemetryState is the trace file of the file exporter, as a state path:
 // what a person reads back with airlock trace show is airlock's record, not
 // the tool's to write.
-func telemetryState(p *telemetry.Provider) []hostfuncs.StatePath {
+func telemetryState(p *telemetry.Provider) []host.StatePath {
 	if f := p.File(); f != "" {
-		return []hostfuncs.StatePath{{Path: f, What: "telemetry file"}}
+		return []host.StatePath{{Path: f, What: "telemetry file"}}
 	}
 	return nil
 }

@@ -17,9 +17,9 @@ import (
 // wrote into a read-only mount; a tool rewrote the policy airlock reads
 // next time; a tool rewrote a compiled module that airlock maps and runs.
 
-// fsguest is hostfuncs/testdata/fsguest: one filesystem action per
+// fsguest is internal/host/testdata/fsguest: one filesystem action per
 // argument ("rename:A:B", "read:P", …), one line of result each.
-var fsguest = guestOnce(filepath.Join("..", "..", "hostfuncs", "testdata", "fsguest"), "fsguest")
+var fsguest = guestOnce(filepath.Join("..", "..", "internal", "host", "testdata", "fsguest"), "fsguest")
 
 func digestOf(t *testing.T, path string) string {
 	t.Helper()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/airlockhq/airlock/hostfuncs"
+	"github.com/airlockhq/airlock/internal/host"
 )
 
 // wallProbeFuncs, in a build for tests only (go build -tags
@@ -24,13 +24,13 @@ import (
 //
 //	airlock_wallprobe.open(path_ptr, path_len, how) -> errno  (how: 0 read, 1 append, 2 list)
 //	airlock_wallprobe.connect(addr_ptr, addr_len) -> errno
-func wallProbeFuncs() []hostfuncs.Func {
+func wallProbeFuncs() []host.Func {
 	i32 := api.ValueTypeI32
 	str := func(m api.Module, ptr, n uint64) string {
 		b, _ := m.Memory().Read(uint32(ptr), uint32(n))
 		return string(b)
 	}
-	return []hostfuncs.Func{
+	return []host.Func{
 		{Module: "airlock_wallprobe", Name: "open", Params: []api.ValueType{i32, i32, i32}, Results: []api.ValueType{i32},
 			Fn: api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
 				p := str(m, stack[0], stack[1])

@@ -14,7 +14,7 @@ import (
 
 // Attacks by a hostile tool (testdata/wasiattack, raw WASI calls) on the
 // real airlock binary, proved from the host side. The attacks on the WASI
-// functions one by one are in hostfuncs/wasi_attack_test.go;
+// functions one by one are in internal/host/wasi_attack_test.go;
 // docs/filesystem.md ("Threat model") lists them all.
 
 // TestAttackRootMountProc: with the host's root mounted (--mount /:/), the

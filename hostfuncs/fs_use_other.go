@@ -1,9 +1,0 @@
-//go:build !linux
-
-package hostfuncs
-
-import "github.com/airlockhq/airlock/decision"
-
-// noteLook does nothing: without the policy filesystem there is nothing to
-// learn from.
-func (f *FS) noteLook(kind decision.Kind, op, p string) {}
