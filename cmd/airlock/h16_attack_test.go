@@ -133,3 +133,33 @@ func TestAttackMountThroughPlantedLinkWidensProject(t *testing.T) {
 		t.Errorf("the real place named: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// A --policy file inside the writable project could have been rewritten by
+// a tool of an earlier run under another policy: airlock says so. One
+// reached through a link a tool may have planted there is refused, so that
+// no tool chooses which policy airlock reads. The project's own
+// .airlock/policy.hcl is protected: no warning.
+func TestAttackPolicyFileInTheWritableProject(t *testing.T) {
+	proj, _ := project(t)
+	pol := fmt.Sprintf("mount \"/work\" {\n  host   = %q\n  access = \"write\"\n}\n", proj)
+	for _, p := range []string{"conf/p.hcl", "other/p.hcl", ".airlock/policy.hcl"} {
+		os.MkdirAll(filepath.Join(proj, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(proj, p), []byte(pol), 0o644)
+	}
+	r := runCLI(t, proj, "", nil, "run", "--headless", "--policy", "conf/p.hcl", probeWasm, "--", "exit", "0")
+	if r.code != 0 || !strings.Contains(r.stderr, "airlock: warning: the policy file conf/p.hcl lies in the writable mount /work") {
+		t.Errorf("exit %d, want 0 and a warning:\n%s", r.code, r.stderr)
+	}
+	r = runCLI(t, proj, "", nil, "run", "--headless", "--policy", ".airlock/policy.hcl", probeWasm, "--", "exit", "0")
+	if r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Errorf("the protected project policy: exit %d, want 0 and no warning:\n%s", r.code, r.stderr)
+	}
+	os.RemoveAll(filepath.Join(proj, "conf"))
+	if err := os.Symlink("other", filepath.Join(proj, "conf")); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, proj, "", nil, "run", "--headless", "--policy", "conf/p.hcl", probeWasm, "--", "exit", "0")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "is reached through the symbolic link "+filepath.Join(proj, "conf")) {
+		t.Errorf("through a planted link: exit %d, want %d and the link named:\n%s", r.code, ExitUsage, r.stderr)
+	}
+}

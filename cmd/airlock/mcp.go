@@ -113,6 +113,11 @@ docs/mcp.md.`
 	if err != nil {
 		return err
 	}
+	if f.policy != "" {
+		if err := checkPolicyPlace(f.policy, pol, std.err); err != nil {
+			return err
+		}
+	}
 	acfg, pol, closeApprovals, err := mcpApprovals(pol, cwd, f.headless, std)
 	if err != nil {
 		return err

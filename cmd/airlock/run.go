@@ -137,6 +137,11 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 		policy.WriteDiagnostics(std.err, nil, diags)
 		return exitWith(ExitUsage)
 	}
+	if f.policy != "" {
+		if err := checkPolicyPlace(f.policy, pol, std.err); err != nil {
+			return err
+		}
+	}
 	sess, pol, err := startApprovals(pol, cwd, ap, f.headless, tool, std)
 	if err != nil {
 		return err
@@ -330,6 +335,24 @@ func loadPolicy(name, cwd string, stderr io.Writer) (p *policy.Policy, source st
 		return nil, "", exitWith(ExitUsage)
 	}
 	return p, name, nil
+}
+
+// checkPolicyPlace looks at where the --policy file lies. Through a
+// symbolic link inside a writable mount of the run, it is refused: a tool
+// could have made the link to choose the policy airlock reads. Inside such
+// a mount (outside its protect patterns), it is read with a warning: a
+// tool run there earlier, under another policy, could have changed it
+// (while this run lasts it cannot: the file is airlock's state).
+func checkPolicyPlace(path string, pol *policy.Policy, stderr io.Writer) error {
+	if link, m, ok := linkInWritableMount(path, pol); ok {
+		return fail(ExitUsage, "reading policy: %s is reached through the symbolic link %s, inside the writable mount %s (%s), which a tool could have made to choose the policy airlock reads; "+
+			"name the real place, or remove the link", path, link, m.Guest, m.Host)
+	}
+	if m, ok := runtime.WritableMount(pol, path); ok {
+		fmt.Fprintf(stderr, "airlock: warning: the policy file %s lies in the writable mount %s (%s): a tool run there earlier could have changed it; "+
+			"keep it in .airlock/ (protected) or outside the mounts\n", path, m.Guest, m.Host)
+	}
+	return nil
 }
 
 func exists(p string) bool {
