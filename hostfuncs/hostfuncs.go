@@ -21,6 +21,15 @@ type Wrap = host.Wrap
 // network through the system resolver.
 type NetConfig = host.NetConfig
 
+// The network functions' defaults, for a NetConfig field left 0.
+const (
+	// DefaultMaxResponse is NetConfig.MaxResponse when it is 0: the
+	// largest response body the HTTP path hands a guest (1 GiB).
+	DefaultMaxResponse = host.DefaultMaxResponse
+	// DefaultDialTimeout is NetConfig.DialTimeout when it is 0.
+	DefaultDialTimeout = host.DefaultDialTimeout
+)
+
 // Resolver resolves host names for the network host functions
 // (NetConfig.Resolver). *net.Resolver implements it; tests give a resolver
 // of their own.
