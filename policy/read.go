@@ -16,7 +16,15 @@ const MaxFileSize = 4 << 20
 // reading one of 20 GB, or /dev/zero, whole took every byte of the
 // machine's memory, and a FIFO blocked airlock for ever.
 func ReadFile(path string) ([]byte, error) {
-	// Looked at before it is opened: opening a FIFO waits for a writer.
+	return ReadRegular(path, MaxFileSize, "any policy")
+}
+
+// ReadRegular reads the file at path, which must be a regular file (after
+// links) of at most max bytes; what names, in the error, what the bound is
+// for ("any policy"). The file is looked at before it is opened, so that
+// a FIFO (which would wait for a writer) or a device is never opened, and
+// again once open, so that a swap in between is caught.
+func ReadRegular(path string, max int64, what string) ([]byte, error) {
 	// A path that cannot be looked at fails to open, with open's words.
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
@@ -33,15 +41,16 @@ func ReadFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	if fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes, more than any policy", path, MaxFileSize)
+	tooBig := fmt.Errorf("%s is larger than %d bytes, more than %s", path, max, what)
+	if fi.Size() > max {
+		return nil, tooBig
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes, more than any policy", path, MaxFileSize)
+	if int64(len(b)) > max {
+		return nil, tooBig
 	}
 	return b, nil
 }

@@ -8,18 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/internal/wasmbuild"
+	"github.com/airlockhq/airlock/policy"
 )
 
 // Load reads a module from path: a .wasm file, or a folder of Go source
@@ -56,7 +55,7 @@ func (e *Engine) LoadWith(ctx context.Context, path string, o LoadOptions) (*Mod
 	if fi.IsDir() {
 		return e.buildGo(ctx, path, o)
 	}
-	b, err := readModuleFile(path)
+	b, err := policy.ReadRegular(path, MaxModuleSize, "a module may have")
 	if err != nil {
 		return nil, &NotFoundError{Path: path, Err: err}
 	}
@@ -69,40 +68,11 @@ func (e *Engine) LoadWith(ctx context.Context, path string, o LoadOptions) (*Mod
 }
 
 // MaxModuleSize bounds a module file airlock reads (1 GiB; the largest
-// modules people run are tens of megabytes).
+// modules people run are tens of megabytes). A tool could have put a named
+// pipe, a link to a device or a huge file where a module was: read whole,
+// it would hang the run (or an MCP server loading its tools) or grow the
+// process without end, so a module is read as policy.ReadRegular reads.
 const MaxModuleSize = 1 << 30
-
-// readModuleFile reads the module file at path: a regular file (after
-// links) of at most MaxModuleSize bytes. A tool could have put a named
-// pipe or a link to a device where a module was, and reading that whole
-// would hang the run, or an MCP server loading its tools, or grow the
-// process without end. The file is opened without blocking, so that a
-// pipe nobody writes is refused rather than waited on.
-func readModuleFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	if fi.Size() > MaxModuleSize {
-		return nil, fmt.Errorf("%d bytes, more than the %d a module may have", fi.Size(), MaxModuleSize)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxModuleSize {
-		return nil, fmt.Errorf("more than the %d bytes a module may have", MaxModuleSize)
-	}
-	return b, nil
-}
 
 // buildGo builds the Go main package in dir for wasip1, offline: the go
 // command gets a minimal environment of its own (wasmbuild.Toolchain.Env)
