@@ -163,3 +163,32 @@ func TestAttackPolicyFileInTheWritableProject(t *testing.T) {
 		t.Errorf("through a planted link: exit %d, want %d and the link named:\n%s", r.code, ExitUsage, r.stderr)
 	}
 }
+
+// A link above the project (a /home or /tmp that is a link) is the
+// machine's, not a tool's: a project reached through one keeps its --json,
+// --otel-file and --learn files. Only a link that lies inside a writable
+// mount is refused (the tests above). This once refused them all, since
+// the folder holding such a link contains the mount.
+func TestLinkAboveTheProjectIsThePersons(t *testing.T) {
+	// base/link -> real, and the project is base/real/proj: the folder
+	// holding the link (base) contains the project's mount.
+	base := t.TempDir()
+	proj := filepath.Join(base, "real", "proj")
+	if err := os.MkdirAll(proj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	via := filepath.Join(base, "link", "proj")
+	// PWD as a shell sets it: the working folder as reached, through the link.
+	r := runCLI(t, via, "", []string{"PWD=" + via}, "run", "--headless", "--json=r.json", "--otel-file", "trace.jsonl", "--learn", "learned.hcl", probeWasm, "--", "exit", "0")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0:\n%s", r.code, r.stderr)
+	}
+	for _, f := range []string{"r.json", "trace.jsonl", "learned.hcl"} {
+		if _, err := os.Stat(filepath.Join(proj, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+}

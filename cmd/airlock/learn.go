@@ -263,16 +263,44 @@ func linkInWritableMount(path string, pol *policy.Policy) (link string, m policy
 	if err != nil {
 		return "", policy.Mount{}, false
 	}
-	for dir := filepath.Dir(abs); dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		fi, err := os.Lstat(dir)
-		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
-			continue
-		}
-		if m, ok := runtime.WritableMount(pol, filepath.Dir(dir)); ok {
+	for _, dir := range linksOnTheWay(filepath.Dir(abs)) {
+		if m, ok := mountHolding(pol, filepath.Dir(dir)); ok {
 			return dir, m, true
 		}
 	}
 	return "", policy.Mount{}, false
+}
+
+// mountHolding returns a writable mount of pol whose host folder holds
+// dir (or is it), outside its protect and hide patterns: a tool there can
+// make or replace dir's entries. A folder that merely contains a mount (a
+// /home that is a link, above the project) is not one: no tool can touch
+// its entries.
+func mountHolding(pol *policy.Policy, dir string) (policy.Mount, bool) {
+	real := realPath(dir)
+	for _, m := range pol.Mounts {
+		rel, err := filepath.Rel(realPath(m.Host), real)
+		if err != nil || !filepath.IsLocal(rel) {
+			continue
+		}
+		// WritableMount of this mount alone: its access and its patterns.
+		if wm, ok := runtime.WritableMount(&policy.Policy{Mounts: []policy.Mount{m}}, real); ok {
+			return wm, true
+		}
+	}
+	return policy.Mount{}, false
+}
+
+// linksOnTheWay returns every folder on the way to abs, an absolute path,
+// abs included, that is a symbolic link, nearest to the root first.
+func linksOnTheWay(abs string) []string {
+	var links []string
+	for p := abs; p != filepath.Dir(p); p = filepath.Dir(p) {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			links = append([]string{p}, links...)
+		}
+	}
+	return links
 }
 
 // realPath is path with its symbolic links resolved as far as it exists.

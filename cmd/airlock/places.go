@@ -80,18 +80,12 @@ func mountThroughLink(pol *policy.Policy) error {
 	return nil
 }
 
-// linkBelow returns the first folder on the way to path, strictly below
-// dir, that is a symbolic link; "" if there is none or path is not below dir.
+// linkBelow returns the first folder on the way to path (path included)
+// that is a symbolic link strictly below dir; "" if there is none.
 func linkBelow(dir, path string) string {
-	rel, err := filepath.Rel(dir, path)
-	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
-		return ""
-	}
-	p := dir
-	for _, c := range strings.Split(rel, string(filepath.Separator)) {
-		p = filepath.Join(p, c)
-		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			return p
+	for _, l := range linksOnTheWay(path) {
+		if rel, err := filepath.Rel(dir, l); err == nil && rel != "." && filepath.IsLocal(rel) {
+			return l
 		}
 	}
 	return ""
