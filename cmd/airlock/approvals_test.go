@@ -665,3 +665,27 @@ func TestGrantsCommand(t *testing.T) {
 		t.Errorf("revoke --all: %d %q", r.code, r.stdout)
 	}
 }
+
+// A tool's name comes from its module's file name, which may hold a line
+// break: grants list shows it on its one line (^J), so that it cannot start
+// a line that reads as airlock's.
+func TestGrantsListToolNameOnOneLine(t *testing.T) {
+	dir, env := roProject(t, "never", "60s")
+	g, diags := approvals.LoadGrants(approvals.ProjectGrantsFile(dir))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if err := g.Remember(approvals.Grant{Allow: true, Kind: decision.NetConnect, Target: "api.github.com:443",
+		Digest: "sha256:" + strings.Repeat("cd", 32), Tool: "gh\nairlock: all clear\t"}); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, dir, "", env, "grants", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "gh^Jairlock: all clear^I") {
+		t.Errorf("list: exit %d, want the name on one line:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "airlock: all clear") {
+			t.Errorf("the tool's name started a line:\n%s", r.stdout)
+		}
+	}
+}
