@@ -192,7 +192,7 @@ func BenchmarkStart(b *testing.B) {
 	// The smallest tool there is (proc_exit(0), 100 bytes): airlock's own
 	// cost of a cold start, which a small C or TinyGo tool barely adds to.
 	tinyWasm := filepath.Join(b.TempDir(), "tiny.wasm")
-	if err := os.WriteFile(tinyWasm, tinyModule(), 0o644); err != nil {
+	if err := os.WriteFile(tinyWasm, runtime.ExitModule(0), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	run("airlock-run-tiny", bb.airlock, "run", tinyWasm)
@@ -213,29 +213,4 @@ func BenchmarkStart(b *testing.B) {
 			}
 		}
 	})
-}
-
-// tinyModule is a WASI command whose _start calls proc_exit(0).
-func tinyModule() []byte {
-	var b bytes.Buffer
-	b.WriteString("\x00asm\x01\x00\x00\x00")
-	b.Write([]byte{0x01, 0x08, 0x02, 0x60, 0x01, 0x7f, 0x00, 0x60, 0x00, 0x00}) // types: (i32)->(), ()->()
-	imp := []byte{0x01, 22}
-	imp = append(imp, "wasi_snapshot_preview1"...)
-	imp = append(imp, 9)
-	imp = append(imp, "proc_exit"...)
-	imp = append(imp, 0x00, 0x00)
-	b.Write([]byte{0x02, byte(len(imp))})
-	b.Write(imp)
-	b.Write([]byte{0x03, 0x02, 0x01, 0x01})       // one function of type 1
-	b.Write([]byte{0x05, 0x03, 0x01, 0x00, 0x01}) // one page of memory
-	exp := []byte{0x02, 6}
-	exp = append(exp, "_start"...)
-	exp = append(exp, 0x00, 0x01, 6)
-	exp = append(exp, "memory"...)
-	exp = append(exp, 0x02, 0x00)
-	b.Write([]byte{0x07, byte(len(exp))})
-	b.Write(exp)
-	b.Write([]byte{0x0a, 0x08, 0x01, 0x06, 0x00, 0x41, 0x00, 0x10, 0x00, 0x0b}) // i32.const 0; call proc_exit
-	return b.Bytes()
 }
