@@ -192,3 +192,31 @@ func TestLinkAboveTheProjectIsThePersons(t *testing.T) {
 		}
 	}
 }
+
+// The same for `airlock mcp`, whose audit log and trace file a policy
+// names: a planted `out -> .git` refuses the server at start, and
+// .git/config is unchanged.
+func TestAttackLinkOnTheWayToMCPAuditAndTrace(t *testing.T) {
+	proj, _ := project(t)
+	config := filepath.Join(proj, ".git", "config")
+	before, _ := os.ReadFile(config)
+	if err := os.Symlink(".git", filepath.Join(proj, "out")); err != nil {
+		t.Fatal(err)
+	}
+	mount := fmt.Sprintf("mount \"/work\" {\n  host   = %q\n  access = \"write\"\n}\n", proj)
+	target := filepath.Join(proj, "out", "config")
+	for name, extra := range map[string]string{
+		"audit": fmt.Sprintf("approvals {\n  audit = %q\n}\n", target),
+		"trace": fmt.Sprintf("telemetry {\n  exporter = \"file\"\n  file     = %q\n}\n", target),
+	} {
+		pol := filepath.Join(t.TempDir(), name+".hcl")
+		os.WriteFile(pol, []byte(mount+extra), 0o644)
+		r := runCLI(t, proj, "", nil, "mcp", "--tools", t.TempDir(), "--policy", pol)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "symbolic link "+filepath.Join(proj, "out")) {
+			t.Errorf("%s: exit %d, want %d and the link named:\n%s", name, r.code, ExitUsage, r.stderr)
+		}
+		if b, _ := os.ReadFile(config); string(b) != string(before) {
+			t.Fatalf("%s: .git/config changed through the planted link:\n%.400s", name, b)
+		}
+	}
+}
