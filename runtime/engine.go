@@ -94,6 +94,12 @@ type Config struct {
 	// engine mends something on its own: a compile-cache entry discarded
 	// and compiled again. Nil writes "airlock: " + line to os.Stderr.
 	Warn func(line string)
+	// OneShot says the process runs one tool and then exits, as `airlock
+	// run` does. The Go collector then stays off from New to the end of
+	// the process, under a soft memory limit (oneshot.go): a cold start
+	// makes a few megabytes of garbage, and collecting it cost a fifth of
+	// the start's CPU. GOGC or GOMEMLIMIT in the environment win.
+	OneShot bool
 }
 
 // DefaultCacheDir is $AIRLOCK_CACHE_DIR, or "airlock" in the user's cache dir.
@@ -125,6 +131,8 @@ type Engine struct {
 	gcPercent int
 	gcLimit   int64
 	gcProcs   int // GOMAXPROCS before pauseGC raised it, 0 if it did not
+	// oneShotLimit is the memory limit holdCollector set (Config.OneShot).
+	oneShotLimit int64
 
 	alt backend // an engine other than wazero (backend.go), or nil
 
@@ -171,6 +179,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	cfg.HostFuncs = withNet(cfg.HostFuncs, cfg.Net)
 	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
+	if cfg.OneShot {
+		e.holdCollector(0)
+	}
 	var err error
 	if e.procMounts, err = host.ProcessFSMounts(); err != nil {
 		return nil, err
@@ -432,6 +443,9 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 // for a module whose threads share an imported memory, that memory's
 // module too.
 func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
+	if e.cfg.OneShot {
+		e.holdCollector(len(m.Bytes))
+	}
 	if e.alt != nil {
 		return e.alt.precompile(ctx, m)
 	}

@@ -190,7 +190,7 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	state = append(state, telemetryState(tel)...)
-	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err),
+	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err), OneShot: true,
 		HostFuncs: wallProbeFuncs(), Engine: f.engine,
 		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
 	if err != nil {

@@ -1,0 +1,50 @@
+package runtime
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// oneShotHeadroom is the Go heap a one-shot process may grow to before
+// the collector runs at all, beside oneShotPerByte bytes for each byte of
+// the module (decoding and compiling it is what a start allocates most).
+const (
+	oneShotHeadroom = 128 << 20
+	oneShotPerByte  = 16
+)
+
+// holdCollector turns the Go collector off for a process that runs one
+// tool and exits (Config.OneShot), with a soft memory limit of
+// oneShotHeadroom plus oneShotPerByte times moduleSize, raised (never
+// lowered) as the module becomes known.
+//
+// A cold `airlock run` of a 3 MB Go tool made about 11 MB of garbage while
+// it read, decoded and loaded the module, and Go collected it four times
+// (its first goal is 4 MB): the background marking took about a fifth of
+// the start's CPU, on the core the start was not using, and a collection
+// still marking when the guest began waited for it to reach a host call.
+// Past the limit the collector runs again as it would, so a tool whose
+// host calls make garbage for a long run still has it collected; the
+// limit is what such a run may hold in garbage. Guest memory is mapped
+// outside the Go heap and does not count. A GOGC or GOMEMLIMIT the
+// person set is left as it is.
+func (e *Engine) holdCollector(moduleSize int) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := int64(oneShotHeadroom) + int64(oneShotPerByte)*int64(moduleSize)
+	e.gcMu.Lock()
+	defer e.gcMu.Unlock()
+	if limit <= e.oneShotLimit {
+		return
+	}
+	e.oneShotLimit = limit
+	if e.gcPaused > 0 {
+		// A run holds the collector (pauseGC) and restores these when
+		// it ends.
+		e.gcPercent, e.gcLimit = -1, limit
+		return
+	}
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(limit)
+}
