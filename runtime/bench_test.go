@@ -164,13 +164,13 @@ func BenchmarkStart(b *testing.B) {
 				b.Skipf("%s: %v: %s", name, err, out)
 			}
 			start := time.Now()
-			var cpu time.Duration // the processes' own CPU time, user and system
+			var cpu time.Duration // every process's CPU time, user and system (runCounted)
 			for i := 0; i < b.N; i++ {
-				c := cmd()
-				if out, err := c.CombinedOutput(); err != nil {
+				used, out, err := runCounted(cmd())
+				if err != nil {
 					b.Fatalf("%v: %s", err, out)
 				}
-				cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+				cpu += used
 			}
 			per[name] = float64(time.Since(start)) / float64(b.N)
 			per[name+"/cpu"] = float64(cpu) / float64(b.N)
