@@ -64,25 +64,17 @@ func (e *Engine) Check(ctx context.Context, m *Module) ([]Problem, error) {
 
 // provider returns a func reporting whether this engine satisfies a
 // function import.
-func (e *Engine) provider(ctx context.Context) (func(module, name string) bool, error) {
+func (e *Engine) provider(context.Context) (func(module, name string) bool, error) {
 	if e.alt != nil {
 		return e.alt.provides, nil
 	}
-	r, err := e.runtimeFor(ctx, rtKey{memPages: pagesFor(0)})
-	if err != nil {
-		return nil, err
-	}
-	return r.provides, nil
+	return e.provides, nil
 }
 
-// provides reports whether the runtime's host modules export module.name.
-func (r *rtEntry) provides(module, name string) bool {
-	m := r.rt.Module(module)
-	if m == nil {
-		return false
-	}
-	_, ok := m.ExportedFunctionDefinitions()[name]
-	return ok
+// provides reports whether the engine's host modules export module.name
+// (host.Funcs: airlock's and Config.HostFuncs).
+func (e *Engine) provides(module, name string) bool {
+	return e.exports[module+"\x00"+name]
 }
 
 // checkBytes is check for raw bytes: nil when they cannot be parsed (the

@@ -26,7 +26,7 @@ func initialMemory(t *testing.T, bin []byte, alloc experimental.MemoryAllocator)
 	// the engine, and it compiles a 10 MB module in a moment.
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
-	if err := host.Instantiate(ctx, rt, nil, nil); err != nil {
+	if err := host.Instantiate(ctx, rt, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	cm, err := rt.CompileModule(ctx, bin)

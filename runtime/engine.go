@@ -124,6 +124,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	runtimes map[rtKey]*rtEntry
+	exports  map[string]bool // "module\x00name" of every host function (provides)
 
 	// The collector is paused while guests without checks run (pauseGC).
 	gcMu      sync.Mutex
@@ -155,6 +156,10 @@ type rtKey struct {
 	memPages  uint32
 	interrupt Interrupt
 	threads   bool // wazero's threads feature (shared memory, atomics) is on
+	// imports, for a OneShot engine, lists the host functions the one
+	// module imports (importsKey); the runtime builds only those. Empty
+	// means every host function.
+	imports string
 }
 
 type rtEntry struct {
@@ -178,7 +183,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.Warn = func(line string) { fmt.Fprintln(os.Stderr, "airlock: "+line) }
 	}
 	cfg.HostFuncs = withNet(cfg.HostFuncs, cfg.Net)
-	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}}
+	e := &Engine{cfg: cfg, runtimes: map[rtKey]*rtEntry{}, exports: map[string]bool{}}
+	for _, f := range host.Funcs(cfg.HostFuncs) {
+		e.exports[f.Module+"\x00"+f.Name] = true
+	}
 	if cfg.OneShot {
 		e.holdCollector(0)
 	}
@@ -336,7 +344,15 @@ func (e *Engine) runtimeFor(ctx context.Context, k rtKey) (*rtEntry, error) {
 		cfg = cfg.WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesThreads)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if err := host.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs); err != nil {
+	var only func(module, name string) bool
+	if k.imports != "" {
+		set := map[string]bool{}
+		for _, mn := range strings.Split(k.imports, "\n") {
+			set[mn] = true
+		}
+		only = func(module, name string) bool { return set[module+"\x00"+name] }
+	}
+	if err := host.Instantiate(ctx, rt, e.cfg.Wrap, e.cfg.HostFuncs, only); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}
@@ -388,7 +404,7 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 // compiled on this machine.
 func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, c *compileOnce) {
 	ctx = context.WithoutCancel(ctx)
-	if c.err = checkBytes(m.Bytes, r.provides); c.err != nil {
+	if c.err = checkBytes(m.Bytes, e.provides); c.err != nil {
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
 		return
 	}
@@ -476,8 +492,12 @@ func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in In
 	if threads {
 		in = InterruptInstrument
 	}
+	imports := ""
+	if e.cfg.OneShot {
+		imports = importsKey(m)
+	}
 	if in == InterruptInstrument {
-		k := rtKey{memPages: memPages, interrupt: interruptYield, threads: threads}
+		k := rtKey{memPages: memPages, interrupt: interruptYield, threads: threads, imports: imports}
 		r, err := e.runtimeFor(ctx, k)
 		if err != nil {
 			return nil, k, nil, nil, err
@@ -487,7 +507,7 @@ func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in In
 			return r, k, cm, alloc, err
 		}
 	}
-	k := rtKey{memPages: memPages, interrupt: in, threads: threads}
+	k := rtKey{memPages: memPages, interrupt: in, threads: threads, imports: imports}
 	r, err := e.runtimeFor(ctx, k)
 	if err != nil {
 		return nil, k, nil, nil, err

@@ -3,6 +3,10 @@ package runtime
 import (
 	"os"
 	"runtime/debug"
+	"slices"
+	"strings"
+
+	"github.com/airlockhq/airlock/internal/wasmfile"
 )
 
 // oneShotHeadroom is the Go heap a one-shot process may grow to before
@@ -47,4 +51,28 @@ func (e *Engine) holdCollector(moduleSize int) {
 	}
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(limit)
+}
+
+// importsKey lists the functions m imports, "module\x00name" sorted and
+// joined by newlines, for a OneShot engine's runtime to build only those:
+// wazero compiles a trampoline of native code for every host function, and
+// a small tool imports a handful of airlock's sixty. "" (every function)
+// when m cannot be parsed: compiling it then says what is wrong.
+func importsKey(m *Module) string {
+	f, err := wasmfile.Parse(m.Bytes)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, im := range f.Imports {
+		if im.Kind == wasmfile.KindFunc {
+			names = append(names, im.Module+"\x00"+im.Name)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) == 0 {
+		return "\x00" // no function: not the empty key, which means every one
+	}
+	return strings.Join(names, "\n")
 }

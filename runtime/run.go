@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -130,11 +129,12 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	defer sb.close()
 	wasi, stdout, stderr := sb.wasi, sb.stdout, sb.stderr
+	// airlock's own WASI serves the arguments and environment (hostRun
+	// gives them to it); wazero still refuses one with a NUL byte, which
+	// no guest could read back whole.
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithArgs(append([]string{spec.Module.Name}, spec.Args...)...).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
-		WithRandSource(rand.Reader)
+		WithArgs(append([]string{spec.Module.Name}, spec.Args...)...)
 	for _, kv := range environ(p, spec.LookupEnv) {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
@@ -491,8 +491,7 @@ func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *host.Gate) (*
 	}
 	hr := &host.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
 		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
-	// For airlock's own args_* and environ_* (host.StockWASIFunc):
-	// the engines that serve them read the run's arguments and environment
+	// args_* and environ_* read the run's arguments and environment
 	// here.
 	var env []string
 	for _, kv := range environ(spec.Policy, spec.LookupEnv) {

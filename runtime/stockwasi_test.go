@@ -9,45 +9,50 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/airlockhq/airlock/internal/host"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
 
-// TestStockWASIFuncsMatchWazero: the functions airlock serves where
-// wazero's own cannot run (arguments, environment, clocks, random bytes,
-// proc_exit, sched_yield on the wasmtime engine; internal/host/wasi_proc.go)
-// give what wazero's give. Here they replace wazero's on the wazero engine
-// itself, so the default build tests them without cgo.
-func TestStockWASIFuncsMatchWazero(t *testing.T) {
+// TestProcFuncsMatchWazero: airlock's arguments, environment, clocks,
+// random bytes, proc_exit and sched_yield (internal/host/wasi_proc.go),
+// which every engine serves, give what wazero's own WASI gives: an engine
+// given wazero's functions in their place runs the probe the same.
+func TestProcFuncsMatchWazero(t *testing.T) {
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
-	funcs, err := host.Funcs(ctx, r, nil)
-	r.Close(ctx)
+	defer r.Close(ctx)
+	b := r.NewHostModuleBuilder(host.WASIModule)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+	cm, err := b.Compile(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var own []host.Func
-	for _, f := range funcs {
-		if !f.Stock {
-			continue
+	var stock []host.Func
+	for _, f := range host.Funcs(nil) {
+		switch f.Name {
+		case "args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get",
+			"clock_time_get", "random_get", "proc_exit", "proc_raise", "sched_yield":
+			fn, ok := cm.ExportedFunctions()[f.Name].GoFunction().(api.GoModuleFunction)
+			if !ok {
+				t.Fatalf("wazero's %s is not a Go module function", f.Name)
+			}
+			f.Fn = fn
+			stock = append(stock, f)
 		}
-		fn, ok := host.StockWASIFunc(f.Name)
-		if !ok {
-			t.Fatalf("no airlock implementation of %s", f.Name)
-		}
-		f.Fn, f.Stock = fn, false
-		own = append(own, f)
 	}
-	if len(own) != 10 {
-		t.Fatalf("%d stock functions, want 10 (args, environ, clocks, random, proc_exit, proc_raise, sched_yield)", len(own))
+	if len(stock) != 10 {
+		t.Fatalf("%d functions, want 10 (args, environ, clocks, random, proc_exit, proc_raise, sched_yield)", len(stock))
 	}
-	mine, err := runtime.New(ctx, runtime.Config{CacheDir: "-", HostFuncs: own})
+	wazeros, err := runtime.New(ctx, runtime.Config{CacheDir: "-", HostFuncs: stock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mine.Close(ctx)
+	defer wazeros.Close(ctx)
+	mine := sharedEngine()
 	run := func(e *runtime.Engine, args ...string) (*runtime.Result, string) {
 		p := policy.Default(t.TempDir())
 		p.Env.Set = map[string]string{"A": "1", "B": "two words"}
@@ -59,7 +64,7 @@ func TestStockWASIFuncsMatchWazero(t *testing.T) {
 		return res, out.String()
 	}
 	for _, args := range [][]string{{"exit", "7"}, {"args", "a b", "", "-x"}, {"env"}, {"exit", "0"}} {
-		wres, wout := run(sharedEngine(), args...)
+		wres, wout := run(wazeros, args...)
 		ares, aout := run(mine, args...)
 		if wres.ExitCode != ares.ExitCode || wres.Reason != ares.Reason || wout != aout {
 			t.Errorf("%v: wazero's %s %d %q, airlock's %s %d %q", args, wres.Reason, wres.ExitCode, wout, ares.Reason, ares.ExitCode, aout)

@@ -9,7 +9,6 @@ import (
 	"math"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -18,26 +17,10 @@ import (
 
 // defineHostFuncs defines in l every host function the wazero engine gives
 // a guest (host.Funcs: WASI preview 1 and extra), each passed through
-// wrap, once for every store the linker instantiates into. The WASI
-// functions wazero serves itself there (Func.Stock) are airlock's here
-// (host.StockWASIFunc), with the same results.
+// wrap, once for every store the linker instantiates into.
 func defineHostFuncs(ctx context.Context, l *wasmtime.Linker, wrap host.Wrap, extra []host.Func) error {
-	// wazero only lends the WASI function definitions (names and types);
-	// no module of it ever runs on this engine.
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-	defer r.Close(ctx)
-	funcs, err := host.Funcs(ctx, r, extra)
-	if err != nil {
-		return err
-	}
-	for _, f := range funcs {
+	for _, f := range host.Funcs(extra) {
 		fn := f.Fn
-		if f.Stock {
-			var ok bool
-			if fn, ok = host.StockWASIFunc(f.Name); !ok {
-				return fmt.Errorf("%s.%s has no implementation for this engine", f.Module, f.Name)
-			}
-		}
 		if wrap != nil {
 			fn = wrap(f.Module, f.Name, fn)
 		}

@@ -60,7 +60,7 @@ func testMain(m *testing.M) int {
 var guestRuntime = sync.OnceValues(func() (*guestEnv, error) {
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
-	if err := Instantiate(ctx, r, nil, nil); err != nil {
+	if err := Instantiate(ctx, r, nil, nil, nil); err != nil {
 		return nil, err
 	}
 	wasm, err := os.ReadFile(guestWasm["fsguest"])
@@ -98,10 +98,10 @@ func runGuestMounts(t *testing.T, mounts []WASIMount, actions ...string) []strin
 	var stdout, stderr bytes.Buffer
 	w := NewWASI(mounts, nil, &stdout, &stderr)
 	defer w.Close()
-	ctx := WithRun(context.Background(), &Run{WASI: w})
-	cfg := wazero.NewModuleConfig().WithName("").
-		WithArgs(append([]string{"fsguest"}, actions...)...).
-		WithSysWalltime().WithSysNanotime()
+	run := &Run{WASI: w}
+	SetProcess(run, append([]string{"fsguest"}, actions...), nil)
+	ctx := WithRun(context.Background(), run)
+	cfg := wazero.NewModuleConfig().WithName("")
 	mod, err := env.r.InstantiateModule(ctx, env.mod, cfg)
 	var exit *sys.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {

@@ -24,10 +24,6 @@ type Func struct {
 	ParamNames []string
 	Results    []api.ValueType
 	Fn         api.GoModuleFunction
-	// Stock is true for a WASI function served by wazero's own WASI (the
-	// arguments, environment, clocks, random bytes, proc_exit): its Fn
-	// works on a wazero module only, so another engine serves it itself.
-	Stock bool
 }
 
 // Wrap decorates a host function once, when the host modules are built
@@ -40,16 +36,22 @@ type Wrap func(module, name string, fn api.GoModuleFunction) api.GoModuleFunctio
 // extra), each passed through wrap, grouped by module. Per-run
 // state reaches the functions through the context (see WithRun), so one
 // instantiation serves every run of the runtime.
-func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func) error {
-	funcs, err := Funcs(ctx, r, extra)
-	if err != nil {
-		return err
-	}
+//
+// only, if not nil, keeps the functions it returns true for (a process
+// that runs one module builds just what that module imports: each host
+// function costs wazero a trampoline of native code); a host module left
+// with no function is not instantiated.
+func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func, only func(module, name string) bool) error {
+	funcs := Funcs(extra)
 	for len(funcs) > 0 {
 		m := funcs[0].Module
 		b := r.NewHostModuleBuilder(m)
+		n := 0
 		for ; len(funcs) > 0 && funcs[0].Module == m; funcs = funcs[1:] {
 			f := funcs[0]
+			if only != nil && !only(m, f.Name) {
+				continue
+			}
 			fn := f.Fn
 			if wrap != nil {
 				fn = wrap(m, f.Name, fn)
@@ -59,6 +61,10 @@ func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func)
 				fb = fb.WithParameterNames(f.ParamNames...)
 			}
 			fb.Export(f.Name)
+			n++
+		}
+		if n == 0 {
+			continue
 		}
 		if _, err := b.Instantiate(ctx); err != nil {
 			return fmt.Errorf("instantiating host module %s: %w", m, err)
@@ -68,12 +74,12 @@ func Instantiate(ctx context.Context, r wazero.Runtime, wrap Wrap, extra []Func)
 }
 
 // Funcs lists every host function airlock gives a guest, sorted by module:
-// WASI preview 1 (airlock's own file, directory, stream, poll and socket
-// functions, wasi.go, and wazero's for the rest, marked Stock),
-// wasi-threads' thread-spawn (threads.go), then extra (extra functions
-// named like a WASI function replace it). r is used only to read wazero's
-// WASI function definitions (names and types).
-func Funcs(ctx context.Context, r wazero.Runtime, extra []Func) ([]Func, error) {
+// WASI preview 1 (airlock's own: files, directories, streams, polling and
+// sockets in wasi.go; arguments, environment, clocks, random bytes and
+// exit in wasi_proc.go; the types of wasi_sigs.go), wasi-threads'
+// thread-spawn (threads.go), then extra (extra functions named like a
+// WASI function replace it).
+func Funcs(extra []Func) []Func {
 	byModule := map[string][]Func{}
 	for _, f := range extra {
 		byModule[f.Module] = append(byModule[f.Module], f)
@@ -81,35 +87,22 @@ func Funcs(ctx context.Context, r wazero.Runtime, extra []Func) ([]Func, error) 
 	if len(byModule[ThreadsModule]) == 0 {
 		byModule[ThreadsModule] = threadFuncs // wasi-threads (threads.go)
 	}
-
-	// Compile wazero's WASI once, only to read its function definitions.
-	stock := r.NewHostModuleBuilder(WASIModule)
-	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(stock)
-	cm, err := stock.Compile(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("compiling WASI: %w", err)
-	}
-	defer cm.Close(ctx)
 	replaced := map[string]bool{}
 	for _, f := range byModule[WASIModule] {
 		replaced[f.Name] = true
 	}
 	var wasi []Func
-	for name, def := range cm.ExportedFunctions() {
-		if replaced[name] {
+	for _, sig := range wasiSignatures {
+		if replaced[sig.name] {
 			continue
 		}
-		fn, ok := wasiFuncs[name]
-		own := ok
+		fn, ok := wasiFuncs[sig.name]
 		if !ok {
-			if fn, ok = def.GoFunction().(api.GoModuleFunction); !ok {
-				return nil, fmt.Errorf("WASI function %s is not a Go module function", name)
-			}
+			fn = wasiProcFuncs[sig.name]
 		}
-		wasi = append(wasi, Func{Module: WASIModule, Name: name, Params: def.ParamTypes(),
-			ParamNames: def.ParamNames(), Results: def.ResultTypes(), Fn: fn, Stock: !own})
+		wasi = append(wasi, Func{Module: WASIModule, Name: sig.name, Params: sig.params,
+			ParamNames: sig.paramNames, Results: sig.results, Fn: fn})
 	}
-	sort.Slice(wasi, func(i, j int) bool { return wasi[i].Name < wasi[j].Name })
 	byModule[WASIModule] = append(wasi, byModule[WASIModule]...)
 
 	names := make([]string, 0, len(byModule))
@@ -121,7 +114,7 @@ func Funcs(ctx context.Context, r wazero.Runtime, extra []Func) ([]Func, error) 
 	for _, m := range names {
 		out = append(out, byModule[m]...)
 	}
-	return out, nil
+	return out
 }
 
 // Run is the per-run state that host functions reach through the context

@@ -11,12 +11,12 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// The WASI preview 1 functions that wazero serves on the wazero engine
-// (Func.Stock): arguments, environment, clocks, random bytes, proc_exit,
-// proc_raise and sched_yield. An engine without wazero's WASI (wasmtime)
-// serves them from here, with the same results as wazero's: real clocks
-// (realtime and monotonic only, as wazero), crypto random bytes, exit by
-// panicking with a *sys.ExitError, proc_raise unsupported.
+// The WASI preview 1 functions beside files, streams and sockets:
+// arguments, environment, clocks, random bytes, proc_exit, proc_raise and
+// sched_yield, the same on every engine and with the same results as
+// wazero's own (TestProcFuncsMatchWazero): real clocks (realtime and
+// monotonic only, as wazero), crypto random bytes, exit by panicking with
+// a *sys.ExitError, proc_raise unsupported.
 
 var wasiProcFuncs = map[string]api.GoModuleFunction{
 	"args_get":          api.GoModuleFunc(argsGet),
@@ -31,14 +31,6 @@ var wasiProcFuncs = map[string]api.GoModuleFunction{
 	"sched_yield":       api.GoModuleFunc(schedYield),
 }
 
-// StockWASIFunc returns airlock's implementation of a WASI function that
-// Funcs marks Stock, for an engine that cannot run wazero's. The run's
-// arguments and environment reach it through SetProcess.
-func StockWASIFunc(name string) (api.GoModuleFunction, bool) {
-	fn, ok := wasiProcFuncs[name]
-	return fn, ok
-}
-
 type procKey struct{}
 
 // process is what args_* and environ_* give the guest.
@@ -47,7 +39,7 @@ type process struct {
 }
 
 // SetProcess gives the run's guest its arguments (argv[0] first) and
-// environment ("KEY=value"), for the functions StockWASIFunc returns. Call
+// environment ("KEY=value"), for args_* and environ_*. Call
 // it before the guest starts.
 func SetProcess(r *Run, args, env []string) {
 	if r.Values == nil {
