@@ -266,18 +266,18 @@ func within(root, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
-// What the go command says when a build needs something from the network.
-var (
-	reDownloading = regexp.MustCompile(`(?m)^go: downloading (\S+) (\S+)`)
-	reProviding   = regexp.MustCompile(`providing package ([^\s:;]+)`)
-	reNoProvides  = regexp.MustCompile(`no required module provides package ([^\s:;]+)`)
-	reToolchain   = regexp.MustCompile(`requires go >= (\S+) \(running go (\S+); GOTOOLCHAIN=local\)`)
-)
-
 // buildFailure turns the go command's complaint into an error: one line
 // with the command to run when a module or toolchain is missing (the
 // build is offline), else the compiler's words.
 func buildFailure(dir, stderr string, err error) error {
+	// What the go command says when a build needs something from the
+	// network (compiled here, on a failure, not at every start).
+	var (
+		reDownloading = regexp.MustCompile(`(?m)^go: downloading (\S+) (\S+)`)
+		reProviding   = regexp.MustCompile(`providing package ([^\s:;]+)`)
+		reNoProvides  = regexp.MustCompile(`no required module provides package ([^\s:;]+)`)
+		reToolchain   = regexp.MustCompile(`requires go >= (\S+) \(running go (\S+); GOTOOLCHAIN=local\)`)
+	)
 	if m := reToolchain.FindStringSubmatch(stderr); m != nil {
 		return &BuildError{Dir: dir, Err: fmt.Errorf("its go.mod requires Go %s and this machine has Go %s; "+
 			"airlock never downloads a Go toolchain during a build: install Go %s yourself", m[1], m[2], m[1])}

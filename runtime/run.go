@@ -10,6 +10,7 @@ import (
 	"reflect"
 	goruntime "runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sort"
 	"sync"
 	"time"
@@ -451,16 +452,21 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 		// needs every P at a safe point once more (flushing their caches,
 		// holding the world's lock), which a guest that starts spinning
 		// then never gives: the collector, and every goroutine waiting for
-		// a P, wait for ever. ReadMemStats stops the world, so it returns
-		// only once that collection has let go. (Reading the heap from
-		// runtime/metrics, which does not stop the world, left the window
-		// open: a threads test hung in one run of three under load; with
-		// ReadMemStats before SetGCPercent, as before, a collection that
-		// starts in between can still hit it.)
+		// a P, wait for ever. Stopping the world waits for the world's
+		// lock, so it returns only once that collection has let go:
+		// runtime.Stack of every goroutine into no buffer does that and
+		// nothing else. (Reading the heap from runtime/metrics alone,
+		// which does not stop the world, left the window open: a threads
+		// test hung in one run of three under load; with the stop before
+		// SetGCPercent, a collection that starts in between can still hit
+		// it. ReadMemStats, which stopped the world here before, also
+		// flushes every P's span cache: about 150 fresh pages and a
+		// twentieth of a cold start's CPU.)
 		e.gcPercent = debug.SetGCPercent(-1)
-		var ms goruntime.MemStats
-		goruntime.ReadMemStats(&ms)
-		e.gcLimit = debug.SetMemoryLimit(int64(ms.HeapAlloc) + int64(guestMemory) + 1<<30)
+		goruntime.Stack(nil, true)
+		heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(heap)
+		e.gcLimit = debug.SetMemoryLimit(int64(heap[0].Value.Uint64()) + int64(guestMemory) + 1<<30)
 		// Changing GOMAXPROCS stops the world too: no guest without
 		// checks runs now (this is the first), and others leave for Go.
 		e.gcProcs = 0

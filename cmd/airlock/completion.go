@@ -80,8 +80,6 @@ func flagValues(flag string) []string {
 	return nil
 }
 
-var helpFlag = regexp.MustCompile(`(?m)^  (--[a-z0-9-]+)( [A-Z[])?`)
-
 // complete prints, one a line, the words that may replace the last of
 // words (the word being typed; the ones before it are the command line
 // after "airlock"). Nothing printed means: complete file names.
@@ -137,6 +135,7 @@ func commandFlags(path []string) (flags []string, takesValue map[string]bool) {
 		return nil, nil
 	}
 	takesValue = map[string]bool{}
+	helpFlag := regexp.MustCompile(`(?m)^  (--[a-z0-9-]+)( [A-Z[])?`) // here, not at every start
 	for _, m := range helpFlag.FindAllStringSubmatch(out.String(), -1) {
 		flags = append(flags, m[1])
 		if m[2] != "" && m[2] != " [" {

@@ -72,12 +72,15 @@ func threadsThroughTheCLI(t *testing.T, engine string) {
 		err  string // on stderr
 	}{
 		{[]string{"spin"}, ExitTimeout, "spawned 1\n", "limits.timeout"},
-		{[]string{"exit", "7"}, 7, "spawned 1\n", ""},
+		// The thread exits at once, so the main thread's line may or may
+		// not be written before the run ends: only the status is checked.
+		{[]string{"exit", "7"}, 7, "", ""},
 		{[]string{"trap"}, ExitTrap, "spawned 1\n", "thread 1: "},
 		{[]string{"flood", "100"}, 0, "started=64 refused=36 first refusal=-6\n", ""},
 	} {
 		r := runCLI(t, dir, "", nil, withEngine(engine, append([]string{"run", "--headless", "--audit=off", "--timeout", "1s", threadsWasm(), "--"}, c.args...))...)
-		if r.code != c.code || r.stdout != c.out || !strings.Contains(r.stderr, c.err) {
+		racy := c.args[0] == "exit" && (r.stdout == "" || r.stdout == "spawned 1\n")
+		if r.code != c.code || (r.stdout != c.out && !racy) || !strings.Contains(r.stderr, c.err) {
 			t.Errorf("%v: exit %d %q %q, want %d %q and %q on stderr", c.args, r.code, r.stdout, r.stderr, c.code, c.out, c.err)
 		}
 		if r.elapsed > 20*time.Second {
