@@ -7,10 +7,12 @@ import (
 )
 
 // A call sees nothing of the call before it: not its memory (the same
-// allocation lands on a page of its own, zero), not its environment, not
-// the file it left open. Each call is a fresh instance with a fresh
-// mapping; this holds the server to it, through a real client, whatever
-// a faster start may reuse later.
+// allocation lands on a page of its own, zero; a global of the module's
+// data holds its initial value, a zeroed global zeros), not its
+// environment, not the file it left open. Each call is a fresh instance;
+// its memory may be the mapping the call before left (runtime's
+// mempool_linux.go), reset: this holds the server to it, through a real
+// client.
 func TestNextCallSeesNothingOfThePrevious(t *testing.T) {
 	const secret = "left-behind-7f3a9c"
 	e := newEnv(t, nil,
@@ -28,7 +30,7 @@ func TestNextCallSeesNothingOfThePrevious(t *testing.T) {
 		}
 		res = call(t, cs, "look", map[string]any{"secret": secret, "addr": fmt.Sprint(addr), "fd": fmt.Sprint(fd)})
 		out := strings.TrimSpace(texts(res))
-		if res.IsError || out != `memory:false own-buffer:false env:"" fd:closed` {
+		if res.IsError || out != `memory:false own-buffer:false data:"pristine" zeroed:true env:"" fd:closed` {
 			t.Fatalf("round %d: the next call saw: %s", i, out)
 		}
 		if strings.Contains(out, secret) {

@@ -16,9 +16,10 @@ import (
 // guest only reads are shared by all instances; a page it writes becomes
 // its own; nothing it does reaches the image or another instance.
 type memImage struct {
-	fd   int    // the memfd, sealed: its size and bytes can no longer change
-	size int    // its size, a whole number of system pages
-	view []byte // a read-only view of it, for the copying fallback
+	fd   int     // the memfd, sealed: its size and bytes can no longer change
+	size int     // its size, a whole number of system pages
+	view []byte  // a read-only view of it, for the copying fallback and resets
+	pool memPool // mappings of it the last runs left, reset (mempool_linux.go)
 }
 
 // prepareModule returns what wazero compiles for module bytes b, the image
@@ -94,6 +95,7 @@ func (img *memImage) close() {
 	if img == nil {
 		return
 	}
+	img.pool.close()
 	if img.view != nil {
 		unix.Munmap(img.view)
 	}
@@ -106,6 +108,9 @@ func (img *memImage) allocator() experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
 		if max < uint64(img.size) {
 			max = uint64(img.size)
+		}
+		if m := img.pool.get(int(max)); m != nil {
+			return m.use()
 		}
 		b, err := unix.Mmap(-1, 0, int(max), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
 		if err == nil {
@@ -120,6 +125,6 @@ func (img *memImage) allocator() experimental.MemoryAllocator {
 			copy(m.Reallocate(uint64(img.size)), img.view)
 			return m
 		}
-		return &mappedMemory{mem: b}
+		return (&imageMemory{mappedMemory: mappedMemory{mem: b}, img: img}).use()
 	})
 }

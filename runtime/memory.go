@@ -37,6 +37,7 @@ type runMemory struct {
 	running  bool
 	mem      experimental.LinearMemory // what base made
 	freeLate bool                      // Free was called while the guest ran
+	freed    bool                      // mem.Free was called: it may be another run's now
 }
 
 func newRunMemory(base experimental.MemoryAllocator) *runMemory {
@@ -57,8 +58,9 @@ func (r *runMemory) Allocate(cap, max uint64) experimental.LinearMemory {
 func (r *runMemory) stopped() {
 	r.mu.Lock()
 	r.running = false
-	free := r.freeLate
+	free := r.freeLate && !r.freed
 	r.freeLate = false
+	r.freed = r.freed || free
 	m := r.mem
 	r.mu.Unlock()
 	if free && m != nil {
@@ -71,13 +73,21 @@ type runLinear struct {
 	r *runMemory
 }
 
+// Free frees the memory once the guest has stopped, and at most once: a
+// reused mapping (mempool_linux.go) freed twice would be reset under the
+// run it went to next, or handed to two runs at once.
 func (l runLinear) Free() {
 	l.r.mu.Lock()
+	if l.r.freed {
+		l.r.mu.Unlock()
+		return
+	}
 	if l.r.running {
 		l.r.freeLate = true
 		l.r.mu.Unlock()
 		return
 	}
+	l.r.freed = true
 	l.r.mu.Unlock()
 	l.LinearMemory.Free()
 }

@@ -201,7 +201,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		// Instantiate without start functions, then call _start ourselves,
 		// so the module's memory can still be measured when it exits.
 		// The guest's memory is a mapping of its own (memory_unix.go),
-		// which starts from the module's data image (dataseg.go).
+		// which starts from the module's data image (dataseg.go), or the
+		// last run's of the module, reset (mempool_linux.go).
 		// Its memory is given back only once the guest stops (runMemory).
 		mem := newRunMemory(alloc)
 		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, mem), cm, cfg.WithStartFunctions())

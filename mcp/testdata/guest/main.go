@@ -12,12 +12,14 @@
 //	             (every page resident, quickly), then print "touched"
 //	flood BYTES  write BYTES bytes to stderr in 64 KiB chunks, then print "flooded"
 //	noop         exit 0 at once
-//	leave SECRET leave SECRET behind, if anything could keep it: in a 1 MiB
-//	             heap buffer, in the environment, in an open file; print
-//	             the buffer's address and the file's descriptor
+//	leave SECRET leave SECRET behind, if anything could keep it: in an 8 MiB
+//	             heap buffer, in a global of the module's data (the
+//	             memory image), in a zeroed global (the memory after it),
+//	             in the environment, in an open file; print the buffer's
+//	             address and the file's descriptor
 //	look SECRET ADDR FD  report what of a leave run this run can see: the
-//	             bytes at ADDR (after the same allocation), the
-//	             environment, descriptor FD
+//	             bytes at ADDR (after the same allocation), the two
+//	             globals, the environment, descriptor FD
 package main
 
 import (
@@ -34,6 +36,13 @@ import (
 var sink int
 
 var keep [][]byte
+
+// dataMark is in the module's data, bssMark in the zeroed memory after it:
+// leave writes its secret into both.
+var (
+	dataMark = [16]byte{'p', 'r', 'i', 's', 't', 'i', 'n', 'e'}
+	bssMark  [64]byte
+)
 
 func main() {
 	if len(os.Args) < 2 {
@@ -103,10 +112,12 @@ func main() {
 	case "noop":
 	case "leave":
 		secret := []byte(rest[0])
-		buf := make([]byte, 1<<20)
+		buf := make([]byte, 8<<20)
 		for i := 0; i+len(secret) <= len(buf); i += len(secret) {
 			copy(buf[i:], secret)
 		}
+		copy(dataMark[:], secret)
+		copy(bssMark[:], secret)
 		os.Setenv("AIRLOCK_LEFT", rest[0])
 		f, err := os.Open("/work/notes.txt")
 		if err != nil {
@@ -119,10 +130,11 @@ func main() {
 		secret := []byte(rest[0])
 		addr, _ := strconv.ParseUint(rest[1], 10, 64)
 		fd, _ := strconv.Atoi(rest[2])
-		buf := make([]byte, 1<<20) // the same allocation as leave's
+		buf := make([]byte, 8<<20) // the same allocation as leave's
 		keep = append(keep, buf)
-		old := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nil), uintptr(addr))), 1<<20)
-		fmt.Printf("memory:%v own-buffer:%v env:%q fd:", bytes.Contains(old, secret), bytes.Contains(buf, secret), os.Getenv("AIRLOCK_LEFT"))
+		old := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nil), uintptr(addr))), 8<<20)
+		fmt.Printf("memory:%v own-buffer:%v data:%q zeroed:%v env:%q fd:", bytes.Contains(old, secret), bytes.Contains(buf, secret),
+			bytes.TrimRight(dataMark[:], "\x00"), bssMark == [64]byte{}, os.Getenv("AIRLOCK_LEFT"))
 		if _, err := syscall.Read(fd, make([]byte, 8)); err != nil {
 			fmt.Println("closed")
 		} else {
