@@ -112,7 +112,7 @@ func (img *memImage) allocator() experimental.MemoryAllocator {
 		if m := img.pool.get(int(max)); m != nil {
 			return m.use()
 		}
-		b, err := unix.Mmap(-1, 0, int(max), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
+		b, err := mapAnon(int(max))
 		if err == nil {
 			_, err = unix.MmapPtr(img.fd, 0, unsafe.Pointer(&b[0]), uintptr(img.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
 			if err != nil {
@@ -127,4 +127,11 @@ func (img *memImage) allocator() experimental.MemoryAllocator {
 		}
 		return (&imageMemory{mappedMemory: mappedMemory{mem: b}, img: img}).use()
 	})
+}
+
+// mapAnon reserves size bytes of anonymous memory for a guest
+// (MAP_NORESERVE: address space, not memory). A variable so that a test
+// can stand in for a system whose transparent huge pages are "always".
+var mapAnon = func(size int) ([]byte, error) {
+	return unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_NORESERVE)
 }
