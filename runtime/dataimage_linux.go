@@ -119,6 +119,18 @@ func (img *memImage) allocator() experimental.MemoryAllocator {
 				unix.Munmap(b)
 			}
 		}
+		if err == nil {
+			// Never transparent huge pages, whatever the system's setting:
+			// a reset gives back 4 KiB pages past its zeroed window, and
+			// the rest of a 2 MiB page it cut would stay resident, telling
+			// the next run how far the last one's memory reached
+			// (mempool_linux.go). EINVAL: a kernel without them.
+			if err = unix.Madvise(b, unix.MADV_NOHUGEPAGE); err == unix.EINVAL {
+				err = nil
+			} else if err != nil {
+				unix.Munmap(b)
+			}
+		}
 		if err != nil {
 			// No mapping to be had: a Go slice holding a copy of the image.
 			m := &sliceMemory{}
