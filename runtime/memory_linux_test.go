@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,4 +131,80 @@ func TestAbandonedGuestKeepsItsMemoryWhenTheEngineCloses(t *testing.T) {
 func firstLines(s string, n int) string {
 	lines := strings.SplitN(s, "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
+// pageTimes runs the probe's pagetimes mode on e and returns the address
+// of its allocation and the nanoseconds each 64 KiB of it took to read.
+func pageTimes(t *testing.T, e *runtime.Engine, mib int) (uint64, []int64) {
+	t.Helper()
+	res, out, stderr, _ := runProbe(t, run{engine: e, args: []string{"pagetimes", strconv.Itoa(mib)},
+		mutate: func(p *policy.Policy) { p.Limits.Memory = 256 << 20 }})
+	if res.Reason != runtime.Exited || res.ExitCode != 0 {
+		t.Fatalf("pagetimes: %s %d %q", res.Reason, res.ExitCode, stderr)
+	}
+	f := strings.Fields(out)
+	addr, _ := strconv.ParseUint(f[0], 10, 64)
+	ns := make([]int64, len(f)-1)
+	for i, s := range f[1:] {
+		ns[i], _ = strconv.ParseInt(s, 10, 64)
+	}
+	return addr, ns
+}
+
+// UNFIXED HOLE, kept failing on purpose (branch redmem, see
+// /work/notes/h-redmem.md): on the VM this was written on, a tool learns
+// from the time its first reads take whether the last run of it freed a
+// lot of memory. The guest reads one byte of each page of a large fresh
+// allocation, timing each 64 KiB; the pages it reads first are the window
+// a reset keeps resident (mincore says they are, after every run, and the
+// guest kernel counts no page fault for them), yet after a last run that
+// used 20 MiB (or 0, after a run that used 64) the part of the window in
+// the 2 MiB block around its end costs about 6 us a page on first touch, and after
+// one that used 8 MiB it does not. The cause is below the guest kernel
+// and was not pinned down (the VM's balloon has free page reporting on,
+// but it reports after a delay of seconds, longer than this test takes):
+// the cost is paid once per page, on resident pages, with no fault the
+// guest kernel counts. A fresh mapping per run pays a fault for every
+// page anyway; a reused one lets the last run's effect on the cost of
+// its resident pages through as a signal. It also runs with huge pages
+// "always" (hugePagesAlways), which the MADV_NOHUGEPAGE fix covers.
+func TestNextRunCannotTimeTheLastRunsMemory(t *testing.T) {
+	runtime.HugePagesAlways(t)
+	e := engine(t)
+	limit := func(p *policy.Policy) { p.Limits.Memory = 256 << 20 }
+	for range 2 { // the first run's mapping is never reused
+		runProbe(t, run{engine: e, args: []string{"exit", "0"}, mutate: limit})
+	}
+	fast := func(victim int) map[uint64]bool {
+		res, _, stderr, _ := runProbe(t, run{engine: e, args: []string{"alloc", strconv.Itoa(victim)}, mutate: limit})
+		if res.ExitCode != 0 {
+			t.Fatalf("alloc %d: %q", victim, stderr)
+		}
+		addr, ns := pageTimes(t, e, 64)
+		out := map[uint64]bool{}
+		for i, d := range ns {
+			// 16 reads of resident pages take about 2 us here, 16 page
+			// faults 80 us or more.
+			if d < 20000 {
+				out[addr+uint64(i)<<16] = true
+			}
+		}
+		return out
+	}
+	small, large := fast(8), fast(20)
+	var diff []string
+	for a := range small {
+		if !large[a] {
+			diff = append(diff, fmt.Sprintf("%#x", a))
+		}
+	}
+	for a := range large {
+		if !small[a] {
+			diff = append(diff, fmt.Sprintf("%#x", a))
+		}
+	}
+	sort.Strings(diff)
+	if len(diff) > 0 {
+		t.Fatalf("%d of the guest's 64 KiB blocks read fast after a run of 8 MiB and not after one of 20 MiB, or the reverse: %v", len(diff), diff[:min(len(diff), 8)])
+	}
 }

@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"bytes"
+	"os"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // poolImage is a memory image of 24 wasm pages with data all over them.
@@ -129,4 +132,96 @@ func TestRunMemoryIsFreedOnce(t *testing.T) {
 	}
 	next.stopped()
 	l2.Free()
+}
+
+// resident reports, for each system page of b, whether it is resident
+// (mincore).
+func resident(t *testing.T, b []byte) []bool {
+	t.Helper()
+	page := unix.Getpagesize()
+	v := make([]byte, (len(b)+page-1)/page)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&v[0]))); e != 0 {
+		t.Fatal("mincore:", e)
+	}
+	r := make([]bool, len(v))
+	for i, x := range v {
+		r[i] = x&1 != 0
+	}
+	return r
+}
+
+// hugePagesAlways stands in for a system whose transparent huge pages are
+// "always" (many distributions' default): every anonymous mapping may get
+// 2 MiB pages, as one advised with MADV_HUGEPAGE does under "madvise".
+func hugePagesAlways(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || bytes.Contains(b, []byte("[never]")) {
+		t.Skip("no transparent huge pages on this system")
+	}
+	old := mapAnon
+	mapAnon = func(size int) ([]byte, error) {
+		b, err := old(size)
+		if err == nil {
+			unix.Madvise(b, unix.MADV_HUGEPAGE)
+		}
+		return b, err
+	}
+	t.Cleanup(func() { mapAnon = old })
+}
+
+// What of a reused mapping is resident must not depend on what the last
+// run did (RATIONALE.md: the next run could tell from its page faults),
+// also where the system backs anonymous memory with transparent huge
+// pages: a run's last page past the zeroed window, given back with
+// MADV_DONTNEED, splits the 2 MiB page it lay in, and the rest of that
+// page (past the run's memory, never reachable by it) stayed resident, so
+// the next run could read the last run's memory size, to the wasm page,
+// from which pages fault.
+func TestReusedMemoryResidencyWithHugePages(t *testing.T) {
+	hugePagesAlways(t)
+	img := poolImage(t)
+	defer img.close()
+	alloc := img.allocator()
+	const max = 64 << 20
+	page := unix.Getpagesize()
+	keep := img.size + poolKeep
+	alloc.Allocate(24*wasmPage, max).Free() // the first is unmapped
+	var base uintptr
+	for _, high := range []int{img.size + wasmPage, keep + 3<<20 + wasmPage, keep + 10<<20 + 5*wasmPage, keep + 2*wasmPage} {
+		high = (high + wasmPage - 1) / wasmPage * wasmPage
+		a := alloc.Allocate(24*wasmPage, max)
+		a.Reallocate(24 * wasmPage)
+		mem := a.Reallocate(uint64(high))
+		for i := 0; i < len(mem); i += page {
+			mem[i] = 1 // the last run uses all it was given
+		}
+		a.Free()
+
+		b := alloc.Allocate(24*wasmPage, max)
+		next := b.Reallocate(max)
+		if base != 0 && uintptr(unsafe.Pointer(&next[0])) != base {
+			t.Fatal("the next run did not reuse the mapping; this test checks nothing")
+		}
+		base = uintptr(unsafe.Pointer(&next[0]))
+		r := resident(t, next)
+		for i, in := range r {
+			if want := i*page < keep; in != want {
+				j := i
+				for j < len(r) && r[j] == in {
+					j++
+				}
+				t.Errorf("after a run of %d KiB: pages %d to %d KiB are resident=%v (the zeroed window ends at %d KiB)",
+					high>>10, i*page>>10, j*page>>10, in, keep>>10)
+				break
+			}
+		}
+		// The next run uses none of it past the window: its reset
+		// gives back nothing, and the loop's next run starts from what
+		// this one left.
+		b.(*imageMemory).mu.Lock()
+		b.(*imageMemory).high = keep
+		b.(*imageMemory).mu.Unlock()
+		b.Free()
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -119,6 +120,28 @@ func main() {
 		// Try a write, report the error, and exit 0 either way.
 		err := os.WriteFile(arg(1), []byte(arg(2)), 0o644)
 		fmt.Println("write:", err)
+	case "pagetimes":
+		// Allocate N MiB without touching it, then read one byte of each
+		// 4 KiB page, 64 KiB (one wasm page) at a time, and print the
+		// address of the allocation and how many nanoseconds each 64 KiB
+		// took: a page the kernel must fault in is slow, a resident one
+		// is not. What a hostile tool would do to learn what the last run
+		// of it left resident.
+		n, _ := strconv.Atoi(arg(1))
+		b := make([]byte, n<<20)
+		var sum byte
+		fmt.Print(uintptr(unsafe.Pointer(&b[0])))
+		for off := 0; off < len(b); off += 64 << 10 {
+			t0 := time.Now()
+			for p := off; p < off+64<<10; p += 4096 {
+				sum += b[p]
+			}
+			fmt.Print(" ", time.Since(t0).Nanoseconds())
+		}
+		fmt.Println()
+		if sum != 0 {
+			os.Exit(9)
+		}
 	case "read":
 		b, err := os.ReadFile(arg(1))
 		if err != nil {
