@@ -47,6 +47,31 @@ type call struct {
 
 	done chan struct{} // closed when the run has ended and res is set
 	res  *sdk.CallToolResult
+
+	memoryGroup string // runtime.Spec.MemoryGroup: see memoryGroup
+}
+
+// memoryGroup is the runtime.Spec.MemoryGroup of a call: whose finished
+// runs may hand it their memory, reset. A run cannot read what the last
+// one left, but it can time the memory it gets and learn roughly how much
+// the last one used, so one client's calls never get memory another
+// client's calls used: a session over HTTP is its own group (by its
+// session ID); a call over HTTP without one (protocol 2026-07-28 is
+// served statelessly, so nothing tells its client from another) is a
+// group of its own, and gets fresh memory; stdio has one client, whose
+// calls share the group "".
+func memoryGroup(req *sdk.CallToolRequest, callID string) string {
+	var id string
+	if req.Session != nil {
+		id = req.Session.ID()
+	}
+	switch {
+	case id != "":
+		return "session " + id
+	case req.Extra != nil && req.Extra.Header != nil:
+		return "call " + callID
+	}
+	return ""
 }
 
 // question is an approval put to the client through an input-required
@@ -109,6 +134,7 @@ func (s *Server) start(ctx context.Context, req *sdk.CallToolRequest, t *tool, a
 	s.mu.Unlock()
 
 	c := &call{id: newID(), tool: t, started: time.Now(), session: se, asks: make(chan *question), done: make(chan struct{})}
+	c.memoryGroup = memoryGroup(req, c.id)
 	c.state.Store("queued")
 	// The run keeps the request's values (session, trace) but not its
 	// cancellation: drive ties the two together while a request waits.
@@ -178,6 +204,7 @@ func (s *Server) run(c *call, argv []string, stdin []byte) *sdk.CallToolResult {
 		// A write into a read-only mount is a question, as in airlock run:
 		// the client, a remembered grant or the headless answer decides.
 		ReadOnlyVerdict: policy.Ask,
+		MemoryGroup:     c.memoryGroup,
 	}
 	if stdin != nil {
 		spec.Stdin = bytes.NewReader(stdin)

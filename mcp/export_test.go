@@ -7,3 +7,6 @@ func (s *Server) Brokers() int {
 	defer s.mu.Unlock()
 	return len(s.sessions)
 }
+
+// MemoryGroup is memoryGroup, for TestEachClientHasItsOwnMemoryGroup.
+var MemoryGroup = memoryGroup

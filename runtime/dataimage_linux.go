@@ -103,42 +103,51 @@ func (img *memImage) close() {
 }
 
 // allocator maps each instance's memory: the whole maximum reserved as in
-// memoryAllocator, the image mapped privately over its start.
-func (img *memImage) allocator() experimental.MemoryAllocator {
-	return experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
-		if max < uint64(img.size) {
-			max = uint64(img.size)
-		}
-		if m := img.pool.get(int(max)); m != nil {
-			return m.use()
-		}
-		b, err := mapAnon(int(max))
-		if err == nil {
-			_, err = unix.MmapPtr(img.fd, 0, unsafe.Pointer(&b[0]), uintptr(img.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
-			if err != nil {
-				unix.Munmap(b)
-			}
-		}
-		if err == nil {
-			// Never transparent huge pages, whatever the system's setting:
-			// a reset gives back 4 KiB pages past its zeroed window, and
-			// the rest of a 2 MiB page it cut would stay resident, telling
-			// the next run how far the last one's memory reached
-			// (mempool_linux.go). EINVAL: a kernel without them.
-			if err = unix.Madvise(b, unix.MADV_NOHUGEPAGE); err == unix.EINVAL {
-				err = nil
-			} else if err != nil {
-				unix.Munmap(b)
-			}
-		}
+// memoryAllocator, the image mapped privately over its start, or a mapping
+// a finished run of the same group left, reset (mempool_linux.go).
+func (img *memImage) allocator() experimental.MemoryAllocator { return imageAllocator{img} }
+
+type imageAllocator struct{ img *memImage }
+
+// Allocate is allocateIn for the group "".
+func (a imageAllocator) Allocate(cap, max uint64) experimental.LinearMemory {
+	return a.allocateIn("", cap, max)
+}
+
+func (a imageAllocator) allocateIn(group string, _, max uint64) experimental.LinearMemory {
+	img := a.img
+	if max < uint64(img.size) {
+		max = uint64(img.size)
+	}
+	if m := img.pool.get(int(max), group); m != nil {
+		return m.use(group)
+	}
+	b, err := mapAnon(int(max))
+	if err == nil {
+		_, err = unix.MmapPtr(img.fd, 0, unsafe.Pointer(&b[0]), uintptr(img.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
 		if err != nil {
-			// No mapping to be had: a Go slice holding a copy of the image.
-			m := &sliceMemory{}
-			copy(m.Reallocate(uint64(img.size)), img.view)
-			return m
+			unix.Munmap(b)
 		}
-		return (&imageMemory{mappedMemory: mappedMemory{mem: b}, img: img}).use()
-	})
+	}
+	if err == nil {
+		// Never transparent huge pages, whatever the system's setting:
+		// a reset gives back 4 KiB pages past its zeroed window, and
+		// the rest of a 2 MiB page it cut would stay resident, telling
+		// the next run how far the last one's memory reached
+		// (mempool_linux.go). EINVAL: a kernel without them.
+		if err = unix.Madvise(b, unix.MADV_NOHUGEPAGE); err == unix.EINVAL {
+			err = nil
+		} else if err != nil {
+			unix.Munmap(b)
+		}
+	}
+	if err != nil {
+		// No mapping to be had: a Go slice holding a copy of the image.
+		m := &sliceMemory{}
+		copy(m.Reallocate(uint64(img.size)), img.view)
+		return m
+	}
+	return (&imageMemory{mappedMemory: mappedMemory{mem: b}, img: img}).use(group)
 }
 
 // mapAnon reserves size bytes of anonymous memory for a guest

@@ -73,7 +73,9 @@ type Config struct {
 	// the embedder's, or a replacement. A function of the WASI module
 	// replaces airlock's function of that name; any function of
 	// hostfuncs.NetModule or hostfuncs.ThreadsModule replaces airlock's whole
-	// module of that name.
+	// module of that name. A host function must not keep a view of the
+	// guest's memory past its call: a later run may have that memory by
+	// then (Spec.MemoryGroup).
 	HostFuncs []hostfuncs.Func
 	// PrepareRun, if set, is called for every run to add per-run state
 	// (network policy, spans) to the run's host state and context. It may

@@ -31,7 +31,8 @@ func (m *sliceMemory) Free() { m.b = nil }
 // memory that compiled code still uses would crash the whole process with
 // SIGSEGV, where a Go slice would have stayed alive for it.
 type runMemory struct {
-	base experimental.MemoryAllocator
+	base  experimental.MemoryAllocator
+	group string // Spec.MemoryGroup, for a base that reuses memory (groupAllocator)
 
 	mu       sync.Mutex
 	running  bool
@@ -40,13 +41,25 @@ type runMemory struct {
 	freed    bool                      // mem.Free was called: it may be another run's now
 }
 
-func newRunMemory(base experimental.MemoryAllocator) *runMemory {
-	return &runMemory{base: base, running: true}
+func newRunMemory(base experimental.MemoryAllocator, group string) *runMemory {
+	return &runMemory{base: base, group: group, running: true}
+}
+
+// groupAllocator is an allocator that reuses the memory of finished runs
+// (mempool_linux.go): it hands a run only memory that runs of the same
+// group left.
+type groupAllocator interface {
+	allocateIn(group string, cap, max uint64) experimental.LinearMemory
 }
 
 // Allocate implements experimental.MemoryAllocator.
 func (r *runMemory) Allocate(cap, max uint64) experimental.LinearMemory {
-	m := r.base.Allocate(cap, max)
+	var m experimental.LinearMemory
+	if g, ok := r.base.(groupAllocator); ok {
+		m = g.allocateIn(r.group, cap, max)
+	} else {
+		m = r.base.Allocate(cap, max)
+	}
 	r.mu.Lock()
 	r.mem = m
 	r.mu.Unlock()

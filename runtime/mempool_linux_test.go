@@ -46,8 +46,8 @@ func TestReusedMemoryIsAsFresh(t *testing.T) {
 	for _, high := range []int{max, img.size, img.size + 3*wasmPage, img.size + poolKeep + wasmPage, 2 * poolKeep} {
 		high = (high + wasmPage - 1) / wasmPage * wasmPage
 		a := alloc.Allocate(24*wasmPage, max)
-		mem := a.Reallocate(24 * wasmPage) // wazero's first, the initial size
-		mem = a.Reallocate(uint64(high))   // memory.grow
+		a.Reallocate(24 * wasmPage)       // wazero's first, the initial size
+		mem := a.Reallocate(uint64(high)) // memory.grow
 		copy(mem, secret)
 		mem[0], mem[len(mem)-1] = 1, 1
 		a.Free()
@@ -110,13 +110,13 @@ func TestRunMemoryIsFreedOnce(t *testing.T) {
 	alloc := img.allocator()
 	alloc.Allocate(0, 64*wasmPage).Free() // the first is unmapped
 
-	first := newRunMemory(alloc)
+	first := newRunMemory(alloc, "")
 	l1 := first.Allocate(0, 64*wasmPage)
 	m1 := l1.Reallocate(24 * wasmPage)
 	first.stopped()
 	l1.Free()
 
-	next := newRunMemory(alloc)
+	next := newRunMemory(alloc, "")
 	l2 := next.Allocate(0, 64*wasmPage)
 	m2 := l2.Reallocate(24 * wasmPage)
 	if unsafe.SliceData(m1) != unsafe.SliceData(m2) {
@@ -224,4 +224,36 @@ func TestReusedMemoryResidencyWithHugePages(t *testing.T) {
 		b.(*imageMemory).mu.Unlock()
 		b.Free()
 	}
+}
+
+// A mapping goes only to a later run of the group that left it (the MCP
+// server's client session): another group's run gets a fresh one, so one
+// client cannot time what another client's call left behind.
+func TestReusedMemoryStaysInItsGroup(t *testing.T) {
+	img := poolImage(t)
+	defer img.close()
+	alloc := img.allocator()
+	alloc.Allocate(0, 64*wasmPage).Free() // the first is unmapped
+
+	take := func(group string) (*runMemory, []byte) {
+		r := newRunMemory(alloc, group)
+		m := r.Allocate(0, 64*wasmPage).Reallocate(24 * wasmPage)
+		return r, m
+	}
+	give := func(r *runMemory) {
+		r.stopped()
+		r.mem.Free()
+	}
+	ra, a := take("session a")
+	give(ra)
+	rb, b := take("session b")
+	if unsafe.SliceData(b) == unsafe.SliceData(a) {
+		t.Fatal("a run of another group got the mapping session a left")
+	}
+	ra2, a2 := take("session a")
+	if unsafe.SliceData(a2) != unsafe.SliceData(a) {
+		t.Fatal("session a's next run did not get its mapping back; this test checks nothing")
+	}
+	give(ra2)
+	give(rb)
 }

@@ -50,6 +50,14 @@ type Spec struct {
 	// such write. A mount the managed ceiling made read-only (its Origin is
 	// of the managed layer) always denies.
 	ReadOnlyVerdict policy.Verdict
+	// MemoryGroup says whose runs may hand this one their memory. From a
+	// module's second run in a process on, a run's memory may be the
+	// mapping a finished run of the same module left, reset byte for byte
+	// to what a fresh one holds (mempool_linux.go); only runs of the same
+	// group share them. Nothing of a run's memory reaches the next, but a
+	// run can time the memory it gets and learn roughly how much the last
+	// one used: the MCP server gives each client session its own group.
+	MemoryGroup string
 }
 
 // Reason says why a run ended.
@@ -204,7 +212,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		// which starts from the module's data image (dataseg.go), or the
 		// last run's of the module, reset (mempool_linux.go).
 		// Its memory is given back only once the guest stops (runMemory).
-		mem := newRunMemory(alloc)
+		mem := newRunMemory(alloc, spec.MemoryGroup)
 		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, mem), cm, cfg.WithStartFunctions())
 		if err != nil {
 			mem.stopped()
