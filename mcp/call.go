@@ -49,6 +49,7 @@ type call struct {
 	res  *sdk.CallToolResult
 
 	memoryGroup string // runtime.Spec.MemoryGroup: see memoryGroup
+	freshMemory bool   // runtime.Spec.FreshMemory: see memoryGroup
 }
 
 // memoryGroup is the runtime.Spec.MemoryGroup of a call: whose finished
@@ -58,20 +59,21 @@ type call struct {
 // client's calls used: a session over HTTP is its own group (by its
 // session ID); a call over HTTP without one (protocol 2026-07-28 is
 // served statelessly, so nothing tells its client from another) is a
-// group of its own, and gets fresh memory; stdio has one client, whose
-// calls share the group "".
-func memoryGroup(req *sdk.CallToolRequest, callID string) string {
+// group of its own, and gets fresh memory (fresh: it leaves none behind
+// either, since no later call is of its group); stdio has one client,
+// whose calls share the group "".
+func memoryGroup(req *sdk.CallToolRequest, callID string) (group string, fresh bool) {
 	var id string
 	if req.Session != nil {
 		id = req.Session.ID()
 	}
 	switch {
 	case id != "":
-		return "session " + id
+		return "session " + id, false
 	case req.Extra != nil && req.Extra.Header != nil:
-		return "call " + callID
+		return "call " + callID, true
 	}
-	return ""
+	return "", false
 }
 
 // question is an approval put to the client through an input-required
@@ -134,7 +136,7 @@ func (s *Server) start(ctx context.Context, req *sdk.CallToolRequest, t *tool, a
 	s.mu.Unlock()
 
 	c := &call{id: newID(), tool: t, started: time.Now(), session: se, asks: make(chan *question), done: make(chan struct{})}
-	c.memoryGroup = memoryGroup(req, c.id)
+	c.memoryGroup, c.freshMemory = memoryGroup(req, c.id)
 	c.state.Store("queued")
 	// The run keeps the request's values (session, trace) but not its
 	// cancellation: drive ties the two together while a request waits.
@@ -205,6 +207,7 @@ func (s *Server) run(c *call, argv []string, stdin []byte) *sdk.CallToolResult {
 		// the client, a remembered grant or the headless answer decides.
 		ReadOnlyVerdict: policy.Ask,
 		MemoryGroup:     c.memoryGroup,
+		FreshMemory:     c.freshMemory,
 	}
 	if stdin != nil {
 		spec.Stdin = bytes.NewReader(stdin)

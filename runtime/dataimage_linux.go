@@ -111,16 +111,18 @@ type imageAllocator struct{ img *memImage }
 
 // Allocate is allocateIn for the group "".
 func (a imageAllocator) Allocate(cap, max uint64) experimental.LinearMemory {
-	return a.allocateIn("", cap, max)
+	return a.allocateIn("", false, cap, max)
 }
 
-func (a imageAllocator) allocateIn(group string, _, max uint64) experimental.LinearMemory {
+func (a imageAllocator) allocateIn(group string, fresh bool, _, max uint64) experimental.LinearMemory {
 	img := a.img
 	if max < uint64(img.size) {
 		max = uint64(img.size)
 	}
-	if m := img.pool.get(int(max), group); m != nil {
-		return m.use(group)
+	if !fresh {
+		if m := img.pool.get(int(max), group); m != nil {
+			return m.use(group)
+		}
 	}
 	b, err := mapAnon(int(max))
 	if err == nil {
@@ -147,7 +149,7 @@ func (a imageAllocator) allocateIn(group string, _, max uint64) experimental.Lin
 		copy(m.Reallocate(uint64(img.size)), img.view)
 		return m
 	}
-	return (&imageMemory{mappedMemory: mappedMemory{mem: b}, img: img}).use(group)
+	return (&imageMemory{mappedMemory: mappedMemory{mem: b}, img: img, oneOff: fresh}).use(group)
 }
 
 // mapAnon reserves size bytes of anonymous memory for a guest

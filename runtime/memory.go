@@ -33,6 +33,7 @@ func (m *sliceMemory) Free() { m.b = nil }
 type runMemory struct {
 	base  experimental.MemoryAllocator
 	group string // Spec.MemoryGroup, for a base that reuses memory (groupAllocator)
+	fresh bool   // Spec.FreshMemory
 
 	mu       sync.Mutex
 	running  bool
@@ -47,16 +48,16 @@ func newRunMemory(base experimental.MemoryAllocator, group string) *runMemory {
 
 // groupAllocator is an allocator that reuses the memory of finished runs
 // (mempool_linux.go): it hands a run only memory that runs of the same
-// group left.
+// group left; with fresh, a new one that it does not keep once freed.
 type groupAllocator interface {
-	allocateIn(group string, cap, max uint64) experimental.LinearMemory
+	allocateIn(group string, fresh bool, cap, max uint64) experimental.LinearMemory
 }
 
 // Allocate implements experimental.MemoryAllocator.
 func (r *runMemory) Allocate(cap, max uint64) experimental.LinearMemory {
 	var m experimental.LinearMemory
 	if g, ok := r.base.(groupAllocator); ok {
-		m = g.allocateIn(r.group, cap, max)
+		m = g.allocateIn(r.group, r.fresh, cap, max)
 	} else {
 		m = r.base.Allocate(cap, max)
 	}

@@ -52,6 +52,7 @@ type imageMemory struct {
 	inUse     bool      // handed to an instance and not freed since
 	group     string    // Spec.MemoryGroup of the run it was last handed to
 	populated bool      // by its first reset
+	oneOff    bool      // Spec.FreshMemory: unmapped when freed, never reset and kept
 	unused    time.Time // when it went back to the pool
 }
 
@@ -78,7 +79,7 @@ func (m *imageMemory) Free() {
 	if b == nil || !inUse {
 		return
 	}
-	if !m.img.reusable(len(b)) || !m.img.pool.reset(b, m.img.view, high, &m.populated) || !m.img.pool.put(m) {
+	if m.oneOff || !m.img.reusable(len(b)) || !m.img.pool.reset(b, m.img.view, high, &m.populated) || !m.img.pool.put(m) {
 		m.mappedMemory.Free()
 	}
 }

@@ -257,3 +257,45 @@ func TestReusedMemoryStaysInItsGroup(t *testing.T) {
 	give(ra2)
 	give(rb)
 }
+
+// A run no later run shares a group with (Spec.FreshMemory: the MCP
+// server's stateless HTTP calls) leaves no mapping: kept, it cost a reset
+// (the first populating the image and the zeroed window, milliseconds
+// here) for nothing, and a full pool gave up a session's mapping for it.
+func TestFreshRunsLeaveNoMemory(t *testing.T) {
+	img := poolImage(t)
+	defer img.close()
+	alloc := img.allocator()
+	alloc.Allocate(0, 64*wasmPage).Free() // the first is unmapped
+
+	take := func(group string, fresh bool) (*runMemory, []byte) {
+		r := newRunMemory(alloc, group)
+		r.fresh = fresh
+		m := r.Allocate(0, 64*wasmPage).Reallocate(24 * wasmPage)
+		return r, m
+	}
+	give := func(r *runMemory) {
+		r.stopped()
+		r.mem.Free()
+	}
+	ra, a := take("session a", false)
+	give(ra)
+	for i := range poolIdle {
+		r, m := take("call "+string(rune('0'+i)), true)
+		if unsafe.SliceData(m) == unsafe.SliceData(a) {
+			t.Fatal("a fresh run got session a's mapping")
+		}
+		give(r)
+	}
+	img.pool.mu.Lock()
+	idle := len(img.pool.idle)
+	img.pool.mu.Unlock()
+	if idle != 1 {
+		t.Errorf("%d idle mappings after a session's run and %d fresh ones, want the session's alone", idle, poolIdle)
+	}
+	ra2, a2 := take("session a", false)
+	if unsafe.SliceData(a2) != unsafe.SliceData(a) {
+		t.Error("session a's mapping was given up for fresh runs' mappings")
+	}
+	give(ra2)
+}

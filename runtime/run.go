@@ -58,6 +58,11 @@ type Spec struct {
 	// run can time the memory it gets and learn roughly how much the last
 	// one used: the MCP server gives each client session its own group.
 	MemoryGroup string
+	// FreshMemory says no later run will be of this run's group (the MCP
+	// server's stateless HTTP calls): the run gets a fresh mapping and
+	// leaves none behind. Kept, its mapping would cost a reset that no
+	// run uses, and push out of the pool one that a later run would.
+	FreshMemory bool
 }
 
 // Reason says why a run ended.
@@ -213,6 +218,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		// last run's of the module, reset (mempool_linux.go).
 		// Its memory is given back only once the guest stops (runMemory).
 		mem := newRunMemory(alloc, spec.MemoryGroup)
+		mem.fresh = spec.FreshMemory
 		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, mem), cm, cfg.WithStartFunctions())
 		if err != nil {
 			mem.stopped()
