@@ -190,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.exports[f.Module+"\x00"+f.Name] = true
 	}
 	if cfg.OneShot {
-		e.holdCollector(0)
+		e.holdCollector(0, 0)
 	}
 	var err error
 	if e.procMounts, err = host.ProcessFSMounts(); err != nil {
@@ -462,7 +462,13 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 // module too.
 func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
 	if e.cfg.OneShot {
-		e.holdCollector(len(m.Bytes))
+		// wazero keeps a shared memory (threads) on the Go heap: the
+		// limit holds it too.
+		var onHeap uint64
+		if e.alt == nil && e.threadsOf(m).shared {
+			onHeap = memory
+		}
+		e.holdCollector(len(m.Bytes), onHeap)
 	}
 	if e.alt != nil {
 		return e.alt.precompile(ctx, m)

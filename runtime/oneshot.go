@@ -19,7 +19,8 @@ const (
 
 // holdCollector turns the Go collector off for a process that runs one
 // tool and exits (Config.OneShot), with a soft memory limit of
-// oneShotHeadroom plus oneShotPerByte times moduleSize, raised (never
+// oneShotHeadroom plus oneShotPerByte times moduleSize plus onHeap (guest
+// memory wazero keeps on the Go heap: a shared memory), raised (never
 // lowered) as the module becomes known.
 //
 // A cold `airlock run` of a 3 MB Go tool made about 11 MB of garbage while
@@ -32,11 +33,11 @@ const (
 // limit is what such a run may hold in garbage. Guest memory is mapped
 // outside the Go heap and does not count. A GOGC or GOMEMLIMIT the
 // person set is left as it is.
-func (e *Engine) holdCollector(moduleSize int) {
+func (e *Engine) holdCollector(moduleSize int, onHeap uint64) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := int64(oneShotHeadroom) + int64(oneShotPerByte)*int64(moduleSize)
+	limit := int64(oneShotHeadroom) + int64(oneShotPerByte)*int64(moduleSize) + int64(onHeap)
 	e.gcMu.Lock()
 	defer e.gcMu.Unlock()
 	if limit <= e.oneShotLimit {
