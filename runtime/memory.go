@@ -42,8 +42,8 @@ type runMemory struct {
 	freed    bool                      // mem.Free was called: it may be another run's now
 }
 
-func newRunMemory(base experimental.MemoryAllocator, group string) *runMemory {
-	return &runMemory{base: base, group: group, running: true}
+func newRunMemory(base experimental.MemoryAllocator, group string, fresh bool) *runMemory {
+	return &runMemory{base: base, group: group, fresh: fresh, running: true}
 }
 
 // groupAllocator is an allocator that reuses the memory of finished runs

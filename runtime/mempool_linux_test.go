@@ -110,13 +110,13 @@ func TestRunMemoryIsFreedOnce(t *testing.T) {
 	alloc := img.allocator()
 	alloc.Allocate(0, 64*wasmPage).Free() // the first is unmapped
 
-	first := newRunMemory(alloc, "")
+	first := newRunMemory(alloc, "", false)
 	l1 := first.Allocate(0, 64*wasmPage)
 	m1 := l1.Reallocate(24 * wasmPage)
 	first.stopped()
 	l1.Free()
 
-	next := newRunMemory(alloc, "")
+	next := newRunMemory(alloc, "", false)
 	l2 := next.Allocate(0, 64*wasmPage)
 	m2 := l2.Reallocate(24 * wasmPage)
 	if unsafe.SliceData(m1) != unsafe.SliceData(m2) {
@@ -236,7 +236,7 @@ func TestReusedMemoryStaysInItsGroup(t *testing.T) {
 	alloc.Allocate(0, 64*wasmPage).Free() // the first is unmapped
 
 	take := func(group string) (*runMemory, []byte) {
-		r := newRunMemory(alloc, group)
+		r := newRunMemory(alloc, group, false)
 		m := r.Allocate(0, 64*wasmPage).Reallocate(24 * wasmPage)
 		return r, m
 	}
@@ -269,8 +269,7 @@ func TestFreshRunsLeaveNoMemory(t *testing.T) {
 	alloc.Allocate(0, 64*wasmPage).Free() // the first is unmapped
 
 	take := func(group string, fresh bool) (*runMemory, []byte) {
-		r := newRunMemory(alloc, group)
-		r.fresh = fresh
+		r := newRunMemory(alloc, group, fresh)
 		m := r.Allocate(0, 64*wasmPage).Reallocate(24 * wasmPage)
 		return r, m
 	}

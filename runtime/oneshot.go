@@ -30,9 +30,10 @@ const (
 // still marking when the guest began waited for it to reach a host call.
 // Past the limit the collector runs again as it would, so a tool whose
 // host calls make garbage for a long run still has it collected; the
-// limit is what such a run may hold in garbage. Guest memory is mapped
-// outside the Go heap and does not count. A GOGC or GOMEMLIMIT the
-// person set is left as it is.
+// limit is what such a run may hold in garbage. A guest's own memory is
+// mapped outside the Go heap and does not count, except a shared memory
+// a module with threads imports, which wazero keeps on the heap (onHeap).
+// A GOGC or GOMEMLIMIT the person set is left as it is.
 func (e *Engine) holdCollector(moduleSize int, onHeap uint64) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return

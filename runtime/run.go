@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,16 +145,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 	defer sb.close()
 	wasi, stdout, stderr := sb.wasi, sb.stdout, sb.stderr
 	// airlock's own WASI serves the arguments and environment (hostRun
-	// gives them to it); wazero still refuses one with a NUL byte, which
-	// no guest could read back whole.
-	cfg := wazero.NewModuleConfig().
-		WithName("").
-		WithArgs(append([]string{spec.Module.Name}, spec.Args...)...)
-	for _, kv := range environ(p, spec.LookupEnv) {
-		cfg = cfg.WithEnv(kv[0], kv[1])
-	}
+	// gives them to it), not wazero's module config.
+	cfg := wazero.NewModuleConfig().WithName("")
 
-	hr, callCtx, finish := e.hostRun(stopCtx, &spec, gate)
+	hr, callCtx, finish, err := e.hostRun(stopCtx, &spec, gate)
+	if err != nil {
+		return nil, err
+	}
 	hr.WASI = wasi
 	hr.OnClose(wasi.Close)
 
@@ -217,8 +215,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (*Result, error) {
 		// which starts from the module's data image (dataseg.go), or the
 		// last run's of the module, reset (mempool_linux.go).
 		// Its memory is given back only once the guest stops (runMemory).
-		mem := newRunMemory(alloc, spec.MemoryGroup)
-		mem.fresh = spec.FreshMemory
+		mem := newRunMemory(alloc, spec.MemoryGroup, spec.FreshMemory)
 		mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(callCtx, mem), cm, cfg.WithStartFunctions())
 		if err != nil {
 			mem.stopped()
@@ -505,20 +502,32 @@ func (e *Engine) pauseGC(guestMemory uint64) (restore func()) {
 
 // hostRun makes the per-run state host functions reach through the call
 // context, and lets Config.PrepareRun add to it. finish is never nil.
-func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *host.Gate) (*host.Run, context.Context, func(*Result)) {
+//
+// A run whose arguments or environment hold a NUL byte does not start, on
+// either engine: WASI passes them as NUL-terminated strings, so the guest
+// would read a value cut short, or two where there was one.
+func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *host.Gate) (*host.Run, context.Context, func(*Result), error) {
 	lookup := spec.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	hr := &host.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
-		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
-	// args_* and environ_* read the run's arguments and environment
-	// here.
+	args := append([]string{spec.Module.Name}, spec.Args...)
+	for i, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, nil, nil, fmt.Errorf("argument %d of %s holds a NUL byte, which WASI cannot pass; the tool did not run", i, spec.Module.Name)
+		}
+	}
 	var env []string
 	for _, kv := range environ(spec.Policy, spec.LookupEnv) {
+		if strings.IndexByte(kv[0]+kv[1], 0) >= 0 {
+			return nil, nil, nil, fmt.Errorf("the environment variable %q of %s holds a NUL byte, which WASI cannot pass; the tool did not run", kv[0], spec.Module.Name)
+		}
 		env = append(env, kv[0]+"="+kv[1])
 	}
-	host.SetProcess(hr, append([]string{spec.Module.Name}, spec.Args...), env)
+	hr := &host.Run{Gate: gate, Policy: spec.Policy, LookupEnv: lookup,
+		Tool: spec.Module.Name, Digest: spec.Module.Digest, Values: map[any]any{}}
+	// args_* and environ_* read the run's arguments and environment here.
+	host.SetProcess(hr, args, env)
 	callCtx := host.WithRun(runCtx, hr)
 	finish := func(*Result) {}
 	if e.cfg.PrepareRun != nil {
@@ -528,5 +537,5 @@ func (e *Engine) hostRun(runCtx context.Context, spec *Spec, gate *host.Gate) (*
 			finish = f
 		}
 	}
-	return hr, callCtx, finish
+	return hr, callCtx, finish, nil
 }

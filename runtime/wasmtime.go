@@ -222,7 +222,10 @@ func (b *wasmtimeBackend) run(ctx context.Context, e *Engine, spec Spec) (*Resul
 	defer sb.close()
 	stdout, stderr := sb.stdout, sb.stderr
 
-	hr, callCtx, finish := e.hostRun(stopCtx, &spec, gate)
+	hr, callCtx, finish, err := e.hostRun(stopCtx, &spec, gate)
+	if err != nil {
+		return nil, err
+	}
 	hr.WASI = sb.wasi
 	hr.OnClose(sb.wasi.Close)
 
