@@ -139,6 +139,9 @@ type Engine struct {
 
 	alt backend // an engine other than wazero (backend.go), or nil
 
+	hints []Hint               // what Precompile compiled from files (Hints), under mu
+	known map[string]knownFile // module files Preload read, by absolute path, under mu
+
 	stateMu   sync.Mutex
 	lastState *host.State // the last run's, reused while unchanged (runState)
 
@@ -461,6 +464,7 @@ func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, 
 // for a module whose threads share an imported memory, that memory's
 // module too.
 func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in Interrupt) error {
+	e.noteHint(m, memory, in)
 	if e.cfg.OneShot {
 		// wazero keeps a shared memory (threads) on the Go heap: the
 		// limit holds it too.

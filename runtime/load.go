@@ -55,6 +55,9 @@ func (e *Engine) LoadWith(ctx context.Context, path string, o LoadOptions) (*Mod
 	if fi.IsDir() {
 		return e.buildGo(ctx, path, o)
 	}
+	if m := e.knownModule(path, fi); m != nil {
+		return m, nil
+	}
 	b, err := policy.ReadRegular(path, MaxModuleSize, "a module may have")
 	if err != nil {
 		return nil, &NotFoundError{Path: path, Err: err}

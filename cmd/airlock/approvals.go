@@ -146,7 +146,7 @@ func startApprovals(pol *policy.Policy, cwd string, a *approvalFlags, headless b
 	// Who can be asked: a person at this terminal, unless --headless or
 	// stdin is not a terminal (CI, pipes).
 	if !headless && isTerminal(std.in) {
-		if t, err := approvals.OpenTerminal(); err == nil {
+		if t, err := std.openTerminal(); err == nil {
 			s.term, s.canAsk = t, true
 			t.Guard, t.Accessible, t.Timeout = s.guard, a.accessible, pol.Approvals.Timeout
 		}

@@ -32,6 +32,20 @@ const (
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
+	// warm is set in a warm worker running a client's run (warm.go).
+	warm *warmRun
+}
+
+// openTerminal opens the terminal a person answers prompts at: the
+// controlling terminal, or the one a warm worker's client passed on.
+func (std stdio) openTerminal() (*approvals.Terminal, error) {
+	if std.warm != nil {
+		if std.warm.tty == nil {
+			return nil, errors.New("opening the terminal: the client has none")
+		}
+		return &approvals.Terminal{In: std.warm.tty, Out: std.warm.tty}, nil
+	}
+	return approvals.OpenTerminal()
 }
 
 // isTerminal reports whether f is a terminal.
@@ -60,6 +74,7 @@ func commands() []command {
 		{"trace", "show a trace file as a tree: airlock trace show FILE", traceCmd},
 		{"init", "scaffold a tool (Go source, tool.hcl, a test): airlock init [--net] NAME", initCmd},
 		{"build", "compile a Go tool to WASI and pin its digest in tool.hcl: airlock build DIR", buildCmd},
+		{"warm", "keep a worker started for fast runs: airlock warm start|stop|status", warmCmd},
 		{"inspect", "show a module's imports, exports, memory and what airlock provides: airlock inspect [--json] MODULE", inspectCmd},
 		{"completion", "print a shell completion script: airlock completion bash|zsh|fish", completionCmd},
 		{"version", "print airlock's version (also airlock --version)", versionCmd},

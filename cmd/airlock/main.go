@@ -6,6 +6,10 @@ package main
 
 import (
 	"os"
+
+	// Hands `airlock run` to a warm worker, when one is up, before the
+	// rest of airlock starts (docs/warm.md).
+	_ "github.com/airlockhq/airlock/internal/warm/handoff"
 )
 
 func main() {

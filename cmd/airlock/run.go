@@ -190,12 +190,16 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	}
 	state := append(statePaths(cwd, policyFile, sess.auditPath), learning.statePaths()...)
 	state = append(state, telemetryState(tel)...)
-	eng, err := runtime.New(ctx, tel.Configure(runtime.Config{OnCompile: compileProgress(std.err), OneShot: true,
+	engCfg := tel.Configure(runtime.Config{OnCompile: compileProgress(std.err), OneShot: true,
 		HostFuncs: wallProbeFuncs(), Engine: f.engine,
-		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()}))
-	if err != nil {
-		return fail(ExitUsage, "%v", err)
+		State: state, Warn: warnTo(std.err), PrepareRun: learning.prepareRun()})
+	eng := std.warm.adopt(engCfg) // a warm worker's, with the modules of recent runs compiled
+	if eng == nil {
+		if eng, err = runtime.New(ctx, engCfg); err != nil {
+			return fail(ExitUsage, "%v", err)
+		}
 	}
+	defer std.warm.ran(eng, engCfg)
 	// Stopped (a signal, a closed pipe), the process is about to end: a
 	// compile still under way is not waited for.
 	defer eng.Close(ctx)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/airlockhq/airlock/approvals"
 	"github.com/airlockhq/airlock/internal/host"
+	"github.com/airlockhq/airlock/internal/warm"
 	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/telemetry"
 )
@@ -46,6 +47,9 @@ func statePaths(cwd, policyFile, auditPath string) []host.StatePath {
 	if exe, err := os.Executable(); err == nil {
 		add(exe, "airlock program", false)
 	}
+	// The warm server's socket and log (docs/warm.md): a tool there could
+	// only take the server away, but it is airlock's, not the tool's.
+	add(warm.StateDir(), "warm server folder", false)
 	return out
 }
 

@@ -46,6 +46,12 @@ var allowed = map[string][]string{
 	// paths and ports (RATIONALE.md, "Why a second wall, and why Landlock?").
 	"internal/wall":          {"policy"},
 	"internal/wall/walltest": {},
+	// The warm server and its client know nothing of airlock: the client
+	// runs in an init function, before the rest of airlock starts, and
+	// the worker gets the CLI as callbacks (RATIONALE.md, "Why a warm
+	// worker, and why is it safe?").
+	"internal/warm":         {},
+	"internal/warm/handoff": {"internal/warm"},
 }
 
 // deps lists what pkg (of this module) links: every package it imports,

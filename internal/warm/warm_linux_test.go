@@ -1,0 +1,260 @@
+package warm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// This test binary plays the server, a worker and a foreign user's
+// listener in processes of its own (testRole).
+const roleEnv = "WARM_TEST_ROLE"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(testRole(role))
+	}
+	os.Exit(m.Run())
+}
+
+func testRole(role string) int {
+	ctx := context.Background()
+	switch role {
+	case "serve":
+		err := Serve(ctx, ServeConfig{Socket: os.Getenv(SocketEnv), Nonce: os.Getenv(NonceEnv),
+			Worker: []string{"/usr/bin/env", roleEnv + "=worker", os.Args[0]}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	case "worker":
+		return Work(ctx, WorkConfig{
+			Prepare: func(context.Context, []Hint) {},
+			Run: func(ctx context.Context, r *Run) (int, []Hint) {
+				fmt.Fprint(r.Stdout, "ran "+strings.Join(r.Args, " "))
+				return 42, nil
+			},
+		})
+	case "foreign":
+		// Listen as another user; say how many bytes and descriptors
+		// the one client that connects sends.
+		path := os.Getenv(SocketEnv)
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			return 1
+		}
+		if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		os.Chmod(path, 0o777)
+		syscall.Listen(fd, 1)
+		fmt.Println("listening")
+		conn, _, err := syscall.Accept(fd)
+		if err != nil {
+			return 1
+		}
+		tv := syscall.Timeval{Sec: 3}
+		syscall.SetsockoptTimeval(conn, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+		bytes, fds := 0, 0
+		buf, oob := make([]byte, 4096), make([]byte, 1024)
+		for {
+			n, oobn, _, _, err := syscall.Recvmsg(conn, buf, oob, 0)
+			if err != nil || n == 0 {
+				break
+			}
+			bytes += n
+			if oobn > 0 {
+				got, _ := parseRights(oob[:oobn])
+				fds += len(got)
+			}
+		}
+		fmt.Printf("%d bytes %d descriptors\n", bytes, fds)
+		return 0
+	}
+	return 2
+}
+
+// startServer runs Serve in a process of its own, with its secret in the
+// environment it starts with, and returns its socket and pid.
+func startServer(t *testing.T, nonce string) (sock string, pid int) {
+	t.Helper()
+	sock = filepath.Join(t.TempDir(), "warm.sock")
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), roleEnv+"=serve", SocketEnv+"="+sock, NonceEnv+"="+nonce)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if st, err := Ask(sock, false); err == nil && strings.Contains(st, "ready 1") {
+			return sock, cmd.Process.Pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// request sends one request as a client would, with proof as the proof
+// descriptor and out as the client's stdout, and returns what the server
+// or the worker answered first and, when the run started, its status.
+func request(t *testing.T, sock string, proof int, out *os.File) (kind byte, answer string, status string) {
+	t.Helper()
+	conn, err := dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(conn)
+	cwd, err := syscall.Open(".", oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(cwd)
+	req, err := ownRequest([]string{"run", "tool.wasm"}, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := send(conn, kindRequest, req.encode(), 0, int(out.Fd()), 2, cwd, proof); err != nil {
+		t.Fatal(err)
+	}
+	kind, payload, fds, err := recv(conn)
+	closeAll(fds)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if kind != kindStarted {
+		return kind, string(payload), ""
+	}
+	k, payload, fds, err := recv(conn)
+	closeAll(fds)
+	if err != nil || k != kindExit {
+		t.Fatalf("no exit status: %v %c", err, k)
+	}
+	return kind, "", string(payload)
+}
+
+// A client proves it may read the server's memory (no Landlock domain,
+// no LSM refusing it) with a descriptor of the server's environment,
+// which holds the server's secret. A forged descriptor is declined: a
+// file holding the secret (a client that guessed or stole it), or
+// procfs but another process's environment. The real one is served, and
+// the worker runs the request.
+func TestDeclinesAForgedProof(t *testing.T) {
+	nonce := strings.Repeat("7c", 16)
+	sock, pid := startServer(t, nonce)
+	file := filepath.Join(t.TempDir(), "environ")
+	if err := os.WriteFile(file, []byte("HOME=/root\x00"+NonceEnv+"="+nonce+"\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, path string }{
+		{"a file holding the secret", file},
+		{"the client's own environment", "/proc/self/environ"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := os.Open(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			kind, answer, _ := request(t, sock, int(f.Fd()), os.Stdout)
+			if kind != kindDecline || !strings.Contains(answer, "cannot read the server's memory") {
+				t.Fatalf("answer %c %q, want a decline", kind, answer)
+			}
+		})
+	}
+	t.Run("the server's environment", func(t *testing.T) {
+		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		kind, answer, status := request(t, sock, int(f.Fd()), w)
+		w.Close()
+		out, _ := io.ReadAll(r)
+		if kind != kindStarted || status != "42" || string(out) != "ran run tool.wasm" {
+			t.Fatalf("answer %c %q, status %q, stdout %q: want the run served", kind, answer, status, out)
+		}
+	})
+}
+
+// The client sends nothing, no request and no descriptor, to a server
+// of another user: it checks the peer's uid first. The foreign listener
+// counts what it got.
+func TestHandoffSendsNothingToAnotherUsersServer(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("playing another user needs root")
+	}
+	dir, err := os.MkdirTemp("", "warm-foreign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777)
+	sock := filepath.Join(dir, "warm.sock")
+	// A copy of this test binary that the other user may run.
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "warm.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), roleEnv+"=foreign", SocketEnv+"="+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "listening\n" {
+		t.Fatalf("the foreign listener did not start: %v %q", err, buf)
+	}
+	t.Setenv(SocketEnv, sock)
+	t.Setenv(OffEnv, "")
+	if code, ok := Handoff([]string{"run", "tool.wasm"}); ok {
+		t.Fatalf("handed off to another user's server (exit %d)", code)
+	}
+	got, _ := io.ReadAll(stdout)
+	cmd.Wait()
+	if string(got) != "0 bytes 0 descriptors\n" {
+		t.Fatalf("the foreign listener got %q", got)
+	}
+}
+
+// A server refuses a socket folder that anybody else can write to: there
+// another user could put a socket of theirs in its place.
+func TestServeRefusesAnOpenFolder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	err := Serve(context.Background(), ServeConfig{Socket: filepath.Join(dir, "warm.sock"), Nonce: "x", Worker: []string{"/bin/true"}})
+	if err == nil || !strings.Contains(err.Error(), "nobody else can write to") {
+		t.Fatalf("Serve: %v", err)
+	}
+}
