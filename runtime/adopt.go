@@ -54,9 +54,13 @@ func (e *Engine) Adopt(cfg Config) bool {
 	if !e.Adoptable(cfg) {
 		return false
 	}
-	mounts, err := host.ProcessFSMounts()
-	if err != nil {
-		return false
+	// The mount table of now, not of when e was made, if it changed.
+	if e.mounts.Changed() {
+		mounts, err := host.ProcessFSMounts()
+		if err != nil {
+			return false
+		}
+		e.procMounts = mounts
 	}
 	if cfg.Warn == nil {
 		cfg.Warn = e.cfg.Warn
@@ -64,7 +68,6 @@ func (e *Engine) Adopt(cfg Config) bool {
 	cfg.HostFuncs = e.cfg.HostFuncs // withNet of nothing, as New made it
 	cfg.CacheDir = e.cfg.CacheDir
 	e.cfg = cfg
-	e.procMounts = mounts // the mount table of now, not of when e was made
 	return true
 }
 

@@ -197,6 +197,17 @@ func BenchmarkStart(b *testing.B) {
 	}
 	run("airlock-run-tiny", bb.airlock, "run", tinyWasm)
 
+	// The same two runs handed to a warm worker (airlock warm,
+	// docs/warm.md), each once the next worker is ready, as between an
+	// agent's calls: wall clock is the client's, from its start to its
+	// exit; cpu-ms is the client's CPU; all-cpu-ms adds the whole life of
+	// the worker that ran it (its start and preparation, spent while
+	// nobody waited) and the server's share, and cpu-x-bwrap compares that.
+	benchWarm(b, bb.airlock, work, cache, per, [][]string{
+		{"airlock-warm", bb.airlock, "run", probeWasm, "--", "exit", "0"},
+		{"airlock-warm-tiny", bb.airlock, "run", tinyWasm},
+	})
+
 	// In-process, for the MCP server's view: one Engine, module compiled.
 	ctx := context.Background()
 	e, err := runtime.New(ctx, runtime.Config{CacheDir: "-"})

@@ -139,8 +139,9 @@ type Engine struct {
 
 	alt backend // an engine other than wazero (backend.go), or nil
 
-	hints []Hint               // what Precompile compiled from files (Hints), under mu
-	known map[string]knownFile // module files Preload read, by absolute path, under mu
+	hints  []Hint               // what Precompile compiled from files (Hints), under mu
+	known  map[string]knownFile // module files Preload read, by absolute path, under mu
+	mounts *host.MountWatch     // whether procMounts may be stale (Adopt)
 
 	stateMu   sync.Mutex
 	lastState *host.State // the last run's, reused while unchanged (runState)
@@ -162,7 +163,7 @@ type rtKey struct {
 	interrupt Interrupt
 	threads   bool // wazero's threads feature (shared memory, atomics) is on
 	// imports, for a OneShot engine, lists the host functions the one
-	// module imports (importsKey); the runtime builds only those. Empty
+	// module imports (importsKeyOf); the runtime builds only those. Empty
 	// means every host function.
 	imports string
 }
@@ -195,8 +196,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.OneShot {
 		e.holdCollector(0, 0)
 	}
+	if cfg.OneShot {
+		e.mounts = host.WatchMounts() // before the read: Adopt reads again after a change
+	}
 	var err error
 	if e.procMounts, err = host.ProcessFSMounts(); err != nil {
+		e.mounts.Close()
 		return nil, err
 	}
 	e.cacheDir = cfg.CacheDir
@@ -290,6 +295,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.lastState.Close()
 	e.lastState = nil
 	e.stateMu.Unlock()
+	e.mounts.Close()
 	return errors.Join(errs...)
 }
 
@@ -500,13 +506,14 @@ func (e *Engine) Precompile(ctx context.Context, m *Module, memory uint64, in In
 // an instance of the same compiled module, so every thread's code has the
 // checks; each instance's stop flag is set when the run ends (guestStop).
 func (e *Engine) compiled(ctx context.Context, m *Module, memPages uint32, in Interrupt) (*rtEntry, rtKey, wazero.CompiledModule, experimental.MemoryAllocator, error) {
-	threads := e.threadsOf(m).shared
+	ti := e.threadsOf(m)
+	threads := ti.shared
 	if threads {
 		in = InterruptInstrument
 	}
 	imports := ""
 	if e.cfg.OneShot {
-		imports = importsKey(m)
+		imports = ti.imports
 	}
 	if in == InterruptInstrument {
 		k := rtKey{memPages: memPages, interrupt: interruptYield, threads: threads, imports: imports}

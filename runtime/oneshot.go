@@ -55,16 +55,13 @@ func (e *Engine) holdCollector(moduleSize int, onHeap uint64) {
 	debug.SetMemoryLimit(limit)
 }
 
-// importsKey lists the functions m imports, "module\x00name" sorted and
-// joined by newlines, for a OneShot engine's runtime to build only those:
-// wazero compiles a trampoline of native code for every host function, and
-// a small tool imports a handful of airlock's sixty. "" (every function)
-// when m cannot be parsed: compiling it then says what is wrong.
-func importsKey(m *Module) string {
-	f, err := wasmfile.Parse(m.Bytes)
-	if err != nil {
-		return ""
-	}
+// importsKeyOf lists the functions a module imports, "module\x00name"
+// sorted and joined by newlines, for a OneShot engine's runtime to build
+// only those: wazero compiles a trampoline of native code for every host
+// function, and a small tool imports a handful of airlock's sixty.
+// threadsOf keeps it per digest; "" (every function) when the module
+// cannot be parsed: compiling it then says what is wrong.
+func importsKeyOf(f *wasmfile.File) string {
 	var names []string
 	for _, im := range f.Imports {
 		if im.Kind == wasmfile.KindFunc {

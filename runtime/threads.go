@@ -48,9 +48,12 @@ type threadsInfo struct {
 	// a module can spawn threads (a new instance of a module that defines
 	// its memory would get a memory of its own).
 	imported *wasmfile.Import
+	// imports is importsKeyOf the module, from the same parse.
+	imports string
 }
 
-// threadsOf returns what m needs for threads, parsing it once per digest.
+// threadsOf returns what m needs for threads, and the host functions it
+// imports (importsKeyOf), parsing it once per digest.
 func (e *Engine) threadsOf(m *Module) threadsInfo {
 	if v, ok := e.threadInfos.Load(m.Digest); ok {
 		return v.(threadsInfo)
@@ -66,6 +69,7 @@ func (e *Engine) threadsOf(m *Module) threadsInfo {
 		for _, mem := range f.Memories {
 			ti.shared = ti.shared || mem.Shared
 		}
+		ti.imports = importsKeyOf(f)
 	}
 	e.threadInfos.Store(m.Digest, ti)
 	return ti

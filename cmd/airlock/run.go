@@ -201,8 +201,9 @@ func runCmd(ctx context.Context, args []string, std stdio) (err error) {
 	}
 	defer std.warm.ran(eng, engCfg)
 	// Stopped (a signal, a closed pipe), the process is about to end: a
-	// compile still under way is not waited for.
-	defer eng.Close(ctx)
+	// compile still under way is not waited for. A warm worker closes it
+	// once its client has the exit status.
+	defer std.warm.closeEngine(ctx, eng)
 
 	untrusted, err := checkBuildPlaces(ctx, eng, module, pol, tool, std.err)
 	if err != nil {

@@ -39,3 +39,15 @@ func (f *FS) utimensNoFollow(p string, atim, mtim int64) experimentalsys.Errno {
 
 // ProcessFSMounts returns where procfs is mounted: Linux only.
 func ProcessFSMounts() ([]string, error) { return nil, nil }
+
+// MountWatch: there is no process filesystem to watch here.
+type MountWatch struct{}
+
+// WatchMounts returns nil here.
+func WatchMounts() *MountWatch { return nil }
+
+// Changed reports true: nothing is known.
+func (w *MountWatch) Changed() bool { return true }
+
+// Close does nothing.
+func (w *MountWatch) Close() {}

@@ -115,3 +115,36 @@ func unescapeMountinfo(s string) string {
 	}
 	return b.String()
 }
+
+// MountWatch tells whether this process's mount table changed since the
+// watch began: the kernel reports POLLPRI on /proc/self/mountinfo after a
+// mount or an unmount (proc(5)). The descriptor is a raw one: an os.File
+// would be in Go's epoll set, and each epoll_wait would take the event.
+type MountWatch struct{ fd int }
+
+// WatchMounts begins a watch; read the table after it begins.
+func WatchMounts() *MountWatch {
+	fd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	return &MountWatch{fd}
+}
+
+// Changed reports whether the mount table may have changed (true when
+// the watch cannot tell).
+func (w *MountWatch) Changed() bool {
+	if w == nil {
+		return true
+	}
+	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLPRI}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n != 0
+}
+
+// Close ends the watch.
+func (w *MountWatch) Close() {
+	if w != nil {
+		unix.Close(w.fd)
+	}
+}

@@ -38,6 +38,7 @@ type Run struct {
 	Args                  []string
 	Stdin, Stdout, Stderr *os.File
 	TTY                   *os.File
+	Finally               func()
 }
 
 // Work does nothing here.

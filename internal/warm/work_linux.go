@@ -28,6 +28,9 @@ type Run struct {
 	Args                  []string // without the program name
 	Stdin, Stdout, Stderr *os.File // the client's, now this process's 0, 1 and 2
 	TTY                   *os.File // the client's terminal, nil when it had none
+	// Finally, if Run sets it, is called after the client has the exit
+	// status, before the process ends.
+	Finally func()
 }
 
 // ControlFD is where a worker finds its connection to the server.
@@ -122,11 +125,17 @@ func (w *worker) run(ctx context.Context, cfg WorkConfig, payload []byte, fds []
 	if len(client) > fdTTY {
 		r.TTY = os.NewFile(uintptr(client[fdTTY]), "/dev/tty")
 	}
+	start, cpu := time.Now(), cpuTime()
 	code, ran := cfg.Run(ctx, r)
 	finished.Store(true)
 	send(conn, kindExit, []byte(strconv.Itoa(code)))
+	w.logf("exit " + strconv.Itoa(code) + " after " + time.Since(start).Round(10*time.Microsecond).String() +
+		" (" + (cpuTime() - cpu).Round(10*time.Microsecond).String() + " of CPU)")
 	if len(ran) > 0 {
 		w.send(kindRan, encodeHints(ran))
+	}
+	if r.Finally != nil {
+		r.Finally()
 	}
 	return code
 }
@@ -171,4 +180,10 @@ func (w *worker) logf(line string) {
 	if w.log != nil {
 		w.log.WriteString(time.Now().Format(time.RFC3339) + " airlock warm: worker " + strconv.Itoa(os.Getpid()) + ": " + line + "\n")
 	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
