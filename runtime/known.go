@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/airlockhq/airlock/policy"
 )
 
 // settled is how long a module file must have gone unchanged before
@@ -41,11 +39,7 @@ func (e *Engine) Preload(path string) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	before, err := os.Stat(abs)
-	if err != nil {
-		return nil, &NotFoundError{Path: path, Err: err}
-	}
-	b, err := policy.ReadRegular(abs, MaxModuleSize, "a module may have")
+	b, id, ok, err := readModuleFile(abs)
 	if err != nil {
 		return nil, &NotFoundError{Path: path, Err: err}
 	}
@@ -54,13 +48,13 @@ func (e *Engine) Preload(path string) (*Module, error) {
 	}
 	m := NewModule(strings.TrimSuffix(filepath.Base(abs), ".wasm"), b)
 	m.Path = abs
-	after, err := os.Stat(abs)
+	// The path must still name the file read (a run looks at the path).
+	now, err := os.Stat(abs)
 	if err != nil {
 		return m, nil
 	}
-	id, ok := fileIDOf(before)
-	again, ok2 := fileIDOf(after)
-	if ok && ok2 && before.Mode().IsRegular() && id == again && time.Since(time.Unix(0, id.ctime)) > settled {
+	again, ok2 := fileIDOf(now)
+	if ok && ok2 && now.Mode().IsRegular() && id == again && time.Since(time.Unix(0, id.ctime)) > settled {
 		e.mu.Lock()
 		if e.known == nil {
 			e.known = map[string]knownFile{}

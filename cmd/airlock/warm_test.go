@@ -206,7 +206,10 @@ func TestWarmRunReadsAChangedModuleAgain(t *testing.T) {
 // a seccomp filter (which is how a process inside a sandbox such as
 // Landlock, bubblewrap or a container shows), in another mount namespace,
 // with another value of what the Go runtime reads as it starts, or as
-// another airlock program. The run's outcome is the cold run's.
+// another airlock program. The run's outcome is the cold run's. A client
+// whose sandbox shows in /proc sends nothing: the server it finds has
+// more power than it has, so it could as well be a sandboxed process
+// listening in the server's place (selfRefuses).
 func TestWarmDeclinesAClientWithLessPower(t *testing.T) {
 	w := startWarm(t)
 	dir := t.TempDir()
@@ -218,25 +221,26 @@ func TestWarmDeclinesAClientWithLessPower(t *testing.T) {
 	}
 	args := []string{"run", probeWasm, "--", "args", "declined"}
 	for _, tc := range []struct {
-		name, why string
-		cmd       func() *exec.Cmd
+		name, why   string
+		selfRefuses bool
+		cmd         func() *exec.Cmd
 	}{
-		{"no_new_privs and seccomp", "another NoNewPrivs", func() *exec.Cmd {
+		{"no_new_privs and seccomp", "", true, func() *exec.Cmd {
 			c := exec.Command(os.Args[0], "-test.run=^$")
 			c.Env = append(os.Environ(), walltest.Args(append([]string{airlockBin}, args...)...))
 			return c
 		}},
-		{"mount namespace", "another mnt namespace", func() *exec.Cmd {
+		{"mount namespace", "", true, func() *exec.Cmd {
 			c := exec.Command(airlockBin, args...)
 			c.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 			return c
 		}},
-		{"GODEBUG", "another GODEBUG", func() *exec.Cmd {
+		{"GODEBUG", "another GODEBUG", false, func() *exec.Cmd {
 			c := exec.Command(airlockBin, args...)
 			c.Env = append(os.Environ(), "GODEBUG=madvdontneed=1")
 			return c
 		}},
-		{"another program", "another airlock program", func() *exec.Cmd {
+		{"another program", "another airlock program", false, func() *exec.Cmd {
 			return exec.Command(other, args...)
 		}},
 	} {
@@ -256,6 +260,12 @@ func TestWarmDeclinesAClientWithLessPower(t *testing.T) {
 				t.Errorf("stdout %q", out)
 			}
 			st := w.status()
+			if tc.selfRefuses {
+				if st["served"] != strconv.Itoa(served) || st["declined"] != strconv.Itoa(declined) {
+					t.Fatalf("served %s (was %d), declined %s (was %d): want nothing sent", st["served"], served, st["declined"], declined)
+				}
+				return
+			}
 			if st["served"] != strconv.Itoa(served) || st["declined"] != strconv.Itoa(declined+1) {
 				t.Fatalf("served %s (was %d), declined %s (was %d): want the run declined", st["served"], served, st["declined"], declined)
 			}

@@ -39,10 +39,34 @@ var namespaces = []string{"mnt", "net", "user", "pid", "ipc", "uts", "cgroup", "
 //     Landlock domain the server is not in. It must hold nonce;
 //   - the same values of what the Go runtime reads as it starts.
 func Check(pid int, proof int, nonce string, req *Request) string {
+	if !sameFile("/proc/self/exe", "/proc/"+strconv.Itoa(pid)+"/exe") {
+		return "another airlock program"
+	}
+	if why := unlike(pid); why != "" {
+		return why
+	}
+	if !provesAccess(proof, nonce) {
+		return "cannot read the server's memory (a Landlock domain?)"
+	}
+	for _, k := range runtimeEnv {
+		if v, _ := lookup(req.Env, k); v != os.Getenv(k) {
+			return "another " + k
+		}
+	}
+	return ""
+}
+
+// unlike returns how the process pid may do other than this one ("" for
+// nothing /proc shows): another root directory (a chroot shows nowhere
+// else), namespace, credentials or label. Both ends ask it: the server of
+// its client, the client of its server (which then sends nothing: another
+// program of the user's is left to the server to decline, where status
+// shows why).
+func unlike(pid int) string {
 	self := "/proc/self/"
 	peer := "/proc/" + strconv.Itoa(pid) + "/"
-	if !sameFile(self+"exe", peer+"exe") {
-		return "another airlock program"
+	if !sameFile(self+"root", peer+"root") {
+		return "another root directory (a chroot)"
 	}
 	for _, ns := range namespaces {
 		var a syscall.Stat_t
@@ -68,16 +92,21 @@ func Check(pid int, proof int, nonce string, req *Request) string {
 	if !bytes.Equal(a, b) {
 		return "another security label"
 	}
-	if !provesAccess(proof, nonce) {
-		return "cannot read the server's memory (a Landlock domain?)"
-	}
-	for _, k := range runtimeEnv {
-		if v, _ := lookup(req.Env, k); v != os.Getenv(k) {
-			return "another " + k
-		}
-	}
 	return ""
 }
+
+const soPeerPidfd = 77 // SO_PEERPIDFD, Linux 6.5
+
+// peerPidfd returns a pidfd of the process at the other end of the socket
+// fd, as it was when it connected or listened: unlike its pid, which
+// another process may have by now, it names that process only.
+func peerPidfd(fd int) (int, error) {
+	return syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, soPeerPidfd)
+}
+
+// alive reports whether the process of pidfd has not ended: until it has,
+// its pid is its own, and what /proc/PID showed meanwhile was about it.
+func alive(pidfd int) bool { return pidfdSignal(pidfd, 0) == nil }
 
 func sameFile(a, b string) bool {
 	var sa, sb syscall.Stat_t

@@ -47,6 +47,19 @@ func Handoff(args []string) (code int, ok bool) {
 	if err != nil || int(cred.Uid) != os.Getuid() {
 		return 0, false // nobody else's server runs our tools
 	}
+	// Nor a process of ours in a sandbox (another namespace, root, seccomp
+	// or no_new_privs) that listens where the server would: it would get
+	// the environment, the terminal and a descriptor of this directory
+	// outside its sandbox, and tell us any exit status. The pidfd shows
+	// that /proc/PID was the listener's.
+	pidfd, err := peerPidfd(sock)
+	if err != nil {
+		return 0, false
+	}
+	defer syscall.Close(pidfd)
+	if unlike(int(cred.Pid)) != "" || !alive(pidfd) {
+		return 0, false
+	}
 	// Only a process that may read the server's memory can open this
 	// (PTRACE_MODE_READ): not one inside a Landlock domain the server is
 	// not in. The server checks what the descriptor holds.

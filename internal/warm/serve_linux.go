@@ -171,6 +171,16 @@ func (s *server) handle(conn int) {
 	if err != nil || int(cred.Uid) != os.Getuid() {
 		return
 	}
+	// What Check reads in /proc/PID must be the connecting process's, not
+	// another's that has its pid again: the client's pidfd shows it lived
+	// throughout (a sandboxed process could connect, end, and wait for an
+	// airlock process to reuse its pid).
+	pidfd, err := peerPidfd(conn)
+	if err != nil {
+		pidfd = -1
+	} else {
+		defer syscall.Close(pidfd)
+	}
 	kind, payload, fds, err := recv(conn)
 	if err != nil {
 		return
@@ -180,17 +190,24 @@ func (s *server) handle(conn int) {
 		closeAll(fds)
 		send(conn, kindStatus, []byte(s.status()))
 	case kindStop:
-		closeAll(fds)
+		// Only a client that could have run here may stop the server: a
+		// sandboxed process could otherwise take it away and listen in
+		// its place.
+		defer closeAll(fds)
+		if len(fds) != 1 || pidfd < 0 || unlike(int(cred.Pid)) != "" || !provesAccess(fds[0], s.cfg.Nonce) || !alive(pidfd) {
+			send(conn, kindDecline, []byte("not stopped: the client could not run here"))
+			return
+		}
 		send(conn, kindStatus, []byte(s.status()))
 		s.stop()
 	case kindRequest:
-		s.request(conn, int(cred.Pid), payload, fds)
+		s.request(conn, int(cred.Pid), pidfd, payload, fds)
 	default:
 		closeAll(fds)
 	}
 }
 
-func (s *server) request(conn, pid int, payload []byte, fds []int) {
+func (s *server) request(conn, pid, pidfd int, payload []byte, fds []int) {
 	defer closeAll(fds)
 	s.mu.Lock()
 	s.last = time.Now()
@@ -204,8 +221,17 @@ func (s *server) request(conn, pid int, payload []byte, fds []int) {
 		s.decline(conn, err.Error())
 		return
 	}
+	if pidfd < 0 {
+		s.decline(conn, "this kernel cannot name the client (SO_PEERPIDFD, Linux 6.5)")
+		return
+	}
 	if why := Check(pid, fds[fdProof], s.cfg.Nonce, req); why != "" {
 		s.decline(conn, why)
+		return
+	}
+	cg := cgroupOf(strconv.Itoa(pid))
+	if !alive(pidfd) { // after every read of /proc/PID
+		s.decline(conn, "the client ended before it was checked")
 		return
 	}
 	w, err := s.take()
@@ -214,7 +240,7 @@ func (s *server) request(conn, pid int, payload []byte, fds []int) {
 		return
 	}
 	// The worker counts against the client's limits, not the server's.
-	if cg := cgroupOf(strconv.Itoa(pid)); cg != "" && cg != cgroupOf(strconv.Itoa(w.proc.Pid)) {
+	if cg != "" && cg != cgroupOf(strconv.Itoa(w.proc.Pid)) {
 		if err := joinCgroup(w.proc.Pid, cg); err != nil {
 			s.putBack(w)
 			s.decline(conn, "cannot move a worker into the client's cgroup "+cg+": "+err.Error())
@@ -429,14 +455,24 @@ func Ask(socket string, stop bool) (string, error) {
 	if err != nil || int(cred.Uid) != os.Getuid() {
 		return "", errors.New("warm: " + socket + " is served by another user")
 	}
-	kind := byte(kindStatus)
+	kind, fds := byte(kindStatus), []int(nil)
 	if stop {
-		kind = kindStop
+		// The server stops only for a client that may read its memory
+		// (Check's proof).
+		proof, err := syscall.Open("/proc/"+strconv.Itoa(int(cred.Pid))+"/environ", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return "", err
+		}
+		defer syscall.Close(proof)
+		kind, fds = kindStop, []int{proof}
 	}
-	if err := send(fd, kind, nil); err != nil {
+	if err := send(fd, kind, nil, fds...); err != nil {
 		return "", err
 	}
-	_, payload, fds, err := recv(fd)
-	closeAll(fds)
+	got, payload, extra, err := recv(fd)
+	closeAll(extra)
+	if err == nil && got == kindDecline {
+		err = errors.New("warm: " + string(payload))
+	}
 	return string(payload), err
 }

@@ -41,6 +41,10 @@ func testRole(role string) int {
 			Prepare: func(context.Context, []Hint) {},
 			Run: func(ctx context.Context, r *Run) (int, []Hint) {
 				fmt.Fprint(r.Stdout, "ran "+strings.Join(r.Args, " "))
+				if len(r.Args) > 1 && r.Args[1] == "getwd" { // where the run is (TestRedTeam…)
+					wd, _ := os.Getwd()
+					fmt.Fprint(r.Stdout, " in "+wd)
+				}
 				return 42, nil
 			},
 		})
@@ -81,7 +85,7 @@ func testRole(role string) int {
 		fmt.Printf("%d bytes %d descriptors\n", bytes, fds)
 		return 0
 	}
-	return 2
+	return redTeamRole(role)
 }
 
 // startServer runs Serve in a process of its own, with its secret in the
