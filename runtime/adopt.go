@@ -14,6 +14,7 @@ type Hint struct {
 	Path      string // the module file, absolute
 	Memory    uint64 // the memory limit, in bytes
 	Interrupt Interrupt
+	Size      int64 // the module's size in bytes (Preload)
 }
 
 // Hints lists what this engine precompiled from files, the most recent
@@ -34,7 +35,7 @@ func (e *Engine) noteHint(m *Module, memory uint64, in Interrupt) {
 	if err != nil {
 		return
 	}
-	h := Hint{Path: abs, Memory: memory, Interrupt: in}
+	h := Hint{Path: abs, Memory: memory, Interrupt: in, Size: int64(len(m.Bytes))}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.hints = append(slices.DeleteFunc(e.hints, func(o Hint) bool { return o == h }), h)

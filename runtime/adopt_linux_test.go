@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,5 +65,38 @@ func TestAdoptedEngineKnowsAProcMountMadeSince(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "sesame-8d1f") || res.ExitCode == 0 {
 		t.Fatalf("the tool read airlock's environment through a procfs mounted after the engine was made (exit %d, %d bytes)", res.ExitCode, out.Len())
+	}
+}
+
+// A worker preloads the module files of recent runs, which may lie where a
+// tool writes: a file no longer of the size the module had when it ran
+// has changed, and is not read at all, so a tool that put a huge file
+// there costs a worker nothing.
+func TestPreloadReadsNoFileOfAnotherSize(t *testing.T) {
+	ctx := context.Background()
+	e, err := runtime.New(ctx, runtime.Config{CacheDir: t.TempDir(), OneShot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	path := filepath.Join(t.TempDir(), "tool.wasm")
+	if err := os.WriteFile(path, probe.Bytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Preload(path, int64(len(probe.Bytes))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 256<<20); err != nil { // sparse: costs the disk nothing
+		t.Fatal(err)
+	}
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	_, err = e.Preload(path, int64(len(probe.Bytes)))
+	goruntime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "changed size") {
+		t.Fatalf("Preload of a file of another size: %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("Preload allocated %d bytes for a file it should not read", grew)
 	}
 }

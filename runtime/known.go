@@ -33,13 +33,16 @@ type knownFile struct {
 // file, still unchanged (fileID), returns the module without reading and
 // hashing it again. A warm worker (airlock warm) preloads the modules of
 // recent runs; a file a tool rewrote since has another change time and is
-// read afresh.
-func (e *Engine) Preload(path string) (*Module, error) {
+// read afresh. size, when not 0, is the size the module had when it last
+// ran: a file of another size changed since, and is not read at all (a
+// run reads it itself), so a tool that put a huge file there costs a
+// worker nothing.
+func (e *Engine) Preload(path string, size int64) (*Module, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	b, id, ok, err := readModuleFile(abs)
+	b, id, ok, err := readModuleFile(abs, size)
 	if err != nil {
 		return nil, &NotFoundError{Path: path, Err: err}
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"syscall"
@@ -27,7 +28,7 @@ func statID(st *syscall.Stat_t) fileID {
 // is not enough: a tool that may rename the folders on the way swaps in a
 // folder of its own between the looks and back, and the bytes read are
 // then not the file's that both looks saw.
-func readModuleFile(path string) (b []byte, id fileID, ok bool, err error) {
+func readModuleFile(path string, size int64) (b []byte, id fileID, ok bool, err error) {
 	fd, err := syscall.Open(path, oPath|syscall.O_CLOEXEC, 0) // opens no FIFO, reads nothing
 	if err != nil {
 		return nil, fileID{}, false, &os.PathError{Op: "open", Path: path, Err: err}
@@ -37,9 +38,16 @@ func readModuleFile(path string) (b []byte, id fileID, ok bool, err error) {
 	if err := syscall.Fstat(fd, &before); err != nil {
 		return nil, fileID{}, false, err
 	}
+	max := int64(MaxModuleSize)
+	if size > 0 {
+		if before.Size != size {
+			return nil, fileID{}, false, fmt.Errorf("%s has changed size since it last ran (%d bytes, not %d)", path, before.Size, size)
+		}
+		max = size
+	}
 	// The same file again, as ReadRegular reads any (a FIFO or device is
 	// refused before it is opened).
-	b, err = policy.ReadRegular("/proc/self/fd/"+strconv.Itoa(fd), MaxModuleSize, "a module may have")
+	b, err = policy.ReadRegular("/proc/self/fd/"+strconv.Itoa(fd), max, "the module had when it last ran")
 	if err != nil {
 		return nil, fileID{}, false, err
 	}

@@ -11,7 +11,11 @@ import (
 // fileIDOf knows no file here: Preload remembers nothing.
 func fileIDOf(fi os.FileInfo) (fileID, bool) { return fileID{}, false }
 
-func readModuleFile(path string) ([]byte, fileID, bool, error) {
-	b, err := policy.ReadRegular(path, MaxModuleSize, "a module may have")
+func readModuleFile(path string, size int64) ([]byte, fileID, bool, error) {
+	max := int64(MaxModuleSize)
+	if size > 0 {
+		max = size
+	}
+	b, err := policy.ReadRegular(path, max, "the module had when it last ran")
 	return b, fileID{}, false, err
 }

@@ -55,7 +55,7 @@ func TestRedTeamPreloadReadsAnotherFileThanItLooksAt(t *testing.T) {
 	defer e.Close(context.Background())
 	deadline := time.Now().Add(4 * time.Second) // before the fix, a swap was won within a second
 	for time.Now().Before(deadline) {
-		e.Preload(path)
+		e.Preload(path, 0)
 		fi, err := os.Stat(path)
 		if err != nil || fi.Size() != int64(len(good)) {
 			continue

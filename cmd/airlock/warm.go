@@ -220,7 +220,7 @@ func (p *warmPrep) prepareOne(ctx context.Context, h warm.Hint) {
 	if dir, _ := p.eng.Hints(); dir != h.CacheDir {
 		return // one cache per worker: the most recent run's
 	}
-	m, err := p.eng.Preload(h.Path)
+	m, err := p.eng.Preload(h.Path, h.Size)
 	if err != nil {
 		return
 	}

@@ -33,7 +33,7 @@ func (w *warmRun) ran(eng *runtime.Engine, cfg runtime.Config) {
 	}
 	dir, hs := eng.Hints()
 	for _, h := range hs {
-		w.hints = append(w.hints, warm.Hint{CacheDir: dir, Path: h.Path, Memory: h.Memory, Interrupt: int(h.Interrupt)})
+		w.hints = append(w.hints, warm.Hint{CacheDir: dir, Path: h.Path, Memory: h.Memory, Interrupt: int(h.Interrupt), Size: h.Size})
 	}
 }
 

@@ -86,12 +86,23 @@ func Handoff(args []string) (code int, ok bool) {
 		return 0, false
 	}
 	kind, payload, extra, err := recv(sock)
-	closeAll(extra)
 	if err != nil || kind != kindStarted {
+		closeAll(extra)
 		return 0, false // declined, or gone before the run began
 	}
-	pid, _ := strconv.Atoi(string(payload))
-	stop := forward(pid)
+	// The worker's pidfd rides with its start: signals go to that very
+	// process, never to one that got its pid again.
+	worker := -1
+	if len(extra) == 1 {
+		worker = extra[0]
+	} else {
+		closeAll(extra)
+		pid, _ := strconv.Atoi(string(payload))
+		if fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0); errno == 0 {
+			worker = int(fd)
+		}
+	}
+	stop := forward(worker)
 	defer stop()
 	for {
 		kind, payload, extra, err := recv(sock)
@@ -122,11 +133,10 @@ func dial(path string) (int, error) {
 	return fd, nil
 }
 
-// forward passes the signals this process gets on to the worker, through a
-// pidfd so that a recycled pid is never signalled.
-func forward(pid int) (stop func()) {
-	pidfd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
-	if errno != 0 {
+// forward passes the signals this process gets on to the worker through
+// its pidfd, which it closes when stopped.
+func forward(pidfd int) (stop func()) {
+	if pidfd < 0 {
 		return func() {}
 	}
 	c := make(chan os.Signal, 16)

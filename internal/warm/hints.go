@@ -9,6 +9,7 @@ type Hint struct {
 	Path      string
 	Memory    uint64
 	Interrupt int
+	Size      int64 // of the module file, in bytes, when it ran
 }
 
 const maxHints = 8
@@ -21,6 +22,7 @@ func encodeHints(hs []Hint) []byte {
 		e.str(h.Path)
 		e.u64(h.Memory)
 		e.u64(uint64(h.Interrupt))
+		e.u64(uint64(h.Size))
 	}
 	return e.b
 }
@@ -33,7 +35,7 @@ func decodeHints(b []byte) ([]Hint, error) {
 	}
 	hs := make([]Hint, 0, n)
 	for range n {
-		hs = append(hs, Hint{CacheDir: d.str(), Path: d.str(), Memory: d.u64(), Interrupt: int(d.u64())})
+		hs = append(hs, Hint{CacheDir: d.str(), Path: d.str(), Memory: d.u64(), Interrupt: int(d.u64()), Size: int64(d.u64())})
 	}
 	return hs, d.err
 }

@@ -116,6 +116,11 @@ func redTeamRole(role string) int {
 		}
 		return 0
 	case "stopper":
+		if st, err := Ask(os.Getenv(SocketEnv), false); err != nil {
+			fmt.Println("status refused:", err)
+		} else {
+			fmt.Printf("status %q\n", st)
+		}
 		if _, err := Ask(os.Getenv(SocketEnv), true); err != nil {
 			fmt.Println("refused:", err)
 		} else {
@@ -286,5 +291,8 @@ func TestRedTeamSandboxedProcessStopsTheServer(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if _, err := Ask(sock, false); err != nil {
 		t.Fatalf("a process in another network namespace stopped the server (%q): %v", out, err)
+	}
+	if !strings.HasPrefix(string(out), "status refused:") {
+		t.Fatalf("a process in another network namespace read the server's status: %q", out)
 	}
 }

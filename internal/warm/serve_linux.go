@@ -186,19 +186,20 @@ func (s *server) handle(conn int) {
 		return
 	}
 	switch kind {
-	case kindStatus:
-		closeAll(fds)
-		send(conn, kindStatus, []byte(s.status()))
-	case kindStop:
-		// Only a client that could have run here may stop the server: a
+	case kindStatus, kindStop:
+		// Only a client that could have run here may stop the server (a
 		// sandboxed process could otherwise take it away and listen in
-		// its place.
+		// its place) or read its status (the modules of recent runs, why
+		// runs were declined).
 		defer closeAll(fds)
 		if len(fds) != 1 || pidfd < 0 || unlike(int(cred.Pid)) != "" || !provesAccess(fds[0], s.cfg.Nonce) || !alive(pidfd) {
-			send(conn, kindDecline, []byte("not stopped: the client could not run here"))
+			send(conn, kindDecline, []byte("the client could not run here"))
 			return
 		}
 		send(conn, kindStatus, []byte(s.status()))
+		if kind == kindStatus {
+			return
+		}
 		s.stop()
 	case kindRequest:
 		s.request(conn, int(cred.Pid), pidfd, payload, fds)
@@ -455,18 +456,18 @@ func Ask(socket string, stop bool) (string, error) {
 	if err != nil || int(cred.Uid) != os.Getuid() {
 		return "", errors.New("warm: " + socket + " is served by another user")
 	}
-	kind, fds := byte(kindStatus), []int(nil)
-	if stop {
-		// The server stops only for a client that may read its memory
-		// (Check's proof).
-		proof, err := syscall.Open("/proc/"+strconv.Itoa(int(cred.Pid))+"/environ", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			return "", err
-		}
-		defer syscall.Close(proof)
-		kind, fds = kindStop, []int{proof}
+	// The server answers only a client that may read its memory (Check's
+	// proof).
+	proof, err := syscall.Open("/proc/"+strconv.Itoa(int(cred.Pid))+"/environ", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
 	}
-	if err := send(fd, kind, nil, fds...); err != nil {
+	defer syscall.Close(proof)
+	kind := byte(kindStatus)
+	if stop {
+		kind = kindStop
+	}
+	if err := send(fd, kind, nil, proof); err != nil {
 		return "", err
 	}
 	got, payload, extra, err := recv(fd)

@@ -101,7 +101,14 @@ func (w *worker) run(ctx context.Context, cfg WorkConfig, payload []byte, fds []
 		return 0
 	}
 	w.logf("running the run of client " + strconv.Itoa(pid))
-	if err := send(conn, kindStarted, []byte(strconv.Itoa(os.Getpid()))); err != nil {
+	self, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(os.Getpid()), 0, 0)
+	var selfFDs []int
+	if errno == 0 {
+		selfFDs = []int{int(self)}
+	}
+	err = send(conn, kindStarted, []byte(strconv.Itoa(os.Getpid())), selfFDs...)
+	closeAll(selfFDs)
+	if err != nil {
 		return 0 // the client is gone before the run began
 	}
 	// A client that goes away (killed) hangs the run up, as a closed
