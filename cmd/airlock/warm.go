@@ -61,13 +61,13 @@ func warmCmd(ctx context.Context, args []string, std stdio) error {
 	case "status":
 		st, err := warm.Ask(sock, false)
 		if err != nil {
-			return fail(1, "no warm server on %s (airlock warm start starts one)", sock)
+			return fail(1, "no answer from a warm server on %s (%v); airlock warm start starts one", sock, err)
 		}
 		fmt.Fprint(std.out, st)
 		return nil
 	case "stop":
 		if _, err := warm.Ask(sock, true); err != nil {
-			return fail(1, "no warm server on %s", sock)
+			return fail(1, "no answer from a warm server on %s (%v)", sock, err)
 		}
 		say(std.err, "warm server on %s stopped", sock)
 		return nil
