@@ -55,6 +55,8 @@ func subcommands(cmd string) []string {
 		return []string{"show"}
 	case "completion":
 		return []string{"bash", "zsh", "fish"}
+	case "warm":
+		return []string{"start", "serve", "stop", "status"}
 	case "help":
 		return commandNames()
 	}
