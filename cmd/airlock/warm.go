@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -41,7 +42,7 @@ func warmCmd(ctx context.Context, args []string, std stdio) error {
 		return nil
 	case args[0] == "worker": // started by the server, not by people
 		return exitWith(warmWorker(ctx))
-	case !contains(subs, args[0]):
+	case !slices.Contains(subs, args[0]):
 		return unknownWord("command", args[0], "airlock warm", subs)
 	}
 	sock := warm.SocketPath()
@@ -75,15 +76,6 @@ func warmCmd(ctx context.Context, args []string, std stdio) error {
 		return warmServe(ctx, sock, workers, idle, std)
 	}
 	return warmStart(sock, workers, idle, std)
-}
-
-func contains(ss []string, s string) bool {
-	for _, o := range ss {
-		if o == s {
-			return true
-		}
-	}
-	return false
 }
 
 // warmStart starts `airlock warm serve` in the background, its log beside

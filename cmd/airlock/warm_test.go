@@ -205,8 +205,9 @@ func TestWarmRunReadsAChangedModuleAgain(t *testing.T) {
 // declined, and runs cold, as if no server were up: with no_new_privs and
 // a seccomp filter (which is how a process inside a sandbox such as
 // Landlock, bubblewrap or a container shows), in another mount namespace,
-// with another value of what the Go runtime reads as it starts, or as
-// another airlock program. The run's outcome is the cold run's. A client
+// with another value of what the Go runtime reads as it starts, as
+// another airlock program, or in a cgroup of a v1 hierarchy the worker is
+// not in. The run's outcome is the cold run's. A client
 // whose sandbox shows in /proc sends nothing: the server it finds has
 // more power than it has, so it could as well be a sandboxed process
 // listening in the server's place (selfRefuses).
@@ -243,10 +244,21 @@ func TestWarmDeclinesAClientWithLessPower(t *testing.T) {
 		{"another program", "another airlock program", false, func() *exec.Cmd {
 			return exec.Command(other, args...)
 		}},
+		{"v1 cgroup", "another cgroup", false, func() *exec.Cmd {
+			// A pids cgroup of its own (cgroup v1 here): its limit would
+			// not hold for a worker, which joins only v2 cgroups.
+			cg := "/sys/fs/cgroup/pids/airlock-warm-test"
+			os.Mkdir(cg, 0o755)
+			t.Cleanup(func() { os.Remove(cg) })
+			return exec.Command("/bin/sh", append([]string{"-c", `echo $$ > ` + cg + `/cgroup.procs && exec "$0" "$@"`, airlockBin}, args...)...)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "mount namespace" && os.Getuid() != 0 {
 				t.Skip("unsharing a mount namespace needs root here")
+			}
+			if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); tc.name == "v1 cgroup" && (err != nil || os.Getuid() != 0) {
+				t.Skip("no cgroup v1 pids hierarchy to make a cgroup in")
 			}
 			served, declined := w.count("served"), w.count("declined")
 			cmd := tc.cmd()

@@ -168,18 +168,19 @@ func lookup(env []string, key string) (string, bool) {
 	return "", false
 }
 
-// cgroupOf is the cgroup (v2) of a process, "" when unknown.
-func cgroupOf(pid string) string {
-	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+// cgroupsOf is every cgroup of a process (/proc/PID/cgroup, "" when
+// unknown) and its cgroup v2 path ("" when none).
+func cgroupsOf(pid int) (all, v2 string) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	for line := range strings.Lines(string(b)) {
 		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "0::"); ok {
-			return p
+			v2 = p
 		}
 	}
-	return ""
+	return string(b), v2
 }
 
 // joinCgroup moves pid into the cgroup path (v2), so that a worker counts

@@ -1,5 +1,7 @@
 package warm
 
+import "slices"
+
 // Hint names a module a worker compiles before any request comes, because
 // recent runs used it: the file, the memory limit and the interrupt mode
 // it was compiled for, and the compile cache it came from. A run still
@@ -45,14 +47,7 @@ func decodeHints(b []byte) ([]Hint, error) {
 func remember(hs []Hint, got ...Hint) []Hint {
 	out := append([]Hint(nil), got...)
 	for _, h := range hs {
-		seen := false
-		for _, o := range out {
-			if o == h {
-				seen = true
-				break
-			}
-		}
-		if !seen {
+		if !slices.Contains(out, h) {
 			out = append(out, h)
 		}
 	}

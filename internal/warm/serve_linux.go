@@ -230,7 +230,7 @@ func (s *server) request(conn, pid, pidfd int, payload []byte, fds []int) {
 		s.decline(conn, why)
 		return
 	}
-	cg := cgroupOf(strconv.Itoa(pid))
+	cgs, cg := cgroupsOf(pid)
 	if !alive(pidfd) { // after every read of /proc/PID
 		s.decline(conn, "the client ended before it was checked")
 		return
@@ -240,11 +240,20 @@ func (s *server) request(conn, pid, pidfd int, payload []byte, fds []int) {
 		s.decline(conn, "starting a worker: "+err.Error())
 		return
 	}
-	// The worker counts against the client's limits, not the server's.
-	if cg != "" && cg != cgroupOf(strconv.Itoa(w.proc.Pid)) {
-		if err := joinCgroup(w.proc.Pid, cg); err != nil {
-			s.putBack(w)
-			s.decline(conn, "cannot move a worker into the client's cgroup "+cg+": "+err.Error())
+	// The worker counts against the client's limits, not the server's:
+	// it joins the client's cgroup (v2), and a client in another cgroup of
+	// a v1 hierarchy, which a worker does not join, runs cold.
+	if mine, v2 := cgroupsOf(w.proc.Pid); mine != cgs {
+		if cg != "" && v2 != cg {
+			if err := joinCgroup(w.proc.Pid, cg); err != nil {
+				s.putBack(w)
+				s.decline(conn, "cannot move a worker into the client's cgroup "+cg+": "+err.Error())
+				return
+			}
+		}
+		if mine, _ := cgroupsOf(w.proc.Pid); mine != cgs {
+			w.proc.Kill() // it may be in the client's cgroup (v2) by now
+			s.decline(conn, "another cgroup")
 			return
 		}
 	}
