@@ -30,22 +30,25 @@ var forwarded = []os.Signal{
 }
 
 // Handoff gives this `airlock run` (args without the program name) to the
-// user's warm server when one is up and takes it, and returns the run's
-// exit status with ok true. With ok false nothing was handed off and
-// nothing of the run happened: the caller runs it cold. Once the worker
-// has the run, Handoff passes signals on to it until it sends the status.
-func Handoff(args []string) (code int, ok bool) {
+// user's warm server when one is up and takes it, and calls exit with the
+// run's exit status as soon as the worker sends it, before anything is
+// cleaned up (os.Exit: undoing the signal forwarding alone took a
+// millisecond). If exit returns, Handoff does clean up and returns true.
+// With false nothing was handed off and nothing of the run happened: the
+// caller runs it cold. Once the worker has the run, Handoff passes signals
+// on to it until it sends the status.
+func Handoff(args []string, exit func(code int)) bool {
 	if len(args) < 1 || args[0] != "run" || Off() {
-		return 0, false
+		return false
 	}
 	sock, err := dial(SocketPath())
 	if err != nil {
-		return 0, false
+		return false
 	}
 	defer syscall.Close(sock)
 	cred, err := syscall.GetsockoptUcred(sock, syscall.SOL_SOCKET, syscall.SO_PEERCRED)
 	if err != nil || int(cred.Uid) != os.Getuid() {
-		return 0, false // nobody else's server runs our tools
+		return false // nobody else's server runs our tools
 	}
 	// Nor a process of ours in a sandbox (another namespace, root, seccomp
 	// or no_new_privs) that listens where the server would: it would get
@@ -54,28 +57,28 @@ func Handoff(args []string) (code int, ok bool) {
 	// that /proc/PID was the listener's.
 	pidfd, err := peerPidfd(sock)
 	if err != nil {
-		return 0, false
+		return false
 	}
 	defer syscall.Close(pidfd)
 	if unlike(int(cred.Pid)) != "" || !alive(pidfd) {
-		return 0, false
+		return false
 	}
 	// Only a process that may read the server's memory can open this
 	// (PTRACE_MODE_READ): not one inside a Landlock domain the server is
 	// not in. The server checks what the descriptor holds.
 	proof, err := syscall.Open("/proc/"+strconv.Itoa(int(cred.Pid))+"/environ", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, false
+		return false
 	}
 	defer syscall.Close(proof)
 	cwd, err := syscall.Open(".", oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, false
+		return false
 	}
 	defer syscall.Close(cwd)
 	req, err := ownRequest(args, os.Environ())
 	if err != nil {
-		return 0, false
+		return false
 	}
 	fds := []int{0, 1, 2, cwd, proof}
 	if tty, err := syscall.Open("/dev/tty", syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0); err == nil {
@@ -83,12 +86,12 @@ func Handoff(args []string) (code int, ok bool) {
 		fds = append(fds, tty)
 	}
 	if err := send(sock, kindRequest, req.encode(), fds...); err != nil {
-		return 0, false
+		return false
 	}
 	kind, payload, extra, err := recv(sock)
 	if err != nil || kind != kindStarted {
 		closeAll(extra)
-		return 0, false // declined, or gone before the run began
+		return false // declined, or gone before the run began
 	}
 	// The worker's pidfd rides with its start: signals go to that very
 	// process, never to one that got its pid again.
@@ -109,14 +112,16 @@ func Handoff(args []string) (code int, ok bool) {
 		closeAll(extra)
 		if err != nil {
 			syscall.Write(2, []byte("airlock: the warm worker running this tool ended without an exit status (docs/warm.md)\n"))
-			return ExitLost, true
+			exit(ExitLost)
+			return true
 		}
 		if kind == kindExit {
 			code, err := strconv.Atoi(string(payload))
 			if err != nil {
-				return ExitLost, true
+				code = ExitLost
 			}
-			return code, true
+			exit(code)
+			return true
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 var errLinux = errors.New("warm: the warm server runs on Linux only")
 
 // Handoff hands nothing off here: every run starts cold.
-func Handoff(args []string) (code int, ok bool) { return 0, false }
+func Handoff(args []string, exit func(code int)) bool { return false }
 
 // ServeConfig configures Serve.
 type ServeConfig struct {

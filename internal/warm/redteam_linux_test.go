@@ -171,7 +171,8 @@ func TestRedTeamHandoffTrustsASandboxedServer(t *testing.T) {
 	t.Setenv(OffEnv, "")
 	t.Setenv("REDTEAM_TOKEN", "tok-123")
 	t.Chdir(hide)
-	code, ok := Handoff([]string{"run", "tool.wasm"})
+	code := -1
+	ok := Handoff([]string{"run", "tool.wasm"}, func(c int) { code = c })
 	done := make(chan []byte)
 	go func() { b, _ := io.ReadAll(stdout); done <- b }()
 	var got []byte

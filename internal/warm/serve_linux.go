@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // ServeConfig configures Serve.
@@ -19,6 +20,10 @@ type ServeConfig struct {
 	Worker  []string      // the command that starts a worker (Work)
 	Nonce   string        // the value of NonceEnv in this process's own environment
 	Log     func(line string)
+	// RefillAfter is how long a run may go on before the worker that
+	// takes its place starts, if the run has not ended by then;
+	// DefaultRefillAfter if 0.
+	RefillAfter time.Duration
 }
 
 type server struct {
@@ -40,9 +45,23 @@ type worker struct {
 	log   *os.File // the server's log, in a worker
 	proc  *os.Process
 	ctl   int
-	mu    sync.Mutex // sends on ctl
-	ready bool       // prepared every hint it was given (server.mu)
+	mu    sync.Mutex    // sends on ctl
+	ready bool          // prepared every hint it was given (server.mu)
+	ended chan struct{} // closed once the process has ended
 }
+
+// DefaultRefillAfter is how long a run may go on before the server starts
+// the worker that takes its place, if the run has not ended by then: a
+// worker's start (the Go runtime, airlock's packages, the compile of
+// recent modules) takes both cores of a small machine for tens of
+// milliseconds, and started at once it made the run it replaces a fifth
+// slower (docs/warm.md, Figures). The run has ended when its worker has,
+// and its client, which exits as soon as it has the status (clientExit at
+// most).
+const (
+	DefaultRefillAfter = 100 * time.Millisecond
+	clientExit         = 20 * time.Millisecond
+)
 
 func (w *worker) send(kind byte, payload []byte, fds ...int) error {
 	w.mu.Lock()
@@ -60,6 +79,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
+	}
+	if cfg.RefillAfter <= 0 {
+		cfg.RefillAfter = DefaultRefillAfter
 	}
 	if cfg.Log == nil {
 		cfg.Log = func(string) {}
@@ -254,6 +276,7 @@ func (s *server) request(conn, pid, pidfd int, payload []byte, fds []int) {
 		if mine, _ := cgroupsOf(w.proc.Pid); mine != cgs {
 			w.proc.Kill() // it may be in the client's cgroup (v2) by now
 			s.decline(conn, "another cgroup")
+			go s.refill()
 			return
 		}
 	}
@@ -270,8 +293,48 @@ func (s *server) request(conn, pid, pidfd int, payload []byte, fds []int) {
 	s.mu.Lock()
 	s.served++
 	s.mu.Unlock()
-	go s.refill()
+	client, err := syscall.Dup(pidfd)
+	if err != nil {
+		client = -1
+	}
+	go func() {
+		t := time.NewTimer(s.cfg.RefillAfter)
+		defer t.Stop()
+		select {
+		case <-w.ended:
+			if client >= 0 {
+				waitEnd(client, clientExit)
+			}
+		case <-t.C:
+		}
+		if client >= 0 {
+			syscall.Close(client)
+		}
+		s.refill()
+	}()
 }
+
+// waitEnd waits until the process of pidfd has ended, or for d.
+func waitEnd(pidfd int, d time.Duration) {
+	fds := []pollFd{{fd: int32(pidfd), events: pollIn}}
+	for end := time.Now().Add(d); ; {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		_, _, errno := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(left.Milliseconds()+1))
+		if errno != syscall.EINTR {
+			return
+		}
+	}
+}
+
+type pollFd struct {
+	fd             int32
+	events, revent int16
+}
+
+const pollIn = 0x1
 
 func (s *server) decline(conn int, why string) {
 	s.mu.Lock()
@@ -355,7 +418,7 @@ func (s *server) spawn(hints []Hint) (*worker, error) {
 		syscall.Close(pair[0])
 		return nil, err
 	}
-	w := &worker{proc: proc, ctl: pair[0]}
+	w := &worker{proc: proc, ctl: pair[0], ended: make(chan struct{})}
 	s.mu.Lock()
 	s.all[w] = true
 	s.mu.Unlock()
@@ -395,6 +458,7 @@ func (s *server) watch(w *worker) {
 		}
 	}
 	st, _ := w.proc.Wait()
+	close(w.ended)
 	syscall.Close(w.ctl)
 	s.mu.Lock()
 	delete(s.all, w)

@@ -29,7 +29,8 @@ func testRole(role string) int {
 	ctx := context.Background()
 	switch role {
 	case "serve":
-		err := Serve(ctx, ServeConfig{Socket: os.Getenv(SocketEnv), Nonce: os.Getenv(NonceEnv),
+		refill, _ := time.ParseDuration(os.Getenv(refillEnv))
+		err := Serve(ctx, ServeConfig{Socket: os.Getenv(SocketEnv), Nonce: os.Getenv(NonceEnv), RefillAfter: refill,
 			Worker: []string{"/usr/bin/env", roleEnv + "=worker", os.Args[0]}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -44,6 +45,9 @@ func testRole(role string) int {
 				if len(r.Args) > 1 && r.Args[1] == "getwd" { // where the run is (TestRedTeam…)
 					wd, _ := os.Getwd()
 					fmt.Fprint(r.Stdout, " in "+wd)
+				}
+				if len(r.Args) > 1 && r.Args[1] == "stdin" { // a run that lasts until its stdin ends
+					io.Copy(io.Discard, r.Stdin)
 				}
 				return 42, nil
 			},
@@ -88,13 +92,17 @@ func testRole(role string) int {
 	return redTeamRole(role)
 }
 
+// refillEnv sets the test server's RefillAfter.
+const refillEnv = "WARM_TEST_REFILL"
+
 // startServer runs Serve in a process of its own, with its secret in the
 // environment it starts with, and returns its socket and pid.
-func startServer(t *testing.T, nonce string) (sock string, pid int) {
+func startServer(t *testing.T, nonce string, env ...string) (sock string, pid int) {
 	t.Helper()
 	sock = filepath.Join(t.TempDir(), "warm.sock")
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), roleEnv+"=serve", SocketEnv+"="+sock, NonceEnv+"="+nonce)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -148,6 +156,105 @@ func request(t *testing.T, sock string, proof int, out *os.File) (kind byte, ans
 		t.Fatalf("no exit status: %v %c", err, k)
 	}
 	return kind, "", string(payload)
+}
+
+// The worker that takes a run's place starts once the run has ended, or
+// once it has lasted RefillAfter: started at once, its start competed
+// with the run for the cores. A run that lasts until its stdin ends
+// shows it through the server's status: one worker (the busy one) while
+// it runs under a RefillAfter of an hour; then an idle one. Under one of
+// 50 ms the next starts while the run still goes.
+func TestNextWorkerStartsAfterTheRun(t *testing.T) {
+	// status is the server's "workers" and "ready" lines, as "2 1".
+	status := func(t *testing.T, sock string) string {
+		st, err := Ask(sock, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var workers, ready string
+		for line := range strings.Lines(st) {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+			switch k {
+			case "workers":
+				workers = v
+			case "ready":
+				ready = v
+			}
+		}
+		return workers + " " + ready
+	}
+	waitFor := func(t *testing.T, sock, want string) {
+		for deadline := time.Now().Add(10 * time.Second); status(t, sock) != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("workers and ready %q, want %q", status(t, sock), want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		refill string
+		during string // workers and ready while the run goes
+	}{{"1h", "1 0"}, {"50ms", "2 1"}} {
+		t.Run(tc.refill, func(t *testing.T) {
+			nonce := strings.Repeat("5e", 16)
+			sock, pid := startServer(t, nonce, refillEnv+"="+tc.refill)
+			proof, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proof.Close()
+			conn, stdin := startRun(t, sock, int(proof.Fd()), "stdin")
+			defer syscall.Close(conn)
+			if tc.refill == "1h" {
+				time.Sleep(300 * time.Millisecond)
+				if got := status(t, sock); got != tc.during {
+					t.Fatalf("workers and ready %q while the run goes, want %q (the busy one only)", got, tc.during)
+				}
+			} else {
+				waitFor(t, sock, tc.during)
+			}
+			stdin.Close()
+			if k, payload, fds, err := recv(conn); err != nil || k != kindExit || string(payload) != "42" {
+				closeAll(fds)
+				t.Fatalf("no exit status: %v %c %q", err, k, payload)
+			}
+			waitFor(t, sock, "1 1") // the run's worker has ended, the next is ready
+		})
+	}
+}
+
+// startRun sends a request for `airlock run tool.wasm arg`, whose stdin is
+// a pipe, and returns the connection once the worker has the run, and
+// the pipe's end to write to.
+func startRun(t *testing.T, sock string, proof int, arg string) (conn int, stdin *os.File) {
+	t.Helper()
+	conn, err := dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwd, err := syscall.Open(".", oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(cwd)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Cleanup(func() { w.Close() })
+	req, err := ownRequest([]string{"run", arg}, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := send(conn, kindRequest, req.encode(), int(r.Fd()), 1, 2, cwd, proof); err != nil {
+		t.Fatal(err)
+	}
+	kind, payload, fds, err := recv(conn)
+	closeAll(fds)
+	if err != nil || kind != kindStarted {
+		t.Fatalf("the run did not start: %v %c %q", err, kind, payload)
+	}
+	return conn, w
 }
 
 // A client proves it may read the server's memory (no Landlock domain,
@@ -240,8 +347,8 @@ func TestHandoffSendsNothingToAnotherUsersServer(t *testing.T) {
 	}
 	t.Setenv(SocketEnv, sock)
 	t.Setenv(OffEnv, "")
-	if code, ok := Handoff([]string{"run", "tool.wasm"}); ok {
-		t.Fatalf("handed off to another user's server (exit %d)", code)
+	if Handoff([]string{"run", "tool.wasm"}, func(int) {}) {
+		t.Fatal("handed off to another user's server")
 	}
 	got, _ := io.ReadAll(stdout)
 	cmd.Wait()
