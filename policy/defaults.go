@@ -4,7 +4,11 @@ import (
 	_ "embed"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // The default limits, used for every limit a policy leaves out.
@@ -58,9 +62,22 @@ func Default(cwd string) *Policy {
 		cwd = abs
 	}
 	var l Loader
-	p, diags := l.parse(defaultHCL, DefaultFilename, LayerBuiltin, cwd, false)
+	p, diags := l.decode(defaultFile(), nil, LayerBuiltin, cwd, false)
 	if diags.HasErrors() {
 		panic("policy: the embedded default.hcl is invalid: " + diags.Error())
 	}
 	return p
 }
+
+// defaultFile is the embedded default.hcl, parsed the first time a
+// process asks for it: a constant computed once, never changed, which
+// every Default decodes into a Policy of its own. The parse (HCL's
+// scanner, a large state machine) was most of a Default; a warm worker
+// (airlock warm) makes it before its run, which then only decodes.
+var defaultFile = sync.OnceValue(func() *hcl.File {
+	file, diags := hclsyntax.ParseConfig(defaultHCL, DefaultFilename, hcl.InitialPos)
+	if len(diags) > 0 {
+		panic("policy: the embedded default.hcl is invalid: " + diags.Error())
+	}
+	return file
+})

@@ -1,8 +1,11 @@
 package policy_test
 
 import (
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/airlockhq/airlock/policy"
@@ -44,6 +47,46 @@ Network: none.
 	// A relative cwd becomes absolute; a missing one is not checked here.
 	if p := policy.Default("does/not/exist"); !filepath.IsAbs(p.Mounts[0].Host) {
 		t.Errorf("host %q is not absolute", p.Mounts[0].Host)
+	}
+}
+
+// Every Default decodes the one parse of the embedded file into a policy
+// of its own: the same as parsing the file anew, and nothing of one (its
+// mounts, patterns, environment, network lists) is another's, even when
+// many are made at once (an MCP server's calls; run it with -race too).
+func TestDefaultsShareNothing(t *testing.T) {
+	cwd := t.TempDir()
+	src, err := os.ReadFile("default.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, diags := policy.Parse(src, policy.DefaultFilename, policy.LayerBuiltin, cwd)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	got := make([]*policy.Policy, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() { got[i] = policy.Default(cwd) })
+	}
+	wg.Wait()
+	for _, p := range got {
+		if explain(t, p) != explain(t, fresh) || !reflect.DeepEqual(p.Mounts, fresh.Mounts) || !reflect.DeepEqual(p.Limits, fresh.Limits) {
+			t.Fatalf("Default differs from a fresh parse:\n%s\nwant:\n%s", explain(t, p), explain(t, fresh))
+		}
+	}
+	a, b := got[0], got[1]
+	a.Mounts[0].Access = policy.Read
+	changed, err := policy.NewPattern("changed", policy.Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Mounts[0].Protect = append(a.Mounts[0].Protect[:0], changed)
+	a.Env.Pass = append(a.Env.Pass, "SECRET")
+	a.Env.Set["X"] = "y"
+	if b.Mounts[0].Access != policy.Write || b.Mounts[0].Protect[0].Text != ".git" || len(b.Env.Pass) != 0 || len(b.Env.Set) != 0 ||
+		policy.Default(cwd).Mounts[0].Protect[0].Text != ".git" {
+		t.Fatal("changing one Default changed another")
 	}
 }
 

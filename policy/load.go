@@ -104,6 +104,12 @@ func (l *Loader) parse(src []byte, filename string, layer Layer, baseDir string,
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	return l.decode(file, diags, layer, baseDir, statHosts)
+}
+
+// decode decodes a parsed file, which it does not change (the embedded
+// default's is parsed once and decoded by every Default).
+func (l *Loader) decode(file *hcl.File, diags hcl.Diagnostics, layer Layer, baseDir string, statHosts bool) (*Policy, hcl.Diagnostics) {
 	base, err := filepath.Abs(baseDir)
 	if err != nil {
 		return nil, append(diags, &hcl.Diagnostic{

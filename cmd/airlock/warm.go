@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/internal/warm"
+	"github.com/airlockhq/airlock/policy"
 	"github.com/airlockhq/airlock/runtime"
 )
 
@@ -186,6 +187,7 @@ func (p *warmPrep) prepare(ctx context.Context, hints []warm.Hint) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.taken {
+		policy.Default(os.TempDir()) // parses the embedded default once for the run (policy.Default)
 		warmHeap()
 	}
 }
