@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -84,7 +83,7 @@ func unlike(pid int) string {
 	}
 	for _, f := range statusFields {
 		if mine[f] != theirs[f] {
-			return "another " + strings.TrimSuffix(f, ":") + " (" + theirs[f] + ")"
+			return "another " + f[:len(f)-1] + " (" + theirs[f] + ")"
 		}
 	}
 	a, _ := os.ReadFile(self + "attr/current")
@@ -122,9 +121,9 @@ func statusOf(dir string) (map[string]string, error) {
 		return nil, err
 	}
 	m := map[string]string{}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, "\t"); ok {
-			m[k] = strings.TrimSpace(v)
+	for _, line := range lines(string(b)) {
+		if k, v, ok := cut(line, "\t"); ok {
+			m[k] = trimSpace(v)
 		}
 	}
 	return m, nil
@@ -161,7 +160,7 @@ func provesAccess(fd int, nonce string) bool {
 
 func lookup(env []string, key string) (string, bool) {
 	for _, kv := range env { // the first wins, as in the Go runtime
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+		if k, v, ok := cut(kv, "="); ok && k == key {
 			return v, true
 		}
 	}
@@ -175,9 +174,9 @@ func cgroupsOf(pid int) (all, v2 string) {
 	if err != nil {
 		return "", ""
 	}
-	for line := range strings.Lines(string(b)) {
-		if p, ok := strings.CutPrefix(strings.TrimSpace(line), "0::"); ok {
-			v2 = p
+	for _, line := range lines(string(b)) {
+		if l := trimSpace(line); hasPrefix(l, "0::") {
+			v2 = l[3:]
 		}
 	}
 	return string(b), v2
@@ -186,7 +185,7 @@ func cgroupsOf(pid int) (all, v2 string) {
 // joinCgroup moves pid into the cgroup path (v2), so that a worker counts
 // against the client's limits (memory, CPU, processes) as the client would.
 func joinCgroup(pid int, path string) error {
-	if strings.Contains(path, "..") || !strings.HasPrefix(path, "/") {
+	if index(path, "..") >= 0 || !hasPrefix(path, "/") {
 		return syscall.EINVAL
 	}
 	f, err := os.OpenFile("/sys/fs/cgroup"+path+"/cgroup.procs", os.O_WRONLY, 0)

@@ -1,15 +1,16 @@
 package warm
 
-import (
-	"encoding/binary"
-	"errors"
-)
+import "errors"
 
 // enc and dec are the payloads' encoding: length-prefixed strings and
-// little-endian integers.
+// little-endian integers (not with encoding/binary: doc.go).
 type enc struct{ b []byte }
 
-func (e *enc) u64(v uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *enc) u64(v uint64) {
+	for i := range 8 {
+		e.b = append(e.b, byte(v>>(8*i)))
+	}
+}
 func (e *enc) str(s string) { e.u64(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *enc) strs(ss []string) {
 	e.u64(uint64(len(ss)))
@@ -28,7 +29,10 @@ func (d *dec) u64() uint64 {
 		d.err = errShortPayload
 		return 0
 	}
-	v := binary.LittleEndian.Uint64(d.b)
+	var v uint64
+	for i := range 8 {
+		v |= uint64(d.b[i]) << (8 * i)
+	}
 	d.b = d.b[8:]
 	return v
 }

@@ -1,7 +1,6 @@
 package warm
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 
@@ -36,7 +35,7 @@ func send(fd int, kind byte, payload []byte, fds ...int) error {
 	}
 	b := make([]byte, 5+len(payload))
 	b[0] = kind
-	binary.LittleEndian.PutUint32(b[1:5], uint32(len(payload)))
+	putU32(b[1:5], uint32(len(payload)))
 	copy(b[5:], payload)
 	var oob []byte
 	if len(fds) > 0 {
@@ -87,7 +86,7 @@ func recv(fd int) (kind byte, payload []byte, fds []int, err error) {
 		}
 		got += n
 	}
-	size := binary.LittleEndian.Uint32(hdr[1:])
+	size := uint32(hdr[1]) | uint32(hdr[2])<<8 | uint32(hdr[3])<<16 | uint32(hdr[4])<<24
 	if size > maxFrame {
 		closeAll(fds)
 		return 0, nil, nil, errors.New("warm: frame of " + strconv.Itoa(int(size)) + " bytes is too large")
@@ -105,6 +104,10 @@ func recv(fd int) (kind byte, payload []byte, fds []int, err error) {
 		off += n
 	}
 	return hdr[0], payload, fds, nil
+}
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 }
 
 func parseRights(oob []byte) ([]int, error) {

@@ -3,7 +3,6 @@ package warm
 import (
 	"os"
 	"strconv"
-	"strings"
 )
 
 // SocketEnv names the variable that puts the server's socket elsewhere
@@ -27,10 +26,10 @@ func SocketPath() string {
 // SocketDir is the folder of the default socket, which only its user may
 // enter (Serve makes it 0700 and refuses one anybody else owns).
 func SocketDir() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); strings.HasPrefix(d, "/") {
-		return strings.TrimRight(d, "/") + "/airlock"
+	if d := os.Getenv("XDG_RUNTIME_DIR"); hasPrefix(d, "/") {
+		return trimSlashes(d) + "/airlock"
 	}
-	return strings.TrimRight(os.TempDir(), "/") + "/airlock-" + strconv.Itoa(os.Getuid())
+	return trimSlashes(os.TempDir()) + "/airlock-" + strconv.Itoa(os.Getuid())
 }
 
 // StateDir is the folder of the socket in use, which holds the server's
@@ -46,7 +45,10 @@ func Off() bool {
 // dirOf is the folder of a socket path (path/filepath, which starts too
 // late for Handoff, is not imported: see package handoff).
 func dirOf(path string) string {
-	i := strings.LastIndexByte(path, '/')
+	i := len(path) - 1
+	for i >= 0 && path[i] != '/' {
+		i--
+	}
 	switch {
 	case i < 0:
 		return "."
@@ -54,4 +56,12 @@ func dirOf(path string) string {
 		return "/"
 	}
 	return path[:i]
+}
+
+// trimSlashes is path without the slashes it ends with.
+func trimSlashes(path string) string {
+	for len(path) > 0 && path[len(path)-1] == '/' {
+		path = path[:len(path)-1]
+	}
+	return path
 }

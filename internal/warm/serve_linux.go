@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -404,7 +403,7 @@ func (s *server) spawn(hints []Hint) (*worker, error) {
 	defer null.Close()
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, NonceEnv+"=") {
+		if !hasPrefix(kv, NonceEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -497,8 +496,8 @@ func (s *server) status() string {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	own := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	var b strings.Builder
-	line := func(k, v string) { b.WriteString(k + " " + v + "\n") }
+	var b []byte
+	line := func(k, v string) { b = append(b, k+" "+v+"\n"...) }
 	line("pid", strconv.Itoa(os.Getpid()))
 	line("socket", s.cfg.Socket)
 	line("idle", strconv.Itoa(len(s.idle)))
@@ -506,15 +505,15 @@ func (s *server) status() string {
 	line("workers", strconv.Itoa(len(s.all)))
 	line("served", strconv.Itoa(s.served))
 	line("declined", strconv.Itoa(s.declined))
-	line("server-cpu-us", strconv.FormatInt(own.Microseconds(), 10))
-	line("worker-cpu-us", strconv.FormatInt(s.workerCPU.Microseconds(), 10))
+	line("server-cpu-us", strconv.Itoa(int(own.Microseconds())))
+	line("worker-cpu-us", strconv.Itoa(int(s.workerCPU.Microseconds())))
 	for _, h := range s.hints {
 		line("prepares", h.Path)
 	}
 	for _, r := range s.reasons {
 		line("declined-because", r)
 	}
-	return b.String()
+	return string(b)
 }
 
 // Ask sends a status query, or a stop when stop is set, to the server on

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -168,7 +167,7 @@ func apply(req *Request, client []int) error {
 	}
 	os.Clearenv()
 	for _, kv := range req.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+		if k, v, ok := cut(kv, "="); ok && k != "" {
 			os.Setenv(k, v)
 		}
 	}
