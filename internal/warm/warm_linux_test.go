@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airlockhq/airlock/internal/wall"
 )
 
 // This test binary plays the server, a worker and a foreign user's
@@ -48,6 +50,12 @@ func testRole(role string) int {
 				}
 				if len(r.Args) > 1 && r.Args[1] == "stdin" { // a run that lasts until its stdin ends
 					io.Copy(io.Discard, r.Stdin)
+				}
+				if len(r.Args) > 1 && r.Args[1] == "linger" { // a walled worker that ends long after its run (TestOutputEndsWithTheRun)
+					if st, err := wall.Restrict(&wall.Plan{}); err != nil || !st.Up {
+						fmt.Fprintln(os.Stderr, "no Landlock wall:", err, st.Reason)
+					}
+					r.Finally = func() { time.Sleep(time.Second) }
 				}
 				return 42, nil
 			},
@@ -219,6 +227,66 @@ func TestNextWorkerStartsAfterTheRun(t *testing.T) {
 			}
 			waitFor(t, sock, "1 1") // the run's worker has ended, the next is ready
 		})
+	}
+}
+
+// A reader of the client's output through a pipe (`out=$(airlock run …)`,
+// an agent) sees its end with the exit status, not when the worker ends:
+// the worker lets go of the client's streams before it sends the status
+// and takes its engine down (release). Here the worker runs behind a
+// Landlock wall that lets it open nothing, as a real run's worker does,
+// and lingers 1 s after the run; the pipe must end while it is still
+// alive. Without release, or with one that opens /dev/null only after the
+// run (the wall refuses it), the read ends only when the worker does.
+func TestOutputEndsWithTheRun(t *testing.T) {
+	nonce := strings.Repeat("7a", 16)
+	sock, pid := startServer(t, nonce)
+	proof, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proof.Close()
+	conn, err := dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(conn)
+	cwd, err := syscall.Open(".", oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(cwd)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	req, err := ownRequest([]string{"run", "linger"}, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = send(conn, kindRequest, req.encode(), 0, int(w.Fd()), 2, cwd, int(proof.Fd()))
+	w.Close() // the worker holds the only other copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, payload, fds, err := recv(conn)
+	if err != nil || kind != kindStarted || len(fds) != 1 {
+		closeAll(fds)
+		t.Fatalf("the run did not start: %v %c %q", err, kind, payload)
+	}
+	worker := fds[0]
+	defer syscall.Close(worker)
+	if k, payload, fds, err := recv(conn); err != nil || k != kindExit || string(payload) != "42" {
+		closeAll(fds)
+		t.Fatalf("no exit status: %v %c %q", err, k, payload)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil || string(out) != "ran run linger" {
+		t.Fatalf("the client's output: %q %v", out, err)
+	}
+	if !alive(worker) {
+		t.Fatal("the client's output ended only when its worker did: the worker held the client's stdout after the run")
 	}
 }
 

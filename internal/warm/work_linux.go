@@ -131,9 +131,16 @@ func (w *worker) run(ctx context.Context, cfg WorkConfig, payload []byte, fds []
 	if len(client) > fdTTY {
 		r.TTY = os.NewFile(uintptr(client[fdTTY]), "/dev/tty")
 	}
+	// Opened now: the run raises a Landlock wall around this process,
+	// behind which /dev/null cannot be opened (release).
+	null, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		null = -1
+	}
 	start, cpu := time.Now(), cpuTime()
 	code, ran := cfg.Run(ctx, r)
 	finished.Store(true)
+	release(r, null)
 	send(conn, kindExit, []byte(strconv.Itoa(code)))
 	w.logf("exit " + strconv.Itoa(code) + " after " + time.Since(start).Round(10*time.Microsecond).String() +
 		" (" + (cpuTime() - cpu).Round(10*time.Microsecond).String() + " of CPU)")
@@ -144,6 +151,27 @@ func (w *worker) run(ctx context.Context, cfg WorkConfig, payload []byte, fds []
 		r.Finally()
 	}
 	return code
+}
+
+// release lets go of the client's standard streams and terminal once the
+// run is over, before its exit status is sent: a reader of the client's
+// output through a pipe (`out=$(airlock run …)`, an agent, CI) sees its
+// end only when every copy of the pipe is closed, this process's too, and
+// would otherwise also wait for what the worker does after the status
+// (the engine taken down, the process's end). null, a descriptor of
+// /dev/null opened before the run, takes their numbers, so that nothing
+// opened later gets 0, 1 or 2; without it (-1) they stay.
+func release(r *Run, null int) {
+	if r.TTY != nil {
+		r.TTY.Close()
+	}
+	if null < 0 {
+		return
+	}
+	for fd := range 3 {
+		syscall.Dup3(null, fd, 0)
+	}
+	syscall.Close(null)
 }
 
 // apply makes this process the client as far as a run can tell: its
