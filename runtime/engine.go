@@ -253,6 +253,11 @@ func (e *Engine) statePaths() []host.StatePath {
 func (e *Engine) runState() *host.State {
 	e.stateMu.Lock()
 	defer e.stateMu.Unlock()
+	if e.cfg.OneShot && e.lastState == nil {
+		// The process's one run: no next run to spare (NewStateOnce).
+		e.lastState = host.NewStateOnce(e.statePaths())
+		return e.lastState
+	}
 	e.lastState = host.NewStateLike(e.statePaths(), e.lastState)
 	return e.lastState
 }
