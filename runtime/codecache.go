@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -34,7 +35,8 @@ import (
 //     without the key, and airlock's state rules keep the whole cache
 //     folder unreadable and unwritable to every tool.
 //   - wazero's file cache is a private folder of this process
-//     (compiled/.proc-PID-RANDOM), made for each compile and removed after. Before a compile, the
+//     (compiled/.proc-PID-RANDOM), made for each compile and removed after
+//     (the first compile uses the one made as the cache opens). Before a compile, the
 //     sealed entry is copied there while its MAC is computed; the copy is
 //     moved into wazero's place only when the MAC matches. After a compile
 //     that missed, wazero's new entry is sealed into the store and the
@@ -66,6 +68,7 @@ type codeCache struct {
 
 	mu     sync.Mutex      // one compile at a time through the private folder
 	loaded map[string]bool // slots compiled or loaded by this process
+	held   bool            // the private folder made by openCodeCache, not yet taken
 }
 
 // openCodeCache opens (making what is missing) the sealed store in
@@ -111,7 +114,10 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 		return nil, nil, fmt.Errorf("wazero's cache folder in %s is not what airlock expects (%d entries, %v)", c.private, len(ents), err)
 	}
 	c.tidyOldWazero()
-	c.release()
+	// Kept for the first compile (take), which every run makes before
+	// its Landlock wall or its tool starts: removing it here and making
+	// it again there cost a cold run about 1 ms of mkdir and rmdir.
+	c.held = true
 	return c, wc, nil
 }
 
@@ -120,13 +126,25 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 // Landlock, where the cache is out of reach) leaves nothing behind; the
 // next compile makes it again (take).
 func (c *codeCache) release() {
-	os.Remove(filepath.Join(c.private, c.wazero))
-	os.Remove(c.private)
+	c.held = false
+	syscall.Rmdir(filepath.Join(c.private, c.wazero))
+	syscall.Rmdir(c.private)
 }
 
 // take makes the private folder again for a compile and returns wazero's
-// folder in it. The folder must not exist: this process removed it.
+// folder in it. The folder must not exist: this process removed it. The
+// first compile takes the one openCodeCache made, still a folder.
 func (c *codeCache) take() (string, error) {
+	if c.held {
+		c.held = false
+		dir := filepath.Join(c.private, c.wazero)
+		if fi, err := os.Lstat(c.private); err == nil && fi.IsDir() {
+			if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
+				return dir, nil
+			}
+		}
+		c.release() // gone or changed: made again below, as after a release
+	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil { // the cache may have been deleted
 		return "", err
 	}
