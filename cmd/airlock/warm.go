@@ -204,18 +204,27 @@ func (p *warmPrep) prepareOne(ctx context.Context, h warm.Hint) {
 		return
 	}
 	p.done[h] = true
+	made := false
 	if p.eng == nil {
 		eng, err := runtime.New(ctx, runtime.Config{CacheDir: h.CacheDir, OneShot: true, Warn: func(string) {}})
 		if err != nil {
 			return
 		}
-		p.eng = eng
+		p.eng, made = eng, true
 	}
 	if dir, _ := p.eng.Hints(); dir != h.CacheDir {
 		return // one cache per worker: the most recent run's
 	}
 	m, err := p.eng.Preload(h.Path, h.Size)
 	if err != nil {
+		if made {
+			// Nothing compiled in it: closed now, its compile cache's
+			// private folder goes too, which a worker that ends without a
+			// run would otherwise leave behind (runtime's codeCache keeps
+			// the one made as the cache opens for the first compile).
+			p.eng.Close(ctx)
+			p.eng = nil
+		}
 		return
 	}
 	p.eng.Precompile(ctx, m, h.Memory, runtime.Interrupt(h.Interrupt))

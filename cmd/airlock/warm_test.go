@@ -5,11 +5,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
+	"github.com/airlockhq/airlock/internal/warm"
 	"github.com/airlockhq/airlock/internal/wall/walltest"
 )
 
@@ -415,5 +418,27 @@ func TestWarmFolderIsNotWritable(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "warm server folder") {
 		t.Errorf("exit %d, stderr does not name the warm server folder: %s", r.code, r.stderr)
+	}
+}
+
+// A worker's preparation that compiles nothing (the module of the last run
+// is gone) keeps no engine: the compile cache keeps the private folder it
+// makes as it opens for the first compile, and a worker that then ended
+// without a run (the server stopped) would leave that folder behind.
+func TestWarmPreparationThatCompilesNothingLeavesNoFolder(t *testing.T) {
+	// A OneShot engine turns the collector off for its process: not for
+	// the rest of this test binary.
+	gc := debug.SetGCPercent(100)
+	debug.SetGCPercent(gc)
+	limit := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(gc); debug.SetMemoryLimit(limit) })
+	cache := t.TempDir()
+	p := &warmPrep{done: map[warm.Hint]bool{}}
+	p.prepare(context.Background(), []warm.Hint{{CacheDir: cache, Path: filepath.Join(t.TempDir(), "gone.wasm"), Memory: 64 << 20, Size: 100}})
+	if p.eng != nil {
+		t.Error("the worker kept an engine in which nothing compiled")
+	}
+	if procs, _ := filepath.Glob(filepath.Join(cache, "compiled", ".proc-*")); len(procs) != 0 {
+		t.Errorf("private folders left by a preparation that compiled nothing: %q", procs)
 	}
 }
