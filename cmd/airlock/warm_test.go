@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/airlockhq/airlock/approvals"
-	"github.com/airlockhq/airlock/internal/warm"
 	"github.com/airlockhq/airlock/internal/wall/walltest"
+	"github.com/airlockhq/airlock/internal/warm"
 )
 
 // warmServer is `airlock warm serve` on a socket of the test's own.
