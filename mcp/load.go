@@ -48,12 +48,16 @@ func (s *Server) Reload(ctx context.Context) error {
 		if !s.serving {
 			return fmt.Errorf("loading tools: %w", err)
 		}
-		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
-			err = pe.Err
-		}
-		problems = append(problems, fmt.Sprintf("%s: the tools folder cannot be read (%v); its tools are withdrawn until it can", s.opts.ToolsDir, err))
+		problems = append(problems, s.folderProblem(err))
 	} else {
 		ms, diags = manifest.LoadDir(s.opts.ToolsDir)
+		if _, err := os.ReadDir(s.opts.ToolsDir); err != nil && diags.HasErrors() && s.serving {
+			// The folder went away while it was read (found in CI: its
+			// removal raced this reload): the same problem as above, in
+			// the same words, so that it is reported once, as such.
+			ms, diags = nil, nil
+			problems = append(problems, s.folderProblem(err))
+		}
 	}
 	writable := writableView(s.opts.Policy, ms)
 
@@ -359,4 +363,12 @@ func annotations(a *manifest.Annotations) *sdk.ToolAnnotations {
 		t.IdempotentHint = *a.Idempotent
 	}
 	return t
+}
+
+// folderProblem is the problem of a tools folder that cannot be read.
+func (s *Server) folderProblem(err error) string {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Sprintf("%s: the tools folder cannot be read (%v); its tools are withdrawn until it can", s.opts.ToolsDir, err)
 }
