@@ -68,8 +68,18 @@ type codeCache struct {
 
 	mu     sync.Mutex      // one compile at a time through the private folder
 	loaded map[string]bool // slots compiled or loaded by this process
-	held   bool            // the private folder made by openCodeCache, not yet taken
+	// The private folder openCodeCache made, kept for the first compile
+	// (take) while it is the very folder made, empty, and young.
+	held   bool
+	heldAt time.Time
+	heldFI [2]fs.FileInfo // the private folder and wazero's in it, as made
 }
+
+// heldFor is how long the private folder made as the cache opens is kept
+// for the first compile: a run compiles within milliseconds of opening
+// the cache. Past it the folder is made again, fresh, as after a release;
+// it could by then look stale (staleAfter) to another process.
+const heldFor = time.Minute
 
 // openCodeCache opens (making what is missing) the sealed store in
 // cacheDir, and returns it with the wazero compilation cache that reads
@@ -116,9 +126,29 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 	c.tidyOldWazero()
 	// Kept for the first compile (take), which every run makes before
 	// its Landlock wall or its tool starts: removing it here and making
-	// it again there cost a cold run about 1 ms of mkdir and rmdir.
-	c.held = true
+	// it again there cost a cold run about 1 ms of mkdir and rmdir. What
+	// compiles nothing gives it back (dropHeld).
+	fi0, err0 := os.Lstat(c.private)
+	fi1, err1 := os.Lstat(filepath.Join(c.private, c.wazero))
+	if err0 == nil && err1 == nil {
+		c.held, c.heldAt, c.heldFI = true, time.Now(), [2]fs.FileInfo{fi0, fi1}
+	} else {
+		c.release()
+	}
 	return c, wc, nil
+}
+
+// dropHeld removes the private folder made as the cache opened if no
+// compile took it: a compile that failed before it reached the folder,
+// an engine that never uses it (wasmtime). Nothing must be left for the
+// process's end, which may come behind Landlock, where the cache is out
+// of reach.
+func (c *codeCache) dropHeld() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held {
+		c.release()
+	}
 }
 
 // release removes the private folder, empty between compiles, so that a
@@ -126,7 +156,7 @@ func openCodeCache(cacheDir string, warn func(string)) (*codeCache, wazero.Compi
 // Landlock, where the cache is out of reach) leaves nothing behind; the
 // next compile makes it again (take).
 func (c *codeCache) release() {
-	c.held = false
+	c.held, c.heldFI = false, [2]fs.FileInfo{}
 	syscall.Rmdir(filepath.Join(c.private, c.wazero))
 	syscall.Rmdir(c.private)
 }
@@ -138,12 +168,10 @@ func (c *codeCache) take() (string, error) {
 	if c.held {
 		c.held = false
 		dir := filepath.Join(c.private, c.wazero)
-		if fi, err := os.Lstat(c.private); err == nil && fi.IsDir() {
-			if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
-				return dir, nil
-			}
+		if c.heldStill(dir) {
+			return dir, nil
 		}
-		c.release() // gone or changed: made again below, as after a release
+		c.release() // gone, changed or old: made again below, as after a release
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil { // the cache may have been deleted
 		return "", err
@@ -155,6 +183,22 @@ func (c *codeCache) take() (string, error) {
 	}
 	dir := filepath.Join(c.private, c.wazero)
 	return dir, os.Mkdir(dir, 0o700)
+}
+
+// heldStill reports whether the private folder made as the cache opened
+// is still the very folder made, with wazero's folder dir in it, the same
+// and empty, and was made less than heldFor ago.
+func (c *codeCache) heldStill(dir string) bool {
+	if time.Since(c.heldAt) >= heldFor {
+		return false
+	}
+	fi0, err0 := os.Lstat(c.private)
+	fi1, err1 := os.Lstat(dir)
+	if err0 != nil || err1 != nil || !fi0.IsDir() || !fi1.IsDir() || !os.SameFile(fi0, c.heldFI[0]) || !os.SameFile(fi1, c.heldFI[1]) {
+		return false
+	}
+	ents, err := os.ReadDir(dir)
+	return err == nil && len(ents) == 0
 }
 
 // close removes the private folder.

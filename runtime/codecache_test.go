@@ -395,3 +395,46 @@ func instrumentVariant(m *Module) string {
 	}
 	return variantOf(InterruptInstrument, false, prepared)
 }
+
+// The private folder made as the cache opens is kept for the first
+// compile only while nothing can have been put in it: a compile that fails
+// before it takes the folder gives it back (a process may end behind
+// Landlock, where the cache is out of reach), and a file planted in it
+// between the opening and the first compile is never read as compiled
+// code: the compile refuses the folder.
+func TestCompileCacheHeldFolder(t *testing.T) {
+	procs := func(dir string) []string {
+		ps, _ := filepath.Glob(filepath.Join(dir, "compiled", ".proc-*"))
+		return ps
+	}
+	t.Run("a failed compile gives it back", func(t *testing.T) {
+		dir := t.TempDir()
+		p := openProbe(t, dir)
+		if n := len(procs(dir)); n != 1 {
+			t.Fatalf("%d private folders after the cache opened, want the one kept", n)
+		}
+		component := NewModule("component", []byte("\x00asm\x0d\x00\x01\x00"))
+		if err := p.e.Precompile(context.Background(), component, 64<<20, InterruptInstrument); err == nil {
+			t.Fatal("a component compiled")
+		}
+		if ps := procs(dir); len(ps) != 0 {
+			t.Errorf("private folders left by a compile that failed before it took one: %q", ps)
+		}
+		if got := p.exit(t, NewModule("exit5", exitModule(5))); got != 5 {
+			t.Errorf("exit %d after the folder was given back, want 5", got)
+		}
+	})
+	t.Run("a planted file is never read", func(t *testing.T) {
+		dir := t.TempDir()
+		p := openProbe(t, dir)
+		m := NewModule("exit6", exitModule(6))
+		planted := filepath.Join(p.e.code.private, p.e.code.wazero, "planted")
+		if err := os.WriteFile(planted, []byte("WAZEVO not sealed"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := p.e.Precompile(context.Background(), m, 64<<20, InterruptInstrument)
+		if err == nil || !strings.Contains(err.Error(), "not using it") {
+			t.Fatalf("the compile used a folder with a file planted in it: %v", err)
+		}
+	})
+}

@@ -227,6 +227,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.alt = alt
+	if alt != nil && e.code != nil {
+		e.code.dropHeld() // another engine keeps its code in memory, not in the folder
+	}
 	return e, nil
 }
 
@@ -420,6 +423,9 @@ func (e *Engine) compile(ctx context.Context, r *rtEntry, k rtKey, m *Module) (w
 // compiled on this machine.
 func (e *Engine) doCompile(ctx context.Context, r *rtEntry, k rtKey, m *Module, c *compileOnce) {
 	ctx = context.WithoutCancel(ctx)
+	if e.code != nil {
+		defer e.code.dropHeld() // a compile that failed before it took the folder
+	}
 	if c.err = checkBytes(m.Bytes, e.provides); c.err != nil {
 		c.err = &ModuleError{Name: m.Name, Err: c.err}
 		return

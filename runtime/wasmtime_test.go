@@ -317,3 +317,20 @@ func BenchmarkEnginesHostCalls(b *testing.B) {
 		})
 	}
 }
+
+// The wasmtime engine keeps what it compiles in memory and never uses the
+// compile cache's private folder: the one made as the cache opens is given
+// back at once, before any Landlock wall, behind which the process could
+// not remove it (found by review: every `airlock run --engine wasmtime`
+// left one behind).
+func TestWasmtimeLeavesNoPrivateFolder(t *testing.T) {
+	dir := t.TempDir()
+	e, err := runtime.New(context.Background(), runtime.Config{CacheDir: dir, Engine: runtime.EngineWasmtime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	if ps, _ := filepath.Glob(filepath.Join(dir, "compiled", ".proc-*")); len(ps) != 0 {
+		t.Errorf("private folders a wasmtime engine will never use: %q", ps)
+	}
+}

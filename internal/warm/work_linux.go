@@ -140,7 +140,11 @@ func (w *worker) run(ctx context.Context, cfg WorkConfig, payload []byte, fds []
 	start, cpu := time.Now(), cpuTime()
 	code, ran := cfg.Run(ctx, r)
 	finished.Store(true)
-	release(r, null)
+	log := -1
+	if w.log != nil {
+		log = int(w.log.Fd())
+	}
+	release(r, null, log)
 	send(conn, kindExit, []byte(strconv.Itoa(code)))
 	w.logf("exit " + strconv.Itoa(code) + " after " + time.Since(start).Round(10*time.Microsecond).String() +
 		" (" + (cpuTime() - cpu).Round(10*time.Microsecond).String() + " of CPU)")
@@ -159,18 +163,23 @@ func (w *worker) run(ctx context.Context, cfg WorkConfig, payload []byte, fds []
 // end only when every copy of the pipe is closed, this process's too, and
 // would otherwise also wait for what the worker does after the status
 // (the engine taken down, the process's end). null, a descriptor of
-// /dev/null opened before the run, takes their numbers, so that nothing
-// opened later gets 0, 1 or 2; without it (-1) they stay.
-func release(r *Run, null int) {
-	if r.TTY != nil {
-		r.TTY.Close()
-	}
+// /dev/null opened before the run, takes the numbers of stdin, stdout and
+// the terminal, and log (the server's log, -1 for none) that of stderr,
+// where a panic after the status is then written: no number is freed for
+// something opened later to get. Without null (-1) they stay.
+func release(r *Run, null, log int) {
 	if null < 0 {
 		return
 	}
-	for fd := range 3 {
-		syscall.Dup3(null, fd, 0)
+	if r.TTY != nil {
+		syscall.Dup3(null, int(r.TTY.Fd()), syscall.O_CLOEXEC)
 	}
+	if log < 0 {
+		log = null
+	}
+	syscall.Dup3(null, 0, 0)
+	syscall.Dup3(null, 1, 0)
+	syscall.Dup3(log, 2, 0)
 	syscall.Close(null)
 }
 
