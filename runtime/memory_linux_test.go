@@ -56,6 +56,12 @@ func TestGuestMemoryIsGivenBackWhenTheRunEnds(t *testing.T) {
 
 // memoryImages counts this process's descriptors of memory images.
 func memoryImages(t *testing.T) int {
+	return countFDs(t, func(link string) bool { return strings.HasPrefix(link, "/memfd:airlock-memory-image") })
+}
+
+// countFDs counts this process's descriptors whose /proc/self/fd link
+// match says yes to.
+func countFDs(t *testing.T, match func(link string) bool) int {
 	t.Helper()
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -63,7 +69,7 @@ func memoryImages(t *testing.T) int {
 	}
 	n := 0
 	for _, f := range fds {
-		if l, _ := os.Readlink("/proc/self/fd/" + f.Name()); strings.HasPrefix(l, "/memfd:airlock-memory-image") {
+		if l, _ := os.Readlink("/proc/self/fd/" + f.Name()); match(l) {
 			n++
 		}
 	}

@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/airlockhq/airlock/runtime"
@@ -10,18 +9,7 @@ import (
 
 // inotifyFDs counts this process's inotify descriptors.
 func inotifyFDs(t *testing.T) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, f := range fds {
-		if l, _ := os.Readlink("/proc/self/fd/" + f.Name()); l == "anon_inode:inotify" {
-			n++
-		}
-	}
-	return n
+	return countFDs(t, func(link string) bool { return link == "anon_inode:inotify" })
 }
 
 // The one run of a OneShot engine (airlock run, a warm worker) keeps no

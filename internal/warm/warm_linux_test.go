@@ -246,36 +246,17 @@ func TestOutputEndsWithTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proof.Close()
-	conn, err := dial(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(conn)
-	cwd, err := syscall.Open(".", oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(cwd)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	req, err := ownRequest([]string{"run", "linger"}, os.Environ())
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = send(conn, kindRequest, req.encode(), 0, int(w.Fd()), 2, cwd, int(proof.Fd()))
+	conn, worker := sendRun(t, sock, int(proof.Fd()), "linger", 0, int(w.Fd()))
 	w.Close() // the worker holds the only other copy
-	if err != nil {
-		t.Fatal(err)
+	defer syscall.Close(conn)
+	if worker < 0 {
+		t.Fatal("the worker's pidfd did not come with its start")
 	}
-	kind, payload, fds, err := recv(conn)
-	if err != nil || kind != kindStarted || len(fds) != 1 {
-		closeAll(fds)
-		t.Fatalf("the run did not start: %v %c %q", err, kind, payload)
-	}
-	worker := fds[0]
 	defer syscall.Close(worker)
 	if k, payload, fds, err := recv(conn); err != nil || k != kindExit || string(payload) != "42" {
 		closeAll(fds)
@@ -295,6 +276,24 @@ func TestOutputEndsWithTheRun(t *testing.T) {
 // the pipe's end to write to.
 func startRun(t *testing.T, sock string, proof int, arg string) (conn int, stdin *os.File) {
 	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Cleanup(func() { w.Close() })
+	conn, worker := sendRun(t, sock, proof, arg, int(r.Fd()), 1)
+	if worker >= 0 {
+		syscall.Close(worker)
+	}
+	return conn, w
+}
+
+// sendRun sends a request for `airlock run arg` with the descriptors stdin
+// and stdout, and returns the connection once the worker has the run, and
+// the worker's pidfd that came with its start (-1 when none did).
+func sendRun(t *testing.T, sock string, proof int, arg string, stdin, stdout int) (conn, worker int) {
+	t.Helper()
 	conn, err := dial(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -304,25 +303,25 @@ func startRun(t *testing.T, sock string, proof int, arg string) (conn int, stdin
 		t.Fatal(err)
 	}
 	defer syscall.Close(cwd)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	t.Cleanup(func() { w.Close() })
 	req, err := ownRequest([]string{"run", arg}, os.Environ())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := send(conn, kindRequest, req.encode(), int(r.Fd()), 1, 2, cwd, proof); err != nil {
+	if err := send(conn, kindRequest, req.encode(), stdin, stdout, 2, cwd, proof); err != nil {
 		t.Fatal(err)
 	}
 	kind, payload, fds, err := recv(conn)
-	closeAll(fds)
 	if err != nil || kind != kindStarted {
+		closeAll(fds)
 		t.Fatalf("the run did not start: %v %c %q", err, kind, payload)
 	}
-	return conn, w
+	worker = -1
+	if len(fds) == 1 {
+		worker = fds[0]
+	} else {
+		closeAll(fds)
+	}
+	return conn, worker
 }
 
 // A client proves it may read the server's memory (no Landlock domain,
