@@ -51,7 +51,10 @@ func (s *Server) Reload(ctx context.Context) error {
 		problems = append(problems, s.folderProblem(err))
 	} else {
 		ms, diags = manifest.LoadDir(s.opts.ToolsDir)
-		if _, err := os.ReadDir(s.opts.ToolsDir); err != nil && diags.HasErrors() && s.serving {
+		if diags.HasErrors() && s.serving {
+			_, err = os.ReadDir(s.opts.ToolsDir)
+		}
+		if err != nil {
 			// The folder went away while it was read (found in CI: its
 			// removal raced this reload): the same problem as above, in
 			// the same words, so that it is reported once, as such.
